@@ -1,0 +1,41 @@
+# perflab — see README.md. `make demo` and `make test` set up everything they need.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+
+PYTHON     ?= /usr/bin/python3
+MODELS_DIR := models/exported
+MODEL_FILES := $(MODELS_DIR)/resnet18.pt $(MODELS_DIR)/mobilenet_v3_small.pt \
+               $(MODELS_DIR)/tiny_transformer.pt $(MODELS_DIR)/tiny_transformer_int8.pt
+VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS    := -X github.com/perflab/perflab/internal/env.Version=$(VERSION)
+GOTESTFLAGS ?= -timeout 20m
+
+.PHONY: all setup build models test demo bench-overhead clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	go build -ldflags "$(LDFLAGS)" -o bin/perflab ./cmd/perflab
+
+# Exported models are build outputs (gitignored); re-exported when export.py changes.
+models: setup $(MODEL_FILES)
+
+$(MODEL_FILES) &: models/export.py
+	$(PYTHON) models/export.py --out $(MODELS_DIR)
+	@touch $(MODEL_FILES)
+
+test: setup models
+	PERFLAB_MODELS_DIR=$(CURDIR)/$(MODELS_DIR) go test $(GOTESTFLAGS) ./...
+
+demo: build models
+	./bin/perflab bench --model mobilenet_v3_small --batch-size 1 --iters 200 --warmup 20 --compile auto --out results/demo.jsonl
+
+# Measures perflab's reported p50 against a plain C++ libtorch loop (see README, "Overhead").
+bench-overhead: build models
+	bash scripts/bench-overhead.sh
+
+clean:
+	rm -rf bin results reports $(MODELS_DIR)

@@ -1,0 +1,258 @@
+// Package baseline stores perflab's baselines: per configuration, the raw latency samples
+// of the last K runs with their environment fingerprint, commit and date, in one
+// human-diffable JSON file per preset (stable key order, one entry per configuration,
+// samples on one line). Files are written atomically; updates merge and never drop other
+// entries.
+package baseline
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/perflab/perflab/internal/record"
+)
+
+// SchemaVersion is the version of the baseline file format.
+const SchemaVersion = 1
+
+// DefaultKeep is how many runs an entry keeps by default.
+const DefaultKeep = 5
+
+// File is one baseline file.
+type File struct {
+	SchemaVersion int     `json:"schema_version"`
+	Preset        string  `json:"preset,omitempty"`
+	Keep          int     `json:"keep"`
+	Entries       []Entry `json:"entries"` // sorted by Key
+}
+
+// Entry is one configuration's history. Its knobs are those of record.Record.Key.
+type Entry struct {
+	Key            string `json:"key"`
+	Model          string `json:"model"`
+	BatchSize      int    `json:"batch_size"`
+	Compile        string `json:"compile"`
+	Threads        int    `json:"threads"`
+	InteropThreads int    `json:"interop_threads"`
+	ChannelsLast   bool   `json:"channels_last"`
+	Quantize       bool   `json:"quantize"`
+	Device         string `json:"device"`
+	Runs           []Run  `json:"runs"` // oldest first, at most File.Keep
+}
+
+// Run is one measurement of a configuration.
+type Run struct {
+	Commit        string    `json:"commit,omitempty"`
+	Date          string    `json:"date"` // RFC 3339, UTC
+	Fingerprint   string    `json:"fingerprint"`
+	CPUModel      string    `json:"cpu_model,omitempty"`
+	CPUsAvailable float64   `json:"cpus_available,omitempty"`
+	Torch         string    `json:"torch,omitempty"`
+	BLAS          string    `json:"blas,omitempty"`
+	ModelSHA256   string    `json:"model_sha256,omitempty"`
+	Iters         int       `json:"iters"`
+	ThroughputRPS float64   `json:"throughput_rps"`
+	LatencyP50    float64   `json:"latency_p50"`
+	LatencyP95    float64   `json:"latency_p95"`
+	LatencyP99    float64   `json:"latency_p99"`
+	SamplesMs     []float64 `json:"samples_ms"` // rounded to 0.1 µs
+}
+
+// New returns an empty baseline for a preset.
+func New(preset string, keep int) *File {
+	if keep < 1 {
+		keep = DefaultKeep
+	}
+	return &File{SchemaVersion: SchemaVersion, Preset: preset, Keep: keep, Entries: []Entry{}}
+}
+
+// ErrNotExist is returned by Load for a missing baseline file.
+var ErrNotExist = errors.New("no baseline")
+
+// Load reads a baseline file. A missing file returns an error wrapping ErrNotExist.
+func Load(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNotExist, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read baseline %s: %w", path, err)
+	}
+	return Parse(path, b)
+}
+
+// Parse decodes and validates a baseline file's contents.
+func Parse(name string, b []byte) (*File, error) {
+	var f File
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("baseline %s is malformed: %v: fix it or regenerate it with perflab baseline update", name, err)
+	}
+	switch {
+	case f.SchemaVersion < 1 || f.SchemaVersion > SchemaVersion:
+		return nil, fmt.Errorf("baseline %s: schema_version %d is not supported (want %d)", name, f.SchemaVersion, SchemaVersion)
+	case f.Keep < 1:
+		return nil, fmt.Errorf("baseline %s: keep must be >= 1", name)
+	}
+	seen := map[string]bool{}
+	for i, e := range f.Entries {
+		if e.Key == "" || e.Model == "" || e.BatchSize < 1 {
+			return nil, fmt.Errorf("baseline %s: entry %d lacks key, model or batch_size", name, i+1)
+		}
+		if seen[e.Key] {
+			return nil, fmt.Errorf("baseline %s: entry %q appears twice", name, e.Key)
+		}
+		seen[e.Key] = true
+		for j, r := range e.Runs {
+			if len(r.SamplesMs) == 0 {
+				return nil, fmt.Errorf("baseline %s: %s run %d has no samples_ms", name, e.Key, j+1)
+			}
+		}
+	}
+	if f.Entries == nil {
+		f.Entries = []Entry{}
+	}
+	return &f, nil
+}
+
+// Lookup returns the entry with the key, or nil.
+func (f *File) Lookup(key string) *Entry {
+	i := sort.Search(len(f.Entries), func(i int) bool { return f.Entries[i].Key >= key })
+	if i < len(f.Entries) && f.Entries[i].Key == key {
+		return &f.Entries[i]
+	}
+	return nil
+}
+
+// UpdateResult says what Update did.
+type UpdateResult struct {
+	Added, Updated int      // entries created, entries given a new run
+	Skipped        []string // records not stored, with the reason
+}
+
+// Update appends one run per usable record (failed records and records whose outputs
+// differ from the plain model are skipped and listed), keeping the newest Keep runs of
+// each entry. Entries of other configurations are kept as they are.
+func (f *File) Update(recs []*record.Record, commit string, now time.Time) UpdateResult {
+	var res UpdateResult
+	touched := map[string]bool{}
+	for _, r := range recs {
+		switch {
+		case !r.OK():
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: failed: %s", r.Key(), r.Error))
+			continue
+		case !r.Usable():
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: outputs differ from the plain model", r.Key()))
+			continue
+		case len(r.SamplesMs) == 0:
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: no samples_ms (a record from an older tool?)", r.Key()))
+			continue
+		}
+		key := r.Key()
+		e := f.Lookup(key)
+		if e == nil {
+			f.Entries = append(f.Entries, entryFor(r))
+			sort.Slice(f.Entries, func(i, j int) bool { return f.Entries[i].Key < f.Entries[j].Key })
+			e = f.Lookup(key)
+			res.Added++
+		} else if !touched[key] {
+			res.Updated++
+		}
+		touched[key] = true
+		e.Runs = append(e.Runs, runFor(r, commit, now))
+		if len(e.Runs) > f.Keep {
+			e.Runs = e.Runs[len(e.Runs)-f.Keep:]
+		}
+	}
+	return res
+}
+
+func entryFor(r *record.Record) Entry {
+	compile := r.CompileRequested
+	if compile == "" {
+		compile = map[bool]string{true: "on", false: "off"}[r.Compile]
+	}
+	device := r.Device
+	if device == "" {
+		device = "cpu"
+	}
+	return Entry{Key: r.Key(), Model: r.Model, BatchSize: r.BatchSize, Compile: compile, Threads: r.Threads,
+		InteropThreads: r.InteropThreads, ChannelsLast: r.ChannelsLast, Quantize: r.Quantize, Device: device}
+}
+
+func runFor(r *record.Record, commit string, now time.Time) Run {
+	run := Run{Commit: commit, Date: now.UTC().Format(time.RFC3339), ModelSHA256: r.ModelSHA256, Iters: len(r.SamplesMs),
+		ThroughputRPS: round(r.ThroughputRPS, 1e-3), LatencyP50: round(r.LatencyP50, 1e-4), LatencyP95: round(r.LatencyP95, 1e-4),
+		LatencyP99: round(r.LatencyP99, 1e-4), SamplesMs: make([]float64, len(r.SamplesMs))}
+	for i, v := range r.SamplesMs {
+		run.SamplesMs[i] = round(v, 1e-4)
+	}
+	if e := r.Env; e != nil {
+		run.Fingerprint, run.CPUModel, run.CPUsAvailable, run.Torch, run.BLAS = e.Fingerprint, e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS
+	}
+	return run
+}
+
+// round rounds v to a multiple of unit (a power of ten below 1), keeping JSON short.
+func round(v, unit float64) float64 {
+	scale := math.Round(1 / unit)
+	return math.Round(v*scale) / scale
+}
+
+// numberArray matches a JSON array of numbers spread over lines by MarshalIndent.
+var numberArray = regexp.MustCompile(`\[\s*(-?[0-9][0-9.eE+-]*(?:,\s*-?[0-9][0-9.eE+-]*)*)\s*\]`)
+var space = regexp.MustCompile(`\s+`)
+
+// Marshal renders the file: indented, keys in a fixed order, number arrays on one line.
+func (f *File) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	b = numberArray.ReplaceAllFunc(b, func(m []byte) []byte {
+		return space.ReplaceAll(m, nil)
+	})
+	return append(b, '\n'), nil
+}
+
+// Save writes the file atomically: a temporary file in the same folder, synced, then
+// renamed over path.
+func (f *File) Save(path string) error {
+	b, err := f.Marshal()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create folder for %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write baseline %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write baseline %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write baseline %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write baseline %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write baseline %s: %w", path, err)
+	}
+	return nil
+}

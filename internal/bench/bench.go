@@ -1,0 +1,584 @@
+// Package bench measures one configuration of one model on libtorch and returns its
+// record: load, apply the knobs (compile, channels_last, quantize, threads), check the
+// outputs against the plain model, warm up, time each forward call, summarise.
+//
+// Latency of one iteration is the wall time of one forward call on a batch, taken in C++
+// around the call alone; throughput is batch_size x iterations / wall time of the loop.
+// Run sets process-wide libtorch state (thread pools): call it once per process.
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/model"
+	"github.com/perflab/perflab/internal/preprocess"
+	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/stats"
+	"github.com/perflab/perflab/internal/torch"
+)
+
+// Compile modes.
+const (
+	CompileAuto = "auto" // optimize unless it fails or changes the outputs
+	CompileOn   = "on"   // torch::jit::freeze + optimize_for_inference; failure is an error
+	CompileOff  = "off"
+)
+
+// Tolerances on the relative output difference (max|a-b| / max|a|) against the plain model.
+const (
+	FloatTolerance = 1e-3
+	Int8Tolerance  = 0.1
+)
+
+// Confidence is the confidence level of the percentile intervals in records.
+const Confidence = 0.95
+
+// NoisyIQROverMedian is the dispersion above which a run is flagged as noisy (the
+// threshold torch.utils.benchmark warns at).
+const NoisyIQROverMedian = 0.10
+
+// Config is one configuration to measure.
+type Config struct {
+	Model           string   // built-in name or TorchScript path
+	Inputs          []string // InputSpec texts, for TorchScript files
+	Device          string   // only "cpu"
+	BatchSize       int
+	Iters           int
+	Warmup          int
+	Compile         string // auto, on, off
+	Threads         int    // intra-op; 0 = CPUs available
+	InteropThreads  int    // 0 = libtorch's default
+	ChannelsLast    bool
+	Quantize        bool
+	Seed            int64
+	PreprocessIters int    // vision models only; 0 = skip
+	Image           string // JPEG for preprocessing; "" = a synthetic 640x480 JPEG
+
+	// Adaptive stopping: time at most Iters iterations, but stop early once the
+	// TargetPercentile's confidence interval is tight enough (half-width / value <=
+	// TargetCI) or MaxSeconds of timed work have passed. Neither stops the run before that
+	// percentile has a CI at all. Zero values disable them.
+	TargetPercentile string // "p50", "p90", "p95" or "p99"; default p95
+	TargetCI         float64
+	MaxSeconds       float64
+}
+
+// Defaults returns the seed tool's defaults.
+func Defaults() Config {
+	return Config{Device: "cpu", BatchSize: 1, Iters: 200, Warmup: 20, Compile: CompileAuto, PreprocessIters: 50}
+}
+
+// Validate checks what can be checked without loading anything.
+func (c *Config) Validate() error {
+	switch strings.ToLower(c.Device) {
+	case "cpu":
+	case "cuda", "gpu", "mps":
+		return fmt.Errorf("--device %s is not available: this libtorch (Debian's 1.13 CPU build) has no %s support; use --device cpu", c.Device, strings.ToUpper(c.Device))
+	default:
+		if strings.HasPrefix(strings.ToLower(c.Device), "cuda:") {
+			return fmt.Errorf("--device %s is not available: this libtorch has no CUDA support; use --device cpu", c.Device)
+		}
+		return fmt.Errorf("unknown --device %q: use cpu", c.Device)
+	}
+	switch {
+	case c.BatchSize < 1:
+		return fmt.Errorf("--batch-size must be >= 1, got %d", c.BatchSize)
+	case c.Iters < 1:
+		return fmt.Errorf("--iters must be >= 1, got %d", c.Iters)
+	case c.Warmup < 0:
+		return fmt.Errorf("--warmup must be >= 0, got %d", c.Warmup)
+	case c.Threads < 0:
+		return fmt.Errorf("--threads must be >= 1 (or 0 for the CPUs available), got %d", c.Threads)
+	case c.InteropThreads < 0:
+		return fmt.Errorf("--interop-threads must be >= 1 (or 0 for libtorch's default), got %d", c.InteropThreads)
+	case c.PreprocessIters < 0:
+		return fmt.Errorf("--preprocess-iters must be >= 0, got %d", c.PreprocessIters)
+	}
+	switch c.Compile {
+	case CompileAuto, CompileOn, CompileOff:
+	default:
+		return fmt.Errorf("--compile must be auto, on or off, got %q", c.Compile)
+	}
+	if c.Image != "" {
+		if fi, err := os.Stat(c.Image); err != nil || fi.IsDir() {
+			return fmt.Errorf("--image %s is not a readable file: give a JPEG or PNG", c.Image)
+		}
+	}
+	if _, ok := percentiles[c.targetPercentile()]; !ok {
+		return fmt.Errorf("--target-percentile must be p50, p90, p95 or p99, got %q", c.TargetPercentile)
+	}
+	if c.TargetCI < 0 || c.MaxSeconds < 0 {
+		return fmt.Errorf("--target-ci and --max-seconds must be >= 0")
+	}
+	return nil
+}
+
+// percentiles maps the percentile names used in flags and records to q.
+var percentiles = map[string]float64{"p50": 50, "p90": 90, "p95": 95, "p99": 99}
+
+func (c *Config) targetPercentile() string {
+	if c.TargetPercentile == "" {
+		return "p95"
+	}
+	return c.TargetPercentile
+}
+
+// Run measures the configuration. It locks the calling goroutine to its OS thread for
+// the duration (libtorch's thread settings are per OS thread).
+func Run(c Config) (*record.Record, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := model.Resolve(c.Model, c.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	if c.ChannelsLast && !m.HasImageInput() {
+		return nil, fmt.Errorf("--channels-last applies to vision models (a float [B,C,H,W] input); %s takes %s: drop --channels-last", m.Name, specsText(m.Inputs))
+	}
+	file := m.Path
+	if c.Quantize {
+		if m.Int8Path == "" {
+			if m.Builtin {
+				return nil, fmt.Errorf("--quantize: %s has no dynamic-int8 variant (only tiny_transformer has one): drop --quantize", m.Name)
+			}
+			return nil, fmt.Errorf("--quantize: %s is your own TorchScript file; quantize it in Python (torch.ao.quantization.quantize_dynamic), save it, and pass that file without --quantize", m.Name)
+		}
+		if _, err := os.Stat(m.Int8Path); err != nil {
+			return nil, fmt.Errorf("--quantize: the int8 variant %s is missing: run `make models`", m.Int8Path)
+		}
+		file = m.Int8Path
+	}
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	threads := c.Threads
+	if threads == 0 {
+		threads = env.DefaultThreads()
+	}
+	if err := torch.SetThreads(threads, c.InteropThreads); err != nil {
+		return nil, fmt.Errorf("cannot set threads (intra %d, inter-op %d): %v", threads, c.InteropThreads, err)
+	}
+	intra, interop := torch.Threads()
+	torch.TakeWarnings() // drop what an earlier run in this process left behind
+
+	rec := &record.Record{
+		SchemaVersion:    record.SchemaVersion,
+		Mode:             "bench",
+		Status:           record.StatusOK,
+		Timestamp:        time.Now().UTC().Format(time.RFC3339),
+		Model:            m.Name,
+		ModelPath:        file,
+		Inputs:           specsTexts(m.Inputs),
+		Device:           "cpu",
+		BatchSize:        c.BatchSize,
+		CompileRequested: c.Compile,
+		Threads:          intra,
+		InteropThreads:   interop,
+		ChannelsLast:     c.ChannelsLast,
+		Quantize:         c.Quantize,
+		Iters:            c.Iters,
+		Warmup:           c.Warmup,
+		Seed:             c.Seed,
+	}
+	if rec.ModelSHA256, err = model.SHA256(file); err != nil {
+		return nil, fmt.Errorf("read model file %s: %w", file, err)
+	}
+
+	r := runner{c: c, m: m, rec: rec}
+	defer r.close()
+	if err := r.prepare(file); err != nil {
+		return nil, err
+	}
+	if err := r.measure(); err != nil {
+		return nil, err
+	}
+	if m.Task != model.Vision && c.Image != "" {
+		rec.Notes = append(rec.Notes, "--image ignored: preprocessing is timed for the vision built-ins only")
+	}
+	if m.Task == model.Vision && c.PreprocessIters > 0 {
+		if rec.Preprocess, err = timePreprocess(c.Image, c.PreprocessIters); err != nil {
+			return nil, err
+		}
+	}
+	for _, w := range torch.TakeWarnings() {
+		rec.Warnings = append(rec.Warnings, "libtorch: "+w)
+	}
+	bi, err := torch.Build()
+	if err != nil {
+		return nil, err
+	}
+	rec.Env = env.Collect(env.Libtorch{Version: bi.TorchVersion, BLASConfig: bi.BLASConfig, Parallel: bi.ParallelInfo})
+	return rec, nil
+}
+
+// runner holds the libtorch handles of one Run; close frees them all.
+type runner struct {
+	c       Config
+	m       *model.Model
+	rec     *record.Record
+	handles []interface{ Close() error }
+	module  *torch.Module   // the configuration to time
+	inputs  []*torch.Tensor // its inputs
+}
+
+func (r *runner) keep(h interface{ Close() error }) { r.handles = append(r.handles, h) }
+
+func (r *runner) close() {
+	for _, h := range slices.Backward(r.handles) {
+		h.Close()
+	}
+}
+
+func (r *runner) load(path string) (*torch.Module, error) {
+	mod, err := torch.Load(path)
+	if err != nil {
+		return nil, explainLoad(path, err)
+	}
+	r.keep(mod)
+	schema, n, err := mod.Schema()
+	if err != nil {
+		return nil, fmt.Errorf("model %s has no usable forward method: %v", path, err)
+	}
+	if n != len(r.m.Inputs) {
+		return nil, fmt.Errorf("model %s: forward takes %d argument(s) but %d --input given (%s): give one --input per argument", path, n, len(r.m.Inputs), schema)
+	}
+	return mod, nil
+}
+
+func (r *runner) forward(mod *torch.Module, inputs []*torch.Tensor, what string) (*torch.Value, error) {
+	out, err := mod.Forward(inputs)
+	if err != nil {
+		schema, _, _ := mod.Schema()
+		return nil, fmt.Errorf("%s rejected input %s at batch size %d: %s: check --input and --batch-size against its forward: %s",
+			what, shapesText(r.m.Inputs, r.c.BatchSize), r.c.BatchSize, torchMsg(err), schema)
+	}
+	r.keep(out)
+	return out, nil
+}
+
+// prepare loads the plain model and the configuration, and runs the correctness guard.
+func (r *runner) prepare(file string) error {
+	c, rec := r.c, r.rec
+	plain, err := r.load(r.m.Path)
+	if err != nil {
+		return err
+	}
+	plainIn := make([]*torch.Tensor, len(r.m.Inputs))
+	for i, s := range r.m.Inputs {
+		dt, err := torch.ParseDType(s.DType)
+		if err != nil {
+			return err
+		}
+		t, err := torch.Random(dt, s.Shape(c.BatchSize), s.HasRange, s.Lo, s.Hi, uint64(c.Seed)+uint64(i))
+		if err != nil {
+			return fmt.Errorf("make input %d (%s): %v", i, s, torchMsg(err))
+		}
+		r.keep(t)
+		plainIn[i] = t
+	}
+	refOut, err := r.forward(plain, plainIn, "model "+r.m.Name)
+	if err != nil {
+		return err
+	}
+	rec.Output = refOut.String()
+
+	// The configuration before compile: the int8 file or the plain model, channels_last.
+	base, in := plain, plainIn
+	if file != r.m.Path {
+		if base, err = r.load(file); err != nil {
+			return err
+		}
+	}
+	if c.ChannelsLast {
+		if base == plain {
+			if base, err = plain.Clone(); err != nil {
+				return fmt.Errorf("clone model for channels_last: %v", torchMsg(err))
+			}
+			r.keep(base)
+		}
+		if err := base.ToChannelsLast(); err != nil {
+			return fmt.Errorf("convert model to channels_last: %v", torchMsg(err))
+		}
+		in = make([]*torch.Tensor, len(plainIn))
+		for i, t := range plainIn {
+			if len(r.m.Inputs[i].Dims) != 4 {
+				in[i] = t
+				continue
+			}
+			if in[i], err = t.ChannelsLast(); err != nil {
+				return fmt.Errorf("convert input %d to channels_last: %v", i, torchMsg(err))
+			}
+			r.keep(in[i])
+		}
+	}
+	final := base
+	if c.Compile != CompileOff {
+		final, err = r.compile(base, in)
+		if err != nil {
+			return err
+		}
+	}
+	rec.Compile = final != base
+	r.module, r.inputs = final, in
+	if final == plain && !c.ChannelsLast {
+		return nil // the plain model itself: nothing to compare
+	}
+	out, err := r.forward(final, in, "the configured model")
+	if err != nil {
+		return err
+	}
+	tol := FloatTolerance
+	if c.Quantize {
+		tol = Int8Tolerance
+	}
+	cr, err := compare(refOut, out, tol)
+	if err != nil {
+		return err
+	}
+	cr.Reference = "plain model (no compile, contiguous, float) on the same input"
+	rec.Correctness = cr
+	if !cr.OK {
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("outputs differ from the plain model: relative difference %.3g > tolerance %.3g; recommendations will refuse this configuration", cr.RelDiff, cr.Tolerance))
+	}
+	return nil
+}
+
+// compile applies freeze + optimize_for_inference. With auto, a failure or an output
+// change falls back to base with a note; with on, a failure is an error.
+func (r *runner) compile(base *torch.Module, in []*torch.Tensor) (*torch.Module, error) {
+	opt, err := base.Optimize()
+	if err != nil {
+		if r.c.Compile == CompileOn {
+			return nil, fmt.Errorf("--compile on: optimize_for_inference failed on %s: %s: use --compile auto or off", r.m.Name, torchMsg(err))
+		}
+		r.rec.Notes = append(r.rec.Notes, "compile auto: optimize_for_inference failed, ran without it: "+torchMsg(err))
+		return base, nil
+	}
+	r.keep(opt)
+	if r.c.Compile == CompileOn {
+		return opt, nil
+	}
+	baseOut, err := r.forward(base, in, "model "+r.m.Name)
+	if err != nil {
+		return nil, err
+	}
+	optOut, err := opt.Forward(in)
+	if err != nil {
+		r.rec.Notes = append(r.rec.Notes, "compile auto: the optimized model failed to run, ran without it: "+torchMsg(err))
+		return base, nil
+	}
+	r.keep(optOut)
+	// base and opt are the same model (float or int8): they must agree to float precision.
+	tol := FloatTolerance
+	cr, err := compare(baseOut, optOut, tol)
+	if err != nil || !cr.OK {
+		why := "outputs changed"
+		if err != nil {
+			why = err.Error()
+		} else {
+			why = fmt.Sprintf("outputs changed (relative difference %.3g > %.3g)", cr.RelDiff, tol)
+		}
+		r.rec.Notes = append(r.rec.Notes, "compile auto: optimize_for_inference "+why+", ran without it")
+		return base, nil
+	}
+	return opt, nil
+}
+
+func compare(ref, out *torch.Value, tol float64) (*record.Correctness, error) {
+	diff, refMax, err := ref.MaxAbsDiff(out)
+	if err != nil {
+		return nil, fmt.Errorf("compare outputs with the plain model: %s", torchMsg(err))
+	}
+	rel := diff
+	if refMax > 0 {
+		rel = diff / refMax
+	}
+	c := &record.Correctness{MaxAbsDiff: diff, RefMaxAbs: refMax, RelDiff: rel, Tolerance: tol}
+	c.OK = rel <= tol // false for NaN
+	if math.IsNaN(rel) || math.IsInf(rel, 0) {
+		c.MaxAbsDiff, c.RelDiff = -1, -1 // JSON has no NaN: -1 marks "not a number"
+	}
+	return c, nil
+}
+
+// measure warms up, then times forward calls with the Go GC paused, in chunks so that
+// adaptive stopping can look at the samples between them.
+func (r *runner) measure() error {
+	c, rec := r.c, r.rec
+	if c.Warmup > 0 {
+		if _, err := r.module.TimedForward(r.inputs, make([]int64, c.Warmup)); err != nil {
+			return fmt.Errorf("warm-up forward failed: %s", torchMsg(err))
+		}
+	}
+	ns := make([]int64, c.Iters)
+	n, wall, reason, err := r.timeLoop(ns)
+	if err != nil {
+		return fmt.Errorf("timed forward failed: %s", torchMsg(err))
+	}
+	ms := make([]float64, n)
+	for i, v := range ns[:n] {
+		ms[i] = float64(v) / 1e6
+	}
+	s := stats.Summarize(ms, Confidence)
+	rec.Iters = n
+	rec.StopReason = reason
+	rec.SamplesMs = ms
+	rec.LatencyP50, rec.LatencyP90, rec.LatencyP95, rec.LatencyP99 = s.P50, s.P90, s.P95, s.P99
+	rec.LatencyMean, rec.LatencyMin, rec.LatencyMax = s.Mean, s.Min, s.Max
+	if s.N > 1 {
+		rec.LatencyStd = s.Stddev
+	}
+	if len(s.CI) > 0 {
+		rec.LatencyCI = s.CI
+	}
+	rec.IQROverMedian = finite(s.IQROverMedian())
+	rec.ForwardMsPerBatch = s.Mean
+	rec.WallMs = float64(wall) / 1e6
+	if wall > 0 {
+		rec.ThroughputRPS = float64(c.BatchSize*n) / (float64(wall) / 1e9)
+	}
+	for _, key := range []string{"p50", "p90", "p95", "p99"} {
+		if _, ok := s.CI[key]; !ok {
+			rec.Notes = append(rec.Notes, fmt.Sprintf("no %d%% CI for %s: it needs >= %d iterations (have %d)", int(Confidence*100), key, stats.MinSamplesForQuantileCI(percentiles[key], Confidence), s.N))
+		}
+	}
+	if rec.IQROverMedian > NoisyIQROverMedian {
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("noisy run: IQR/median = %.0f%% (> %.0f%%); the machine was busy: rerun or raise --iters", rec.IQROverMedian*100, NoisyIQROverMedian*100))
+	}
+	return nil
+}
+
+// timeLoop fills ns with per-iteration times and returns how many it timed, the summed
+// wall time of the timed chunks, and why it stopped.
+func (r *runner) timeLoop(ns []int64) (n int, wall int64, reason string, err error) {
+	c := r.c
+	adaptive := c.TargetCI > 0 || c.MaxSeconds > 0
+	chunk := len(ns)
+	q := percentiles[c.targetPercentile()]
+	minN := stats.MinSamplesForQuantileCI(q, Confidence)
+	if adaptive {
+		chunk = max(10, min(50, len(ns)/10))
+	}
+	runtime.GC()
+	old := debug.SetGCPercent(-1)
+	defer debug.SetGCPercent(old)
+	sorted := make([]float64, 0, len(ns))
+	for n < len(ns) {
+		k := min(chunk, len(ns)-n)
+		w, err := r.module.TimedForward(r.inputs, ns[n:n+k])
+		if err != nil {
+			return n, wall, "", err
+		}
+		n += k
+		wall += w
+		if !adaptive || n < minN || n == len(ns) {
+			continue
+		}
+		if c.MaxSeconds > 0 && float64(wall)/1e9 >= c.MaxSeconds {
+			return n, wall, "time", nil
+		}
+		if c.TargetCI > 0 {
+			sorted = sorted[:0]
+			for _, v := range ns[:n] {
+				sorted = append(sorted, float64(v))
+			}
+			slices.Sort(sorted)
+			v := stats.Percentile(sorted, q)
+			if ci, ok := stats.QuantileCI(sorted, q, Confidence); ok && v > 0 && (ci.Hi-ci.Lo)/2/v <= c.TargetCI {
+				return n, wall, "ci", nil
+			}
+		}
+	}
+	return n, wall, "iters", nil
+}
+
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}
+
+func timePreprocess(image string, iters int) (*record.Preprocess, error) {
+	var data []byte
+	var err error
+	name := image
+	if image == "" {
+		name = "synthetic 640x480 JPEG"
+		data, err = preprocess.SyntheticJPEG(640, 480, 0, 90)
+	} else {
+		data, err = os.ReadFile(image)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("preprocessing image %s: %w", name, err)
+	}
+	t, err := preprocess.ImageNet.Time(data, iters)
+	if err != nil {
+		return nil, fmt.Errorf("preprocessing image %s: %w", name, err)
+	}
+	s := stats.Summarize(t.SamplesMs, Confidence)
+	return &record.Preprocess{Image: name, Iters: t.Iters, P50: s.P50, P95: s.P95, Mean: s.Mean}, nil
+}
+
+// explainLoad turns libtorch's load failures into what a user can act on.
+func explainLoad(path string, err error) error {
+	msg := torchMsg(err)
+	switch {
+	case strings.Contains(msg, "constants.pkl"):
+		return fmt.Errorf("model file %s looks like a torch.save checkpoint, not TorchScript (%s): export it with torch.jit.save(torch.jit.script(model), path)", path, firstLine(msg))
+	case strings.Contains(msg, "PytorchStreamReader"), strings.Contains(msg, "zip archive"),
+		strings.Contains(msg, "central directory"):
+		return fmt.Errorf("model file %s is not a TorchScript archive or is truncated (%s): re-export it with torch.jit.save(torch.jit.script(model), path)", path, firstLine(msg))
+	}
+	return fmt.Errorf("cannot load model file %s: %s", path, firstLine(msg))
+}
+
+func torchMsg(err error) string {
+	var te *torch.Error
+	if errors.As(err, &te) {
+		return firstLine(te.Msg)
+	}
+	return err.Error()
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func specsTexts(specs []model.InputSpec) []string {
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = s.String()
+	}
+	return out
+}
+
+func specsText(specs []model.InputSpec) string { return strings.Join(specsTexts(specs), " ") }
+
+func shapesText(specs []model.InputSpec, batch int) string {
+	parts := make([]string, len(specs))
+	for i, s := range specs {
+		dims := make([]string, 0, len(s.Dims))
+		for _, d := range s.Shape(batch) {
+			dims = append(dims, strconv.FormatInt(d, 10))
+		}
+		parts[i] = s.DType + "[" + strings.Join(dims, ",") + "]"
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,598 @@
+package bench_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perflab/perflab/internal/bench"
+	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/preprocess"
+	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/stats"
+	"github.com/perflab/perflab/internal/testutil"
+	"github.com/perflab/perflab/internal/torch"
+)
+
+// Keep the main goroutine (which runs no test) on the main OS thread: every test, and so
+// every bench.Run, then runs on another OS thread, as it may in the CLI (only init is
+// guaranteed to run on the main thread).
+func init() { runtime.LockOSThread() }
+
+// cfg returns a small configuration of a fixture with the given inputs.
+func cfg(t *testing.T, fixture string, inputs ...string) bench.Config {
+	c := bench.Defaults()
+	c.Model = testutil.Fixture(t, fixture)
+	c.Inputs = inputs
+	c.Iters = 20
+	c.Warmup = 2
+	c.Threads = 1
+	c.Seed = 7
+	return c
+}
+
+// builtin returns a small configuration of a built-in model, with PERFLAB_MODELS_DIR set.
+func builtin(t *testing.T, name string) bench.Config {
+	t.Setenv("PERFLAB_MODELS_DIR", testutil.ModelsDir(t))
+	c := bench.Defaults()
+	c.Model = name
+	c.Iters = 5
+	c.Warmup = 1
+	c.Threads = 2
+	c.PreprocessIters = 0
+	return c
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// run calls bench.Run and checks every invariant of a successful record.
+func run(t *testing.T, c bench.Config) *record.Record {
+	t.Helper()
+	start := time.Now()
+	rec, err := bench.Run(c)
+	if err != nil {
+		t.Fatalf("bench.Run: %v", err)
+	}
+	checkRecord(t, c, rec, start)
+	return rec
+}
+
+func checkRecord(t *testing.T, c bench.Config, rec *record.Record, start time.Time) {
+	t.Helper()
+	// What ran.
+	if rec.SchemaVersion != record.SchemaVersion || rec.Mode != "bench" || rec.Status != record.StatusOK || rec.Error != "" {
+		t.Errorf("schema %d, mode %q, status %q, error %q", rec.SchemaVersion, rec.Mode, rec.Status, rec.Error)
+	}
+	if !rec.OK() {
+		t.Errorf("rec.OK() = false")
+	}
+	ts, err := time.Parse(time.RFC3339, rec.Timestamp)
+	if err != nil || ts.Before(start.Add(-time.Second).Truncate(time.Second)) || ts.After(time.Now()) {
+		t.Errorf("timestamp %q (%v) not within the run", rec.Timestamp, err)
+	}
+	if rec.Model != c.Model || rec.Device != "cpu" || rec.BatchSize != c.BatchSize || rec.CompileRequested != c.Compile ||
+		rec.ChannelsLast != c.ChannelsLast || rec.Quantize != c.Quantize || rec.Warmup != c.Warmup || rec.Seed != c.Seed {
+		t.Errorf("knobs not recorded: model %q device %q batch %d compile %q cl %v quantize %v warmup %d seed %d; config %+v",
+			rec.Model, rec.Device, rec.BatchSize, rec.CompileRequested, rec.ChannelsLast, rec.Quantize, rec.Warmup, rec.Seed, c)
+	}
+	wantThreads := c.Threads
+	if wantThreads == 0 {
+		wantThreads = env.DefaultThreads()
+	}
+	if rec.Threads != wantThreads {
+		t.Errorf("threads = %d, want %d", rec.Threads, wantThreads)
+	}
+	if rec.InteropThreads < 1 {
+		t.Errorf("interop threads = %d", rec.InteropThreads)
+	}
+	if rec.ModelPath == "" || rec.ModelSHA256 != sha256File(t, rec.ModelPath) {
+		t.Errorf("model_sha256 %q is not the sha256 of %q", rec.ModelSHA256, rec.ModelPath)
+	}
+	if len(c.Inputs) > 0 && !slices.Equal(rec.Inputs, c.Inputs) {
+		t.Errorf("inputs = %q, want %q", rec.Inputs, c.Inputs)
+	}
+	if len(rec.Inputs) == 0 {
+		t.Errorf("no inputs recorded")
+	}
+	if rec.Output == "" || strings.Contains(rec.Output, "B") || !strings.Contains(rec.Output, fmt.Sprintf("[%d", c.BatchSize)) {
+		t.Errorf("output %q does not show batch size %d", rec.Output, c.BatchSize)
+	}
+	if rec.Compile && c.Compile == bench.CompileOff {
+		t.Errorf("compile applied with --compile off")
+	}
+	if cr := rec.Correctness; cr != nil {
+		if cr.Reference == "" || cr.MaxAbsDiff < 0 || cr.RefMaxAbs <= 0 || cr.Tolerance <= 0 ||
+			cr.OK != (cr.RelDiff <= cr.Tolerance) || math.Abs(cr.RelDiff-cr.MaxAbsDiff/cr.RefMaxAbs) > 1e-12*cr.RelDiff {
+			t.Errorf("correctness %+v is inconsistent", *cr)
+		}
+		if cr.OK == slices.ContainsFunc(rec.Warnings, func(w string) bool { return strings.Contains(w, "outputs differ from the plain model") }) {
+			t.Errorf("correctness OK = %v but warnings %q", cr.OK, rec.Warnings)
+		}
+	}
+	if rec.Usable() != (rec.Correctness == nil || rec.Correctness.OK) {
+		t.Errorf("Usable() = %v", rec.Usable())
+	}
+
+	checkLatency(t, c, rec)
+	checkEnv(t, rec.Env)
+
+	// The record survives JSONL as is.
+	line, err := record.Marshal(rec)
+	if err != nil {
+		t.Fatalf("record.Marshal: %v", err)
+	}
+	if strings.Count(string(line), "\n") != 1 || !strings.HasSuffix(string(line), "\n") {
+		t.Errorf("Marshal is not one line")
+	}
+	back, err := record.Parse(line)
+	if err != nil {
+		t.Fatalf("record.Parse: %v", err)
+	}
+	if !reflect.DeepEqual(back, rec) {
+		t.Errorf("record changed through JSON:\nbefore %+v\nafter  %+v", rec, back)
+	}
+}
+
+// checkLatency checks the measurement invariants: counts, nearest-rank percentiles,
+// intervals, throughput. Never absolute timings.
+func checkLatency(t *testing.T, c bench.Config, rec *record.Record) {
+	t.Helper()
+	n := len(rec.SamplesMs)
+	if n != c.Iters || rec.Iters != c.Iters {
+		t.Fatalf("%d samples, iters %d; want %d", n, rec.Iters, c.Iters)
+	}
+	sorted := slices.Clone(rec.SamplesMs)
+	slices.Sort(sorted)
+	sum := 0.0
+	for i, v := range rec.SamplesMs {
+		if !(v > 0) || math.IsInf(v, 0) {
+			t.Errorf("sample %d = %g ms", i, v)
+		}
+		sum += v
+	}
+	rank := func(q float64) float64 { return sorted[int(math.Ceil(q*float64(n)/100-1e-9))-1] }
+	for _, p := range []struct {
+		name      string
+		q, got    float64
+		wantRanks float64
+	}{{"p50", 50, rec.LatencyP50, rank(50)}, {"p90", 90, rec.LatencyP90, rank(90)}, {"p95", 95, rec.LatencyP95, rank(95)}, {"p99", 99, rec.LatencyP99, rank(99)}} {
+		if p.got != p.wantRanks {
+			t.Errorf("%s = %g, want the nearest-rank sample %g", p.name, p.got, p.wantRanks)
+		}
+		ci, ok := rec.LatencyCI[p.name]
+		if minN := stats.MinSamplesForQuantileCI(p.q, bench.Confidence); ok != (n >= minN) {
+			t.Errorf("%s CI present = %v with %d samples (needs %d)", p.name, ok, n, minN)
+		}
+		if ok && !(ci.Lo <= p.got && p.got <= ci.Hi && ci.Confidence == bench.Confidence &&
+			slices.Contains(sorted, ci.Lo) && slices.Contains(sorted, ci.Hi)) {
+			t.Errorf("%s = %g, CI %+v", p.name, p.got, ci)
+		}
+		note := slices.ContainsFunc(rec.Notes, func(s string) bool { return strings.HasPrefix(s, "no 95% CI for "+p.name+":") })
+		if p.name != "p50" && note == ok {
+			t.Errorf("%s: CI present %v, note present %v: %q", p.name, ok, note, rec.Notes)
+		}
+	}
+	if !(rec.LatencyMin == sorted[0] && rec.LatencyMax == sorted[n-1] &&
+		rec.LatencyMin <= rec.LatencyP50 && rec.LatencyP50 <= rec.LatencyP90 && rec.LatencyP90 <= rec.LatencyP95 &&
+		rec.LatencyP95 <= rec.LatencyP99 && rec.LatencyP99 <= rec.LatencyMax) {
+		t.Errorf("min %g p50 %g p90 %g p95 %g p99 %g max %g: not ordered or not the samples' extremes",
+			rec.LatencyMin, rec.LatencyP50, rec.LatencyP90, rec.LatencyP95, rec.LatencyP99, rec.LatencyMax)
+	}
+	mean := sum / float64(n)
+	if math.Abs(rec.LatencyMean-mean) > 1e-9*mean || rec.ForwardMsPerBatch != rec.LatencyMean {
+		t.Errorf("mean %g, forward_ms_per_batch %g; samples' mean %g", rec.LatencyMean, rec.ForwardMsPerBatch, mean)
+	}
+	if rec.LatencyStd < 0 || (n > 1 && rec.LatencyStd == 0 && sorted[0] != sorted[n-1]) || (n == 1 && rec.LatencyStd != 0) {
+		t.Errorf("std %g with %d samples", rec.LatencyStd, n)
+	}
+	if rec.WallMs < sum*(1-1e-9) {
+		t.Errorf("wall %g ms < sum of samples %g ms", rec.WallMs, sum)
+	}
+	want := float64(c.BatchSize*n) / (rec.WallMs / 1e3)
+	if math.Abs(rec.ThroughputRPS-want) > 1e-6*want {
+		t.Errorf("throughput %g rps, want batch*iters/wall = %g", rec.ThroughputRPS, want)
+	}
+	if rec.IQROverMedian < 0 {
+		t.Errorf("iqr/median = %g", rec.IQROverMedian)
+	}
+	noisy := slices.ContainsFunc(rec.Warnings, func(s string) bool { return strings.HasPrefix(s, "noisy run:") })
+	if noisy != (rec.IQROverMedian > bench.NoisyIQROverMedian) {
+		t.Errorf("iqr/median %g, noisy warning %v", rec.IQROverMedian, noisy)
+	}
+}
+
+func checkEnv(t *testing.T, e *record.Env) {
+	t.Helper()
+	if e == nil {
+		t.Fatal("no env")
+	}
+	for name, v := range map[string]string{"fingerprint": e.Fingerprint, "cpu_model": e.CPUModel, "torch": e.Torch,
+		"blas": e.BLAS, "blas_config": e.BLASConfig, "parallel": e.Parallel, "os": e.OS, "perflab": e.Perflab, "go": e.Go} {
+		if v == "" {
+			t.Errorf("env.%s is empty", name)
+		}
+	}
+	if e.LogicalCPUs < 1 || e.CPUsAvailable <= 0 {
+		t.Errorf("logical CPUs %d, available %g", e.LogicalCPUs, e.CPUsAvailable)
+	}
+	if !strings.HasPrefix(e.Torch, "1.") {
+		t.Errorf("env.torch = %q", e.Torch)
+	}
+	if !strings.Contains(strings.ToLower(e.BLAS), "blas") {
+		t.Errorf("env.blas = %q: no BLAS library found loaded", e.BLAS)
+	}
+	if fp := env.Fingerprint(e); e.Fingerprint != fp {
+		t.Errorf("fingerprint %q, recomputed %q", e.Fingerprint, fp)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*bench.Config)
+		want []string // substrings of the error; none = valid
+	}{
+		{"defaults", func(c *bench.Config) {}, nil},
+		{"CPU upper case", func(c *bench.Config) { c.Device = "CPU" }, nil},
+		{"compile off", func(c *bench.Config) { c.Compile = bench.CompileOff }, nil},
+		{"threads 0, preprocess 0, warmup 0", func(c *bench.Config) { c.Threads, c.PreprocessIters, c.Warmup = 0, 0, 0 }, nil},
+		{"cuda", func(c *bench.Config) { c.Device = "cuda" }, []string{"--device cuda", "no CUDA", "--device cpu"}},
+		{"cuda:0", func(c *bench.Config) { c.Device = "cuda:0" }, []string{"--device cuda:0", "CUDA", "--device cpu"}},
+		{"mps", func(c *bench.Config) { c.Device = "mps" }, []string{"--device mps", "--device cpu"}},
+		{"tpu", func(c *bench.Config) { c.Device = "tpu" }, []string{"--device", `"tpu"`, "cpu"}},
+		{"empty device", func(c *bench.Config) { c.Device = "" }, []string{"--device"}},
+		{"batch 0", func(c *bench.Config) { c.BatchSize = 0 }, []string{"--batch-size", "got 0"}},
+		{"iters 0", func(c *bench.Config) { c.Iters = 0 }, []string{"--iters", "got 0"}},
+		{"warmup -1", func(c *bench.Config) { c.Warmup = -1 }, []string{"--warmup", "got -1"}},
+		{"threads -1", func(c *bench.Config) { c.Threads = -1 }, []string{"--threads", "got -1"}},
+		{"interop -2", func(c *bench.Config) { c.InteropThreads = -2 }, []string{"--interop-threads", "got -2"}},
+		{"preprocess -1", func(c *bench.Config) { c.PreprocessIters = -1 }, []string{"--preprocess-iters", "got -1"}},
+		{"compile maybe", func(c *bench.Config) { c.Compile = "maybe" }, []string{"--compile", `"maybe"`, "auto, on or off"}},
+		{"compile empty", func(c *bench.Config) { c.Compile = "" }, []string{"--compile"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := bench.Defaults()
+			c.Model = "resnet18"
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate accepted it")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			// Run refuses it the same way, before touching libtorch or the models.
+			if _, rerr := bench.Run(c); rerr == nil || rerr.Error() != err.Error() {
+				t.Errorf("Run error %v, Validate error %v", rerr, err)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c := bench.Defaults()
+	want := bench.Config{Device: "cpu", BatchSize: 1, Iters: 200, Warmup: 20, Compile: bench.CompileAuto, PreprocessIters: 50}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Defaults() = %+v, want the seed tool's %+v", c, want)
+	}
+}
+
+// TestRunConv runs the conv fixture through each knob combination; run checks every
+// invariant of the record, including the JSON round trip.
+func TestRunConv(t *testing.T) {
+	const spec = "float32[B,3,16,16]"
+	tests := []struct {
+		name         string
+		compile      string
+		channelsLast bool
+		threads      int
+		batch, iters int
+		seed         int64
+
+		wantCompile     bool
+		wantCorrectness bool // compared with the plain model (it is not the plain model)
+	}{
+		{"auto", bench.CompileAuto, false, 1, 3, 50, 1234, true, true},
+		{"auto channels_last", bench.CompileAuto, true, 2, 2, 80, 1, true, true},
+		{"on", bench.CompileOn, false, 2, 1, 40, 0, true, true},
+		{"off", bench.CompileOff, false, 0, 4, 10, -3, false, false},
+		{"off channels_last", bench.CompileOff, true, 1, 2, 5, 99, false, true},
+		{"off one iteration", bench.CompileOff, false, 1, 1, 1, 5, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cfg(t, "conv.pt", spec)
+			c.Compile, c.ChannelsLast, c.Threads = tc.compile, tc.channelsLast, tc.threads
+			c.BatchSize, c.Iters, c.Warmup, c.Seed = tc.batch, tc.iters, 3, tc.seed
+			rec := run(t, c)
+			if rec.ModelPath != c.Model {
+				t.Errorf("model_path %q, want %q", rec.ModelPath, c.Model)
+			}
+			if want := fmt.Sprintf("float32[%d,4]", tc.batch); rec.Output != want {
+				t.Errorf("output %q, want %q", rec.Output, want)
+			}
+			if rec.Compile != tc.wantCompile {
+				t.Errorf("compile applied = %v, want %v (notes %q)", rec.Compile, tc.wantCompile, rec.Notes)
+			}
+			if (rec.Correctness != nil) != tc.wantCorrectness {
+				t.Fatalf("correctness %+v, want present = %v", rec.Correctness, tc.wantCorrectness)
+			}
+			if cr := rec.Correctness; cr != nil && (!cr.OK || cr.Tolerance != bench.FloatTolerance) {
+				t.Errorf("correctness %+v: want OK within %g", *cr, bench.FloatTolerance)
+			}
+			if slices.ContainsFunc(rec.Notes, func(s string) bool { return strings.HasPrefix(s, "compile auto") }) {
+				t.Errorf("compile auto fell back on conv.pt: %q", rec.Notes)
+			}
+			if rec.Preprocess != nil {
+				t.Errorf("preprocessing timed for a custom model: %+v", rec.Preprocess)
+			}
+		})
+	}
+}
+
+func TestRunNoisyCompile(t *testing.T) {
+	t.Run("auto falls back", func(t *testing.T) {
+		c := cfg(t, "noisy.pt", "float32[B,8]")
+		c.Compile = bench.CompileAuto
+		rec := run(t, c)
+		if rec.Compile {
+			t.Errorf("compile applied although optimize_for_inference changed the outputs")
+		}
+		if !slices.ContainsFunc(rec.Notes, func(s string) bool {
+			return strings.HasPrefix(s, "compile auto") && strings.Contains(s, "outputs changed")
+		}) {
+			t.Errorf("no compile auto note in %q", rec.Notes)
+		}
+		if rec.Correctness != nil {
+			t.Errorf("correctness %+v for the plain model", *rec.Correctness)
+		}
+	})
+	t.Run("on is checked", func(t *testing.T) {
+		c := cfg(t, "noisy.pt", "float32[B,8]")
+		c.Compile = bench.CompileOn
+		rec := run(t, c)
+		if !rec.Compile {
+			t.Errorf("--compile on not applied")
+		}
+		if rec.Correctness == nil || rec.Correctness.OK {
+			t.Fatalf("correctness %+v: want a failed comparison", rec.Correctness)
+		}
+		if rec.Usable() {
+			t.Errorf("a configuration whose outputs differ is Usable()")
+		}
+		if !slices.ContainsFunc(rec.Warnings, func(s string) bool { return strings.Contains(s, "outputs differ from the plain model") }) {
+			t.Errorf("no warning in %q", rec.Warnings)
+		}
+	})
+}
+
+func TestRunTwoInputs(t *testing.T) {
+	c := cfg(t, "two_inputs.pt", "float32[B,8]", "int64[B,4]:0..9")
+	c.BatchSize = 3
+	// Inter-op threads can be set once per process; asking for the current count is fine.
+	_, c.InteropThreads = torch.Threads()
+	rec := run(t, c)
+	if rec.Output != "(float32[3,3], int64[3])" {
+		t.Errorf("output %q", rec.Output)
+	}
+	if rec.InteropThreads != c.InteropThreads {
+		t.Errorf("interop threads %d, want %d", rec.InteropThreads, c.InteropThreads)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	dir := t.TempDir()
+	emptyDir := t.TempDir() // no models, and the test binary's folder has none either
+	garbage := filepath.Join(dir, "garbage.pt")
+	if err := os.WriteFile(garbage, []byte("not a zip archive"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		c    func(t *testing.T) bench.Config
+		want []string
+	}{
+		{"one input for two", func(t *testing.T) bench.Config { return cfg(t, "two_inputs.pt", "float32[B,8]") },
+			[]string{"forward takes 2 argument(s) but 1 --input given", "one --input per argument"}},
+		{"wrong channels", func(t *testing.T) bench.Config {
+			c := cfg(t, "conv.pt", "float32[B,4,16,16]")
+			c.BatchSize = 2
+			return c
+		}, []string{"rejected input float32[2,4,16,16] at batch size 2", "to have 3 channels", "--input"}},
+		{"raises", func(t *testing.T) bench.Config { return cfg(t, "raises.pt", "float32[B,7]") },
+			[]string{"rejected input", "ValueError: expected 8 features"}},
+		{"ids out of the embedding's range", func(t *testing.T) bench.Config {
+			return cfg(t, "two_inputs.pt", "float32[B,8]", "int64[B,4]:0..100")
+		}, []string{"rejected input", "index out of range"}},
+		{"quantize a fixture", func(t *testing.T) bench.Config {
+			c := cfg(t, "linear.pt", "float32[B,8]")
+			c.Quantize = true
+			return c
+		}, []string{"--quantize", "quantize_dynamic"}},
+		{"channels_last on linear", func(t *testing.T) bench.Config {
+			c := cfg(t, "linear.pt", "float32[B,8]")
+			c.ChannelsLast = true
+			return c
+		}, []string{"--channels-last", "float32[B,8]"}},
+		{"state_dict", func(t *testing.T) bench.Config { return cfg(t, "state_dict.pt", "float32[B,8]") },
+			[]string{"torch.save checkpoint, not TorchScript", "torch.jit.save"}},
+		{"garbage", func(t *testing.T) bench.Config {
+			c := cfg(t, "linear.pt", "float32[B,8]")
+			c.Model = garbage
+			return c
+		}, []string{garbage, "not a TorchScript archive"}},
+		{"missing file", func(t *testing.T) bench.Config {
+			c := cfg(t, "linear.pt", "float32[B,8]")
+			c.Model = filepath.Join(dir, "missing.pt")
+			return c
+		}, []string{"does not exist"}},
+		{"no --input", func(t *testing.T) bench.Config { return cfg(t, "linear.pt") }, []string{"--input"}},
+		{"unknown built-in", func(t *testing.T) bench.Config {
+			c := cfg(t, "linear.pt")
+			c.Model = "resnet19"
+			return c
+		}, []string{`unknown model "resnet19"`}},
+		{"--input for a built-in", func(t *testing.T) bench.Config {
+			c := builtin(t, "resnet18")
+			c.Inputs = []string{"float32[B,3,32,32]"}
+			return c
+		}, []string{"drop --input"}},
+		{"quantize resnet18", func(t *testing.T) bench.Config {
+			c := builtin(t, "resnet18")
+			c.Quantize = true
+			return c
+		}, []string{"--quantize", "no dynamic-int8 variant"}},
+		{"missing models", func(t *testing.T) bench.Config {
+			c := builtin(t, "mobilenet_v3_small")
+			t.Setenv("PERFLAB_MODELS_DIR", emptyDir)
+			return c
+		}, []string{"mobilenet_v3_small is not exported", emptyDir, "make models", "PERFLAB_MODELS_DIR"}},
+		{"missing int8 variant", func(t *testing.T) bench.Config {
+			c := builtin(t, "tiny_transformer")
+			only := t.TempDir()
+			if err := os.Symlink(filepath.Join(testutil.ModelsDir(t), "tiny_transformer.pt"), filepath.Join(only, "tiny_transformer.pt")); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PERFLAB_MODELS_DIR", only)
+			c.Quantize = true
+			return c
+		}, []string{"int8 variant", "tiny_transformer_int8.pt", "make models"}},
+		{"missing image", func(t *testing.T) bench.Config {
+			c := builtin(t, "mobilenet_v3_small")
+			c.Compile, c.Iters, c.Warmup = bench.CompileOff, 1, 0
+			c.PreprocessIters, c.Image = 1, filepath.Join(dir, "missing.jpg")
+			return c
+		}, []string{"missing.jpg"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, err := bench.Run(tc.c(t))
+			if err == nil {
+				t.Fatalf("Run succeeded: %+v", rec)
+			}
+			if rec != nil {
+				t.Errorf("Run returned a record with its error")
+			}
+			msg := err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not mention %q", msg, w)
+				}
+			}
+			for _, bad := range []string{"\n", "Exception raised from", "Traceback", "frame #"} {
+				if strings.Contains(msg, bad) {
+					t.Errorf("error contains %q:\n%s", bad, msg)
+				}
+			}
+		})
+	}
+}
+
+func TestRunMobilenetPreprocess(t *testing.T) {
+	c := builtin(t, "mobilenet_v3_small")
+	c.Compile = bench.CompileAuto
+	c.Iters = 10
+	c.PreprocessIters = 5
+	dir := testutil.ModelsDir(t)
+	rec := run(t, c)
+	if want := filepath.Join(dir, "mobilenet_v3_small.pt"); rec.ModelPath != want {
+		t.Errorf("model_path %q, want %q", rec.ModelPath, want)
+	}
+	if !slices.Equal(rec.Inputs, []string{"float32[B,3,224,224]"}) || rec.Output != "float32[1,1000]" {
+		t.Errorf("inputs %q, output %q", rec.Inputs, rec.Output)
+	}
+	if !rec.Compile || rec.Correctness == nil || !rec.Correctness.OK {
+		t.Errorf("compile auto on mobilenet_v3_small: applied %v, correctness %+v, notes %q", rec.Compile, rec.Correctness, rec.Notes)
+	}
+	p := rec.Preprocess
+	if p == nil {
+		t.Fatal("no preprocessing timing")
+	}
+	if p.Image != "synthetic 640x480 JPEG" || p.Iters != 5 || !(p.P50 > 0) || p.P50 > p.P95 || !(p.Mean > 0) {
+		t.Errorf("preprocess %+v", *p)
+	}
+}
+
+func TestRunResnet18ChannelsLastImage(t *testing.T) {
+	c := builtin(t, "resnet18")
+	c.Compile = bench.CompileOff
+	c.ChannelsLast = true
+	c.BatchSize, c.Iters, c.Warmup = 2, 3, 1
+	jpg, err := preprocess.SyntheticJPEG(320, 240, 3, 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Image = filepath.Join(t.TempDir(), "cat.jpg")
+	if err := os.WriteFile(c.Image, jpg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.PreprocessIters = 3
+	rec := run(t, c)
+	if rec.Output != "float32[2,1000]" {
+		t.Errorf("output %q", rec.Output)
+	}
+	if rec.Compile || rec.Correctness == nil || !rec.Correctness.OK {
+		t.Errorf("compile %v, correctness %+v", rec.Compile, rec.Correctness)
+	}
+	if p := rec.Preprocess; p == nil || p.Image != c.Image || p.Iters != 3 || !(p.P50 > 0) {
+		t.Errorf("preprocess %+v, want %s timed 3 times", p, c.Image)
+	}
+}
+
+func TestRunTinyTransformerInt8(t *testing.T) {
+	c := builtin(t, "tiny_transformer")
+	c.Quantize = true
+	c.Compile = bench.CompileOff
+	c.BatchSize = 2
+	rec := run(t, c)
+	if want := filepath.Join(testutil.ModelsDir(t), "tiny_transformer_int8.pt"); rec.ModelPath != want {
+		t.Errorf("model_path %q, want %q", rec.ModelPath, want)
+	}
+	if !slices.Equal(rec.Inputs, []string{"int64[B,128]:0..8191"}) || rec.Output != "float32[2,2]" {
+		t.Errorf("inputs %q, output %q", rec.Inputs, rec.Output)
+	}
+	cr := rec.Correctness
+	if cr == nil || cr.Tolerance != bench.Int8Tolerance || !cr.OK || cr.MaxAbsDiff == 0 {
+		t.Errorf("correctness %+v: want an int8 comparison within %g (and not identical)", cr, bench.Int8Tolerance)
+	}
+	if rec.Preprocess != nil {
+		t.Errorf("preprocessing timed for a text model")
+	}
+}
+
+// TestRunCollectsWarnings: warns.pt raises a TorchScript warning on every forward; it ends
+// up in the record once (not on stderr), whichever OS thread runs bench.Run.
+func TestRunCollectsWarnings(t *testing.T) {
+	c := cfg(t, "warns.pt", "float32[B,8]")
+	c.Compile = bench.CompileOff
+	rec := run(t, c)
+	if n := len(slices.DeleteFunc(slices.Clone(rec.Warnings), func(s string) bool { return s != "libtorch: perflab test warning" })); n != 1 {
+		t.Errorf("warnings %q: want \"libtorch: perflab test warning\" once", rec.Warnings)
+	}
+}

@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perflab/perflab/internal/bench"
+	"github.com/perflab/perflab/internal/model"
+	"github.com/perflab/perflab/internal/record"
+)
+
+// BenchOptions are the inputs of `perflab bench`.
+type BenchOptions struct {
+	IO     IO
+	Config bench.Config
+	Out    string // JSONL file to append the record to; "" = none
+	JSON   bool   // print the record as JSON on stdout instead of the summary
+}
+
+// NewBenchCmd returns `perflab bench`. runF replaces runBench in tests.
+func NewBenchCmd(ios IO, runF func(*BenchOptions) error) *cobra.Command {
+	opts := &BenchOptions{IO: ios, Config: bench.Defaults()}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Benchmark one configuration and append one JSONL record",
+		Long: `Benchmark one model configuration on libtorch (CPU) and print its latency percentiles
+(nearest-rank p50/p90/p95/p99 with 95% confidence intervals) and throughput. With --out the
+record is appended to a JSONL file (folders are created; nothing is written on failure).
+
+Built-in models: ` + strings.Join(model.BuiltinNames(), ", ") + ` (exported by 'make models').
+For your own TorchScript file give one --input per forward argument: DTYPE[DIMS] with B for
+the batch size, optionally :LO..HI (inclusive value range), e.g. 'float32[B,3,224,224]' or
+'int64[B,128]:0..8191'.
+
+--compile on means torch::jit::freeze + torch::jit::optimize_for_inference (torch.compile
+does not exist in libtorch C++); auto applies it unless it fails or changes the outputs, and
+the record says what was applied. Before timing, every optimized, channels_last or quantized
+configuration is checked against the plain model on the same input.
+
+` + exitCodesHelp,
+		Example: `  perflab bench --model resnet18 --batch-size 4 --iters 200 --warmup 20 --compile auto --threads 2 --out results/runs.jsonl
+  perflab bench --model mobilenet_v3_small --channels-last --compile on
+  perflab bench --model tiny_transformer --quantize --batch-size 8
+  perflab bench --model ./model.pt --input 'float32[B,3,224,224]' --input 'int64[B]:0..9' --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return RunBench(opts)
+		},
+	}
+	f := cmd.Flags()
+	c := &opts.Config
+	f.StringVar(&c.Model, "model", "", "built-in model name or path to a TorchScript file (required)")
+	f.StringArrayVar(&c.Inputs, "input", nil, "forward argument of a TorchScript file, e.g. 'float32[B,3,224,224]' or 'int64[B,128]:0..8191' (repeat per argument)")
+	f.StringVar(&c.Device, "device", c.Device, "device; only cpu (this libtorch has no CUDA)")
+	f.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "batch size B")
+	f.IntVar(&c.Iters, "iters", c.Iters, "timed iterations (p99 needs >= 368 for a 95% CI)")
+	f.IntVar(&c.Warmup, "warmup", c.Warmup, "untimed warm-up iterations")
+	f.StringVar(&c.Compile, "compile", c.Compile, "freeze + optimize_for_inference: auto, on or off")
+	f.IntVar(&c.Threads, "threads", 0, "intra-op threads (default: CPUs available to the process, cgroup-aware)")
+	f.IntVar(&c.InteropThreads, "interop-threads", 0, "inter-op threads (default: libtorch's choice)")
+	f.BoolVar(&c.ChannelsLast, "channels-last", false, "channels_last memory format for model and input (vision models)")
+	f.BoolVar(&c.Quantize, "quantize", false, "use the model's dynamic-int8 variant (tiny_transformer)")
+	f.Int64Var(&c.Seed, "seed", 0, "seed of the random input data")
+	f.IntVar(&c.PreprocessIters, "preprocess-iters", c.PreprocessIters, "vision models: images to preprocess for the separate preprocessing timing (0 = skip)")
+	f.StringVar(&c.Image, "image", "", "vision models: JPEG to preprocess (default: a generated 640x480 JPEG)")
+	f.StringVar(&c.TargetPercentile, "target-percentile", "p95", "adaptive stopping: the percentile whose CI decides (p50, p90, p95, p99)")
+	f.Float64Var(&c.TargetCI, "target-ci", 0, "adaptive stopping: stop once the target percentile's 95% CI half-width is within this fraction of it, e.g. 0.02 (0 = off)")
+	f.Float64Var(&c.MaxSeconds, "max-seconds", 0, "adaptive stopping: stop after this many seconds of timed forwards, once the target percentile has a CI (0 = off)")
+	f.StringVar(&opts.Out, "out", "", "append the record to this JSONL file (folders are created)")
+	f.BoolVar(&opts.JSON, "json", false, "print the record as one JSON line on stdout instead of the summary")
+	_ = cmd.MarkFlagRequired("model")
+	return cmd
+}
+
+// RunBench measures the configuration, appends the record to --out and prints it.
+func RunBench(opts *BenchOptions) error {
+	rec, err := bench.Run(opts.Config)
+	if err != nil {
+		return err
+	}
+	if opts.Out != "" {
+		if err := record.AppendFile(opts.Out, rec); err != nil {
+			return err
+		}
+	}
+	if opts.JSON {
+		line, err := record.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		_, err = opts.IO.Out.Write(line)
+		return err
+	}
+	printSummary(opts, rec)
+	return nil
+}
+
+func printSummary(opts *BenchOptions, r *record.Record) {
+	w := opts.IO.Out
+	compile := "off"
+	if r.Compile {
+		compile = "on"
+	}
+	fmt.Fprintf(w, "%s  batch %d  compile %s (asked %s)  threads %d/%d  channels_last %t  quantize %t\n",
+		r.Model, r.BatchSize, compile, r.CompileRequested, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize)
+	for _, p := range []struct {
+		key string
+		v   float64
+	}{{"p50", r.LatencyP50}, {"p90", r.LatencyP90}, {"p95", r.LatencyP95}, {"p99", r.LatencyP99}} {
+		ci := "(too few iterations for a CI)"
+		if c, ok := r.LatencyCI[p.key]; ok {
+			ci = fmt.Sprintf("[%.3f, %.3f] %g%% CI", c.Lo, c.Hi, c.Confidence*100)
+		}
+		fmt.Fprintf(w, "  latency %s  %9.3f ms  %s\n", p.key, p.v, ci)
+	}
+	fmt.Fprintf(w, "  throughput  %9.1f req/s   forward %.3f ms/batch   %d iters, IQR/median %.1f%%\n",
+		r.ThroughputRPS, r.ForwardMsPerBatch, r.Iters, r.IQROverMedian*100)
+	if r.Preprocess != nil {
+		fmt.Fprintf(w, "  preprocess  p50 %.3f ms  p95 %.3f ms per image (%s)\n", r.Preprocess.P50, r.Preprocess.P95, r.Preprocess.Image)
+	}
+	if c := r.Correctness; c != nil {
+		verdict := "match"
+		if !c.OK {
+			verdict = "DIFFER"
+		}
+		fmt.Fprintf(w, "  outputs vs plain model: %s (relative difference %.2g, tolerance %.2g)\n", verdict, c.RelDiff, c.Tolerance)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+	for _, m := range r.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", m)
+	}
+	if e := r.Env; e != nil {
+		fmt.Fprintf(w, "  env: %s, %g CPUs, libtorch %s, BLAS %s (fingerprint %s)\n", e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS, e.Fingerprint)
+	}
+	if opts.Out != "" {
+		fmt.Fprintf(w, "  appended to %s\n", opts.Out)
+	}
+}

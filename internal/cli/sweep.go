@@ -1,0 +1,258 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/sweep"
+	"github.com/perflab/perflab/presets"
+)
+
+// ExitInterrupted is returned when a sweep is stopped with Ctrl-C (128 + SIGINT).
+const ExitInterrupted = 130
+
+// SweepOptions are the inputs of `perflab sweep`.
+type SweepOptions struct {
+	IO       IO
+	Preset   string
+	Quick    bool
+	Models   []string
+	Iters    int // 0 = the preset's
+	Warmup   int // -1 = the preset's
+	Out      string
+	Resume   bool
+	DryRun   bool
+	Repeat   int
+	Seed     int64 // order shuffle seed; -1 = from the clock
+	Timeout  time.Duration
+	Shard    string
+	Exe      string // the perflab binary for child processes; "" = this executable
+	Progress string // auto, bar, lines, none
+	Now      func() time.Time
+}
+
+// NewSweepCmd returns `perflab sweep`. runF replaces RunSweep in tests.
+func NewSweepCmd(ios IO, runF func(*SweepOptions) error) *cobra.Command {
+	opts := &SweepOptions{IO: ios, Warmup: -1, Repeat: 1, Seed: -1, Progress: "auto", Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "sweep",
+		Short: "Run a preset grid of configurations, one child process each, into one JSONL file",
+		Long: `Run every configuration of a preset, each in its own 'perflab bench' child process
+(libtorch's thread pools are per process), and append one record per configuration to a
+JSONL file as soon as it finishes: a killed sweep keeps every finished record, and
+--resume continues it. A configuration that errors, crashes or hangs (timeout) becomes a
+record with status "failed" and the reason; the sweep goes on.
+
+Built-in presets: ` + strings.Join(presets.Names(), ", ") + ` (or a path to a preset YAML file; schema in the
+README). --quick uses the preset's quick subset. Thread counts above the CPUs available to
+this process are skipped with a note. The order is shuffled with a recorded seed
+(order_seed) so that machine drift does not favour one setting; --repeat N runs N shuffled
+rounds. Each configuration stops early once its target percentile's CI is tight enough.`,
+		Example: `  perflab sweep --preset cpu_vision --quick
+  perflab sweep --preset cpu_text
+  perflab sweep --preset ./my_preset.yaml --models resnet18 --iters 100 --out results/x.jsonl
+  perflab sweep --preset cpu_vision --quick --out results/x.jsonl --resume
+  perflab sweep --preset cpu_vision --dry-run
+  perflab sweep --preset cpu_vision --quick --shard 2/4 --out results/shard2.jsonl`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return RunSweep(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Preset, "preset", "", "built-in preset name ("+strings.Join(presets.Names(), ", ")+") or preset YAML path (required)")
+	f.BoolVar(&opts.Quick, "quick", false, "use the preset's quick subset")
+	f.StringSliceVar(&opts.Models, "models", nil, "only these models of the preset (comma-separated)")
+	f.IntVar(&opts.Iters, "iters", 0, "max timed iterations per configuration (default: the preset's)")
+	f.IntVar(&opts.Warmup, "warmup", -1, "warm-up iterations per configuration (default: the preset's)")
+	f.StringVar(&opts.Out, "out", "", "JSONL file to append to (default results/sweeps/<timestamp>_<preset>.jsonl)")
+	f.BoolVar(&opts.Resume, "resume", false, "skip configurations already recorded successfully in --out")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "print the planned configurations, one JSON per line, and exit")
+	f.IntVar(&opts.Repeat, "repeat", 1, "run each configuration N times (N shuffled rounds)")
+	f.Int64Var(&opts.Seed, "seed", -1, "seed of the shuffled order (default: from the clock; recorded as order_seed)")
+	f.DurationVar(&opts.Timeout, "timeout", 0, "time limit of one configuration, e.g. 5m (default: the preset's timeout_seconds)")
+	f.StringVar(&opts.Shard, "shard", "", "run only shard I of N of the configurations, e.g. 2/4 (merge the files with perflab merge)")
+	f.StringVar(&opts.Progress, "progress", "auto", "progress display: auto (bar on a terminal, lines otherwise), bar, lines, none")
+	_ = cmd.MarkFlagRequired("preset")
+	return cmd
+}
+
+// RunSweep plans the sweep and runs it.
+func RunSweep(ctx context.Context, opts *SweepOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	switch opts.Progress {
+	case "auto", "bar", "lines", "none":
+	default:
+		return fmt.Errorf("--progress must be auto, bar, lines or none, got %q", opts.Progress)
+	}
+	p, err := sweep.Load(opts.Preset, opts.Quick)
+	if err != nil {
+		return err
+	}
+	if opts.Iters < 0 {
+		return fmt.Errorf("--iters must be >= 1, got %d", opts.Iters)
+	}
+	if opts.Iters > 0 {
+		p.Iters = opts.Iters
+	}
+	if opts.Warmup >= 0 {
+		p.Warmup = opts.Warmup
+	}
+	if opts.Repeat < 1 {
+		return fmt.Errorf("--repeat must be >= 1, got %d", opts.Repeat)
+	}
+	shard, shards, err := sweep.ParseShard(opts.Shard)
+	if err != nil {
+		return err
+	}
+	if opts.Resume && opts.Out == "" {
+		return errors.New("--resume needs --out FILE: the sweep file to continue")
+	}
+	seed := uint64(opts.Seed)
+	if opts.Seed < 0 {
+		seed = uint64(opts.Now().UnixNano())
+	}
+	plan, err := p.MakePlan(sweep.PlanOptions{Models: opts.Models, Repeat: opts.Repeat, Seed: seed,
+		CPUsAvailable: env.CPUsAvailable(), Shard: shard, Shards: shards})
+	if err != nil {
+		return err
+	}
+	reasons := map[string]int{}
+	var order []string
+	for _, s := range plan.Skipped {
+		if reasons[s.Reason] == 0 {
+			order = append(order, s.Reason)
+		}
+		reasons[s.Reason]++
+	}
+	for _, r := range order {
+		fmt.Fprintf(opts.IO.ErrOut, "skipped %d configurations: %s\n", reasons[r], r)
+	}
+	if opts.DryRun {
+		for _, c := range plan.Configs {
+			fmt.Fprintln(opts.IO.Out, c.MarshalLine())
+		}
+		return nil
+	}
+	if len(plan.Configs) == 0 {
+		return fmt.Errorf("preset %s: no configuration to run (all skipped)", p.Name)
+	}
+	out := opts.Out
+	if out == "" {
+		out = filepath.Join("results", "sweeps", opts.Now().Format("20060102_150405")+"_"+sanitize(p.Name)+".jsonl")
+	}
+	done := map[string]int{}
+	if opts.Resume {
+		if done, err = sweep.Done(out, func(le *record.LineError) { fmt.Fprintln(opts.IO.ErrOut, "warning:", le) }); err != nil {
+			return err
+		}
+	}
+	exe := opts.Exe
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("find the perflab executable for child processes: %w", err)
+		}
+	}
+	rn := &sweep.Runner{Preset: p, Exe: exe, Out: out, OrderSeed: seed, Timeout: opts.Timeout,
+		ExtraArgs: []string{"--preprocess-iters", "20"}}
+
+	todo := 0
+	for _, c := range plan.Configs {
+		if done[c.Key] < c.Repeat {
+			todo++
+		}
+	}
+	quick := ""
+	if p.Quick {
+		quick = " (quick)"
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "sweep %s%s: %d configurations to run (%d already in %s), order seed %d\n",
+		p.Name, quick, todo, len(plan.Configs)-todo, out, seed)
+	rn.Progress = progressReporter(opts, todo)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	res, err := rn.Run(ctx, plan, done)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "sweep %s: %d ok, %d failed, %d resumed in %s -> %s\n",
+		p.Name, res.Done, res.Failed, res.Resumed, time.Since(start).Round(time.Second), out)
+	if res.Interrupted {
+		return &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted: %d configurations recorded in %s; continue with --out %s --resume", res.Done+res.Failed, out, out)}
+	}
+	fmt.Fprintln(opts.IO.Out, out)
+	return nil
+}
+
+func sanitize(s string) string {
+	s = strings.TrimSuffix(filepath.Base(s), filepath.Ext(s))
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == ' ' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// progressReporter shows a bar with ETA on a terminal and one line per configuration
+// otherwise (CI logs).
+func progressReporter(opts *SweepOptions, n int) func(int, int, sweep.Config, *record.Record, time.Duration) {
+	mode := opts.Progress
+	if mode == "auto" {
+		mode = "lines"
+		if f, ok := opts.IO.ErrOut.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			mode = "bar"
+		}
+	}
+	line := func(i, n int, c sweep.Config, r *record.Record, took time.Duration) string {
+		if !r.OK() {
+			return fmt.Sprintf("[%d/%d] %s: FAILED: %s (%s)", i+1, n, c, r.Error, took.Round(100*time.Millisecond))
+		}
+		return fmt.Sprintf("[%d/%d] %s: p50 %.2f ms, p95 %.2f ms, %.1f req/s, %d iters (%s)",
+			i+1, n, c, r.LatencyP50, r.LatencyP95, r.ThroughputRPS, r.Iters, took.Round(100*time.Millisecond))
+	}
+	switch mode {
+	case "bar":
+		bar := progressbar.NewOptions(n,
+			progressbar.OptionSetWriter(opts.IO.ErrOut),
+			progressbar.OptionSetDescription("sweep"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionShowElapsedTimeOnFinish(),
+			progressbar.OptionClearOnFinish(),
+		)
+		return func(i, n int, c sweep.Config, r *record.Record, took time.Duration) {
+			if !r.OK() {
+				bar.Clear()
+				fmt.Fprintln(opts.IO.ErrOut, line(i, n, c, r, took))
+			}
+			bar.Add(1)
+		}
+	case "none":
+		return nil
+	default:
+		return func(i, n int, c sweep.Config, r *record.Record, took time.Duration) {
+			fmt.Fprintln(opts.IO.ErrOut, line(i, n, c, r, took))
+		}
+	}
+}

@@ -1,0 +1,214 @@
+// Package env describes the machine a measurement ran on: CPU, the CPUs the process may
+// use (affinity and cgroup quota), libtorch and the BLAS library actually loaded, and a
+// fingerprint of what makes two measurements comparable.
+package env
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/perflab/perflab/internal/record"
+)
+
+// Version is perflab's version, set at build time with -ldflags "-X ...env.Version=...".
+var Version = "dev"
+
+// Libtorch holds what only the torch binding knows; env takes it as plain data so that it
+// needs no cgo.
+type Libtorch struct {
+	Version    string
+	BLASConfig string
+	Parallel   string
+}
+
+// Collect describes this machine and process.
+func Collect(lt Libtorch) *record.Env {
+	e := &record.Env{
+		CPUModel:       cpuModel(),
+		LogicalCPUs:    onlineCPUs(),
+		CgroupCPUQuota: cgroupQuotaText(),
+		CPUsAvailable:  CPUsAvailable(),
+		Torch:          lt.Version,
+		BLAS:           loadedBLAS(),
+		BLASConfig:     lt.BLASConfig,
+		Parallel:       firstLines(lt.Parallel),
+		OS:             runtime.GOOS + "/" + runtime.GOARCH,
+		Kernel:         kernel(),
+		Perflab:        Version,
+		Go:             runtime.Version(),
+	}
+	e.Hostname, _ = os.Hostname()
+	e.Fingerprint = Fingerprint(e)
+	return e
+}
+
+// Fingerprint hashes the fields that decide whether two measurements are comparable:
+// CPU model, CPUs available, libtorch version and the BLAS loaded.
+func Fingerprint(e *record.Env) string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s|%g|%s|%s", e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS)))
+	return hex.EncodeToString(h[:6])
+}
+
+// CPUsAvailable is the number of CPUs this process can keep busy: the CPUs in its affinity
+// mask, lowered to the cgroup CPU quota when one is set (quota/period, may be fractional).
+func CPUsAvailable() float64 {
+	n := float64(affinityCPUs())
+	if q, ok := cgroupQuota(); ok && q < n {
+		return q
+	}
+	return n
+}
+
+// DefaultThreads is the intra-op thread count used when none is given: the CPUs available,
+// rounded up, at least 1.
+func DefaultThreads() int {
+	return max(1, int(math.Ceil(CPUsAvailable())))
+}
+
+func affinityCPUs() int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err == nil && set.Count() > 0 {
+		return set.Count()
+	}
+	return runtime.NumCPU()
+}
+
+func onlineCPUs() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n := 0
+	for _, part := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, found := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		if !found {
+			if err1 == nil {
+				n++
+			}
+			continue
+		}
+		b, err2 := strconv.Atoi(hi)
+		if err1 == nil && err2 == nil && b >= a {
+			n += b - a + 1
+		}
+	}
+	if n == 0 {
+		return runtime.NumCPU()
+	}
+	return n
+}
+
+// cgroupQuota reads the cgroup v2 (cpu.max) or v1 (cfs_quota/period) CPU limit.
+func cgroupQuota() (float64, bool) {
+	if b, err := os.ReadFile("/sys/fs/cgroup/cpu.max"); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) == 2 && f[0] != "max" {
+			q, err1 := strconv.ParseFloat(f[0], 64)
+			p, err2 := strconv.ParseFloat(f[1], 64)
+			if err1 == nil && err2 == nil && p > 0 {
+				return q / p, true
+			}
+		}
+		return 0, false
+	}
+	qb, err1 := os.ReadFile("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+	pb, err2 := os.ReadFile("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	q, err1 := strconv.ParseFloat(strings.TrimSpace(string(qb)), 64)
+	p, err2 := strconv.ParseFloat(strings.TrimSpace(string(pb)), 64)
+	if err1 != nil || err2 != nil || q <= 0 || p <= 0 {
+		return 0, false
+	}
+	return q / p, true
+}
+
+func cgroupQuotaText() string {
+	if q, ok := cgroupQuota(); ok {
+		return strconv.FormatFloat(q, 'g', 4, 64) + " CPUs"
+	}
+	return "none"
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func kernel() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// loadedBLAS names the BLAS/LAPACK libraries mapped into this process (after following
+// Debian's alternatives symlinks), e.g. "openblas-pthread/libblas.so.3".
+func loadedBLAS() string {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return "unknown"
+	}
+	seen := map[string]bool{}
+	var libs []string
+	for _, line := range strings.Split(string(b), "\n") {
+		i := strings.IndexByte(line, '/')
+		if i < 0 {
+			continue
+		}
+		path := line[i:]
+		base := filepath.Base(path)
+		if !strings.Contains(base, "blas") && !strings.Contains(base, "mkl") {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(path); err == nil {
+			path = real
+		}
+		name := filepath.Base(filepath.Dir(path)) + "/" + filepath.Base(path)
+		if !seen[name] {
+			seen[name] = true
+			libs = append(libs, name)
+		}
+	}
+	if len(libs) == 0 {
+		return "none loaded"
+	}
+	return strings.Join(libs, ", ")
+}
+
+func firstLines(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "ATen/Parallel") || l == "" || strings.HasPrefix(l, "Intel(R)") ||
+			strings.HasPrefix(l, "MKL") || strings.HasPrefix(l, "Environment") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "; ")
+}

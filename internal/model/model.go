@@ -1,0 +1,206 @@
+// Package model knows perflab's built-in models, where their exported TorchScript files
+// live, and how a user's own TorchScript file is described (one InputSpec per forward
+// argument). It does not load anything: that is the torch package's job.
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Task is what kind of input a model takes.
+type Task string
+
+// Tasks.
+const (
+	Vision Task = "vision" // float32 images [B,3,H,W]
+	Text   Task = "text"   // int64 token ids [B,T]
+	Custom Task = "custom" // a user's TorchScript file
+)
+
+// Builtin is a model that `make models` exports (models/export.py).
+type Builtin struct {
+	Name     string
+	Task     Task
+	File     string   // file name in the models folder
+	Int8File string   // dynamic-int8 variant, "" when there is none
+	Inputs   []string // InputSpec texts
+}
+
+// Builtins lists the built-in models, by name.
+var Builtins = []Builtin{
+	{Name: "resnet18", Task: Vision, File: "resnet18.pt", Inputs: []string{"float32[B,3,224,224]"}},
+	{Name: "mobilenet_v3_small", Task: Vision, File: "mobilenet_v3_small.pt", Inputs: []string{"float32[B,3,224,224]"}},
+	{Name: "tiny_transformer", Task: Text, File: "tiny_transformer.pt", Int8File: "tiny_transformer_int8.pt", Inputs: []string{"int64[B,128]:0..8191"}},
+}
+
+// BuiltinNames returns the built-in model names.
+func BuiltinNames() []string {
+	names := make([]string, len(Builtins))
+	for i, b := range Builtins {
+		names[i] = b.Name
+	}
+	return names
+}
+
+// LookupBuiltin returns the built-in model called name.
+func LookupBuiltin(name string) (Builtin, bool) {
+	for _, b := range Builtins {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return Builtin{}, false
+}
+
+// EnvModelsDir names the environment variable that points at the exported models.
+const EnvModelsDir = "PERFLAB_MODELS_DIR"
+
+// SearchDirs returns the folders searched for built-in model files: $PERFLAB_MODELS_DIR
+// alone when it is set; otherwise, in order, relative to the executable
+// <exe>/../models/exported (a source checkout's bin/perflab) and
+// <exe>/../share/perflab/models (an installed binary, e.g. the container's
+// /usr/local/bin/perflab), then /usr/share/perflab/models.
+func SearchDirs() []string {
+	if d := os.Getenv(EnvModelsDir); d != "" {
+		return []string{d}
+	}
+	var dirs []string
+	if exe, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = real
+		}
+		root := filepath.Dir(filepath.Dir(exe))
+		dirs = append(dirs, filepath.Join(root, "models", "exported"), filepath.Join(root, "share", "perflab", "models"))
+	}
+	return append(dirs, "/usr/share/perflab/models")
+}
+
+// Model is a resolved model: a file to load and how to feed it.
+type Model struct {
+	Name     string // built-in name, or the path the user gave
+	Path     string // the TorchScript file to load
+	Task     Task
+	Builtin  bool
+	Int8Path string // the dynamic-int8 variant, "" when there is none
+	Inputs   []InputSpec
+}
+
+// Resolve turns --model and --input values into a Model. A built-in name takes no
+// --input (unless they match its own); anything else is a path to a TorchScript file and
+// needs one --input per forward argument.
+func Resolve(nameOrPath string, inputs []string) (*Model, error) {
+	if nameOrPath == "" {
+		return nil, errors.New("missing --model: give a built-in name (" + strings.Join(BuiltinNames(), ", ") + ") or a TorchScript file path")
+	}
+	if b, ok := LookupBuiltin(nameOrPath); ok {
+		return resolveBuiltin(b, inputs)
+	}
+	if !looksLikePath(nameOrPath) {
+		return nil, fmt.Errorf("unknown model %q: use a built-in (%s) or a path to a TorchScript .pt file", nameOrPath, strings.Join(BuiltinNames(), ", "))
+	}
+	if err := checkFile(nameOrPath); err != nil {
+		return nil, err
+	}
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("model %s needs its inputs described: add one --input per forward argument, e.g. --input 'float32[B,3,224,224]'", nameOrPath)
+	}
+	specs, err := parseInputs(inputs)
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Name: nameOrPath, Path: nameOrPath, Task: Custom, Inputs: specs}, nil
+}
+
+func resolveBuiltin(b Builtin, inputs []string) (*Model, error) {
+	specs, err := parseInputs(b.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	if len(inputs) > 0 {
+		given, err := parseInputs(inputs)
+		if err != nil {
+			return nil, err
+		}
+		if fmt.Sprint(given) != fmt.Sprint(specs) {
+			return nil, fmt.Errorf("built-in model %s takes %s; drop --input (it is only for your own TorchScript files)", b.Name, strings.Join(b.Inputs, " "))
+		}
+	}
+	m := &Model{Name: b.Name, Task: b.Task, Builtin: true, Inputs: specs}
+	var searched []string
+	for _, dir := range SearchDirs() {
+		p := filepath.Join(dir, b.File)
+		searched = append(searched, dir)
+		if _, err := os.Stat(p); err == nil {
+			m.Path = p
+			if b.Int8File != "" {
+				m.Int8Path = filepath.Join(dir, b.Int8File)
+			}
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("built-in model %s is not exported yet (looked in %s): run `make models`, or set %s to the folder holding %s",
+		b.Name, strings.Join(searched, ", "), EnvModelsDir, b.File)
+}
+
+func parseInputs(texts []string) ([]InputSpec, error) {
+	specs := make([]InputSpec, 0, len(texts))
+	for _, t := range texts {
+		s, err := ParseInput(t)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, s)
+	}
+	return specs, nil
+}
+
+func looksLikePath(s string) bool {
+	return strings.ContainsAny(s, `/\`) || strings.HasSuffix(s, ".pt") || strings.HasSuffix(s, ".pth") ||
+		strings.HasSuffix(s, ".ts") || strings.HasSuffix(s, ".torchscript")
+}
+
+func checkFile(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("model file %s does not exist: check the path (built-ins are %s)", path, strings.Join(BuiltinNames(), ", "))
+	case err != nil:
+		return fmt.Errorf("model file %s: %w", path, err)
+	case fi.IsDir():
+		return fmt.Errorf("model file %s is a folder: give the .pt file inside it", path)
+	case fi.Size() == 0:
+		return fmt.Errorf("model file %s is empty: re-export it with torch.jit.save", path)
+	}
+	return nil
+}
+
+// SHA256 returns the hex sha256 of a file.
+func SHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// HasImageInput reports whether some input looks like a batch of images, [B,C,H,W] float.
+func (m *Model) HasImageInput() bool {
+	for _, s := range m.Inputs {
+		if s.IsFloat() && len(s.Dims) == 4 {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,141 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+)
+
+// JSONConfig is a configuration in the JSON output.
+type JSONConfig struct {
+	BatchSize        int      `json:"batch_size"`
+	Compile          bool     `json:"compile"`
+	CompileRequested string   `json:"compile_requested,omitempty"`
+	Threads          int      `json:"threads"`
+	InteropThreads   int      `json:"interop_threads"`
+	ChannelsLast     bool     `json:"channels_last"`
+	Quantize         bool     `json:"quantize"`
+	Device           string   `json:"device,omitempty"`
+	LatencyMs        float64  `json:"latency_ms"` // at the chosen percentile
+	LatencyCI        *JSONCI  `json:"latency_ci,omitempty"`
+	ThroughputRPS    float64  `json:"throughput_rps"`
+	Iters            int      `json:"iters,omitempty"`
+	Runs             int      `json:"runs,omitempty"`
+	Latencies        JSONLats `json:"latencies_ms"` // every percentile
+}
+
+// JSONCI is a confidence interval.
+type JSONCI struct {
+	Lo         float64 `json:"lo"`
+	Hi         float64 `json:"hi"`
+	Confidence float64 `json:"confidence"`
+}
+
+// JSONLats holds every latency percentile.
+type JSONLats struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+}
+
+// JSONRecommendation is one model's recommendation in the JSON output. With None the
+// configuration fields are absent and Closest may name the nearest configuration.
+type JSONRecommendation struct {
+	Model      string   `json:"model"`
+	Constraint string   `json:"constraint"`
+	Percentile string   `json:"latency_pct"`
+	BudgetMs   *float64 `json:"latency_budget_ms,omitempty"`
+	None       bool     `json:"none"`
+	*JSONConfig
+	Tie            bool        `json:"tie"`
+	Reason         string      `json:"reason"`
+	RunnerUp       *JSONConfig `json:"runner_up,omitempty"`
+	RunnerUpReason string      `json:"runner_up_reason"`
+	Closest        *JSONConfig `json:"closest,omitempty"`
+}
+
+// JSONReport is the JSON output: {"recommendations": [...]}.
+type JSONReport struct {
+	Recommendations []JSONRecommendation `json:"recommendations"`
+}
+
+// ToJSON converts the report's recommendations.
+func (r *Report) ToJSON() JSONReport {
+	out := JSONReport{Recommendations: []JSONRecommendation{}}
+	p := r.Options.Percentile
+	for _, rec := range r.Recommendations {
+		j := JSONRecommendation{
+			Model: rec.Model, Constraint: rec.Constraint, Percentile: rec.Percentile, None: rec.None,
+			JSONConfig: jsonConfig(rec.Chosen, p), Tie: rec.Tie, Reason: rec.Reason,
+			RunnerUp: jsonConfig(rec.RunnerUp, p), RunnerUpReason: rec.RunnerUpReason,
+			Closest: jsonConfig(rec.Closest, p),
+		}
+		if rec.BudgetMs > 0 {
+			b := rec.BudgetMs
+			j.BudgetMs = &b
+		}
+		out.Recommendations = append(out.Recommendations, j)
+	}
+	return out
+}
+
+func jsonConfig(e *Entry, p string) *JSONConfig {
+	if e == nil {
+		return nil
+	}
+	c := &JSONConfig{
+		BatchSize: e.BatchSize, Compile: e.Compile, CompileRequested: e.CompileRequested,
+		Threads: e.Threads, InteropThreads: e.InteropThreads, ChannelsLast: e.ChannelsLast,
+		Quantize: e.Quantize, Device: e.Device, LatencyMs: finite(e.Lat(p)),
+		ThroughputRPS: finite(e.ThroughputRPS), Iters: e.Iters, Runs: e.Runs,
+		Latencies: JSONLats{P50: finite(e.Lat("p50")), P90: finite(e.Lat("p90")), P95: finite(e.Lat("p95")), P99: finite(e.Lat("p99"))},
+	}
+	if l := e.Latency[p]; l.HasCI {
+		c.LatencyCI = &JSONCI{Lo: l.CI.Lo, Hi: l.CI.Hi, Confidence: l.CI.Confidence}
+	}
+	return c
+}
+
+// finite maps NaN and infinities (which encoding/json refuses) to 0.
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+// WriteJSON writes {"recommendations": [...]} as indented JSON.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r.ToJSON()); err != nil {
+		return fmt.Errorf("encode recommendations: %w", err)
+	}
+	return nil
+}
+
+// Text writes the recommendations for a terminal: one block per model.
+func Text(w io.Writer, r *Report) error {
+	p := r.Options.Percentile
+	for _, rec := range r.Recommendations {
+		if rec.None {
+			if _, err := fmt.Fprintf(w, "%s: no recommendation: %s\n", rec.Model, rec.Reason); err != nil {
+				return err
+			}
+			continue
+		}
+		c := rec.Chosen
+		if _, err := fmt.Fprintf(w, "%s: %s\n  %s, %s req/s\n  why: %s\n", rec.Model, c.Label(), latWithCI(c, p), fmtRPS(c.ThroughputRPS), rec.Reason); err != nil {
+			return err
+		}
+		if ru := rec.RunnerUp; ru != nil {
+			if _, err := fmt.Fprintf(w, "  runner-up: %s: %s\n", ru.Label(), rec.RunnerUpReason); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

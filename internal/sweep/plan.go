@@ -1,0 +1,207 @@
+package sweep
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/perflab/perflab/internal/model"
+	"github.com/perflab/perflab/internal/record"
+)
+
+// Config is one planned configuration of a sweep.
+type Config struct {
+	Model          string   `json:"model"`
+	Inputs         []string `json:"inputs,omitempty"`
+	BatchSize      int      `json:"batch_size"`
+	Compile        string   `json:"compile"`
+	Threads        int      `json:"threads"`
+	InteropThreads int      `json:"interop_threads"`
+	ChannelsLast   bool     `json:"channels_last"`
+	Quantize       bool     `json:"quantize"`
+	Repeat         int      `json:"repeat"` // 1-based
+	Key            string   `json:"key"`
+}
+
+// Skipped is a configuration the plan leaves out, and why.
+type Skipped struct {
+	Config Config
+	Reason string
+}
+
+// PlanOptions select and order a preset's configurations.
+type PlanOptions struct {
+	Models        []string // keep only these models (nil = all of the preset's)
+	Repeat        int      // times each configuration runs (>= 1)
+	Seed          uint64   // shuffle seed, recorded in every record as order_seed
+	CPUsAvailable float64  // thread counts above this are skipped
+	Shard, Shards int      // run only shard Shard of Shards (1-based); 0/0 = all
+}
+
+// Plan is the ordered list of configurations to run.
+type Plan struct {
+	Configs []Config
+	Skipped []Skipped
+}
+
+// key is the configuration key of c, equal to record.Record.Key of its result.
+func (c Config) key() string {
+	r := record.Record{Model: c.Model, BatchSize: c.BatchSize, CompileRequested: c.Compile, Threads: c.Threads,
+		InteropThreads: c.InteropThreads, ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, Device: "cpu"}
+	return r.Key()
+}
+
+// String is a short human label, e.g. "resnet18 b4 compile=on t2/1 cl".
+func (c Config) String() string {
+	s := fmt.Sprintf("%s b%d compile=%s t%d/%d", c.Model, c.BatchSize, c.Compile, c.Threads, c.InteropThreads)
+	if c.ChannelsLast {
+		s += " channels_last"
+	}
+	if c.Quantize {
+		s += " int8"
+	}
+	if c.Repeat > 1 {
+		s += " #" + strconv.Itoa(c.Repeat)
+	}
+	return s
+}
+
+// MarshalLine returns c as one JSON line (the --dry-run format).
+func (c Config) MarshalLine() string {
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// Expand lists the preset's distinct configurations in grid order, leaving out knobs that
+// do not apply to a model (channels_last without an image input, quantize without an int8
+// variant) and thread counts above the CPUs available.
+func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
+	want := map[string]bool{}
+	for _, m := range opts.Models {
+		want[m] = true
+	}
+	found := map[string]bool{}
+	seen := map[string]bool{}
+	var out []Config
+	var skipped []Skipped
+	for _, g := range p.Grids {
+		for _, m := range g.Models {
+			if len(want) > 0 && !want[m] {
+				continue
+			}
+			found[m] = true
+			vision, int8 := knobsFor(m, g.Inputs)
+			for _, b := range g.BatchSizes {
+				for _, t := range g.Threads {
+					for _, it := range g.InteropThreads {
+						for _, c := range g.Compile {
+							for _, cl := range g.ChannelsLast {
+								for _, q := range g.Quantize {
+									cfg := Config{Model: m, Inputs: g.Inputs, BatchSize: b, Compile: c, Threads: t, InteropThreads: it, ChannelsLast: cl, Quantize: q}
+									cfg.Key = cfg.key()
+									switch {
+									case seen[cfg.Key]:
+										continue
+									case cl && !vision, q && !int8:
+										continue // the knob does not apply to this model
+									case opts.CPUsAvailable > 0 && float64(t) > math.Ceil(opts.CPUsAvailable):
+										skipped = append(skipped, Skipped{cfg, fmt.Sprintf("%d threads > %g CPUs available", t, opts.CPUsAvailable)})
+										seen[cfg.Key] = true
+										continue
+									}
+									seen[cfg.Key] = true
+									out = append(out, cfg)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, m := range opts.Models {
+		if !found[m] {
+			return nil, nil, fmt.Errorf("--models: %s is not in preset %s (it has %s)", m, p.Name, strings.Join(p.models(), ", "))
+		}
+	}
+	return out, skipped, nil
+}
+
+func (p *Preset) models() []string {
+	var ms []string
+	seen := map[string]bool{}
+	for _, g := range p.Grids {
+		for _, m := range g.Models {
+			if !seen[m] {
+				seen[m] = true
+				ms = append(ms, m)
+			}
+		}
+	}
+	return ms
+}
+
+// knobsFor says whether channels_last and quantize apply to a model.
+func knobsFor(name string, inputs []string) (vision, int8 bool) {
+	if b, ok := model.LookupBuiltin(name); ok {
+		return b.Task == model.Vision, b.Int8File != ""
+	}
+	for _, in := range inputs {
+		if s, err := model.ParseInput(in); err == nil && s.IsFloat() && len(s.Dims) == 4 {
+			return true, false
+		}
+	}
+	return false, false
+}
+
+// MakePlan expands the preset and orders the result: each repetition is one round over
+// all configurations, shuffled with opts.Seed, so that machine drift does not favour a
+// setting and repeats of one configuration are spread over the sweep.
+func (p *Preset) MakePlan(opts PlanOptions) (*Plan, error) {
+	cfgs, skipped, err := p.Expand(opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Shards > 0 {
+		if opts.Shard < 1 || opts.Shard > opts.Shards {
+			return nil, fmt.Errorf("--shard %d/%d: want I/N with 1 <= I <= N", opts.Shard, opts.Shards)
+		}
+		var mine []Config
+		for i, c := range cfgs {
+			if i%opts.Shards == opts.Shard-1 {
+				mine = append(mine, c)
+			}
+		}
+		cfgs = mine
+	}
+	repeat := max(1, opts.Repeat)
+	rng := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
+	plan := &Plan{Skipped: skipped}
+	for r := 1; r <= repeat; r++ {
+		round := make([]Config, len(cfgs))
+		copy(round, cfgs)
+		rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
+		for i := range round {
+			round[i].Repeat = r
+		}
+		plan.Configs = append(plan.Configs, round...)
+	}
+	return plan, nil
+}
+
+// ParseShard reads "I/N".
+func ParseShard(s string) (shard, shards int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 1 || i > n {
+		return 0, 0, fmt.Errorf("--shard %q: want I/N with 1 <= I <= N, e.g. 2/4", s)
+	}
+	return i, n, nil
+}

@@ -1,0 +1,297 @@
+// Package sweep plans and runs preset sweeps: a preset (YAML) expands into configurations,
+// each configuration runs as its own `perflab bench` child process (libtorch's thread pools
+// are per process), and every finished configuration is appended to a JSONL file at once.
+package sweep
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/perflab/perflab/presets"
+)
+
+// Preset is a validated sweep definition. See the README, "Presets", for the YAML schema.
+type Preset struct {
+	Name             string
+	Description      string
+	Quick            bool // the quick subset was applied
+	Iters            int
+	Warmup           int
+	TargetPercentile string
+	TargetCI         float64
+	MaxSeconds       float64
+	TimeoutSeconds   float64
+	Grids            []Grid
+}
+
+// Grid is one cartesian product of knob values; a preset's configurations are the union
+// of its grids.
+type Grid struct {
+	Models         []string
+	Inputs         []string // for TorchScript files in Models
+	BatchSizes     []int
+	Threads        []int
+	InteropThreads []int
+	Compile        []string
+	ChannelsLast   []bool
+	Quantize       []bool
+}
+
+// The YAML document, decoded strictly. List-valued keys stay nodes so that errors can
+// name their line.
+type presetDoc struct {
+	Name             string     `yaml:"name"`
+	Description      string     `yaml:"description"`
+	Iters            *int       `yaml:"iters"`
+	Warmup           *int       `yaml:"warmup"`
+	TargetPercentile *string    `yaml:"target_percentile"`
+	TargetCI         *float64   `yaml:"target_ci"`
+	MaxSeconds       *float64   `yaml:"max_seconds"`
+	TimeoutSeconds   *float64   `yaml:"timeout_seconds"`
+	Grid             *gridDoc   `yaml:"grid"`
+	Grids            []gridDoc  `yaml:"grids"`
+	Quick            *presetDoc `yaml:"quick"`
+}
+
+type gridDoc struct {
+	Models         yaml.Node `yaml:"models"`
+	Inputs         yaml.Node `yaml:"inputs"`
+	BatchSize      yaml.Node `yaml:"batch_size"`
+	Threads        yaml.Node `yaml:"threads"`
+	InteropThreads yaml.Node `yaml:"interop_threads"`
+	Compile        yaml.Node `yaml:"compile"`
+	ChannelsLast   yaml.Node `yaml:"channels_last"`
+	Quantize       yaml.Node `yaml:"quantize"`
+}
+
+// Load reads a built-in preset by name, or a preset file by path, and applies its quick
+// subset when quick is set.
+func Load(nameOrPath string, quick bool) (*Preset, error) {
+	if data, ok := presets.Get(nameOrPath); ok {
+		return Parse(nameOrPath, data, quick)
+	}
+	if !strings.ContainsAny(nameOrPath, `/\`) && !strings.HasSuffix(nameOrPath, ".yaml") && !strings.HasSuffix(nameOrPath, ".yml") {
+		return nil, fmt.Errorf("unknown preset %q: use a built-in (%s) or a path to a preset YAML file", nameOrPath, strings.Join(presets.Names(), ", "))
+	}
+	data, err := os.ReadFile(nameOrPath)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("preset file %s does not exist: check the path (built-ins are %s)", nameOrPath, strings.Join(presets.Names(), ", "))
+		}
+		return nil, fmt.Errorf("read preset %s: %w", nameOrPath, err)
+	}
+	return Parse(nameOrPath, data, quick)
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+
+// Parse validates a preset document. source names it in errors.
+func Parse(source string, data []byte, quick bool) (*Preset, error) {
+	var doc presetDoc
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+		msg = yamlLineRE.ReplaceAllString(msg, `line $1: unknown key "$2"`)
+		return nil, fmt.Errorf("preset %s: %s", source, strings.ReplaceAll(msg, "\n  ", "; "))
+	}
+	p := &Preset{Name: doc.Name, Description: doc.Description, Iters: 200, Warmup: 20, TargetPercentile: "p95", TimeoutSeconds: 600}
+	if p.Name == "" {
+		return nil, fmt.Errorf("preset %s: missing \"name\"", source)
+	}
+	if err := p.apply(source, &doc); err != nil {
+		return nil, err
+	}
+	if quick {
+		if doc.Quick == nil {
+			return nil, fmt.Errorf("preset %s has no quick subset: drop --quick or add a \"quick:\" section", source)
+		}
+		if doc.Quick.Quick != nil || doc.Quick.Name != "" {
+			return nil, fmt.Errorf("preset %s: quick may not hold \"quick\" or \"name\"", source)
+		}
+		p.Quick = true
+		if err := p.apply(source, doc.Quick); err != nil {
+			return nil, err
+		}
+	}
+	if len(p.Grids) == 0 {
+		return nil, fmt.Errorf("preset %s: no \"grid\" (or \"grids\") to sweep", source)
+	}
+	return p, nil
+}
+
+// apply sets every key doc gives, validating values.
+func (p *Preset) apply(source string, doc *presetDoc) error {
+	bad := func(key, why string) error { return fmt.Errorf("preset %s: %s: %s", source, key, why) }
+	if doc.Description != "" {
+		p.Description = doc.Description
+	}
+	if doc.Iters != nil {
+		if *doc.Iters < 1 {
+			return bad("iters", "must be >= 1")
+		}
+		p.Iters = *doc.Iters
+	}
+	if doc.Warmup != nil {
+		if *doc.Warmup < 0 {
+			return bad("warmup", "must be >= 0")
+		}
+		p.Warmup = *doc.Warmup
+	}
+	if doc.TargetPercentile != nil {
+		switch *doc.TargetPercentile {
+		case "p50", "p90", "p95", "p99":
+		default:
+			return bad("target_percentile", fmt.Sprintf("unknown value %q (want p50, p90, p95 or p99)", *doc.TargetPercentile))
+		}
+		p.TargetPercentile = *doc.TargetPercentile
+	}
+	for _, f := range []struct {
+		key string
+		v   *float64
+		dst *float64
+	}{{"target_ci", doc.TargetCI, &p.TargetCI}, {"max_seconds", doc.MaxSeconds, &p.MaxSeconds}, {"timeout_seconds", doc.TimeoutSeconds, &p.TimeoutSeconds}} {
+		if f.v != nil {
+			if *f.v < 0 {
+				return bad(f.key, "must be >= 0")
+			}
+			*f.dst = *f.v
+		}
+	}
+	if doc.Grid != nil && len(doc.Grids) > 0 {
+		return bad("grid", `give either "grid" or "grids", not both`)
+	}
+	gds := doc.Grids
+	if doc.Grid != nil {
+		gds = []gridDoc{*doc.Grid}
+	}
+	if len(gds) > 0 {
+		p.Grids = nil
+		for i := range gds {
+			g, err := parseGrid(source, &gds[i])
+			if err != nil {
+				return err
+			}
+			p.Grids = append(p.Grids, g)
+		}
+	}
+	return nil
+}
+
+func parseGrid(source string, d *gridDoc) (Grid, error) {
+	var g Grid
+	var err error
+	if g.Models, err = strings_(source, "models", &d.Models, nil); err != nil {
+		return g, err
+	}
+	if len(g.Models) == 0 {
+		return g, fmt.Errorf("preset %s: grid needs \"models\"", source)
+	}
+	if g.Inputs, err = strings_(source, "inputs", &d.Inputs, nil); err != nil {
+		return g, err
+	}
+	if g.BatchSizes, err = ints(source, "batch_size", &d.BatchSize, []int{1}, 1); err != nil {
+		return g, err
+	}
+	if g.Threads, err = ints(source, "threads", &d.Threads, []int{1}, 1); err != nil {
+		return g, err
+	}
+	if g.InteropThreads, err = ints(source, "interop_threads", &d.InteropThreads, []int{1}, 1); err != nil {
+		return g, err
+	}
+	if g.Compile, err = strings_(source, "compile", &d.Compile, []string{"auto"}); err != nil {
+		return g, err
+	}
+	for i, c := range g.Compile {
+		if c != "auto" && c != "on" && c != "off" {
+			return g, fmt.Errorf("preset %s: line %d: compile: unknown value %q (want auto, on or off)", source, itemLine(&d.Compile, i), c)
+		}
+	}
+	if g.ChannelsLast, err = bools(source, "channels_last", &d.ChannelsLast); err != nil {
+		return g, err
+	}
+	if g.Quantize, err = bools(source, "quantize", &d.Quantize); err != nil {
+		return g, err
+	}
+	return g, nil
+}
+
+// items returns a list node's items; a single scalar counts as a one-item list.
+func items(source, key string, n *yaml.Node) ([]*yaml.Node, error) {
+	switch n.Kind {
+	case 0:
+		return nil, nil
+	case yaml.ScalarNode:
+		return []*yaml.Node{n}, nil
+	case yaml.SequenceNode:
+		for _, it := range n.Content {
+			if it.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("preset %s: line %d: %s: items must be plain values", source, it.Line, key)
+			}
+		}
+		if len(n.Content) == 0 {
+			return nil, fmt.Errorf("preset %s: line %d: %s: empty list", source, n.Line, key)
+		}
+		return n.Content, nil
+	}
+	return nil, fmt.Errorf("preset %s: line %d: %s: want a list, e.g. [1, 2]", source, n.Line, key)
+}
+
+func itemLine(n *yaml.Node, i int) int {
+	if n.Kind == yaml.SequenceNode && i < len(n.Content) {
+		return n.Content[i].Line
+	}
+	return n.Line
+}
+
+func strings_(source, key string, n *yaml.Node, def []string) ([]string, error) {
+	its, err := items(source, key, n)
+	if err != nil || its == nil {
+		return def, err
+	}
+	out := make([]string, len(its))
+	for i, it := range its {
+		out[i] = it.Value
+	}
+	return out, nil
+}
+
+func ints(source, key string, n *yaml.Node, def []int, minimum int) ([]int, error) {
+	its, err := items(source, key, n)
+	if err != nil || its == nil {
+		return def, err
+	}
+	out := make([]int, len(its))
+	for i, it := range its {
+		v, err := strconv.Atoi(it.Value)
+		if err != nil || v < minimum {
+			return nil, fmt.Errorf("preset %s: line %d: %s: unknown value %q (want an integer >= %d)", source, it.Line, key, it.Value, minimum)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func bools(source, key string, n *yaml.Node) ([]bool, error) {
+	its, err := items(source, key, n)
+	if err != nil || its == nil {
+		return []bool{false}, err
+	}
+	out := make([]bool, len(its))
+	for i, it := range its {
+		v, err := strconv.ParseBool(it.Value)
+		if err != nil {
+			return nil, fmt.Errorf("preset %s: line %d: %s: unknown value %q (want true or false)", source, it.Line, key, it.Value)
+		}
+		out[i] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,188 @@
+package sweep
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/perflab/perflab/internal/record"
+)
+
+// Runner runs a plan's configurations, each in a child process.
+type Runner struct {
+	Preset    *Preset
+	Exe       string   // the perflab binary to run as `Exe bench ... --json`
+	ExtraArgs []string // appended to every child's arguments (e.g. --preprocess-iters 0)
+	Out       string   // JSONL file; one record is appended per finished configuration
+	OrderSeed uint64
+	Timeout   time.Duration // per configuration; 0 = the preset's timeout_seconds
+	// Progress is called after each configuration with its index (0-based), the plan size,
+	// the record written and how long the child ran.
+	Progress func(i, n int, c Config, r *record.Record, took time.Duration)
+}
+
+// Result counts what a Run did.
+type Result struct {
+	Done, Failed, Resumed int
+	Interrupted           bool
+}
+
+// Done returns how many records of each configuration key (successful ones only) an
+// existing sweep file holds, for --resume. A missing file holds none.
+func Done(path string, onBad func(*record.LineError)) (map[string]int, error) {
+	recs, err := record.ReadFile(path, onBad)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]int{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	done := map[string]int{}
+	for _, r := range recs {
+		if r.OK() {
+			done[r.Key()]++
+		}
+	}
+	return done, nil
+}
+
+// Run runs the plan. Configurations whose repetition is already in done are skipped.
+// When ctx is cancelled (Ctrl-C) the running child is stopped, its configuration is not
+// recorded, and Run returns with Interrupted set; every finished record is already on disk.
+func (rn *Runner) Run(ctx context.Context, plan *Plan, done map[string]int) (Result, error) {
+	var res Result
+	timeout := rn.Timeout
+	if timeout == 0 {
+		timeout = time.Duration(rn.Preset.TimeoutSeconds * float64(time.Second))
+	}
+	var todo []Config
+	for _, c := range plan.Configs {
+		if done[c.Key] >= c.Repeat {
+			res.Resumed++
+			continue
+		}
+		todo = append(todo, c)
+	}
+	for i, c := range todo {
+		if ctx.Err() != nil {
+			res.Interrupted = true
+			return res, nil
+		}
+		start := time.Now()
+		rec := rn.runOne(ctx, c, timeout)
+		if ctx.Err() != nil {
+			res.Interrupted = true
+			return res, nil
+		}
+		rec.Preset = rn.Preset.Name
+		rec.Repeat = c.Repeat
+		rec.OrderSeed = rn.OrderSeed
+		if err := record.AppendFile(rn.Out, rec); err != nil {
+			return res, err
+		}
+		if rec.OK() {
+			res.Done++
+		} else {
+			res.Failed++
+		}
+		if rn.Progress != nil {
+			rn.Progress(i, len(todo), c, rec, time.Since(start))
+		}
+	}
+	return res, nil
+}
+
+// Args returns the `perflab bench` arguments of one configuration.
+func (rn *Runner) Args(c Config) []string {
+	p := rn.Preset
+	args := []string{"bench", "--model", c.Model,
+		"--batch-size", strconv.Itoa(c.BatchSize),
+		"--compile", c.Compile,
+		"--threads", strconv.Itoa(c.Threads),
+		"--interop-threads", strconv.Itoa(c.InteropThreads),
+		"--iters", strconv.Itoa(p.Iters),
+		"--warmup", strconv.Itoa(p.Warmup),
+		"--target-percentile", p.TargetPercentile,
+		"--target-ci", strconv.FormatFloat(p.TargetCI, 'g', -1, 64),
+		"--max-seconds", strconv.FormatFloat(p.MaxSeconds, 'g', -1, 64),
+		"--json",
+	}
+	for _, in := range c.Inputs {
+		args = append(args, "--input", in)
+	}
+	if c.ChannelsLast {
+		args = append(args, "--channels-last")
+	}
+	if c.Quantize {
+		args = append(args, "--quantize")
+	}
+	return append(args, rn.ExtraArgs...)
+}
+
+// runOne runs one child and returns its record, or a failed record saying why.
+func (rn *Runner) runOne(ctx context.Context, c Config, timeout time.Duration) *record.Record {
+	cctx := ctx
+	var cancel context.CancelFunc = func() {}
+	if timeout > 0 {
+		cctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	defer cancel()
+	cmd := exec.CommandContext(cctx, rn.Exe, rn.Args(c)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// Its own process group: a Ctrl-C reaches the sweep, which stops the child itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+
+	fail := func(why string) *record.Record {
+		return &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Status: record.StatusFailed, Error: why,
+			Timestamp: time.Now().UTC().Format(time.RFC3339), Model: c.Model, Inputs: c.Inputs, Device: "cpu",
+			BatchSize: c.BatchSize, CompileRequested: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads,
+			ChannelsLast: c.ChannelsLast, Quantize: c.Quantize}
+	}
+	switch {
+	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		return fail(fmt.Sprintf("timed out after %s (timeout_seconds); killed", timeout))
+	case err != nil:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return fail(fmt.Sprintf("crashed: killed by signal %s%s", ws.Signal(), lastLine(stderr.String(), ": ")))
+			}
+			return fail(fmt.Sprintf("exit status %d%s", ee.ExitCode(), lastLine(stderr.String(), ": ")))
+		}
+		return fail("could not run perflab bench: " + err.Error())
+	}
+	rec, perr := record.Parse(bytes.TrimSpace(stdout.Bytes()))
+	if perr != nil {
+		return fail("child printed no valid record: " + perr.Error())
+	}
+	if rec.Key() != c.Key {
+		rec.Notes = append(rec.Notes, "applied configuration differs from the planned one: "+c.Key)
+	}
+	return rec
+}
+
+// lastLine returns the last non-empty line of s, prefixed, or "".
+func lastLine(s, prefix string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			l = strings.TrimPrefix(l, "perflab: ")
+			if len(l) > 500 {
+				l = l[:500] + "..."
+			}
+			return prefix + l
+		}
+	}
+	return ""
+}

@@ -1,0 +1,370 @@
+// shim.cc: C ABI over libtorch's C++ API (see shim.h). Every entry point catches c10::Error,
+// std::exception and anything else, and turns it into a heap error string.
+#include "shim.h"
+
+#include <dlfcn.h>
+
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <c10/util/Exception.h>
+#include <torch/csrc/api/include/torch/version.h>
+#include <torch/script.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+struct pl_module {
+  torch::jit::Module m;
+};
+struct pl_tensor {
+  at::Tensor t;
+};
+struct pl_value {
+  c10::IValue v;
+};
+
+namespace {
+
+char* dup(const std::string& s) {
+  char* p = static_cast<char*>(std::malloc(s.size() + 1));
+  if (p != nullptr) {
+    std::memcpy(p, s.data(), s.size());
+    p[s.size()] = '\0';
+  }
+  return p;
+}
+
+// Collects warnings instead of printing them inside the timed loop.
+class Collector : public c10::WarningHandler {
+ public:
+  void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (seen_.insert(msg).second) pending_.push_back(msg);
+  }
+  std::string take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string out;
+    for (size_t i = 0; i < pending_.size(); i++) {
+      if (i > 0) out += '\x1e';
+      out += pending_[i];
+    }
+    pending_.clear();
+    seen_.clear();
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> seen_;
+  std::vector<std::string> pending_;
+};
+
+Collector* collector() {
+  static Collector* c = new Collector();  // lives for the process
+  return c;
+}
+
+at::ScalarType scalar_type(int dtype) {
+  switch (dtype) {
+    case PL_FLOAT32: return at::kFloat;
+    case PL_FLOAT64: return at::kDouble;
+    case PL_FLOAT16: return at::kHalf;
+    case PL_BFLOAT16: return at::kBFloat16;
+    case PL_INT64: return at::kLong;
+    case PL_INT32: return at::kInt;
+    case PL_INT16: return at::kShort;
+    case PL_INT8: return at::kChar;
+    case PL_UINT8: return at::kByte;
+    case PL_BOOL: return at::kBool;
+  }
+  throw std::invalid_argument("unknown dtype code " + std::to_string(dtype));
+}
+
+std::string dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "float32";
+    case at::kDouble: return "float64";
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    case at::kLong: return "int64";
+    case at::kInt: return "int32";
+    case at::kShort: return "int16";
+    case at::kChar: return "int8";
+    case at::kByte: return "uint8";
+    case at::kBool: return "bool";
+    default: return c10::toString(t);
+  }
+}
+
+void describe(const c10::IValue& v, std::ostringstream& os) {
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    os << dtype_name(t.scalar_type()) << "[";
+    for (int64_t i = 0; i < t.dim(); i++) os << (i ? "," : "") << t.size(i);
+    os << "]";
+  } else if (v.isTuple() || v.isList()) {
+    std::vector<c10::IValue> elems = v.isTuple() ? v.toTupleRef().elements().vec() : v.toListRef().vec();
+    os << "(";
+    for (size_t i = 0; i < elems.size(); i++) {
+      if (i) os << ", ";
+      describe(elems[i], os);
+    }
+    os << ")";
+  } else if (v.isGenericDict()) {
+    os << "{";
+    bool first = true;
+    for (const auto& kv : v.toGenericDict()) {
+      if (!first) os << ", ";
+      first = false;
+      os << kv.key() << ": ";
+      describe(kv.value(), os);
+    }
+    os << "}";
+  } else {
+    os << v.tagKind();
+  }
+}
+
+void flatten(const c10::IValue& v, std::vector<at::Tensor>& out) {
+  if (v.isTensor()) {
+    out.push_back(v.toTensor());
+  } else if (v.isTuple()) {
+    for (const auto& e : v.toTupleRef().elements()) flatten(e, out);
+  } else if (v.isList()) {
+    for (const auto& e : v.toListRef()) flatten(e, out);
+  } else if (v.isGenericDict()) {
+    for (const auto& kv : v.toGenericDict()) flatten(kv.value(), out);
+  }
+}
+
+std::vector<c10::IValue> gather(pl_tensor** inputs, int n) {
+  std::vector<c10::IValue> in;
+  in.reserve(n);
+  for (int i = 0; i < n; i++) in.emplace_back(inputs[i]->t);
+  return in;
+}
+
+using clock_type = std::chrono::steady_clock;
+
+}  // namespace
+
+// libtorch 1.13's warning handler is thread-local: install the collector on whatever OS
+// thread the call runs on (a pointer store) before anything can warn.
+#define PL_TRY \
+  try {        \
+    c10::Warning::set_warning_handler(collector());
+#define PL_CATCH                                          \
+  }                                                       \
+  catch (const c10::Error& e) {                           \
+    return dup(e.what_without_backtrace());               \
+  }                                                       \
+  catch (const std::exception& e) {                       \
+    return dup(e.what());                                 \
+  }                                                       \
+  catch (...) {                                           \
+    return dup("unknown C++ exception");                  \
+  }                                                       \
+  return nullptr;
+
+extern "C" {
+
+void pl_free(void* p) { std::free(p); }
+
+void pl_init(void) { c10::Warning::set_warning_handler(collector()); }
+
+char* pl_take_warnings(void) { return dup(collector()->take()); }
+
+char* pl_set_threads(int intra, int interop) {
+  PL_TRY
+  if (interop > 0 && at::get_num_interop_threads() != interop) at::set_num_interop_threads(interop);
+  if (intra > 0) {
+    at::set_num_threads(intra);
+    // OpenBLAS keeps its own thread pool; keep it within the same budget.
+    using setter = void (*)(int);
+    if (auto f = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(intra);
+  }
+  PL_CATCH
+}
+
+void pl_get_threads(int* intra, int* interop) {
+  try {
+    *intra = at::get_num_threads();
+    *interop = at::get_num_interop_threads();
+  } catch (...) {
+    *intra = -1;
+    *interop = -1;
+  }
+}
+
+char* pl_build_info(char** torch_version, char** blas_config, char** parallel_info) {
+  PL_TRY
+  *torch_version = dup(TORCH_VERSION);
+  using getter = char* (*)();
+  auto f = reinterpret_cast<getter>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+  *blas_config = dup(f ? std::string(f()) : std::string());
+  *parallel_info = dup(at::get_parallel_info());
+  PL_CATCH
+}
+
+char* pl_module_load(const char* path, pl_module** out) {
+  PL_TRY
+  auto m = std::make_unique<pl_module>();
+  m->m = torch::jit::load(path, c10::Device(c10::kCPU));
+  m->m.eval();
+  *out = m.release();
+  PL_CATCH
+}
+
+char* pl_module_schema(pl_module* m, char** schema, int* n_args) {
+  PL_TRY
+  auto method = m->m.get_method("forward");
+  const auto& s = method.function().getSchema();
+  std::ostringstream os;
+  os << s;
+  *schema = dup(os.str());
+  int n = static_cast<int>(s.arguments().size());
+  *n_args = n > 0 ? n - 1 : 0;  // minus self
+  PL_CATCH
+}
+
+char* pl_module_clone(pl_module* m, pl_module** out) {
+  PL_TRY
+  auto c = std::make_unique<pl_module>();
+  c->m = m->m.clone();
+  c->m.eval();
+  *out = c.release();
+  PL_CATCH
+}
+
+char* pl_module_channels_last(pl_module* m) {
+  PL_TRY
+  torch::NoGradGuard no_grad;
+  for (auto p : m->m.parameters(/*recurse=*/true)) {
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  for (auto b : m->m.buffers(/*recurse=*/true)) {
+    if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  PL_CATCH
+}
+
+char* pl_module_optimize(pl_module* m, pl_module** out) {
+  PL_TRY
+  auto c = std::make_unique<pl_module>();
+  torch::jit::Module frozen = torch::jit::freeze(m->m);
+  c->m = torch::jit::optimize_for_inference(frozen);
+  *out = c.release();
+  PL_CATCH
+}
+
+void pl_module_free(pl_module* m) { delete m; }
+
+char* pl_tensor_random(int dtype, const int64_t* shape, int ndim, int has_range, double lo,
+                       double hi, uint64_t seed, pl_tensor** out) {
+  PL_TRY
+  at::ScalarType st = scalar_type(dtype);
+  std::vector<int64_t> size(shape, shape + ndim);
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  at::Tensor t;
+  bool is_float = at::isFloatingType(st);
+  if (st == at::kBool) {
+    t = at::randint(0, 2, size, gen, at::TensorOptions().dtype(at::kLong)).to(at::kBool);
+  } else if (is_float && has_range) {
+    t = at::empty(size, at::TensorOptions().dtype(at::kFloat)).uniform_(lo, hi, gen).to(st);
+  } else if (is_float) {
+    t = at::randn(size, gen, at::TensorOptions().dtype(at::kFloat)).to(st);
+  } else {
+    int64_t l = has_range ? static_cast<int64_t>(lo) : 0;
+    int64_t h = has_range ? static_cast<int64_t>(hi) + 1 : 2;
+    t = at::randint(l, h, size, gen, at::TensorOptions().dtype(at::kLong)).to(st);
+  }
+  *out = new pl_tensor{t.contiguous()};
+  PL_CATCH
+}
+
+char* pl_tensor_from_float32(const float* data, const int64_t* shape, int ndim, pl_tensor** out) {
+  PL_TRY
+  std::vector<int64_t> size(shape, shape + ndim);
+  at::Tensor t = at::empty(size, at::TensorOptions().dtype(at::kFloat));
+  std::memcpy(t.data_ptr<float>(), data, t.numel() * sizeof(float));
+  *out = new pl_tensor{t};
+  PL_CATCH
+}
+
+char* pl_tensor_channels_last(pl_tensor* t, pl_tensor** out) {
+  PL_TRY
+  if (t->t.dim() != 4) throw std::invalid_argument("channels_last needs a 4-d tensor, got " + std::to_string(t->t.dim()) + "-d");
+  *out = new pl_tensor{t->t.contiguous(at::MemoryFormat::ChannelsLast)};
+  PL_CATCH
+}
+
+void pl_tensor_free(pl_tensor* t) { delete t; }
+
+char* pl_forward(pl_module* m, pl_tensor** inputs, int n_inputs, pl_value** out) {
+  PL_TRY
+  c10::InferenceMode guard;
+  auto v = m->m.forward(gather(inputs, n_inputs));
+  *out = new pl_value{std::move(v)};
+  PL_CATCH
+}
+
+char* pl_forward_timed(pl_module* m, pl_tensor** inputs, int n_inputs, int iters,
+                       int64_t* ns_each, int64_t* wall_ns) {
+  PL_TRY
+  c10::InferenceMode guard;
+  std::vector<c10::IValue> in = gather(inputs, n_inputs);
+  auto start = clock_type::now();
+  for (int i = 0; i < iters; i++) {
+    auto t0 = clock_type::now();
+    auto out = m->m.forward(in);
+    auto t1 = clock_type::now();
+    ns_each[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+  }
+  *wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - start).count();
+  PL_CATCH
+}
+
+char* pl_value_describe(pl_value* v, char** out) {
+  PL_TRY
+  std::ostringstream os;
+  describe(v->v, os);
+  *out = dup(os.str());
+  PL_CATCH
+}
+
+char* pl_value_max_abs_diff(pl_value* a, pl_value* b, double* max_abs_diff, double* ref_max_abs) {
+  PL_TRY
+  std::vector<at::Tensor> ta, tb;
+  flatten(a->v, ta);
+  flatten(b->v, tb);
+  if (ta.size() != tb.size()) {
+    throw std::invalid_argument("outputs differ in structure: " + std::to_string(ta.size()) + " vs " +
+                                std::to_string(tb.size()) + " tensors");
+  }
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < ta.size(); i++) {
+    if (!ta[i].sizes().equals(tb[i].sizes())) {
+      throw std::invalid_argument("output " + std::to_string(i) + " differs in shape");
+    }
+    if (ta[i].numel() == 0) continue;
+    at::Tensor x = ta[i].is_quantized() ? ta[i].dequantize() : ta[i];
+    at::Tensor y = tb[i].is_quantized() ? tb[i].dequantize() : tb[i];
+    x = x.to(at::kDouble);
+    y = y.to(at::kDouble);
+    diff = std::max(diff, (x - y).abs().max().item<double>());
+    ref = std::max(ref, x.abs().max().item<double>());
+  }
+  *max_abs_diff = diff;
+  *ref_max_abs = ref;
+  PL_CATCH
+}
+
+void pl_value_free(pl_value* v) { delete v; }
+
+}  // extern "C"

@@ -1,0 +1,86 @@
+// shim.h: the small C ABI perflab uses to drive libtorch. Implemented in shim.cc.
+//
+// Conventions:
+//   - Every function that can fail returns NULL on success or a malloc'ed, NUL-terminated
+//     error message (no C++ backtrace) that the caller frees with pl_free. There is no
+//     thread-local "last error": a goroutine may change OS threads between two cgo calls.
+//   - Handles are owned by exactly one caller and freed with the matching *_free function.
+//   - Input data is always copied into libtorch; no tensor ever aliases caller memory.
+#ifndef PERFLAB_SHIM_H
+#define PERFLAB_SHIM_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pl_module pl_module;
+typedef struct pl_tensor pl_tensor;
+typedef struct pl_value pl_value;
+
+// Data types understood by pl_tensor_random (kept in sync with dtype.go).
+enum {
+  PL_FLOAT32 = 0,
+  PL_FLOAT64 = 1,
+  PL_FLOAT16 = 2,
+  PL_BFLOAT16 = 3,
+  PL_INT64 = 4,
+  PL_INT32 = 5,
+  PL_INT16 = 6,
+  PL_INT8 = 7,
+  PL_UINT8 = 8,
+  PL_BOOL = 9,
+};
+
+void pl_free(void* p);
+
+// Installs the warning collector on the calling thread (every entry point also does).
+void pl_init(void);
+// Sets intra-op and inter-op thread counts (0 = leave as is). Inter-op may be set only
+// once per process and before any parallel work.
+char* pl_set_threads(int intra, int interop);
+void pl_get_threads(int* intra, int* interop);
+// Returns a malloc'ed description: torch version, build config, parallel info, BLAS.
+char* pl_build_info(char** torch_version, char** blas_config, char** parallel_info);
+// Returns the unique warnings collected since the last call, joined by '\x1e'.
+char* pl_take_warnings(void);
+
+char* pl_module_load(const char* path, pl_module** out);
+// Schema of forward, e.g. "forward(__torch__.Net self, Tensor x) -> Tensor", and its
+// number of arguments excluding self.
+char* pl_module_schema(pl_module* m, char** schema, int* n_args);
+char* pl_module_clone(pl_module* m, pl_module** out);
+// Converts every 4-d parameter and buffer to channels_last memory format, in place.
+char* pl_module_channels_last(pl_module* m);
+// torch::jit::freeze + torch::jit::optimize_for_inference on a copy of m.
+char* pl_module_optimize(pl_module* m, pl_module** out);
+void pl_module_free(pl_module* m);
+
+// A tensor of the given dtype and shape filled from a seeded generator: integers uniform in
+// [lo, hi] (inclusive) when has_range, floats uniform in [lo, hi) when has_range, else
+// standard normal floats and integers in [0, 2).
+char* pl_tensor_random(int dtype, const int64_t* shape, int ndim, int has_range, double lo,
+                       double hi, uint64_t seed, pl_tensor** out);
+// A float32 tensor copied from data.
+char* pl_tensor_from_float32(const float* data, const int64_t* shape, int ndim, pl_tensor** out);
+char* pl_tensor_channels_last(pl_tensor* t, pl_tensor** out);
+void pl_tensor_free(pl_tensor* t);
+
+// One forward call under c10::InferenceMode.
+char* pl_forward(pl_module* m, pl_tensor** inputs, int n_inputs, pl_value** out);
+// Runs iters forward calls under c10::InferenceMode, writing the wall time of each call in
+// nanoseconds to ns_each[i] and the wall time of the whole loop to *wall_ns.
+char* pl_forward_timed(pl_module* m, pl_tensor** inputs, int n_inputs, int iters,
+                       int64_t* ns_each, int64_t* wall_ns);
+// Describes an output value, e.g. "float32[2,1000]" or "(float32[2,4], int64[2])".
+char* pl_value_describe(pl_value* v, char** out);
+// Largest |a-b| over all tensors of two outputs of the same structure, and the largest |a|.
+char* pl_value_max_abs_diff(pl_value* a, pl_value* b, double* max_abs_diff, double* ref_max_abs);
+void pl_value_free(pl_value* v);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

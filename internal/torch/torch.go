@@ -1,0 +1,458 @@
+// Package torch is perflab's cgo binding to libtorch (Debian's libtorch 1.13, CPU).
+//
+// It is the only package in perflab that imports "C". It exposes TorchScript modules,
+// input tensors and forward outputs as Go handles with one owner each and an idempotent
+// Close; a finalizer only guards against leaks. Every libtorch failure comes back as an
+// *Error (never a panic, never a C++ backtrace).
+//
+// Threading: libtorch's intra-op thread count is per OS thread (OpenMP) and the inter-op
+// count may be set once per process, before any parallel work. Callers that measure must
+// lock their goroutine to one OS thread (runtime.LockOSThread) before SetThreads and keep
+// every later call on it; perflab runs each configuration in a fresh process.
+package torch
+
+/*
+#cgo CXXFLAGS: -std=c++17 -O2 -I/usr/include/torch/csrc/api/include -Wno-deprecated-declarations
+#cgo LDFLAGS: -ltorch -ltorch_cpu -lc10 -ldl
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+func init() { C.pl_init() }
+
+// Error is a failure reported by libtorch, with the C++ backtrace removed.
+type Error struct {
+	Op  string // the binding operation, e.g. "load", "forward"
+	Msg string // libtorch's message, condensed to the part a user can act on
+}
+
+func (e *Error) Error() string { return e.Op + ": " + e.Msg }
+
+// ErrClosed is returned when a closed handle is used.
+var ErrClosed = errors.New("torch: handle used after Close")
+
+// check converts a C error string (NULL = success) into an *Error and frees it.
+func check(op string, cerr *C.char) error {
+	if cerr == nil {
+		return nil
+	}
+	msg := C.GoString(cerr)
+	C.pl_free(unsafe.Pointer(cerr))
+	return &Error{Op: op, Msg: condense(msg)}
+}
+
+// condense keeps the actionable part of a libtorch message. Errors raised inside the
+// TorchScript interpreter carry the serialized TorchScript call stack followed by the
+// original error; users need only the latter.
+func condense(msg string) string {
+	msg = strings.TrimSpace(msg)
+	if strings.Contains(msg, "Traceback of TorchScript") {
+		lines := strings.Split(msg, "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if m := errorLineRE.FindStringSubmatch(lines[i]); m != nil {
+				first := m[1] + ": " + m[2]
+				if m[1] == "RuntimeError" {
+					first = m[2]
+				}
+				msg = strings.Join(append([]string{first}, lines[i+1:]...), "\n")
+				break
+			}
+		}
+	}
+	// "Exception raised from X at file:line (most recent call first):" tails are backtraces.
+	if i := strings.Index(msg, "\nException raised from "); i >= 0 {
+		msg = msg[:i]
+	}
+	return strings.TrimSpace(msg)
+}
+
+// errorLineRE matches the exception line that ends an interpreter traceback, e.g.
+// "RuntimeError: ..." or "builtins.ValueError: ...": RuntimeError's name is dropped,
+// other exception names are kept without their "builtins." module.
+var errorLineRE = regexp.MustCompile(`^(?:builtins\.)?((?:[A-Za-z_][\w.]*)?(?:Error|Exception)): (.*)$`)
+
+func takeString(p *C.char) string {
+	if p == nil {
+		return ""
+	}
+	s := C.GoString(p)
+	C.pl_free(unsafe.Pointer(p))
+	return s
+}
+
+// SetThreads sets libtorch's intra-op and inter-op thread counts (0 leaves one as is) and
+// caps OpenBLAS's own pool at intra. Call it from the locked OS thread that will run the
+// model, before any forward.
+func SetThreads(intra, interop int) error {
+	if intra < 0 || interop < 0 {
+		return &Error{Op: "set threads", Msg: fmt.Sprintf("thread counts must be >= 0, got intra %d, inter-op %d", intra, interop)}
+	}
+	return check("set threads", C.pl_set_threads(C.int(intra), C.int(interop)))
+}
+
+// Threads reports the intra-op and inter-op thread counts as libtorch sees them from the
+// calling OS thread.
+func Threads() (intra, interop int) {
+	var a, b C.int
+	C.pl_get_threads(&a, &b)
+	return int(a), int(b)
+}
+
+// TakeWarnings returns the unique libtorch warnings (TORCH_WARN) raised since the last
+// call. They are collected instead of being printed.
+func TakeWarnings() []string {
+	s := takeString(C.pl_take_warnings())
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\x1e")
+}
+
+// BuildInfo describes the libtorch this binary is linked against.
+type BuildInfo struct {
+	TorchVersion string // e.g. "1.13.0"
+	BLASConfig   string // openblas_get_config() when OpenBLAS is loaded, else ""
+	ParallelInfo string // at::get_parallel_info()
+}
+
+// Build returns the BuildInfo of the loaded libtorch.
+func Build() (BuildInfo, error) {
+	var v, b, p *C.char
+	if err := check("build info", C.pl_build_info(&v, &b, &p)); err != nil {
+		return BuildInfo{}, err
+	}
+	return BuildInfo{TorchVersion: takeString(v), BLASConfig: takeString(b), ParallelInfo: takeString(p)}, nil
+}
+
+// handle holds one C pointer with an idempotent, goroutine-safe Close.
+type handle struct {
+	mu   sync.Mutex
+	p    unsafe.Pointer
+	free func(unsafe.Pointer)
+}
+
+func (h *handle) close() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.p != nil {
+		h.free(h.p)
+		h.p = nil
+	}
+}
+
+func (h *handle) get() (unsafe.Pointer, error) {
+	if h == nil || h.p == nil {
+		return nil, ErrClosed
+	}
+	return h.p, nil
+}
+
+func (m *Module) ptr() (*C.pl_module, error) {
+	if m == nil {
+		return nil, ErrClosed
+	}
+	p, err := m.h.get()
+	return (*C.pl_module)(p), err
+}
+
+func (t *Tensor) ptr() (*C.pl_tensor, error) {
+	if t == nil {
+		return nil, ErrClosed
+	}
+	p, err := t.h.get()
+	return (*C.pl_tensor)(p), err
+}
+
+func (v *Value) ptr() (*C.pl_value, error) {
+	if v == nil {
+		return nil, ErrClosed
+	}
+	p, err := v.h.get()
+	return (*C.pl_value)(p), err
+}
+
+// Module is a loaded TorchScript module in eval mode. A handle has one owner: Close must
+// not race a call that is still using it.
+type Module struct{ h *handle }
+
+func newModule(p *C.pl_module) *Module {
+	m := &Module{h: &handle{p: unsafe.Pointer(p), free: func(p unsafe.Pointer) { C.pl_module_free((*C.pl_module)(p)) }}}
+	runtime.SetFinalizer(m, func(m *Module) { m.h.close() })
+	return m
+}
+
+// Load reads a TorchScript file (torch.jit.save) onto the CPU and puts it in eval mode.
+func Load(path string) (*Module, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var p *C.pl_module
+	if err := check("load "+path, C.pl_module_load(cpath, &p)); err != nil {
+		return nil, err
+	}
+	return newModule(p), nil
+}
+
+// Close frees the module. It is safe to call more than once.
+func (m *Module) Close() error {
+	m.h.close()
+	return nil
+}
+
+// Schema returns the forward method's schema and its number of arguments (without self).
+func (m *Module) Schema() (schema string, nArgs int, err error) {
+	p, err := m.ptr()
+	if err != nil {
+		return "", 0, err
+	}
+	var s *C.char
+	var n C.int
+	if err := check("schema", C.pl_module_schema(p, &s, &n)); err != nil {
+		return "", 0, err
+	}
+	runtime.KeepAlive(m)
+	return takeString(s), int(n), nil
+}
+
+// Clone returns an independent copy of the module.
+func (m *Module) Clone() (*Module, error) {
+	p, err := m.ptr()
+	if err != nil {
+		return nil, err
+	}
+	var out *C.pl_module
+	if err := check("clone", C.pl_module_clone(p, &out)); err != nil {
+		return nil, err
+	}
+	runtime.KeepAlive(m)
+	return newModule(out), nil
+}
+
+// ToChannelsLast converts the module's 4-d parameters and buffers to channels_last, in place.
+func (m *Module) ToChannelsLast() error {
+	p, err := m.ptr()
+	if err != nil {
+		return err
+	}
+	err = check("channels_last", C.pl_module_channels_last(p))
+	runtime.KeepAlive(m)
+	return err
+}
+
+// Optimize returns torch::jit::optimize_for_inference(torch::jit::freeze(m)), the C++
+// twin of torch.jit.optimize_for_inference. m itself is unchanged.
+func (m *Module) Optimize() (*Module, error) {
+	p, err := m.ptr()
+	if err != nil {
+		return nil, err
+	}
+	var out *C.pl_module
+	if err := check("optimize_for_inference", C.pl_module_optimize(p, &out)); err != nil {
+		return nil, err
+	}
+	runtime.KeepAlive(m)
+	return newModule(out), nil
+}
+
+// inputPtrs returns the C handles of inputs in C memory (cgo forbids passing Go memory
+// that holds Go-visible pointers to C), to be freed by the caller.
+func inputPtrs(inputs []*Tensor) (**C.pl_tensor, func(), error) {
+	if len(inputs) == 0 {
+		return nil, func() {}, nil
+	}
+	size := C.size_t(len(inputs)) * C.size_t(unsafe.Sizeof(uintptr(0)))
+	arr := unsafe.Slice((**C.pl_tensor)(C.malloc(size)), len(inputs))
+	for i, t := range inputs {
+		p, err := t.ptr()
+		if err != nil {
+			C.free(unsafe.Pointer(&arr[0]))
+			return nil, nil, fmt.Errorf("input %d: %w", i, err)
+		}
+		arr[i] = p
+	}
+	return &arr[0], func() { C.free(unsafe.Pointer(&arr[0])) }, nil
+}
+
+// Forward runs one forward call under c10::InferenceMode.
+func (m *Module) Forward(inputs []*Tensor) (*Value, error) {
+	p, err := m.ptr()
+	if err != nil {
+		return nil, err
+	}
+	in, free, err := inputPtrs(inputs)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
+	var out *C.pl_value
+	if err := check("forward", C.pl_forward(p, in, C.int(len(inputs)), &out)); err != nil {
+		return nil, err
+	}
+	runtime.KeepAlive(m)
+	runtime.KeepAlive(inputs)
+	return newValue(out), nil
+}
+
+// TimedForward runs len(nsEach) forward calls in one cgo crossing, timing each call with
+// C++'s steady_clock around the forward alone, and returns the wall time of the whole loop
+// in nanoseconds. nsEach is written in place: the loop allocates nothing on the Go side.
+func (m *Module) TimedForward(inputs []*Tensor, nsEach []int64) (wallNs int64, err error) {
+	if len(nsEach) == 0 {
+		return 0, nil
+	}
+	p, err := m.ptr()
+	if err != nil {
+		return 0, err
+	}
+	in, free, err := inputPtrs(inputs)
+	if err != nil {
+		return 0, err
+	}
+	defer free()
+	var wall C.int64_t
+	if err := check("forward", C.pl_forward_timed(p, in, C.int(len(inputs)), C.int(len(nsEach)),
+		(*C.int64_t)(unsafe.Pointer(&nsEach[0])), &wall)); err != nil {
+		return 0, err
+	}
+	runtime.KeepAlive(m)
+	runtime.KeepAlive(inputs)
+	return int64(wall), nil
+}
+
+// Tensor is an input tensor owned by libtorch.
+type Tensor struct{ h *handle }
+
+func newTensor(p *C.pl_tensor) *Tensor {
+	t := &Tensor{h: &handle{p: unsafe.Pointer(p), free: func(p unsafe.Pointer) { C.pl_tensor_free((*C.pl_tensor)(p)) }}}
+	runtime.SetFinalizer(t, func(t *Tensor) { t.h.close() })
+	return t
+}
+
+func shapeArg(shape []int64) (*C.int64_t, C.int) {
+	if len(shape) == 0 {
+		return nil, 0
+	}
+	return (*C.int64_t)(unsafe.Pointer(&shape[0])), C.int(len(shape))
+}
+
+// Random returns a tensor filled from a generator seeded with seed. With a range, integer
+// values are uniform in [lo, hi] and float values uniform in [lo, hi); without one, floats
+// are standard normal and integers 0 or 1.
+func Random(dtype DType, shape []int64, hasRange bool, lo, hi float64, seed uint64) (*Tensor, error) {
+	sp, n := shapeArg(shape)
+	var out *C.pl_tensor
+	hr := C.int(0)
+	if hasRange {
+		hr = 1
+	}
+	if err := check("tensor", C.pl_tensor_random(C.int(dtype), sp, n, hr, C.double(lo), C.double(hi), C.uint64_t(seed), &out)); err != nil {
+		return nil, err
+	}
+	runtime.KeepAlive(shape)
+	return newTensor(out), nil
+}
+
+// FromFloat32 copies data into a new float32 tensor of the given shape.
+func FromFloat32(data []float32, shape []int64) (*Tensor, error) {
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	if int64(len(data)) != n {
+		return nil, &Error{Op: "tensor", Msg: fmt.Sprintf("%d values do not fill shape %v", len(data), shape)}
+	}
+	sp, nd := shapeArg(shape)
+	var dp *C.float
+	if len(data) > 0 {
+		dp = (*C.float)(unsafe.Pointer(&data[0]))
+	}
+	var out *C.pl_tensor
+	if err := check("tensor", C.pl_tensor_from_float32(dp, sp, nd, &out)); err != nil {
+		return nil, err
+	}
+	runtime.KeepAlive(data)
+	runtime.KeepAlive(shape)
+	return newTensor(out), nil
+}
+
+// ChannelsLast returns a channels_last copy of a 4-d tensor.
+func (t *Tensor) ChannelsLast() (*Tensor, error) {
+	p, err := t.ptr()
+	if err != nil {
+		return nil, err
+	}
+	var out *C.pl_tensor
+	if err := check("channels_last", C.pl_tensor_channels_last(p, &out)); err != nil {
+		return nil, err
+	}
+	runtime.KeepAlive(t)
+	return newTensor(out), nil
+}
+
+// Close frees the tensor. It is safe to call more than once.
+func (t *Tensor) Close() error {
+	t.h.close()
+	return nil
+}
+
+// Value is the output of a forward call: a tensor or a nest of tuples/lists/dicts of them.
+type Value struct{ h *handle }
+
+func newValue(p *C.pl_value) *Value {
+	v := &Value{h: &handle{p: unsafe.Pointer(p), free: func(p unsafe.Pointer) { C.pl_value_free((*C.pl_value)(p)) }}}
+	runtime.SetFinalizer(v, func(v *Value) { v.h.close() })
+	return v
+}
+
+// String describes the value's dtypes and shapes, e.g. "float32[2,1000]".
+func (v *Value) String() string {
+	p, err := v.ptr()
+	if err != nil {
+		return "<closed>"
+	}
+	var s *C.char
+	if err := check("describe", C.pl_value_describe(p, &s)); err != nil {
+		return "<" + err.Error() + ">"
+	}
+	runtime.KeepAlive(v)
+	return takeString(s)
+}
+
+// MaxAbsDiff compares v (the reference) with other, which must have the same structure
+// and shapes: it returns the largest |v-other| over all tensors and the largest |v|.
+func (v *Value) MaxAbsDiff(other *Value) (maxAbsDiff, refMaxAbs float64, err error) {
+	a, err := v.ptr()
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := other.ptr()
+	if err != nil {
+		return 0, 0, err
+	}
+	var d, r C.double
+	if err := check("compare outputs", C.pl_value_max_abs_diff(a, b, &d, &r)); err != nil {
+		return 0, 0, err
+	}
+	runtime.KeepAlive(v)
+	runtime.KeepAlive(other)
+	return float64(d), float64(r), nil
+}
+
+// Close frees the value. It is safe to call more than once.
+func (v *Value) Close() error {
+	v.h.close()
+	return nil
+}

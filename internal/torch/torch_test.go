@@ -1,0 +1,1059 @@
+package torch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/perflab/perflab/internal/model"
+	"github.com/perflab/perflab/internal/testutil"
+)
+
+// The package's init (pl_init) runs on the process's main OS thread. Keeping the main
+// goroutine locked to it means that the child-process helpers (runHelper) run there, that
+// tests run on other OS threads, and that onFreshThread never gets the main one.
+func init() { runtime.LockOSThread() }
+
+// Environment of the child processes this test binary starts (see TestMain).
+const (
+	helperEnv       = "PERFLAB_TORCH_TEST_HELPER"
+	helperModelEnv  = "PERFLAB_TORCH_TEST_HELPER_MODEL"
+	helperThreadEnv = "PERFLAB_TORCH_TEST_HELPER_THREAD" // "main" or "fresh"
+)
+
+func TestMain(m *testing.M) {
+	if h := os.Getenv(helperEnv); h != "" {
+		os.Exit(runHelper(h))
+	}
+	os.Exit(m.Run())
+}
+
+// onFreshThread runs f on a goroutine locked to an OS thread that is not the main one and
+// that is discarded afterwards (the goroutine exits locked). It returns that thread's id.
+// f must not call t.Fatal and friends.
+func onFreshThread(f func()) (tid int) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		tid = syscall.Gettid()
+		if tid == syscall.Getpid() {
+			panic("onFreshThread: got the main OS thread")
+		}
+		f()
+	}()
+	<-done
+	return tid
+}
+
+// runHelper runs one scenario that needs a fresh process, on the main goroutine (so on the
+// main OS thread), and prints its outcome as JSON.
+func runHelper(name string) int {
+	out := map[string]any{"pid": os.Getpid()}
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 2
+	}
+	switch name {
+	case "warnings":
+		m, err := Load(os.Getenv(helperModelEnv))
+		if err != nil {
+			return fail(err)
+		}
+		x, err := Random(Float32, []int64{2, 8}, false, 0, 0, 1)
+		if err != nil {
+			return fail(err)
+		}
+		var errs []error
+		forwards := func(n int) {
+			for range n {
+				if v, err := m.Forward([]*Tensor{x}); err != nil {
+					errs = append(errs, err)
+				} else {
+					v.Close()
+				}
+			}
+		}
+		scenario := func() {
+			out["tid"] = syscall.Gettid()
+			forwards(5)
+			out["first"] = TakeWarnings()
+			out["second"] = TakeWarnings()
+			forwards(2)
+			out["after_more_forwards"] = TakeWarnings()
+		}
+		switch os.Getenv(helperThreadEnv) {
+		case "main":
+			scenario()
+		case "fresh":
+			onFreshThread(scenario)
+		default:
+			return fail(fmt.Errorf("%s must be main or fresh", helperThreadEnv))
+		}
+		if len(errs) > 0 {
+			return fail(errors.Join(errs...))
+		}
+	case "interop-once":
+		_, cur := Threads()
+		errText := func(err error) string {
+			if err == nil {
+				return ""
+			}
+			var te *Error
+			if !errors.As(err, &te) {
+				return "not a *torch.Error: " + err.Error()
+			}
+			return err.Error()
+		}
+		out["initial"] = cur
+		out["same"] = errText(SetThreads(0, cur))
+		out["first"] = errText(SetThreads(0, cur+1))
+		_, out["after_first"] = Threads()
+		out["again"] = errText(SetThreads(0, cur+1))
+		out["second"] = errText(SetThreads(0, cur+2))
+		_, out["after_second"] = Threads()
+	default:
+		return fail(fmt.Errorf("unknown helper %q", name))
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Println(string(b))
+	return 0
+}
+
+// runInChild runs the named helper in a child process and decodes its JSON outcome.
+func runInChild(t *testing.T, name string, env ...string) map[string]any {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append([]string{helperEnv + "=" + name}, env...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper %s: %v\nstdout: %s\nstderr: %s", name, err, stdout, stderr.String())
+	}
+	var out map[string]any
+	if err := json.Unmarshal(stdout, &out); err != nil {
+		t.Fatalf("helper %s: %v\nstdout: %s\nstderr: %s", name, err, stdout, stderr.String())
+	}
+	out["stderr"] = stderr.String()
+	return out
+}
+
+func load(t *testing.T, fixture string) *Module {
+	t.Helper()
+	m, err := Load(testutil.Fixture(t, fixture))
+	if err != nil {
+		t.Fatalf("Load(%s): %v", fixture, err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func random(t *testing.T, dt DType, shape []int64, hasRange bool, lo, hi float64, seed uint64) *Tensor {
+	t.Helper()
+	x, err := Random(dt, shape, hasRange, lo, hi, seed)
+	if err != nil {
+		t.Fatalf("Random(%v, %v, %v, %g, %g): %v", dt, shape, hasRange, lo, hi, err)
+	}
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
+func fromFloat32(t *testing.T, data []float32, shape []int64) *Tensor {
+	t.Helper()
+	x, err := FromFloat32(data, shape)
+	if err != nil {
+		t.Fatalf("FromFloat32(%d values, %v): %v", len(data), shape, err)
+	}
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
+func forward(t *testing.T, m *Module, in ...*Tensor) *Value {
+	t.Helper()
+	v, err := m.Forward(in)
+	if err != nil {
+		t.Fatalf("Forward: %v", err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+func maxAbsDiff(t *testing.T, a, b *Value) (diff, ref float64) {
+	t.Helper()
+	diff, ref, err := a.MaxAbsDiff(b)
+	if err != nil {
+		t.Fatalf("MaxAbsDiff: %v", err)
+	}
+	return diff, ref
+}
+
+// torchError asserts that err is a *Error of operation op whose message is condensed: no
+// C++ backtrace, no TorchScript traceback. It returns the message.
+func torchError(t *testing.T, err error, op string) string {
+	t.Helper()
+	var te *Error
+	if !errors.As(err, &te) {
+		t.Fatalf("got %T %v, want a *torch.Error", err, err)
+	}
+	if !strings.HasPrefix(te.Op, op) {
+		t.Errorf("Op = %q, want prefix %q", te.Op, op)
+	}
+	if te.Error() != te.Op+": "+te.Msg {
+		t.Errorf("Error() = %q, want Op + \": \" + Msg", te.Error())
+	}
+	for _, bad := range []string{"Exception raised from", "Traceback of TorchScript", "frame #", "<--- HERE", "most recent call"} {
+		if strings.Contains(te.Msg, bad) {
+			t.Errorf("message contains %q:\n%s", bad, te.Msg)
+		}
+	}
+	if te.Msg == "" || te.Msg != strings.TrimSpace(te.Msg) {
+		t.Errorf("message %q is empty or not trimmed", te.Msg)
+	}
+	return te.Msg
+}
+
+func TestLoadFixtures(t *testing.T) {
+	tests := []struct {
+		fixture string
+		nArgs   int
+		inSig   string // how the forward's arguments appear in the schema
+	}{
+		{"conv.pt", 1, "Tensor x"},
+		{"two_inputs.pt", 2, "Tensor x, Tensor ids"},
+		{"linear.pt", 1, "Tensor x"},
+		{"raises.pt", 1, "Tensor x"},
+		{"noisy.pt", 1, "Tensor x"},
+		{"warns.pt", 1, "Tensor x"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fixture, func(t *testing.T) {
+			m := load(t, tc.fixture)
+			schema, n, err := m.Schema()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tc.nArgs {
+				t.Errorf("Schema() args = %d, want %d (schema %q)", n, tc.nArgs, schema)
+			}
+			if !strings.HasPrefix(schema, "forward(") || !strings.Contains(schema, tc.inSig) || !strings.Contains(schema, " self") {
+				t.Errorf("Schema() = %q, want forward(... self, %s) ...", schema, tc.inSig)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	conv, err := os.ReadFile(testutil.Fixture(t, "conv.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conv) <= 1000 {
+		t.Fatalf("conv.pt has %d bytes; the truncation case needs more than 1000", len(conv))
+	}
+	tests := []struct {
+		name string
+		path string
+		want []string // substrings of the message
+	}{
+		{"missing", filepath.Join(dir, "missing.pt"), []string{"open file failed"}},
+		{"empty", write("empty.pt", nil), []string{"zip archive"}},
+		{"garbage", write("garbage.pt", []byte("this is not a TorchScript file, only some garbage bytes\n")), []string{"zip archive", "central directory"}},
+		{"truncated", write("truncated.pt", conv[:1000]), []string{"zip archive"}},
+		{"folder", t.TempDir(), []string{"zip archive"}},
+		{"state_dict", testutil.Fixture(t, "state_dict.pt"), []string{"constants.pkl"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Load(tc.path)
+			if err == nil {
+				m.Close()
+				t.Fatalf("Load(%s) succeeded", tc.path)
+			}
+			if m != nil {
+				t.Errorf("Load returned a module with its error")
+			}
+			msg := torchError(t, err, "load")
+			if !strings.Contains(err.Error(), tc.path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q does not mention %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestForwardOutputs(t *testing.T) {
+	tests := []struct {
+		fixture string
+		inputs  func(t *testing.T, batch int64) []*Tensor
+		batch   int64
+		want    string
+	}{
+		{"conv.pt", func(t *testing.T, b int64) []*Tensor {
+			return []*Tensor{random(t, Float32, []int64{b, 3, 16, 16}, false, 0, 0, 1)}
+		}, 2, "float32[2,4]"},
+		{"conv.pt", func(t *testing.T, b int64) []*Tensor {
+			return []*Tensor{random(t, Float32, []int64{b, 3, 16, 16}, false, 0, 0, 1)}
+		}, 1, "float32[1,4]"},
+		{"two_inputs.pt", func(t *testing.T, b int64) []*Tensor {
+			return []*Tensor{random(t, Float32, []int64{b, 8}, false, 0, 0, 1), random(t, Int64, []int64{b, 4}, true, 0, 9, 2)}
+		}, 3, "(float32[3,3], int64[3])"},
+		{"linear.pt", func(t *testing.T, b int64) []*Tensor {
+			return []*Tensor{random(t, Float32, []int64{b, 8}, false, 0, 0, 1)}
+		}, 5, "float32[5,2]"},
+		{"raises.pt", func(t *testing.T, b int64) []*Tensor {
+			return []*Tensor{random(t, Float64, []int64{b, 8}, false, 0, 0, 1)}
+		}, 2, "float64[2,8]"},
+		{"noisy.pt", func(t *testing.T, b int64) []*Tensor {
+			return []*Tensor{random(t, Float32, []int64{b, 8}, false, 0, 0, 1)}
+		}, 4, "float32[4,8]"},
+		// warns.pt runs in child processes only (TestTakeWarnings): warnings are process-wide.
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s/B=%d", tc.fixture, tc.batch), func(t *testing.T) {
+			m := load(t, tc.fixture)
+			v := forward(t, m, tc.inputs(t, tc.batch)...)
+			if got := v.String(); got != tc.want {
+				t.Errorf("output = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestForwardErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		fixture string
+		inputs  func(t *testing.T) []*Tensor
+		want    []string
+		good    func(t *testing.T) []*Tensor // inputs that still work afterwards
+	}{
+		{
+			name: "conv wrong channels", fixture: "conv.pt",
+			inputs: func(t *testing.T) []*Tensor {
+				return []*Tensor{random(t, Float32, []int64{2, 4, 16, 16}, false, 0, 0, 1)}
+			},
+			want: []string{"expected input[2, 4, 16, 16] to have 3 channels, but got 4 channels instead"},
+			good: func(t *testing.T) []*Tensor {
+				return []*Tensor{random(t, Float32, []int64{2, 3, 16, 16}, false, 0, 0, 1)}
+			},
+		},
+		{
+			name: "conv 2-d input", fixture: "conv.pt",
+			inputs: func(t *testing.T) []*Tensor { return []*Tensor{random(t, Float32, []int64{2, 8}, false, 0, 0, 1)} },
+			want:   []string{"4D (batched) input to conv2d", "[2, 8]"},
+		},
+		{
+			name: "raises with 7 features", fixture: "raises.pt",
+			inputs: func(t *testing.T) []*Tensor { return []*Tensor{random(t, Float32, []int64{2, 7}, false, 0, 0, 1)} },
+			want:   []string{"ValueError: expected 8 features"},
+			good:   func(t *testing.T) []*Tensor { return []*Tensor{random(t, Float32, []int64{2, 8}, false, 0, 0, 1)} },
+		},
+		{
+			name: "ids out of the embedding's range", fixture: "two_inputs.pt",
+			inputs: func(t *testing.T) []*Tensor {
+				return []*Tensor{random(t, Float32, []int64{3, 8}, false, 0, 0, 1), random(t, Int64, []int64{3, 4}, true, 0, 100, 1)}
+			},
+			want: []string{"index out of range"},
+			good: func(t *testing.T) []*Tensor {
+				return []*Tensor{random(t, Float32, []int64{3, 8}, false, 0, 0, 1), random(t, Int64, []int64{3, 4}, true, 0, 9, 1)}
+			},
+		},
+		{
+			name: "float ids", fixture: "two_inputs.pt",
+			inputs: func(t *testing.T) []*Tensor {
+				return []*Tensor{random(t, Float32, []int64{3, 8}, false, 0, 0, 1), random(t, Float32, []int64{3, 4}, false, 0, 0, 1)}
+			},
+			want: []string{"'indices'", "Long, Int"},
+		},
+		{
+			name: "one input for two", fixture: "two_inputs.pt",
+			inputs: func(t *testing.T) []*Tensor { return []*Tensor{random(t, Float32, []int64{3, 8}, false, 0, 0, 1)} },
+			want:   []string{"missing value for argument 'ids'"},
+		},
+		{
+			name: "no input", fixture: "linear.pt",
+			inputs: func(t *testing.T) []*Tensor { return nil },
+			want:   []string{"missing value for argument 'x'"},
+		},
+		{
+			name: "three inputs for two", fixture: "two_inputs.pt",
+			inputs: func(t *testing.T) []*Tensor {
+				x := random(t, Float32, []int64{3, 8}, false, 0, 0, 1)
+				return []*Tensor{x, x, x}
+			},
+			want: []string{"Expected at most 3 argument(s)", "received 4"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := load(t, tc.fixture)
+			v, err := m.Forward(tc.inputs(t))
+			if err == nil {
+				t.Fatalf("Forward succeeded with %s", v)
+			}
+			if v != nil {
+				t.Errorf("Forward returned a value with its error")
+			}
+			msg := torchError(t, err, "forward")
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q does not contain %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("message has several lines:\n%s", msg)
+			}
+			// TimedForward reports the same failure.
+			if _, err := m.TimedForward(tc.inputs(t), make([]int64, 3)); err == nil {
+				t.Errorf("TimedForward succeeded where Forward failed")
+			} else if got := torchError(t, err, "forward"); got != msg {
+				t.Errorf("TimedForward error %q, Forward error %q", got, msg)
+			}
+			if tc.good != nil {
+				forward(t, m, tc.good(t)...) // the module is still usable
+			}
+		})
+	}
+}
+
+// TestRandomRanges checks values through raises.pt, which returns 2*x for any [N,8] x:
+// MaxAbsDiff(2x, 2c) with c the middle of the range bounds max|x-c| and so both ends.
+func TestRandomRanges(t *testing.T) {
+	m := load(t, "raises.pt")
+	shape := []int64{125, 8} // 1000 values: every integer of a small range shows up
+	tests := []struct {
+		name     string
+		dt       DType
+		hasRange bool
+		lo, hi   float64
+		// want max|x - (lo+hi)/2|: exact for integers, an upper bound (exclusive) for floats
+		halfWidth float64
+	}{
+		{"int64 0..9", Int64, true, 0, 9, 4.5},
+		{"int64 -5..5", Int64, true, -5, 5, 5},
+		{"int64 7..7", Int64, true, 7, 7, 0},
+		{"int32 0..3", Int32, true, 0, 3, 1.5},
+		{"int16 -100..100", Int16, true, -100, 100, 100},
+		{"int8 0..9", Int8, true, 0, 9, 4.5},
+		{"uint8 0..100", Uint8, true, 0, 100, 50},
+		{"int64 default 0..1", Int64, false, 0, 1, 0.5},
+		{"float32 2..4", Float32, true, 2, 4, 1},
+		{"float64 -1..1", Float64, true, -1, 1, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			x := random(t, tc.dt, shape, tc.hasRange, tc.lo, tc.hi, 42)
+			v := forward(t, m, x)
+			if want := fmt.Sprintf("%s[125,8]", tc.dt); v.String() != want {
+				t.Errorf("output = %s, want %s", v, want)
+			}
+			mid := float32((tc.lo + tc.hi) / 2)
+			c := make([]float32, 1000)
+			for i := range c {
+				c[i] = mid
+			}
+			vc := forward(t, m, fromFloat32(t, c, shape))
+			diff, _ := maxAbsDiff(t, v, vc)
+			got := diff / 2 // max|x - mid|
+			if tc.dt.IsFloat() {
+				if !(got < tc.halfWidth && got > 0.95*tc.halfWidth) {
+					t.Errorf("max|x-%g| = %g, want in (%g, %g): values outside [%g, %g) or not spread", mid, got, 0.95*tc.halfWidth, tc.halfWidth, tc.lo, tc.hi)
+				}
+			} else if got != tc.halfWidth {
+				t.Errorf("max|x-%g| = %g, want %g: values outside [%g, %g] or the ends never drawn", mid, got, tc.halfWidth, tc.lo, tc.hi)
+			}
+		})
+	}
+}
+
+func TestRandomStandardNormal(t *testing.T) {
+	m := load(t, "raises.pt")
+	x := random(t, Float32, []int64{125, 8}, false, 0, 0, 3)
+	v := forward(t, m, x)
+	_, ref := maxAbsDiff(t, v, v)
+	// 1000 standard normal draws: max|x| is all but surely in (2, 6).
+	if got := ref / 2; got < 2 || got > 6 {
+		t.Errorf("max|x| = %g over 1000 standard normal values", got)
+	}
+}
+
+func TestRandomSeeds(t *testing.T) {
+	m := load(t, "raises.pt")
+	for _, dt := range []DType{Float32, Int64} {
+		a := forward(t, m, random(t, dt, []int64{4, 8}, true, 0, 1000, 7))
+		b := forward(t, m, random(t, dt, []int64{4, 8}, true, 0, 1000, 7))
+		c := forward(t, m, random(t, dt, []int64{4, 8}, true, 0, 1000, 8))
+		if d, _ := maxAbsDiff(t, a, b); d != 0 {
+			t.Errorf("%v: same seed, max|a-b| = %g", dt, d)
+		}
+		if d, _ := maxAbsDiff(t, a, c); d == 0 {
+			t.Errorf("%v: seeds 7 and 8 give the same tensor", dt)
+		}
+	}
+}
+
+func TestRandomAllDTypes(t *testing.T) {
+	m := load(t, "raises.pt")
+	for name, dt := range dtypeNames {
+		x := random(t, dt, []int64{2, 8}, false, 0, 0, 1)
+		want := name + "[2,8]"
+		if dt == Bool {
+			want = "int64[2,8]" // bool * 2 promotes
+		}
+		if got := forward(t, m, x).String(); got != want {
+			t.Errorf("%s: raises(x) = %s, want %s", name, got, want)
+		}
+	}
+}
+
+func TestRandomErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		dt       DType
+		shape    []int64
+		hasRange bool
+		lo, hi   float64
+		want     string
+	}{
+		{"negative dimension", Float32, []int64{-2, 8}, false, 0, 0, "negative dimension"},
+		{"unknown dtype", DType(42), []int64{2}, false, 0, 0, "unknown dtype code 42"},
+		{"empty integer range", Int64, []int64{2}, true, 5, 1, "from"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			x, err := Random(tc.dt, tc.shape, tc.hasRange, tc.lo, tc.hi, 1)
+			if err == nil {
+				x.Close()
+				t.Fatal("Random succeeded")
+			}
+			if msg := torchError(t, err, "tensor"); !strings.Contains(msg, tc.want) {
+				t.Errorf("message %q does not contain %q", msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestFromFloat32(t *testing.T) {
+	m := load(t, "raises.pt")
+	data := make([]float32, 16)
+	for i := range data {
+		data[i] = float32(i) - 7.5 // -7.5 .. 7.5
+	}
+	orig := slices.Clone(data)
+	x := fromFloat32(t, data, []int64{2, 8})
+	for i := range data {
+		data[i] = 1000 // the tensor holds a copy
+	}
+	v := forward(t, m, x)
+	if v.String() != "float32[2,8]" {
+		t.Errorf("output = %s", v)
+	}
+	same := forward(t, m, fromFloat32(t, orig, []int64{2, 8}))
+	if d, ref := maxAbsDiff(t, v, same); d != 0 || ref != 15 {
+		t.Errorf("max|a-b| = %g (want 0), max|2x| = %g (want 15): data not copied at creation", d, ref)
+	}
+	zero := forward(t, m, fromFloat32(t, make([]float32, 16), []int64{2, 8}))
+	if d, _ := maxAbsDiff(t, v, zero); d != 15 {
+		t.Errorf("max|2x - 0| = %g, want 15", d)
+	}
+
+	// Scalars and empty tensors.
+	s, err := FromFloat32([]float32{3}, nil)
+	if err != nil {
+		t.Errorf("scalar: %v", err)
+	} else {
+		s.Close()
+	}
+	e, err := FromFloat32(nil, []int64{0, 8})
+	if err != nil {
+		t.Errorf("empty: %v", err)
+	} else {
+		e.Close()
+	}
+
+	errs := []struct {
+		name  string
+		n     int
+		shape []int64
+		want  string
+	}{
+		{"too few", 15, []int64{2, 8}, "15 values do not fill shape [2 8]"},
+		{"too many", 17, []int64{2, 8}, "17 values do not fill shape [2 8]"},
+		{"none", 0, []int64{2}, "0 values do not fill shape [2]"},
+		{"negative dims", 8, []int64{-2, -4}, "negative dimension"},
+	}
+	for _, tc := range errs {
+		t.Run(tc.name, func(t *testing.T) {
+			x, err := FromFloat32(make([]float32, tc.n), tc.shape)
+			if err == nil {
+				x.Close()
+				t.Fatal("FromFloat32 succeeded")
+			}
+			if msg := torchError(t, err, "tensor"); !strings.Contains(msg, tc.want) {
+				t.Errorf("message %q does not contain %q", msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestOptimizeKeepsOutputs(t *testing.T) {
+	m := load(t, "conv.pt")
+	x := random(t, Float32, []int64{2, 3, 16, 16}, false, 0, 0, 5)
+	plain := forward(t, m, x)
+	opt, err := m.Optimize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opt.Close()
+	got := forward(t, opt, x)
+	if got.String() != plain.String() {
+		t.Errorf("optimized output %s, plain %s", got, plain)
+	}
+	diff, ref := maxAbsDiff(t, plain, got)
+	if ref == 0 || diff/ref > 1e-4 {
+		t.Errorf("optimized output differs: max|a-b| = %g, max|a| = %g", diff, ref)
+	}
+	// m itself is unchanged and still runs.
+	again := forward(t, m, x)
+	if d, _ := maxAbsDiff(t, plain, again); d != 0 {
+		t.Errorf("plain model changed after Optimize: max|a-b| = %g", d)
+	}
+	// The optimized module is a module like any other.
+	if _, n, err := opt.Schema(); err != nil || n != 1 {
+		t.Errorf("optimized Schema() = %d args, %v", n, err)
+	}
+}
+
+func TestChannelsLastClone(t *testing.T) {
+	m := load(t, "conv.pt")
+	x := random(t, Float32, []int64{2, 3, 16, 16}, false, 0, 0, 6)
+	plain := forward(t, m, x)
+
+	c, err := m.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.ToChannelsLast(); err != nil {
+		t.Fatal(err)
+	}
+	xcl, err := x.ChannelsLast()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer xcl.Close()
+
+	m.Close() // the clone is independent of the original
+	got := forward(t, c, xcl)
+	if got.String() != "float32[2,4]" {
+		t.Errorf("output = %s", got)
+	}
+	diff, ref := maxAbsDiff(t, plain, got)
+	if ref == 0 || diff/ref > 1e-4 {
+		t.Errorf("channels_last output differs: max|a-b| = %g, max|a| = %g", diff, ref)
+	}
+	// A channels_last model also takes a contiguous input, and optimizes.
+	forward(t, c, x)
+	opt, err := c.Optimize()
+	if err != nil {
+		t.Fatalf("Optimize after ToChannelsLast: %v", err)
+	}
+	defer opt.Close()
+	if d, r := maxAbsDiff(t, plain, forward(t, opt, xcl)); d/r > 1e-4 {
+		t.Errorf("optimized channels_last output differs: %g / %g", d, r)
+	}
+
+	// Only 4-d tensors convert.
+	for _, shape := range [][]int64{{2, 8}, {2, 3, 4, 4, 4}} {
+		y := random(t, Float32, shape, false, 0, 0, 1)
+		if z, err := y.ChannelsLast(); err == nil {
+			z.Close()
+			t.Errorf("ChannelsLast of a %d-d tensor succeeded", len(shape))
+		} else if msg := torchError(t, err, "channels_last"); !strings.Contains(msg, "4-d") {
+			t.Errorf("message %q does not say 4-d", msg)
+		}
+	}
+	// Models without 4-d weights convert as a no-op.
+	lin := load(t, "linear.pt")
+	if err := lin.ToChannelsLast(); err != nil {
+		t.Errorf("linear.pt ToChannelsLast: %v", err)
+	}
+}
+
+func TestMaxAbsDiffErrors(t *testing.T) {
+	conv := load(t, "conv.pt")
+	two := load(t, "two_inputs.pt")
+	a := forward(t, conv, random(t, Float32, []int64{2, 3, 16, 16}, false, 0, 0, 1))
+	b := forward(t, conv, random(t, Float32, []int64{3, 3, 16, 16}, false, 0, 0, 1))
+	c := forward(t, two, random(t, Float32, []int64{2, 8}, false, 0, 0, 1), random(t, Int64, []int64{2, 4}, true, 0, 9, 1))
+	tests := []struct {
+		name string
+		x, y *Value
+		want string
+	}{
+		{"shape", a, b, "differs in shape"},
+		{"structure", a, c, "differ in structure: 1 vs 2 tensors"},
+	}
+	for _, tc := range tests {
+		if _, _, err := tc.x.MaxAbsDiff(tc.y); err == nil {
+			t.Errorf("%s: MaxAbsDiff succeeded", tc.name)
+		} else if msg := torchError(t, err, "compare outputs"); !strings.Contains(msg, tc.want) {
+			t.Errorf("%s: message %q does not contain %q", tc.name, msg, tc.want)
+		}
+	}
+	// A tuple against itself: both tensors count.
+	if d, ref := maxAbsDiff(t, c, c); d != 0 || ref <= 0 {
+		t.Errorf("MaxAbsDiff(c, c) = %g, %g", d, ref)
+	}
+}
+
+func TestTimedForward(t *testing.T) {
+	m := load(t, "conv.pt")
+	x := random(t, Float32, []int64{2, 3, 16, 16}, false, 0, 0, 1)
+	ns := make([]int64, 25)
+	for i := range ns {
+		ns[i] = -1
+	}
+	wall, err := m.TimedForward([]*Tensor{x}, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum, most int64
+	for i, v := range ns {
+		if v <= 0 {
+			t.Errorf("ns[%d] = %d, want > 0", i, v)
+		}
+		sum += v
+		most = max(most, v)
+	}
+	// Each call is timed inside the loop's own interval, on the same monotonic clock.
+	if wall < sum || wall < most {
+		t.Errorf("wall %d ns < sum of calls %d ns (max %d ns)", wall, sum, most)
+	}
+	if wall, err := m.TimedForward([]*Tensor{x}, nil); wall != 0 || err != nil {
+		t.Errorf("TimedForward with no slots = %d, %v; want 0, nil", wall, err)
+	}
+}
+
+func TestClose(t *testing.T) {
+	m := load(t, "conv.pt")
+	x := random(t, Float32, []int64{1, 3, 16, 16}, false, 0, 0, 1)
+	v := forward(t, m, x)
+	other := forward(t, m, x)
+
+	// Closed inputs.
+	y := random(t, Float32, []int64{1, 3, 16, 16}, false, 0, 0, 1)
+	for range 2 {
+		if err := y.Close(); err != nil {
+			t.Errorf("Tensor.Close: %v", err)
+		}
+	}
+	if _, err := m.Forward([]*Tensor{y}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Forward with a closed input: %v, want ErrClosed", err)
+	}
+	if _, err := m.TimedForward([]*Tensor{x, y}, make([]int64, 1)); !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "input 1") {
+		t.Errorf("TimedForward with a closed input 1: %v, want ErrClosed naming input 1", err)
+	}
+	if _, err := y.ChannelsLast(); !errors.Is(err, ErrClosed) {
+		t.Errorf("ChannelsLast on a closed tensor: %v, want ErrClosed", err)
+	}
+
+	// Closed values.
+	for range 2 {
+		if err := v.Close(); err != nil {
+			t.Errorf("Value.Close: %v", err)
+		}
+	}
+	if s := v.String(); s != "<closed>" {
+		t.Errorf("String of a closed value = %q", s)
+	}
+	if _, _, err := v.MaxAbsDiff(other); !errors.Is(err, ErrClosed) {
+		t.Errorf("MaxAbsDiff of a closed value: %v", err)
+	}
+	if _, _, err := other.MaxAbsDiff(v); !errors.Is(err, ErrClosed) {
+		t.Errorf("MaxAbsDiff against a closed value: %v", err)
+	}
+
+	// Closed module.
+	for range 2 {
+		if err := m.Close(); err != nil {
+			t.Errorf("Module.Close: %v", err)
+		}
+	}
+	if _, err := m.Forward([]*Tensor{x}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Forward on a closed module: %v, want ErrClosed", err)
+	}
+	if _, err := m.TimedForward([]*Tensor{x}, make([]int64, 2)); !errors.Is(err, ErrClosed) {
+		t.Errorf("TimedForward on a closed module: %v", err)
+	}
+	if _, _, err := m.Schema(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Schema on a closed module: %v", err)
+	}
+	if _, err := m.Clone(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Clone on a closed module: %v", err)
+	}
+	if _, err := m.Optimize(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Optimize on a closed module: %v", err)
+	}
+	if err := m.ToChannelsLast(); !errors.Is(err, ErrClosed) {
+		t.Errorf("ToChannelsLast on a closed module: %v", err)
+	}
+	// The input tensor is still alive and usable elsewhere.
+	forward(t, load(t, "conv.pt"), x)
+}
+
+const testWarning = "perflab test warning"
+
+// warningsInChild runs warns.pt in a fresh process (libtorch state and the collector are
+// process-wide) on the main OS thread, where the package's init installed the collector,
+// or on another one (bench.Run locks whatever thread its goroutine is on). It returns
+// what each TakeWarnings call returned and what the process wrote to stderr.
+func warningsInChild(t *testing.T, thread string) (takes map[string][]string, stderr string) {
+	t.Helper()
+	out := runInChild(t, "warnings", helperModelEnv+"="+testutil.Fixture(t, "warns.pt"), helperThreadEnv+"="+thread)
+	if onMain := out["tid"] == out["pid"]; onMain != (thread == "main") {
+		t.Fatalf("the helper ran on thread %v of process %v, want the %s thread", out["tid"], out["pid"], thread)
+	}
+	takes = map[string][]string{}
+	for _, k := range []string{"first", "second", "after_more_forwards"} {
+		list, _ := out[k].([]any)
+		for _, s := range list {
+			takes[k] = append(takes[k], fmt.Sprint(s))
+		}
+	}
+	return takes, out["stderr"].(string)
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+func TestTakeWarnings(t *testing.T) {
+	takes, stderr := warningsInChild(t, "main")
+	if n := count(takes["first"], testWarning); n != 1 || len(takes["first"]) != 1 {
+		t.Errorf("after 5 forwards, TakeWarnings() = %q: want %q once", takes["first"], testWarning)
+	}
+	if len(takes["second"]) != 0 {
+		t.Errorf("second TakeWarnings() = %q, want none", takes["second"])
+	}
+	if strings.Contains(stderr, testWarning) {
+		t.Errorf("the warning went to stderr:\n%s", stderr)
+	}
+}
+
+// TestTakeWarningsAgain: TakeWarnings returns the warnings raised since the last call,
+// including one already returned by an earlier call.
+func TestTakeWarningsAgain(t *testing.T) {
+	takes, _ := warningsInChild(t, "main")
+	if n := count(takes["after_more_forwards"], testWarning); n != 1 {
+		t.Errorf("TakeWarnings() after 2 more forwards = %q: want %q once (it was raised again since the last call)", takes["after_more_forwards"], testWarning)
+	}
+}
+
+func TestTakeWarningsOnAnyThread(t *testing.T) {
+	takes, stderr := warningsInChild(t, "fresh")
+	if n := count(takes["first"], testWarning); n != 1 {
+		t.Errorf("warns.pt run 5 times on a non-main OS thread: TakeWarnings() = %q, want %q once", takes["first"], testWarning)
+	}
+	if strings.Contains(stderr, testWarning) {
+		t.Errorf("the warning went to stderr instead of the collector:\n%s", stderr)
+	}
+}
+
+func TestSetThreads(t *testing.T) {
+	type threads struct{ intra, interop int }
+	var got []threads
+	var errs []error
+	onFreshThread(func() {
+		_, interop0 := Threads()
+		got = append(got, threads{0, interop0})
+		for _, n := range []int{1, 2, 1} {
+			if err := SetThreads(n, 0); err != nil {
+				errs = append(errs, err)
+			}
+			a, b := Threads()
+			got = append(got, threads{a, b})
+		}
+		// 0 leaves both as they are; setting inter-op to its current value is allowed.
+		if err := SetThreads(0, interop0); err != nil {
+			errs = append(errs, err)
+		}
+		a, b := Threads()
+		got = append(got, threads{a, b})
+	})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	interop := got[0].interop
+	if interop < 1 {
+		t.Fatalf("inter-op threads = %d", interop)
+	}
+	want := []threads{{0, interop}, {1, interop}, {2, interop}, {1, interop}, {1, interop}}
+	if !slices.Equal(got, want) {
+		t.Errorf("Threads() after SetThreads(1,0), (2,0), (1,0), (0,%d) = %v, want %v", interop, got[1:], want[1:])
+	}
+}
+
+// TestInteropThreadsOnce: inter-op threads can be set once per process; setting the
+// current value again is a no-op; a later change is an error, not a crash.
+func TestInteropThreadsOnce(t *testing.T) {
+	out := runInChild(t, "interop-once")
+	initial, _ := out["initial"].(float64)
+	if initial < 1 {
+		t.Fatalf("initial inter-op threads = %v", out["initial"])
+	}
+	if out["same"] != "" || out["first"] != "" || out["again"] != "" {
+		t.Errorf("SetThreads(0, current), (0, current+1) twice: errors %q, %q, %q; want none", out["same"], out["first"], out["again"])
+	}
+	if out["after_first"] != initial+1 || out["after_second"] != initial+1 {
+		t.Errorf("inter-op threads after setting %v: %v, after the refused change: %v; want %v", initial+1, out["after_first"], out["after_second"], initial+1)
+	}
+	second, _ := out["second"].(string)
+	if !strings.HasPrefix(second, "set threads: ") || !strings.Contains(second, "interop threads") || strings.Contains(second, "Exception raised from") {
+		t.Errorf("changing inter-op threads a second time: error %q, want a condensed set threads error", second)
+	}
+}
+
+func TestBuild(t *testing.T) {
+	bi, err := Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(bi.TorchVersion, "1.") || strings.Count(bi.TorchVersion, ".") != 2 {
+		t.Errorf("TorchVersion = %q, want 1.x.y", bi.TorchVersion)
+	}
+	if !strings.Contains(bi.ParallelInfo, "ATen parallel backend") || !strings.Contains(bi.ParallelInfo, "at::get_num_threads()") {
+		t.Errorf("ParallelInfo = %q", bi.ParallelInfo)
+	}
+	// The design requires OpenBLAS (libopenblas0-pthread); the reference BLAS is 40x slower.
+	if !strings.Contains(bi.BLASConfig, "OpenBLAS") {
+		t.Errorf("BLASConfig = %q: OpenBLAS is not the BLAS loaded", bi.BLASConfig)
+	}
+}
+
+func TestParseDType(t *testing.T) {
+	if len(dtypeNames) != 10 {
+		t.Errorf("%d dtype names, want 10", len(dtypeNames))
+	}
+	codes := map[DType]string{}
+	for name, d := range dtypeNames {
+		if prev, ok := codes[d]; ok {
+			t.Errorf("%s and %s share code %d", prev, name, d)
+		}
+		codes[d] = name
+		for _, spelled := range []string{name, strings.ToUpper(name)} {
+			got, err := ParseDType(spelled)
+			if err != nil || got != d {
+				t.Errorf("ParseDType(%q) = %v, %v; want %v", spelled, got, err, d)
+			}
+		}
+		if d.String() != name {
+			t.Errorf("%d.String() = %q, want %q", d, d.String(), name)
+		}
+		wantFloat := strings.HasPrefix(name, "float") || name == "bfloat16"
+		if d.IsFloat() != wantFloat {
+			t.Errorf("%s.IsFloat() = %v", name, d.IsFloat())
+		}
+	}
+	// Every dtype an --input may name is one the binding can make.
+	for _, name := range model.DTypes {
+		if _, err := ParseDType(name); err != nil {
+			t.Errorf("model.DTypes has %q: %v", name, err)
+		}
+	}
+	for _, bad := range []string{"", "float", "torch.float32", "float8", "int", "complex64"} {
+		_, err := ParseDType(bad)
+		if err == nil {
+			t.Errorf("ParseDType(%q) succeeded", bad)
+			continue
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("unknown dtype %q", bad)) ||
+			!strings.Contains(err.Error(), "bfloat16, bool, float16, float32, float64, int16, int32, int64, int8, uint8") {
+			t.Errorf("ParseDType(%q) error %q does not list the dtypes", bad, err)
+		}
+	}
+	if s := DType(99).String(); s != "dtype(99)" {
+		t.Errorf("DType(99).String() = %q", s)
+	}
+}
+
+func TestCondense(t *testing.T) {
+	const (
+		head = "The following operation failed in the TorchScript interpreter.\n" +
+			"Traceback of TorchScript, serialized code (most recent call last):\n" +
+			"  File \"code/__torch__.py\", line 9, in forward\n" +
+			"    if torch.ne(torch.size(x, 1), 8):\n" +
+			"      ops.prim.RaiseException(\"expected 8 features\", \"builtins.ValueError\")\n" +
+			"      ~~~~~~~~~~~~~~~~~~~~~~~ <--- HERE\n" +
+			"    else:\n\n" +
+			"Traceback of TorchScript, original code (most recent call last):\n" +
+			"  File \"fixtures.py\", line 60, in forward\n" +
+			"        if x.size(1) != 8:\n" +
+			"            raise ValueError(\"expected 8 features\")\n" +
+			"            ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ <--- HERE\n"
+		backtrace = "\nException raised from check_shape at ../aten/src/ATen/native/Linear.cpp:42 (most recent call first):\n" +
+			"frame #0: c10::Error::Error(c10::SourceLocation, std::string) + 0x3e (0x7f in /usr/lib/libc10.so)\n" +
+			"frame #1: <unknown function> + 0x1234 (0x7f in /usr/lib/libtorch_cpu.so)\n"
+	)
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "", ""},
+		{"plain", "  open file failed because of errno 2 \n", "open file failed because of errno 2"},
+		{"backtrace", "mat1 and mat2 shapes cannot be multiplied (2x7 and 8x2)" + backtrace, "mat1 and mat2 shapes cannot be multiplied (2x7 and 8x2)"},
+		{"multi-line then backtrace", "first line\nsecond line" + backtrace, "first line\nsecond line"},
+		{"builtins.ValueError", head + "builtins.ValueError: expected 8 features\n", "ValueError: expected 8 features"},
+		{"RuntimeError is dropped", head + "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x7 and 8x2)\n", "mat1 and mat2 shapes cannot be multiplied (2x7 and 8x2)"},
+		{"assert", head + "RuntimeError: AssertionError: assert msg\n", "AssertionError: assert msg"},
+		{"builtins.Exception", head + "builtins.Exception: plain exception\n", "Exception: plain exception"},
+		{"dotted name kept", head + "torch.jit.Error: boom", "torch.jit.Error: boom"},
+		{"lines after the error line", head + "RuntimeError: first\n  detail 1\n  detail 2", "first\n  detail 1\n  detail 2"},
+		{"traceback then backtrace", head + "RuntimeError: inner failure" + backtrace, "inner failure"},
+		{"nested tracebacks: last error wins", head + "RuntimeError: " + head + "builtins.KeyError: missing key\n", "KeyError: missing key"},
+		{"no error line: unchanged", head + "something odd happened", strings.TrimSpace(head + "something odd happened")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := condense(tc.in); got != tc.want {
+				t.Errorf("condense() = %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestErrorString(t *testing.T) {
+	err := error(&Error{Op: "forward", Msg: "boom"})
+	if err.Error() != "forward: boom" {
+		t.Errorf("Error() = %q", err.Error())
+	}
+}
