@@ -30,8 +30,11 @@ $(MODEL_FILES) &: models/export.py
 test: setup models
 	PERFLAB_MODELS_DIR=$(CURDIR)/$(MODELS_DIR) go test $(GOTESTFLAGS) ./...
 
+# The main job on a built-in model: a quick sweep, then the report with its recommendation.
 demo: build models
-	./bin/perflab bench --model mobilenet_v3_small --batch-size 1 --iters 200 --warmup 20 --compile auto --out results/demo.jsonl
+	@rm -f results/demo.jsonl
+	./bin/perflab sweep --preset cpu_vision --quick --models mobilenet_v3_small --out results/demo.jsonl
+	./bin/perflab report --input results/demo.jsonl --out reports/demo.md --constraint latency --latency-pct p95 --latency-budget-ms 20
 
 # Measures perflab's reported p50 against a plain C++ libtorch loop (see README, "Overhead").
 bench-overhead: build models

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -97,6 +98,9 @@ func Parse(name string, b []byte) (*File, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("baseline %s is malformed: %v: fix it or regenerate it with perflab baseline update", name, err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("baseline %s is malformed: data after the JSON object: fix it or regenerate it with perflab baseline update", name)
+	}
 	switch {
 	case f.SchemaVersion < 1 || f.SchemaVersion > SchemaVersion:
 		return nil, fmt.Errorf("baseline %s: schema_version %d is not supported (want %d)", name, f.SchemaVersion, SchemaVersion)
@@ -121,6 +125,8 @@ func Parse(name string, b []byte) (*File, error) {
 	if f.Entries == nil {
 		f.Entries = []Entry{}
 	}
+	// Hand-edited or merged files may be out of order; Lookup needs them sorted.
+	sort.Slice(f.Entries, func(i, j int) bool { return f.Entries[i].Key < f.Entries[j].Key })
 	return &f, nil
 }
 
@@ -241,6 +247,10 @@ func (f *File) Save(path string) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write baseline %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write baseline %s: %w", path, err)
 	}

@@ -95,20 +95,30 @@ rounds. Each configuration stops early once its target percentile's CI is tight 
 
 // RunSweep plans the sweep and runs it.
 func RunSweep(ctx context.Context, opts *SweepOptions) error {
+	out, err := runSweep(ctx, opts)
+	if err != nil || opts.DryRun {
+		return err
+	}
+	fmt.Fprintln(opts.IO.Out, out)
+	return nil
+}
+
+// runSweep runs the sweep and returns the JSONL file it wrote.
+func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	switch opts.Progress {
 	case "auto", "bar", "lines", "none":
 	default:
-		return fmt.Errorf("--progress must be auto, bar, lines or none, got %q", opts.Progress)
+		return "", fmt.Errorf("--progress must be auto, bar, lines or none, got %q", opts.Progress)
 	}
 	p, err := sweep.Load(opts.Preset, opts.Quick)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if opts.Iters < 0 {
-		return fmt.Errorf("--iters must be >= 1, got %d", opts.Iters)
+		return "", fmt.Errorf("--iters must be >= 1, got %d", opts.Iters)
 	}
 	if opts.Iters > 0 {
 		p.Iters = opts.Iters
@@ -117,14 +127,14 @@ func RunSweep(ctx context.Context, opts *SweepOptions) error {
 		p.Warmup = opts.Warmup
 	}
 	if opts.Repeat < 1 {
-		return fmt.Errorf("--repeat must be >= 1, got %d", opts.Repeat)
+		return "", fmt.Errorf("--repeat must be >= 1, got %d", opts.Repeat)
 	}
 	shard, shards, err := sweep.ParseShard(opts.Shard)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if opts.Resume && opts.Out == "" {
-		return errors.New("--resume needs --out FILE: the sweep file to continue")
+		return "", errors.New("--resume needs --out FILE: the sweep file to continue")
 	}
 	seed := uint64(opts.Seed)
 	if opts.Seed < 0 {
@@ -133,7 +143,7 @@ func RunSweep(ctx context.Context, opts *SweepOptions) error {
 	plan, err := p.MakePlan(sweep.PlanOptions{Models: opts.Models, Repeat: opts.Repeat, Seed: seed,
 		CPUsAvailable: env.CPUsAvailable(), Shard: shard, Shards: shards})
 	if err != nil {
-		return err
+		return "", err
 	}
 	reasons := map[string]int{}
 	var order []string
@@ -150,10 +160,10 @@ func RunSweep(ctx context.Context, opts *SweepOptions) error {
 		for _, c := range plan.Configs {
 			fmt.Fprintln(opts.IO.Out, c.MarshalLine())
 		}
-		return nil
+		return "", nil
 	}
 	if len(plan.Configs) == 0 {
-		return fmt.Errorf("preset %s: no configuration to run (all skipped)", p.Name)
+		return "", fmt.Errorf("preset %s: no configuration to run (all skipped)", p.Name)
 	}
 	out := opts.Out
 	if out == "" {
@@ -162,13 +172,13 @@ func RunSweep(ctx context.Context, opts *SweepOptions) error {
 	done := map[string]int{}
 	if opts.Resume {
 		if done, err = sweep.Done(out, func(le *record.LineError) { fmt.Fprintln(opts.IO.ErrOut, "warning:", le) }); err != nil {
-			return err
+			return "", err
 		}
 	}
 	exe := opts.Exe
 	if exe == "" {
 		if exe, err = os.Executable(); err != nil {
-			return fmt.Errorf("find the perflab executable for child processes: %w", err)
+			return "", fmt.Errorf("find the perflab executable for child processes: %w", err)
 		}
 	}
 	rn := &sweep.Runner{Preset: p, Exe: exe, Out: out, OrderSeed: seed, Timeout: opts.Timeout,
@@ -193,15 +203,14 @@ func RunSweep(ctx context.Context, opts *SweepOptions) error {
 	start := time.Now()
 	res, err := rn.Run(ctx, plan, done)
 	if err != nil {
-		return err
+		return "", err
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "sweep %s: %d ok, %d failed, %d resumed in %s -> %s\n",
 		p.Name, res.Done, res.Failed, res.Resumed, time.Since(start).Round(time.Second), out)
 	if res.Interrupted {
-		return &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted: %d configurations recorded in %s; continue with --out %s --resume", res.Done+res.Failed, out, out)}
+		return out, &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted: %d configurations recorded in %s; continue with --out %s --resume", res.Done+res.Failed, out, out)}
 	}
-	fmt.Fprintln(opts.IO.Out, out)
-	return nil
+	return out, nil
 }
 
 func sanitize(s string) string {

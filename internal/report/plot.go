@@ -274,20 +274,20 @@ func drawByBatch(rep *Report, dc draw.Canvas, cols, rows int) {
 		xmin, xmax := float64(batches[0]), float64(batches[len(batches)-1])
 		if xmax/xmin > 3 {
 			pl.X.Scale = plot.LogScale{}
-			pl.X.Min, pl.X.Max = xmin/1.25, xmax*1.25
+			pl.X.Min, pl.X.Max = xmin/1.4, xmax*1.4 // room for the labels
 		} else {
-			pad := max((xmax-xmin)*0.1, 0.5)
+			pad := max((xmax-xmin)*0.15, 0.5)
 			pl.X.Min, pl.X.Max = xmin-pad, xmax+pad
 		}
 		pl.X.Tick.Marker = valueTicks(bx)
 		plots[i/cols][i%cols] = pl
 	}
 	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(12), PadY: vg.Points(12), PadTop: vg.Points(10), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(10)}
-	canvases := plot.Align(plots, tiles, dc)
+	// Plain tiles rather than plot.Align: titles and x axes line up across panels.
 	for r := range plots {
 		for c := range plots[r] {
 			if plots[r][c] != nil {
-				plots[r][c].Draw(canvases[r][c])
+				plots[r][c].Draw(tiles.At(dc, c, r))
 			}
 		}
 	}

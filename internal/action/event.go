@@ -1,0 +1,125 @@
+package action
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Event is what triggered the workflow, from GITHUB_EVENT_NAME and the payload file at
+// GITHUB_EVENT_PATH.
+type Event struct {
+	Name          string // pull_request, push, workflow_dispatch, ...
+	Owner, Repo   string // GITHUB_REPOSITORY
+	SHA           string // GITHUB_SHA
+	Ref           string // GITHUB_REF, e.g. refs/heads/main
+	DefaultBranch string // repository.default_branch
+	PR            *PullRequest
+}
+
+// PullRequest is the part of a pull_request payload the action uses.
+type PullRequest struct {
+	Number   int
+	BaseSHA  string
+	BaseRef  string // the base branch, e.g. main
+	HeadSHA  string
+	HeadRepo string // owner/name of the head repository
+	BaseRepo string
+}
+
+// Fork reports whether the pull request comes from another repository (its token is then
+// read-only).
+func (p *PullRequest) Fork() bool {
+	return p.HeadRepo != "" && !strings.EqualFold(p.HeadRepo, p.BaseRepo)
+}
+
+// Branch returns the pushed branch of a push event ("" for tags and other events).
+func (e *Event) Branch() string {
+	if b, ok := strings.CutPrefix(e.Ref, "refs/heads/"); ok {
+		return b
+	}
+	return ""
+}
+
+// IsPullRequest reports whether the event is a pull request.
+func (e *Event) IsPullRequest() bool { return e.PR != nil }
+
+// IsDefaultBranchPush reports whether the event is a push to the repository's default branch.
+func (e *Event) IsDefaultBranchPush() bool {
+	return e.Name == "push" && e.DefaultBranch != "" && e.Branch() == e.DefaultBranch
+}
+
+type payload struct {
+	Repository struct {
+		FullName      string `json:"full_name"`
+		DefaultBranch string `json:"default_branch"`
+	} `json:"repository"`
+	Ref         string `json:"ref"`
+	After       string `json:"after"`
+	PullRequest *struct {
+		Number int `json:"number"`
+		Base   struct {
+			SHA  string `json:"sha"`
+			Ref  string `json:"ref"`
+			Repo struct {
+				FullName string `json:"full_name"`
+			} `json:"repo"`
+		} `json:"base"`
+		Head struct {
+			SHA  string `json:"sha"`
+			Repo *struct {
+				FullName string `json:"full_name"`
+			} `json:"repo"` // null when the fork was deleted
+		} `json:"head"`
+	} `json:"pull_request"`
+}
+
+// ReadEvent reads the event from the runner's environment.
+func ReadEvent(getenv func(string) string) (*Event, error) {
+	ev := &Event{Name: getenv("GITHUB_EVENT_NAME"), SHA: getenv("GITHUB_SHA"), Ref: getenv("GITHUB_REF")}
+	if ev.Name == "" {
+		return nil, errors.New("GITHUB_EVENT_NAME is not set: perflab action runs inside a GitHub Actions workflow (locally, use perflab sweep, report and gate)")
+	}
+	repo := getenv("GITHUB_REPOSITORY")
+	var p payload
+	if path := getenv("GITHUB_EVENT_PATH"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read the event payload: %w", err)
+		}
+		if err := json.Unmarshal(b, &p); err != nil {
+			return nil, fmt.Errorf("event payload %s is not valid JSON: %v", path, err)
+		}
+	}
+	if repo == "" {
+		repo = p.Repository.FullName
+	}
+	owner, name, ok := strings.Cut(repo, "/")
+	if !ok || owner == "" || name == "" {
+		return nil, fmt.Errorf("GITHUB_REPOSITORY %q is not owner/name", repo)
+	}
+	ev.Owner, ev.Repo = owner, name
+	ev.DefaultBranch = p.Repository.DefaultBranch
+	if ev.Ref == "" {
+		ev.Ref = p.Ref
+	}
+	if ev.SHA == "" {
+		ev.SHA = p.After
+	}
+	if strings.HasPrefix(ev.Name, "pull_request") && p.PullRequest != nil {
+		pr := p.PullRequest
+		if pr.Number < 1 {
+			return nil, errors.New("the pull_request payload has no number")
+		}
+		ev.PR = &PullRequest{Number: pr.Number, BaseSHA: pr.Base.SHA, BaseRef: pr.Base.Ref, HeadSHA: pr.Head.SHA, BaseRepo: pr.Base.Repo.FullName}
+		if ev.PR.BaseRepo == "" {
+			ev.PR.BaseRepo = repo
+		}
+		if pr.Head.Repo != nil {
+			ev.PR.HeadRepo = pr.Head.Repo.FullName
+		}
+	}
+	return ev, nil
+}

@@ -1,0 +1,222 @@
+package action
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/report"
+	"github.com/perflab/perflab/internal/sweep"
+)
+
+// Input names, as action.yml declares them. They arrive as INPUT_<NAME>: uppercased,
+// hyphens kept (INPUT_FAIL-ON-REGRESSION).
+const (
+	InPreset           = "preset"
+	InQuick            = "quick"
+	InModels           = "models"
+	InIters            = "iters"
+	InBaseline         = "baseline"
+	InConstraint       = "constraint"
+	InLatencyPct       = "latency-pct"
+	InLatencyBudgetMs  = "latency-budget-ms"
+	InThreshold        = "threshold"
+	InAlpha            = "alpha"
+	InMetrics          = "metrics"
+	InComment          = "comment"
+	InFailOnRegression = "fail-on-regression"
+	InUpdateBaseline   = "update-baseline"
+	InGitHubToken      = "github-token"
+	InResults          = "results"
+	InShard            = "shard"
+)
+
+// Defaults are the inputs' defaults, the same as action.yml's (a test checks it). An empty
+// default means "not set". github-token defaults to ${{ github.token }} in action.yml,
+// which only the runner can expand.
+var Defaults = map[string]string{
+	InPreset:           "cpu_vision",
+	InQuick:            "false",
+	InModels:           "",
+	InIters:            "",
+	InBaseline:         "",
+	InConstraint:       report.Balanced,
+	InLatencyPct:       "p95",
+	InLatencyBudgetMs:  "",
+	InThreshold:        "5%",
+	InAlpha:            "0.01",
+	InMetrics:          strings.Join(gate.DefaultMetrics, ","),
+	InComment:          "true",
+	InFailOnRegression: "true",
+	InUpdateBaseline:   "auto",
+	InGitHubToken:      "",
+	InResults:          "",
+	InShard:            "",
+}
+
+// Outputs are the action's outputs, as action.yml declares them.
+var Outputs = []string{"verdict", "regressions", "report", "results", "recommended-config"}
+
+// Update-baseline modes.
+const (
+	UpdateAuto  = "auto"  // on a push to the default branch
+	UpdateTrue  = "true"  // on any push
+	UpdateFalse = "false" // never
+)
+
+// Inputs are the action's inputs, parsed and validated.
+type Inputs struct {
+	Preset           string
+	Quick            bool
+	Models           []string
+	Iters            int // 0 = the preset's
+	Baseline         string
+	Constraint       string
+	LatencyPct       string
+	BudgetMs         float64
+	Threshold        float64
+	ThresholdText    string
+	Alpha            float64
+	Metrics          []string
+	Comment          bool
+	FailOnRegression bool
+	UpdateBaseline   string
+	Token            string
+	Results          []string // JSONL files or globs to gate instead of sweeping
+	Shard            string   // I/N: sweep one shard only, no gate
+}
+
+// ReadInput returns input name's value: INPUT_<NAME> with hyphens kept, as the runner sets
+// it, or with hyphens as underscores (what a shell can set when testing by hand).
+func ReadInput(getenv func(string) string, name string) string {
+	key := "INPUT_" + strings.ToUpper(strings.ReplaceAll(name, " ", "_"))
+	v := strings.TrimSpace(getenv(key))
+	if v == "" && strings.Contains(key, "-") {
+		v = strings.TrimSpace(getenv(strings.ReplaceAll(key, "-", "_")))
+	}
+	return v
+}
+
+// ParseInputs reads and validates every input; an unset input takes its default. Errors
+// name the input and what it accepts.
+func ParseInputs(getenv func(string) string) (*Inputs, error) {
+	get := func(name string) string {
+		if v := ReadInput(getenv, name); v != "" {
+			return v
+		}
+		return Defaults[name]
+	}
+	in := &Inputs{Preset: get(InPreset), Baseline: get(InBaseline), Token: get(InGitHubToken)}
+	var errs []error
+	bad := func(name, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("input %s: "+format, append([]any{name}, a...)...))
+	}
+	boolean := func(name string) bool {
+		v := get(name)
+		switch v {
+		case "true", "True", "TRUE":
+			return true
+		case "false", "False", "FALSE":
+			return false
+		}
+		bad(name, "%q is not a boolean (true or false)", v)
+		return false
+	}
+	in.Quick = boolean(InQuick)
+	in.Comment = boolean(InComment)
+	in.FailOnRegression = boolean(InFailOnRegression)
+	if in.Preset == "" {
+		bad(InPreset, "empty: give a built-in preset name or a preset YAML path in the repository")
+	}
+	in.Models = list(get(InModels))
+	in.Results = list(get(InResults))
+	if v := get(InIters); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			bad(InIters, "%q is not an integer >= 1", v)
+		}
+		in.Iters = n
+	}
+	in.Constraint = strings.ToLower(get(InConstraint))
+	in.LatencyPct = strings.ToLower(get(InLatencyPct))
+	if v := get(InLatencyBudgetMs); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			bad(InLatencyBudgetMs, "%q is not a number of milliseconds", v)
+		}
+		in.BudgetMs = f
+	}
+	ro := report.Options{Constraint: in.Constraint, Percentile: in.LatencyPct, BudgetMs: in.BudgetMs}
+	if err := ro.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("input %s", inputWords(err.Error())))
+	}
+	in.ThresholdText = get(InThreshold)
+	if t, err := parseThreshold(in.ThresholdText); err != nil {
+		bad(InThreshold, "%v", err)
+	} else {
+		in.Threshold = t
+	}
+	if v := get(InAlpha); v != "" {
+		a, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(a > 0 && a < 1) {
+			bad(InAlpha, "%q must be a number between 0 and 1, e.g. 0.01", v)
+		}
+		in.Alpha = a
+	}
+	m, err := gate.ParseMetrics(get(InMetrics))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("input %s", inputWords(err.Error())))
+	}
+	in.Metrics = m
+	in.UpdateBaseline = strings.ToLower(get(InUpdateBaseline))
+	switch in.UpdateBaseline {
+	case UpdateAuto, UpdateTrue, UpdateFalse:
+	default:
+		bad(InUpdateBaseline, "%q must be auto (on a push to the default branch), true (on any push) or false", in.UpdateBaseline)
+	}
+	in.Shard = get(InShard)
+	if _, _, err := sweep.ParseShard(in.Shard); err != nil {
+		bad(InShard, "%s", inputWords(err.Error()))
+	}
+	if in.Shard != "" && len(in.Results) > 0 {
+		errs = append(errs, errors.New("inputs shard and results exclude each other: a shard job sweeps, the merging job gates the results"))
+	}
+	return in, errors.Join(errs...)
+}
+
+// inputWords turns a flag error ("--constraint must be ...") into an input error
+// ("constraint must be ...").
+func inputWords(s string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(s, "--"), " --", " ")
+}
+
+// list splits a comma- or newline-separated input.
+func list(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' }) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// parseThreshold reads "5%" or "0.05" (the same rule as perflab gate --threshold).
+func parseThreshold(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	pct := strings.HasSuffix(t, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(t, "%"), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want a percentage like 5%% or a fraction like 0.05", s)
+	}
+	if pct {
+		v /= 100
+	}
+	if v < 0 || v >= 1 {
+		return 0, fmt.Errorf("%q: want between 0%% and 100%%", s)
+	}
+	return v, nil
+}

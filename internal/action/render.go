@@ -1,0 +1,359 @@
+package action
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/report"
+)
+
+// Size limits. GitHub refuses a comment over 65,536 characters and a step summary over
+// 1 MiB; the bodies are kept under both with a margin, counting bytes (never fewer than
+// characters).
+const (
+	MaxCommentBytes = 65536 - 1024
+	MaxSummaryBytes = 1<<20 - 4096
+)
+
+// Chart limits: a Mermaid xychart stays readable with a few dozen bars.
+const (
+	maxChartModels  = 3
+	maxChartConfigs = 16
+)
+
+// section is one part of a comment or summary. An optional section that does not fit is
+// replaced by its fallback line; required sections are truncated at a line boundary.
+type section struct {
+	text     string
+	optional bool
+	fallback string
+}
+
+// assemble joins sections within limit bytes: required sections first (the largest one
+// truncated when even they do not fit), then the optional ones, in order, while they fit.
+func assemble(limit int, secs []section) string {
+	texts := make([]string, len(secs))
+	req := 0
+	for i, s := range secs {
+		if !s.optional {
+			texts[i] = s.text
+			req += len(s.text)
+		}
+	}
+	for req > limit {
+		big := -1
+		for i, s := range secs {
+			if !s.optional && (big < 0 || len(texts[i]) > len(texts[big])) {
+				big = i
+			}
+		}
+		before := len(texts[big])
+		texts[big] = truncateMarkdown(texts[big], before-(req-limit))
+		if len(texts[big]) >= before {
+			break
+		}
+		req -= before - len(texts[big])
+	}
+	room := limit - req
+	for i, s := range secs {
+		if !s.optional {
+			continue
+		}
+		switch {
+		case len(s.text) <= room:
+			texts[i] = s.text
+			room -= len(s.text)
+		case s.fallback != "" && len(s.fallback) <= room:
+			texts[i] = s.fallback
+			room -= len(s.fallback)
+		}
+	}
+	return strings.Join(texts, "")
+}
+
+const truncatedNote = "\n\n*… truncated to fit GitHub's size limit: the full text is in the job summary and in the perflab-results artifact.*\n\n"
+
+// truncateMarkdown cuts s at a line boundary to at most n bytes, closing an open code
+// fence and any open <details>, and says that it did.
+func truncateMarkdown(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	n -= len(truncatedNote) + 32 // room for closing tags
+	if n <= 0 {
+		return ""
+	}
+	cut := strings.LastIndexByte(s[:n], '\n')
+	if cut < 0 {
+		cut = 0
+	}
+	s = s[:cut]
+	var b strings.Builder
+	b.WriteString(s)
+	if strings.Count(s, "```")%2 == 1 {
+		b.WriteString("\n```")
+	}
+	for open := strings.Count(s, "<details>") - strings.Count(s, "</details>"); open > 0; open-- {
+		b.WriteString("\n</details>")
+	}
+	b.WriteString(truncatedNote)
+	return b.String()
+}
+
+var (
+	imageLine   = regexp.MustCompile(`(?m)^!\[[^\]]*\]\([^)]*\)[ \t]*\n?`)
+	plotSection = regexp.MustCompile(`(?s)\n## Plots\n.*?(\n## |$)`)
+)
+
+// stripImages removes the report's plot images: local PNG files do not render in a comment
+// or a summary. The plots section says where the files are instead.
+func stripImages(md string) string {
+	md = imageLine.ReplaceAllString(md, "")
+	return plotSection.ReplaceAllStringFunc(md, func(m string) string {
+		next := ""
+		if strings.HasSuffix(m, "\n## ") {
+			next = "\n## "
+		}
+		return "\n## Plots\n\nThe PNG plots are in `" + "perflab-results" + "/` (upload the folder as an artifact to keep them).\n" + next
+	})
+}
+
+// escapeTablePipes escapes the "|" inside code spans of markdown table rows: GitHub splits
+// table cells at every unescaped pipe, even inside backticks (configuration keys such as
+// `m|b1|compile=off|...` are full of them). Pipes already escaped stay as they are.
+func escapeTablePipes(md string) string {
+	lines := strings.Split(md, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "|") || !strings.Contains(l, "`") {
+			continue
+		}
+		var b strings.Builder
+		inCode := false
+		for j := 0; j < len(l); j++ {
+			c := l[j]
+			switch {
+			case c == '`':
+				inCode = !inCode
+			case c == '|' && inCode && (j == 0 || l[j-1] != '\\'):
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		}
+		lines[i] = b.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// recommendations renders the recommended configuration of each model as a table.
+func recommendations(rep *report.Report) string {
+	var b strings.Builder
+	p := rep.Options.Percentile
+	fmt.Fprintf(&b, "#### Recommended configuration\n\nConstraint: %s.\n\n", rep.Options.ConstraintText())
+	if len(rep.Recommendations) == 0 {
+		b.WriteString("No model was measured.\n\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "| model | batch | compile | threads (intra/inter) | channels_last | int8 | %s | throughput |\n|---|---:|---|---:|---|---|---:|---:|\n", p)
+	var notes []string
+	for _, r := range rep.Recommendations {
+		name := modelName(r.Model)
+		if r.None || r.Chosen == nil {
+			fmt.Fprintf(&b, "| `%s` | — | — | — | — | — | — | — |\n", name)
+			notes = append(notes, fmt.Sprintf("- `%s`: no recommendation: %s", name, r.Reason))
+			continue
+		}
+		c := r.Chosen
+		lat := fmtMs(c.Lat(p))
+		if l, ok := c.Latency[p]; ok && l.HasCI {
+			lat += fmt.Sprintf(" [%s, %s]", fmtMs(l.CI.Lo), fmtMs(l.CI.Hi))
+		}
+		fmt.Fprintf(&b, "| `%s` | %d | %s | %s | %s | %s | %s | %.1f req/s |\n", name, c.BatchSize, c.CompileLabel(), c.ThreadsLabel(),
+			yesNo(c.ChannelsLast), yesNo(c.Quantize), lat, c.ThroughputRPS)
+		notes = append(notes, fmt.Sprintf("- `%s`: %s", name, r.Reason))
+	}
+	b.WriteString("\n" + strings.Join(notes, "\n") + "\n\n")
+	return b.String()
+}
+
+// chart renders a Mermaid xychart per model (at most maxChartModels): the chosen latency
+// percentile of its fastest configurations as bars, the budget as a line, the recommended
+// configuration starred.
+func chart(rep *report.Report) string {
+	p := rep.Options.Percentile
+	var b strings.Builder
+	shown := 0
+	for _, m := range rep.Models {
+		var es []*report.Entry
+		for _, e := range rep.Entries {
+			if e.Model == m && e.Usable && !math.IsNaN(e.Lat(p)) {
+				es = append(es, e)
+			}
+		}
+		if len(es) == 0 {
+			continue
+		}
+		if shown == maxChartModels {
+			fmt.Fprintf(&b, "*Charts are shown for the first %d models; the report lists every model.*\n\n", maxChartModels)
+			break
+		}
+		shown++
+		var chosen *report.Entry
+		for _, r := range rep.Recommendations {
+			if r.Model == m {
+				chosen = r.Chosen
+			}
+		}
+		slices.SortStableFunc(es, func(a, b *report.Entry) int { return cmpFloat(a.Lat(p), b.Lat(p)) })
+		total := len(es)
+		if len(es) > maxChartConfigs {
+			es = es[:maxChartConfigs]
+		}
+		var labels, values, budget []string
+		top := 0.0
+		for _, e := range es {
+			l := fmt.Sprintf("b%d %s", e.BatchSize, e.ShortLabel())
+			if e == chosen {
+				l = "★ " + l
+			}
+			labels = append(labels, strconv.Quote(l))
+			values = append(values, fmtNum(e.Lat(p)))
+			top = max(top, e.Lat(p))
+			if rep.Options.BudgetMs > 0 {
+				budget = append(budget, fmtNum(rep.Options.BudgetMs))
+			}
+		}
+		if rep.Options.BudgetMs > 0 {
+			top = max(top, rep.Options.BudgetMs)
+		}
+		title := fmt.Sprintf("%s: %s latency per configuration", modelName(m), p)
+		if total > len(es) {
+			title += fmt.Sprintf(" (fastest %d of %d)", len(es), total)
+		}
+		fmt.Fprintf(&b, "```mermaid\nxychart-beta\n    title %s\n    x-axis [%s]\n    y-axis \"%s latency (ms)\" 0 --> %s\n    bar [%s]\n",
+			strconv.Quote(mermaidText(title)), strings.Join(labels, ", "), p, fmtNum(niceCeil(top*1.1)), strings.Join(values, ", "))
+		if len(budget) > 0 {
+			fmt.Fprintf(&b, "    line [%s]\n", strings.Join(budget, ", "))
+		}
+		b.WriteString("```\n\n")
+	}
+	if shown == 0 {
+		return ""
+	}
+	legend := "★ = recommended."
+	if rep.Options.BudgetMs > 0 {
+		legend += fmt.Sprintf(" The line is the %s ms budget.", fmtNum(rep.Options.BudgetMs))
+	}
+	return "#### " + p + " latency by configuration\n\n" + b.String() + legend + "\n\n"
+}
+
+// RecommendedJSON is the recommended-config output: perflab report --json's object, on one line.
+func RecommendedJSON(rep *report.Report) (string, error) {
+	var buf bytes.Buffer
+	if err := report.WriteJSON(&buf, rep); err != nil {
+		return "", err
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, buf.Bytes()); err != nil {
+		return "", err
+	}
+	return compact.String(), nil
+}
+
+// annotations returns the messages of the ::error (or ::warning) annotations for the gate's
+// regressions: at most limit, the last one saying how many more there are.
+func annotations(rep *gate.Report, limit int) []string {
+	var msgs []string
+	var regs []gate.Comparison
+	for _, c := range rep.Comparisons {
+		if c.Verdict == gate.Regression {
+			regs = append(regs, c)
+		}
+	}
+	for i, c := range regs {
+		if i == limit-1 && len(regs) > limit {
+			msgs = append(msgs, fmt.Sprintf("… and %d more regressions: see the job summary", len(regs)-i))
+			break
+		}
+		msgs = append(msgs, fmt.Sprintf("%s: %s (baseline %s, now %s)", c.Key, c.Reason, fmtEst(c.Metric, c.Baseline.Value), fmtEst(c.Metric, c.Current.Value)))
+	}
+	return msgs
+}
+
+func fmtEst(metric string, v float64) string {
+	if metric == "throughput" {
+		return fmt.Sprintf("%.1f req/s", v)
+	}
+	return fmtMs(v) + " ms"
+}
+
+// modelName shortens a model file path to its file name (built-in names stay as they are).
+func modelName(m string) string {
+	if strings.ContainsAny(m, `/\`) {
+		return filepath.Base(m)
+	}
+	return m
+}
+
+func mermaidText(s string) string { return strings.NewReplacer(`"`, "'", "\n", " ").Replace(s) }
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func fmtMs(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case v >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	default:
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+}
+
+// fmtNum prints v with at most 4 significant digits and no exponent (Mermaid wants plain
+// numbers).
+func fmtNum(v float64) string {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return "0"
+	}
+	scale := math.Pow(10, 3-math.Floor(math.Log10(math.Abs(v))))
+	return strconv.FormatFloat(math.Round(v*scale)/scale, 'f', -1, 64)
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	e := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if v <= m*e {
+			return m * e
+		}
+	}
+	return 10 * e
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

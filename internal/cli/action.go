@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perflab/perflab/internal/action"
+	"github.com/perflab/perflab/internal/env"
+)
+
+// ActionOptions are the inputs of `perflab action`: everything else comes from the
+// runner's environment (INPUT_*, GITHUB_*).
+type ActionOptions struct {
+	IO     IO
+	Getenv func(string) string
+}
+
+// NewActionCmd returns `perflab action`, the GitHub Action's entrypoint. runF replaces
+// RunAction in tests.
+func NewActionCmd(ios IO, runF func(*ActionOptions) error) *cobra.Command {
+	opts := &ActionOptions{IO: ios, Getenv: os.Getenv}
+	cmd := &cobra.Command{
+		Use:   "action",
+		Short: "Run as the GitHub Action: sweep, report, gate, PR comment, job summary, baseline update",
+		Long: `The entrypoint of perflab's GitHub Action (action.yml, a Docker container action). It reads
+the action's inputs from INPUT_* variables and the event from GITHUB_EVENT_NAME and
+GITHUB_EVENT_PATH, and talks to the REST API at GITHUB_API_URL with the github-token input.
+
+  pull_request      sweep the preset, write the report, gate the results against the baseline
+                    as of the pull request's merge base (read through the contents API; the
+                    workspace file when the API cannot be read), keep ONE comment up to date
+                    (found by a hidden marker), write the job summary and the outputs.
+  push to the default branch (update-baseline: auto)
+                    sweep, merge the results into the baseline and store it through the
+                    contents API ("perflab: update baseline ... [skip ci]"), retrying when
+                    another job wrote it meanwhile.
+  anything else     sweep and report only.
+
+With the shard input (I/N) it sweeps one shard and stops; with the results input it gates
+the given JSONL files (merged like 'perflab merge') instead of sweeping. Files go to
+perflab-results/ in the workspace. A read-only or missing token never fails the run: the
+summary and the log say how to get the comment (pull_request -> artifact -> workflow_run).
+Inputs, outputs and example workflows: see the README, "Use it in your workflow".
+
+` + exitCodesHelp + `
+  (action: 1 only with fail-on-regression: true; 2 also when the baseline could not be stored)`,
+		Example: `  # what the container runs; locally, simulate the runner:
+  GITHUB_EVENT_NAME=pull_request GITHUB_EVENT_PATH=event.json GITHUB_REPOSITORY=o/r \
+    GITHUB_WORKSPACE=$PWD INPUT_PRESET=cpu_vision INPUT_QUICK=true perflab action`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return RunAction(cmd.Context(), opts)
+		},
+	}
+	return cmd
+}
+
+// RunAction runs the action and maps its result to perflab's exit codes.
+func RunAction(ctx context.Context, opts *ActionOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	base := opts.Getenv
+	if base == nil {
+		base = os.Getenv
+	}
+	// The sweep's child processes need no token: drop them from this process's environment
+	// once read, so that no child inherits one.
+	token := action.ReadInput(base, action.InGitHubToken)
+	getenv := func(k string) string {
+		if k == "INPUT_GITHUB-TOKEN" || k == "INPUT_GITHUB_TOKEN" {
+			return token
+		}
+		return base(k)
+	}
+	for _, k := range []string{"INPUT_GITHUB-TOKEN", "INPUT_GITHUB_TOKEN", "GITHUB_TOKEN"} {
+		os.Unsetenv(k)
+	}
+	res, err := action.Run(ctx, action.Deps{
+		Getenv:  getenv,
+		Stdout:  opts.IO.Out,
+		Stderr:  opts.IO.ErrOut,
+		Version: env.Version,
+		Now:     time.Now,
+		Sweep: func(ctx context.Context, req action.SweepRequest) (string, error) {
+			sio := IO{In: opts.IO.In, Out: opts.IO.ErrOut, ErrOut: opts.IO.ErrOut}
+			return runSweep(ctx, &SweepOptions{IO: sio, Preset: req.Preset, Quick: req.Quick, Models: req.Models,
+				Iters: req.Iters, Warmup: -1, Out: req.Out, Repeat: 1, Seed: -1, Shard: req.Shard, Progress: "lines", Now: time.Now})
+		},
+	})
+	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err
+		}
+		return &exitError{code: ExitUsage, err: fmt.Errorf("action: %s", strings.TrimPrefix(err.Error(), "perflab: "))}
+	}
+	if res.Fail {
+		return &exitError{code: ExitRegression, err: fmt.Errorf("action: %d regression(s): failing the check (fail-on-regression: true)", res.Regressions)}
+	}
+	return nil
+}

@@ -1,0 +1,282 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perflab/perflab/internal/baseline"
+	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/sweep"
+)
+
+// GateOptions are the inputs of `perflab gate`.
+type GateOptions struct {
+	IO               IO
+	Results          []string // JSONL files to gate
+	Baseline         string
+	Metrics          string
+	Threshold        string // "5%" or "0.05"
+	Alpha            float64
+	JSON             bool
+	Out              string // markdown verdict file
+	AllowEnvMismatch bool
+
+	// Sweep first (before pushing): --preset [--quick] [--models].
+	Sweep SweepOptions
+
+	// A/B mode: measure two model files interleaved on this machine.
+	AB        []string
+	Inputs    []string
+	Rounds    int
+	BatchSize int
+	Threads   int
+	Compile   string
+	Iters     int
+	Warmup    int
+}
+
+// NewGateCmd returns `perflab gate`. runF replaces RunGate in tests.
+func NewGateCmd(ios IO, runF func(*GateOptions) error) *cobra.Command {
+	opts := &GateOptions{IO: ios, Alpha: 0.01, Threshold: "5%", Rounds: 8, BatchSize: 1, Threads: 1, Compile: "auto", Iters: 400, Warmup: 20,
+		Sweep: SweepOptions{IO: ios, Warmup: -1, Repeat: 1, Seed: -1, Progress: "auto", Now: time.Now}}
+	cmd := &cobra.Command{
+		Use:   "gate",
+		Short: "Compare results with stored baselines and fail on a statistically significant regression",
+		Long: `Compare latency percentiles and throughput of each configuration with the stored baseline
+and decide: a regression is a change that is statistically significant (Holm-corrected
+p < --alpha over all configurations x metrics) AND larger than --threshold. Between-run
+variation comes from the baseline's history (its last K runs); a percentile without enough
+samples for a claim is inconclusive, never guessed. Failed configurations are reported, never
+compared; configurations on one side only are listed; a baseline measured on another
+environment fingerprint is not compared unless --allow-env-mismatch.
+
+With --preset it first runs the sweep (as 'perflab sweep' would), then gates it: run it
+before pushing. With --ab OLD NEW it measures both model files on this machine in
+interleaved rounds (ABBA...) and compares them paired by round — the way to detect small
+changes on a noisy machine, where stored baselines carry the drift between runs.
+
+` + exitCodesHelp + `
+A missing baseline ("no baseline yet") and an inconclusive comparison exit 0, and say so.`,
+		Example: `  perflab gate --results results/sweeps/Y.jsonl --baseline baselines/cpu_vision.json
+  perflab gate --results Y.jsonl --baseline baselines/cpu_vision.json --metrics p95,p99,throughput --threshold 5% --alpha 0.01 --json
+  perflab gate --results Y.jsonl --baseline baselines/cpu_vision.json --out verdict.md
+  perflab gate --preset cpu_vision --quick --baseline baselines/cpu_vision.json
+  perflab gate --ab old.pt new.pt --input 'float32[B,3,224,224]' --rounds 8 --iters 400
+  perflab gate --ab old.pt,new.pt --input 'float32[B,3,224,224]' --metrics p95,throughput`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// --ab OLD NEW: the second file comes as an argument.
+			if len(args) == 1 {
+				if len(opts.AB) != 1 {
+					return &exitError{code: ExitUsage, err: fmt.Errorf("unexpected argument %q (see 'perflab gate --help')", args[0])}
+				}
+				opts.AB = append(opts.AB, args[0])
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return RunGate(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&opts.Results, "results", nil, "JSONL results to gate (repeatable)")
+	f.StringVar(&opts.Baseline, "baseline", "", "baseline JSON file, e.g. baselines/cpu_vision.json")
+	f.StringVar(&opts.Metrics, "metrics", strings.Join(gate.DefaultMetrics, ","), "metrics to gate: p50, p90, p95, p99, throughput")
+	f.StringVar(&opts.Threshold, "threshold", opts.Threshold, "minimum change that counts, e.g. 5% or 0.05")
+	f.Float64Var(&opts.Alpha, "alpha", opts.Alpha, "significance level after Holm's correction")
+	f.BoolVar(&opts.JSON, "json", false, "print the verdict as JSON (every number) instead of the table")
+	f.StringVar(&opts.Out, "out", "", "also write the verdict as markdown (the PR comment block) to this file")
+	f.BoolVar(&opts.AllowEnvMismatch, "allow-env-mismatch", false, "compare with baseline runs measured on another environment fingerprint")
+	f.StringVar(&opts.Sweep.Preset, "preset", "", "run this preset's sweep first, then gate it")
+	f.BoolVar(&opts.Sweep.Quick, "quick", false, "with --preset: the quick subset")
+	f.StringSliceVar(&opts.Sweep.Models, "models", nil, "with --preset: only these models")
+	f.StringVar(&opts.Sweep.Out, "sweep-out", "", "with --preset: where the sweep writes (default results/sweeps/<timestamp>_<preset>.jsonl)")
+	f.StringSliceVar(&opts.AB, "ab", nil, "A/B mode: OLD,NEW (or --ab OLD NEW) model files or built-in names, measured interleaved here")
+	f.StringArrayVar(&opts.Inputs, "input", nil, "A/B mode: --input spec per forward argument of the model files")
+	f.IntVar(&opts.Rounds, "rounds", opts.Rounds, "A/B mode: interleaved rounds (each measures OLD and NEW once)")
+	f.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, "A/B mode: batch size")
+	f.IntVar(&opts.Threads, "threads", opts.Threads, "A/B mode: intra-op threads")
+	f.StringVar(&opts.Compile, "compile", opts.Compile, "A/B mode: auto, on or off")
+	f.IntVar(&opts.Iters, "iters", opts.Iters, "A/B mode: timed iterations per run (p99 needs >= 368)")
+	f.IntVar(&opts.Warmup, "warmup", opts.Warmup, "A/B mode: warm-up iterations per run")
+	return cmd
+}
+
+// ParseThreshold reads "5%" or "0.05".
+func ParseThreshold(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	pct := strings.HasSuffix(t, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(t, "%"), 64)
+	if err != nil {
+		return 0, fmt.Errorf("--threshold %q: want a percentage like 5%% or a fraction like 0.05", s)
+	}
+	if pct {
+		v /= 100
+	}
+	if !(v >= 0 && v < 1) {
+		return 0, fmt.Errorf("--threshold %q: want between 0%% and 100%%", s)
+	}
+	return v, nil
+}
+
+// RunGate gates results (or a sweep it runs, or an A/B measurement) and writes the verdict.
+func RunGate(ctx context.Context, opts *GateOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	threshold, err := ParseThreshold(opts.Threshold)
+	if err != nil {
+		return err
+	}
+	if !(opts.Alpha > 0 && opts.Alpha < 1) {
+		return fmt.Errorf("--alpha must be between 0 and 1, got %g", opts.Alpha)
+	}
+	metrics, err := gate.ParseMetrics(opts.Metrics)
+	if err != nil {
+		return err
+	}
+	gopts := gate.Options{Alpha: opts.Alpha, Threshold: threshold}
+
+	var rep *gate.Report
+	switch {
+	case len(opts.AB) > 0:
+		if len(opts.Results) > 0 || opts.Sweep.Preset != "" || opts.Baseline != "" {
+			return errors.New("--ab measures its own A/B pair: drop --results, --preset and --baseline")
+		}
+		if rep, err = runAB(ctx, opts, metrics, gopts); err != nil {
+			return err
+		}
+	default:
+		if opts.Baseline == "" {
+			return errors.New("missing --baseline: the stored baseline to compare with, e.g. baselines/cpu_vision.json")
+		}
+		if opts.Sweep.Preset != "" {
+			if len(opts.Results) > 0 {
+				return errors.New("give either --results or --preset (which runs the sweep first), not both")
+			}
+			out, err := runSweep(ctx, &opts.Sweep)
+			if err != nil {
+				return err
+			}
+			opts.Results = []string{out}
+		}
+		if len(opts.Results) == 0 {
+			return errors.New("missing --results: the JSONL results to gate (or --preset to run the sweep first)")
+		}
+		recs, err := readResults(opts.IO, opts.Results)
+		if err != nil {
+			return err
+		}
+		base, err := baseline.Load(opts.Baseline)
+		if err != nil && !errors.Is(err, baseline.ErrNotExist) {
+			return err
+		}
+		rep = gate.Check(gate.Input{Results: recs, Baseline: base, BaselinePath: opts.Baseline, Metrics: metrics, Options: gopts, AllowEnvMismatch: opts.AllowEnvMismatch})
+	}
+	return writeVerdict(opts, rep)
+}
+
+// writeVerdict prints the report, writes --out, and maps a regression to exit code 1.
+func writeVerdict(opts *GateOptions, rep *gate.Report) error {
+	if opts.Out != "" {
+		var buf bytes.Buffer
+		rep.Markdown(&buf)
+		if err := os.MkdirAll(filepath.Dir(opts.Out), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(opts.Out, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write --out %s: %w", opts.Out, err)
+		}
+	}
+	if opts.JSON {
+		if err := rep.JSON(opts.IO.Out); err != nil {
+			return err
+		}
+	} else {
+		rep.Text(opts.IO.Out)
+	}
+	if rep.Verdict == gate.Failed {
+		return &exitError{code: ExitRegression, err: errors.New("gate: " + rep.Summary)}
+	}
+	return nil
+}
+
+// readResults reads JSONL files, reporting malformed lines on stderr.
+func readResults(ios IO, paths []string) ([]*record.Record, error) {
+	var all []*record.Record
+	for _, p := range paths {
+		bad := 0
+		recs, err := record.ReadFile(p, func(le *record.LineError) {
+			bad++
+			fmt.Fprintln(ios.ErrOut, "warning:", le)
+		})
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("results file %s does not exist: check the path", p)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) == 0 {
+			return nil, fmt.Errorf("no valid record in %s (%d malformed lines): give a perflab sweep/bench JSONL file", p, bad)
+		}
+		all = append(all, recs...)
+	}
+	return all, nil
+}
+
+// runAB measures OLD and NEW in interleaved rounds (AB, BA, AB, ...) with perflab bench
+// child processes and compares them paired by round.
+func runAB(ctx context.Context, opts *GateOptions, metrics []string, gopts gate.Options) (*gate.Report, error) {
+	if len(opts.AB) != 2 {
+		return nil, fmt.Errorf("--ab takes two models, OLD,NEW; got %d", len(opts.AB))
+	}
+	if opts.Rounds < 3 {
+		return nil, fmt.Errorf("--rounds must be >= 3 (2 rounds leave 1 degree of freedom: nothing short of a huge change is significant), got %d", opts.Rounds)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	p := &sweep.Preset{Name: "ab", Iters: opts.Iters, Warmup: opts.Warmup, TargetPercentile: "p95", TimeoutSeconds: 900}
+	rn := &sweep.Runner{Preset: p, Exe: exe, ExtraArgs: []string{"--preprocess-iters", "0"}}
+	cfg := func(m string) sweep.Config {
+		return sweep.Config{Model: m, Inputs: opts.Inputs, BatchSize: opts.BatchSize, Compile: opts.Compile, Threads: opts.Threads, InteropThreads: 1}
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var a, b []gate.Run
+	for r := 0; r < opts.Rounds; r++ {
+		order := []int{0, 1}
+		if r%2 == 1 {
+			order = []int{1, 0}
+		}
+		var got [2]*record.Record
+		for _, i := range order {
+			rec := rn.RunOne(ctx, cfg(opts.AB[i]))
+			if ctx.Err() != nil {
+				return nil, &exitError{code: ExitInterrupted, err: errors.New("interrupted")}
+			}
+			if !rec.OK() {
+				return nil, fmt.Errorf("A/B round %d: %s failed: %s", r+1, opts.AB[i], rec.Error)
+			}
+			got[i] = rec
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "[%d/%d] A p95 %.3f ms, B p95 %.3f ms\n", r+1, opts.Rounds, got[0].LatencyP95, got[1].LatencyP95)
+		a = append(a, gate.Run{SamplesMs: got[0].SamplesMs, ThroughputRPS: got[0].ThroughputRPS})
+		b = append(b, gate.Run{SamplesMs: got[1].SamplesMs, ThroughputRPS: got[1].ThroughputRPS})
+	}
+	key := fmt.Sprintf("%s -> %s (b%d, compile=%s, t%d)", opts.AB[0], opts.AB[1], opts.BatchSize, opts.Compile, opts.Threads)
+	return gate.CheckAB(key, a, b, metrics, gopts), nil
+}

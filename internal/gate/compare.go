@@ -1,0 +1,401 @@
+// Package gate decides whether a set of measurements regressed against a baseline.
+//
+// Method (stated once; the README says the same in plain words). Each metric — a latency
+// percentile (nearest-rank) or throughput — is compared on the log scale, run by run:
+//
+//   - A run is one process measuring one configuration (one sweep record). Its value of
+//     the metric is a percentile of its samples, or its throughput.
+//   - The baseline's centre is the geometric mean of its K runs' values; the candidate's
+//     is the geometric mean of its m runs' values (m is usually 1). The ratio is
+//     candidate / baseline.
+//   - The noise of one run's log value, sigma, is the larger of (a) the spread of the
+//     baseline runs' log values (between-run variation: different processes, runners,
+//     days; needs K >= 2) and (b) the within-run standard error of the log value, from
+//     the order-statistic 95% CI of the percentile (or, for throughput, the delta method
+//     on the mean latency). The standard error of the log ratio is sigma*sqrt(1/K + 1/m).
+//   - The p-value is two-sided, from Student's t with K-1 degrees of freedom when the
+//     between-run spread is estimated, else from the normal distribution (within-run noise
+//     only: the verdict then says that drift between runs is not accounted for).
+//   - A/B mode (measured here, interleaved) pairs rounds instead: the log ratio is the
+//     mean over rounds of log(B_r/A_r), its standard error the rounds' spread / sqrt(R)
+//     (at least the within-run one), with R-1 degrees of freedom.
+//   - The p-values of all conclusive comparisons are corrected with Holm's step-down method.
+//   - A regression needs both: corrected p < alpha AND a slowdown larger than the
+//     threshold (latency ratio > 1+threshold; throughput ratio < 1/(1+threshold)). An
+//     improvement is the mirror image. Anything else is "no change", with the reason when
+//     the change was significant but small, or large but not significant.
+//   - A percentile without enough samples for its CI on either side is inconclusive,
+//     never guessed: p95 needs 72 samples per run, p99 368.
+package gate
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+
+	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/perflab/perflab/internal/stats"
+)
+
+// Metrics that can be gated.
+var Metrics = []string{"p50", "p90", "p95", "p99", "throughput"}
+
+// DefaultMetrics are gated when none are given.
+var DefaultMetrics = []string{"p95", "p99", "throughput"}
+
+var quantiles = map[string]float64{"p50": 50, "p90": 90, "p95": 95, "p99": 99}
+
+// Run is one measurement of a configuration: its per-iteration latencies (ms) and its
+// throughput (requests per second).
+type Run struct {
+	SamplesMs     []float64
+	ThroughputRPS float64
+}
+
+// Verdicts of a comparison.
+const (
+	Regression   = "regression"
+	Improvement  = "improvement"
+	NoChange     = "no change"
+	Inconclusive = "inconclusive"
+)
+
+// Options set the decision rule.
+type Options struct {
+	Alpha     float64 // significance level after Holm's correction, e.g. 0.01
+	Threshold float64 // minimum effect, e.g. 0.05 for 5%
+}
+
+// Estimate is one side's value of a metric with its 95% CI (CI absent when unknown).
+type Estimate struct {
+	Value float64   `json:"value"`
+	CI    *stats.CI `json:"ci,omitempty"`
+	Runs  int       `json:"runs"`
+}
+
+// Comparison is the verdict on one configuration and metric.
+type Comparison struct {
+	Key      string    `json:"key"`
+	Metric   string    `json:"metric"`
+	Current  Estimate  `json:"current"`
+	Baseline Estimate  `json:"baseline"`
+	Ratio    float64   `json:"ratio"` // current / baseline
+	RatioCI  *stats.CI `json:"ratio_ci,omitempty"`
+	P        float64   `json:"p"`     // two-sided, uncorrected
+	PAdj     float64   `json:"p_adj"` // Holm-corrected
+	DF       float64   `json:"df"`    // degrees of freedom of the t test; 0 = normal
+	Method   string    `json:"method"`
+	Verdict  string    `json:"verdict"`
+	Reason   string    `json:"reason"`
+	// MinDetectable is the smallest change this comparison could have flagged: the
+	// ratio's distance from 1 at which p would reach alpha/m (m = comparisons corrected
+	// together, Holm's strictest step).
+	MinDetectable float64 `json:"min_detectable,omitempty"`
+	logRatio      float64
+	seLog         float64
+	tested        bool
+	higherBad     bool
+}
+
+// logValue is one run's log metric value and the within-run standard error of it.
+type logValue struct {
+	v, se float64
+	ok    bool
+	need  int // samples needed when !ok
+}
+
+func runValue(r Run, metric string) logValue {
+	if metric == "throughput" {
+		n := len(r.SamplesMs)
+		if r.ThroughputRPS <= 0 || n < 2 {
+			return logValue{need: 2}
+		}
+		mean, sd := meanSD(r.SamplesMs)
+		return logValue{v: math.Log(r.ThroughputRPS), se: sd / mean / math.Sqrt(float64(n)), ok: mean > 0}
+	}
+	q := quantiles[metric]
+	sorted := slices.Clone(r.SamplesMs)
+	sort.Float64s(sorted)
+	ci, ok := stats.QuantileCI(sorted, q, 0.95)
+	v := stats.Percentile(sorted, q)
+	if !ok || v <= 0 || ci.Lo <= 0 {
+		return logValue{need: stats.MinSamplesForQuantileCI(q, 0.95)}
+	}
+	return logValue{v: math.Log(v), se: (math.Log(ci.Hi) - math.Log(ci.Lo)) / (2 * 1.959964), ok: true}
+}
+
+func meanSD(x []float64) (mean, sd float64) {
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(len(x))
+	for _, v := range x {
+		sd += (v - mean) * (v - mean)
+	}
+	if len(x) > 1 {
+		sd = math.Sqrt(sd / float64(len(x)-1))
+	}
+	return mean, sd
+}
+
+// side summarises one side's runs: geometric-mean centre, between-run variance of the
+// log values, mean within-run variance.
+type side struct {
+	n                int
+	mean, varBetween float64
+	varWithin        float64
+	value            float64
+	ok               bool
+	need             int
+}
+
+func summarise(runs []Run, metric string) side {
+	s := side{n: len(runs), ok: len(runs) > 0}
+	var logs []float64
+	for _, r := range runs {
+		lv := runValue(r, metric)
+		if !lv.ok {
+			s.ok, s.need = false, lv.need
+			return s
+		}
+		logs = append(logs, lv.v)
+		s.varWithin += lv.se * lv.se
+	}
+	if !s.ok {
+		return s
+	}
+	s.varWithin /= float64(len(logs))
+	s.mean, _ = meanSD(logs)
+	if len(logs) > 1 {
+		_, sd := meanSD(logs)
+		s.varBetween = sd * sd
+	}
+	s.value = math.Exp(s.mean)
+	return s
+}
+
+func estimate(s side, seLog, crit float64) Estimate {
+	e := Estimate{Value: s.value, Runs: s.n}
+	if seLog > 0 && !math.IsInf(crit, 0) {
+		e.CI = &stats.CI{Lo: math.Exp(s.mean - crit*seLog), Hi: math.Exp(s.mean + crit*seLog), Confidence: 0.95}
+	}
+	return e
+}
+
+// Pool is the between-run variance of log metric values pooled over many
+// configurations' baseline histories (drift on a runner is largely shared), with its
+// degrees of freedom: sum over entries of (runs - 1).
+type Pool struct {
+	Var float64
+	DF  int
+}
+
+// PoolBetween pools the between-run variance of the metric's log values over baseline
+// histories (entries with fewer than 2 runs add nothing).
+func PoolBetween(histories [][]Run, metric string) Pool {
+	var ss float64
+	var df int
+	for _, runs := range histories {
+		if len(runs) < 2 {
+			continue
+		}
+		s := summarise(runs, metric)
+		if !s.ok {
+			continue
+		}
+		ss += s.varBetween * float64(len(runs)-1)
+		df += len(runs) - 1
+	}
+	if df == 0 {
+		return Pool{}
+	}
+	return Pool{Var: ss / float64(df), DF: df}
+}
+
+// Compare compares the candidate's runs with the baseline's runs on one metric, using
+// the larger of this configuration's own between-run spread and the pooled one. The
+// result is not yet corrected for multiple comparisons: see Decide.
+func Compare(key, metric string, current, baseline []Run, pool Pool) Comparison {
+	c := Comparison{Key: key, Metric: metric, higherBad: metric != "throughput"}
+	cur, base := summarise(current, metric), summarise(baseline, metric)
+	if !cur.ok || !base.ok {
+		c.Verdict = Inconclusive
+		need := max(cur.need, base.need)
+		switch {
+		case len(current) == 0 || len(baseline) == 0:
+			c.Reason = "nothing to compare"
+		case metric == "throughput":
+			c.Reason = "no throughput or too few samples"
+		default:
+			c.Reason = fmt.Sprintf("too few samples for a %s claim: each run needs >= %d iterations", metric, need)
+		}
+		return c
+	}
+	between, df, pooled := 0.0, 0, false
+	switch {
+	case pool.DF > 0 && pool.Var >= base.varBetween:
+		between, df, pooled = pool.Var, pool.DF, true
+	case base.n >= 2:
+		between, df = base.varBetween, base.n-1
+	}
+	if cur.n >= 2 && df > 0 {
+		// Pool in the current side's own spread too.
+		between = (float64(df)*between + float64(cur.n-1)*cur.varBetween) / float64(df+cur.n-1)
+		df += cur.n - 1
+	}
+	switch {
+	case df == 0:
+		c.Method = "within-run only: 1 baseline run, so drift between runs is not accounted for"
+	case pooled:
+		c.Method = fmt.Sprintf("between-run (spread pooled over the baseline's configurations): %d baseline run(s), %d current run(s), t with %d df", base.n, cur.n, df)
+	default:
+		c.Method = fmt.Sprintf("between-run: %d baseline run(s), %d current run(s), t with %d df", base.n, cur.n, df)
+	}
+	sigma2 := math.Max(between, math.Max(cur.varWithin, base.varWithin))
+	c.seLog = math.Sqrt(sigma2 * (1/float64(base.n) + 1/float64(cur.n)))
+	c.logRatio = cur.mean - base.mean
+	c.DF = float64(df)
+	c.finish(cur, base, math.Sqrt(sigma2/float64(cur.n)), math.Sqrt(sigma2/float64(base.n)))
+	return c
+}
+
+// ComparePaired compares A/B measurements taken in interleaved rounds: a[r] and b[r]
+// were measured back to back in round r.
+func ComparePaired(key, metric string, a, b []Run) Comparison {
+	c := Comparison{Key: key, Metric: metric, higherBad: metric != "throughput"}
+	if len(a) != len(b) || len(a) < 2 {
+		c.Verdict, c.Reason = Inconclusive, "A/B needs at least 2 rounds of both"
+		return c
+	}
+	var diffs []float64
+	within := 0.0
+	for r := range a {
+		la, lb := runValue(a[r], metric), runValue(b[r], metric)
+		if !la.ok || !lb.ok {
+			c.Verdict = Inconclusive
+			c.Reason = fmt.Sprintf("too few samples for a %s claim: each run needs >= %d iterations", metric, max(la.need, lb.need))
+			return c
+		}
+		diffs = append(diffs, lb.v-la.v)
+		within += la.se*la.se + lb.se*lb.se
+	}
+	R := float64(len(diffs))
+	mean, sd := meanSD(diffs)
+	c.seLog = math.Max(sd, math.Sqrt(within/R)) / math.Sqrt(R)
+	c.logRatio = mean
+	c.DF = R - 1
+	c.Method = fmt.Sprintf("paired A/B: %d interleaved rounds, t with %g df", len(diffs), c.DF)
+	base, cur := summarise(a, metric), summarise(b, metric)
+	seSide := math.Sqrt(math.Max(base.varBetween, base.varWithin) / R)
+	c.finish(cur, base, seSide, seSide)
+	return c
+}
+
+// finish fills the estimates, the ratio with its CI and the uncorrected p-value; seCur
+// and seBase are the standard errors of each side's log centre.
+func (c *Comparison) finish(cur, base side, seCur, seBase float64) {
+	crit := 1.959964
+	if c.DF > 0 {
+		crit = distuv.StudentsT{Mu: 0, Sigma: 1, Nu: c.DF}.Quantile(0.975)
+	}
+	c.Ratio = math.Exp(c.logRatio)
+	if c.seLog > 0 {
+		c.RatioCI = &stats.CI{Lo: math.Exp(c.logRatio - crit*c.seLog), Hi: math.Exp(c.logRatio + crit*c.seLog), Confidence: 0.95}
+	}
+	c.Current = estimate(cur, seCur, crit)
+	c.Baseline = estimate(base, seBase, crit)
+	c.P = TwoSidedP(c.logRatio, c.seLog, c.DF)
+	c.tested = true
+}
+
+// TwoSidedP is the two-sided p-value of estimate/se under Student's t with df degrees
+// of freedom (df = 0: the normal distribution).
+func TwoSidedP(estimate, se, df float64) float64 {
+	if se <= 0 {
+		if estimate == 0 {
+			return 1
+		}
+		return 0
+	}
+	t := math.Abs(estimate / se)
+	if df > 0 {
+		return 2 * distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.Survival(t)
+	}
+	return 2 * distuv.UnitNormal.Survival(t)
+}
+
+// Holm returns Holm's step-down adjusted p-values, in the order given.
+func Holm(p []float64) []float64 {
+	m := len(p)
+	idx := make([]int, m)
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return p[idx[a]] < p[idx[b]] })
+	adj := make([]float64, m)
+	running := 0.0
+	for rank, i := range idx {
+		v := math.Min(1, float64(m-rank)*p[i])
+		running = math.Max(running, v)
+		adj[i] = running
+	}
+	return adj
+}
+
+// Decide corrects the p-values of all tested comparisons together (Holm) and sets each
+// verdict and reason.
+func Decide(cs []Comparison, opts Options) {
+	var ps []float64
+	var at []int
+	for i := range cs {
+		if cs[i].tested {
+			ps = append(ps, cs[i].P)
+			at = append(at, i)
+		}
+	}
+	adj := Holm(ps)
+	for k, i := range at {
+		c := &cs[i]
+		c.PAdj = adj[k]
+		if c.seLog > 0 {
+			q := 1 - opts.Alpha/(2*float64(len(ps)))
+			crit := distuv.UnitNormal.Quantile(q)
+			if c.DF > 0 {
+				crit = distuv.StudentsT{Mu: 0, Sigma: 1, Nu: c.DF}.Quantile(q)
+			}
+			c.MinDetectable = math.Exp(crit*c.seLog) - 1
+		}
+		slow := c.Ratio // > 1 means worse
+		if !c.higherBad {
+			slow = 1 / c.Ratio
+		}
+		sig := c.PAdj < opts.Alpha
+		big := slow > 1+opts.Threshold
+		better := slow < 1/(1+opts.Threshold)
+		change := fmt.Sprintf("%s %+.1f%%", c.Metric, (c.Ratio-1)*100)
+		th := Pct(opts.Threshold)
+		switch {
+		case sig && big:
+			c.Verdict = Regression
+			c.Reason = fmt.Sprintf("%s: significant (p=%.2g after Holm < %g) and beyond the %s threshold", change, c.PAdj, opts.Alpha, th)
+		case sig && better:
+			c.Verdict = Improvement
+			c.Reason = fmt.Sprintf("%s: significant (p=%.2g after Holm) and beyond the %s threshold", change, c.PAdj, th)
+		case sig:
+			c.Verdict = NoChange
+			c.Reason = fmt.Sprintf("%s: significant (p=%.2g) but within the %s threshold", change, c.PAdj, th)
+		case big || better:
+			c.Verdict = NoChange
+			c.Reason = fmt.Sprintf("%s: beyond the threshold but not significant (p=%.2g after Holm >= %g): too noisy to tell", change, c.PAdj, opts.Alpha)
+		default:
+			c.Verdict = NoChange
+			c.Reason = fmt.Sprintf("%s: within noise (p=%.2g)", change, c.PAdj)
+		}
+	}
+}
+
+// Pct formats a fraction as a percentage without losing digits, e.g. 0.025 -> "2.5%".
+func Pct(x float64) string { return strconv.FormatFloat(x*100, 'g', 4, 64) + "%" }

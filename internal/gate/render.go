@@ -1,0 +1,220 @@
+package gate
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// Marker is the hidden HTML comment that identifies perflab's PR comment.
+const Marker = "<!-- perflab-gate -->"
+
+func icon(verdict string) string {
+	switch verdict {
+	case Regression:
+		return "❌"
+	case Pass, NoChange:
+		return "✅"
+	case Improvement:
+		return "🚀"
+	case NoBaseline:
+		return "ℹ️"
+	}
+	return "⚠️"
+}
+
+func fmtVal(metric string, v float64) string {
+	if metric == "throughput" {
+		return fmt.Sprintf("%.1f req/s", v)
+	}
+	return fmt.Sprintf("%.2f ms", v)
+}
+
+func fmtEst(metric string, e Estimate) string {
+	if e.Runs == 0 {
+		return "-"
+	}
+	s := fmtVal(metric, e.Value)
+	if e.Runs > 1 {
+		s += fmt.Sprintf(" (%d runs)", e.Runs)
+	}
+	return s
+}
+
+func fmtRatio(c Comparison) (change, ci, p string) {
+	if c.Ratio == 0 {
+		return "-", "-", "-"
+	}
+	change = fmt.Sprintf("%+.1f%%", (c.Ratio-1)*100)
+	ci = "-"
+	if c.RatioCI != nil {
+		ci = fmt.Sprintf("[%.3f, %.3f]", c.RatioCI.Lo, c.RatioCI.Hi)
+	}
+	return change, ci, fmt.Sprintf("%.2g", c.PAdj)
+}
+
+// Text writes the verdict as a terminal table.
+func (r *Report) Text(w io.Writer) error {
+	fmt.Fprintf(w, "perflab gate: %s — %s\n", strings.ToUpper(r.Verdict), r.Summary)
+	if b := r.Baseline; b != nil {
+		fmt.Fprintf(w, "baseline: %s%s, commits %s, %s .. %s, fingerprint(s) %s (%s)\n", b.Path, sourceText(b.Source),
+			short(b.Commits), b.FirstDate, b.LastDate, strings.Join(b.Fingerprints, ", "), b.Env)
+	}
+	if r.MinDetectable > 0 {
+		fmt.Fprintf(w, "sensitivity: smallest change that could be flagged ~%s (median over comparisons)\n", Pct(r.MinDetectable))
+	}
+	fmt.Fprintf(w, "rule: regression = Holm-corrected p < %g and slowdown > %s; metrics %s\n\n", r.Alpha, Pct(r.Threshold), strings.Join(r.Metrics, ","))
+	if len(r.Comparisons) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "configuration\tmetric\tbaseline\tcurrent\tchange\t95% CI of ratio\tp (Holm)\tverdict")
+		for _, c := range r.Comparisons {
+			change, ci, p := fmtRatio(c)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Key, c.Metric, fmtEst(c.Metric, c.Baseline), fmtEst(c.Metric, c.Current), change, ci, p, c.Verdict)
+		}
+		tw.Flush()
+	}
+	r.textLists(w)
+	return nil
+}
+
+func (r *Report) textLists(w io.Writer) {
+	for _, c := range r.Comparisons {
+		if c.Verdict == Regression || c.Verdict == Improvement || (c.Verdict == Inconclusive && c.Reason != "") {
+			fmt.Fprintf(w, "%s %s %s: %s\n", icon(c.Verdict), c.Key, c.Metric, c.Reason)
+		}
+	}
+	for _, k := range sortedKeys(r.ConfigNotes) {
+		fmt.Fprintf(w, "note: %s: %s\n", k, r.ConfigNotes[k])
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	for _, f := range r.FailedConfigs {
+		if f.WasInBaseline {
+			fmt.Fprintf(w, "❌ broken (measured in the baseline, fails now): %s: %s\n", f.Key, f.Reason)
+			continue
+		}
+		fmt.Fprintf(w, "failed (not compared): %s: %s\n", f.Key, f.Reason)
+	}
+	for _, k := range r.OnlyInResults {
+		fmt.Fprintf(w, "new (no baseline entry): %s\n", k)
+	}
+	for _, k := range r.OnlyInBaseline {
+		fmt.Fprintf(w, "in the baseline but not measured: %s\n", k)
+	}
+}
+
+// Markdown writes the verdict as the markdown block used in PR comments and --out.
+func (r *Report) Markdown(w io.Writer) error {
+	fmt.Fprintf(w, "### %s perflab gate: %s\n\n%s.\n\n", icon(r.Verdict), r.Verdict, capitalize(r.Summary))
+	if b := r.Baseline; b != nil {
+		fmt.Fprintf(w, "**Baseline:** `%s`%s — commits %s, runs from %s to %s, fingerprint(s) `%s` (%s). Current fingerprint `%s`.\n\n",
+			b.Path, sourceText(b.Source), short(b.Commits), b.FirstDate, b.LastDate, strings.Join(b.Fingerprints, "`, `"), b.Env, r.Fingerprint)
+	}
+	fmt.Fprintf(w, "**Rule:** a regression is a change that is significant (Holm-corrected p < %g) *and* larger than %s. Metrics: %s.\n\n", r.Alpha, Pct(r.Threshold), strings.Join(r.Metrics, ", "))
+	if r.MinDetectable > 0 {
+		fmt.Fprintf(w, "**Sensitivity:** with this noise the smallest change that could be flagged is about %s (median over comparisons).\n\n", Pct(r.MinDetectable))
+	}
+	var flagged, rest []Comparison
+	for _, c := range r.Comparisons {
+		if c.Verdict == Regression || c.Verdict == Improvement {
+			flagged = append(flagged, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	table := func(cs []Comparison) {
+		fmt.Fprintln(w, "| configuration | metric | baseline | current | change | 95% CI of ratio | p (Holm) | verdict |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---:|---|---:|---|")
+		for _, c := range cs {
+			change, ci, p := fmtRatio(c)
+			fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s | %s %s |\n", strings.ReplaceAll(c.Key, "|", `\|`), c.Metric, fmtEst(c.Metric, c.Baseline), fmtEst(c.Metric, c.Current), change, ci, p, icon(c.Verdict), c.Verdict)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(flagged) > 0 {
+		table(flagged)
+		for _, c := range flagged {
+			fmt.Fprintf(w, "- %s `%s` %s\n", icon(c.Verdict), c.Key, c.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(w, "<details><summary>All other comparisons (%d)</summary>\n\n", len(rest))
+		table(rest)
+		fmt.Fprint(w, "</details>\n\n")
+	}
+	var lines []string
+	for _, k := range sortedKeys(r.ConfigNotes) {
+		lines = append(lines, fmt.Sprintf("- `%s`: %s", k, r.ConfigNotes[k]))
+	}
+	for _, n := range r.Notes {
+		lines = append(lines, "- "+n)
+	}
+	for _, f := range r.FailedConfigs {
+		if f.WasInBaseline {
+			lines = append(lines, fmt.Sprintf("- ❌ broken (measured in the baseline, fails now): `%s`: %s", f.Key, f.Reason))
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("- ⚠️ failed, not compared: `%s`: %s", f.Key, f.Reason))
+	}
+	for _, k := range r.OnlyInResults {
+		lines = append(lines, fmt.Sprintf("- new, no baseline entry: `%s`", k))
+	}
+	for _, k := range r.OnlyInBaseline {
+		lines = append(lines, fmt.Sprintf("- in the baseline but not measured: `%s`", k))
+	}
+	if len(lines) > 0 {
+		fmt.Fprint(w, "**Notes**\n\n")
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+// JSON writes the report as indented JSON.
+func (r *Report) JSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func sourceText(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+func short(commits []string) string {
+	if len(commits) == 0 {
+		return "(none recorded)"
+	}
+	var s []string
+	for _, c := range commits {
+		if len(c) > 10 {
+			c = c[:10]
+		}
+		s = append(s, c)
+	}
+	return strings.Join(s, ", ")
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func sortedKeys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

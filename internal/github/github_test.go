@@ -1,0 +1,301 @@
+package github_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perflab/perflab/internal/github"
+	"github.com/perflab/perflab/internal/github/githubtest"
+)
+
+const token = "ghs_testTOKENvalue0123456789"
+
+func newClient(t *testing.T, srv *githubtest.Server) *github.Client {
+	t.Helper()
+	c, err := github.NewClient(token, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Sleep = func(time.Duration) {}
+	return c
+}
+
+func TestNewClientRejectsBadURL(t *testing.T) {
+	for _, u := range []string{"ftp://x", "::", "api.github.com"} {
+		if _, err := github.NewClient("", u); err == nil {
+			t.Errorf("NewClient(%q): no error", u)
+		}
+	}
+}
+
+func TestEnterpriseAPIURLIsUsedAsIs(t *testing.T) {
+	srv := githubtest.New(t)
+	srv.Reply("GET", "/api/v3/repos/o/r/compare/a...b", 200, map[string]any{"merge_base_commit": map[string]any{"sha": "base1"}})
+	c, err := github.NewClient(token, srv.URL+"/api/v3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha, err := c.MergeBase(context.Background(), "o", "r", "a", "b")
+	if err != nil || sha != "base1" {
+		t.Fatalf("MergeBase = %q, %v", sha, err)
+	}
+	if got := srv.Requests()[0].Header.Get("Authorization"); got != "Bearer "+token {
+		t.Errorf("Authorization header %q", got)
+	}
+}
+
+func TestUpsertCommentCreatesThenEdits(t *testing.T) {
+	srv := githubtest.New(t)
+	const marker = "<!-- m -->"
+	var stored []map[string]any
+	srv.Handle("GET", "/repos/o/r/issues/7/comments", func(*githubtest.Request) (int, any) { return 200, stored }).Times(2)
+	srv.Handle("POST", "/repos/o/r/issues/7/comments", func(r *githubtest.Request) (int, any) {
+		var in map[string]any
+		r.JSON(&in)
+		c := map[string]any{"id": 42, "body": in["body"], "html_url": "https://x/c42"}
+		stored = append(stored, map[string]any{"id": 1, "body": "someone else"}, c)
+		return 201, c
+	})
+	srv.Handle("PATCH", "/repos/o/r/issues/comments/42", func(r *githubtest.Request) (int, any) {
+		var in map[string]any
+		r.JSON(&in)
+		if !strings.Contains(in["body"].(string), "second") {
+			t.Errorf("edit body %q", in["body"])
+		}
+		return 200, map[string]any{"id": 42, "body": in["body"]}
+	})
+	c := newClient(t, srv)
+	ctx := context.Background()
+	id, url, created, err := c.UpsertComment(ctx, "o", "r", 7, marker, marker+"\nfirst")
+	if err != nil || !created || id != 42 || url != "https://x/c42" {
+		t.Fatalf("first upsert: id %d url %q created %v err %v", id, url, created, err)
+	}
+	id, _, created, err = c.UpsertComment(ctx, "o", "r", 7, marker, marker+"\nsecond")
+	if err != nil || created || id != 42 {
+		t.Fatalf("second upsert: id %d created %v err %v", id, created, err)
+	}
+}
+
+func TestUpsertCommentPaginates(t *testing.T) {
+	srv := githubtest.New(t)
+	srv.Handle("GET", "/repos/o/r/issues/7/comments", func(r *githubtest.Request) (int, any) {
+		if r.Query.Get("page") == "2" {
+			return 200, []map[string]any{{"id": 9, "body": "x <!-- m --> y"}}
+		}
+		r.Reply.Set("Link", fmt.Sprintf(`<%s/repos/o/r/issues/7/comments?page=2&per_page=100>; rel="next"`, srv.URL))
+		return 200, []map[string]any{{"id": 1, "body": "unrelated"}}
+	}).Times(2)
+	srv.Reply("PATCH", "/repos/o/r/issues/comments/9", 200, map[string]any{"id": 9})
+	_, _, created, err := newClient(t, srv).UpsertComment(context.Background(), "o", "r", 7, "<!-- m -->", "<!-- m --> new")
+	if err != nil || created {
+		t.Fatalf("created %v, err %v; want the comment of page 2 edited", created, err)
+	}
+}
+
+func TestUpsertCommentNeedsMarker(t *testing.T) {
+	srv := githubtest.New(t)
+	if _, _, _, err := newClient(t, srv).UpsertComment(context.Background(), "o", "r", 7, "<!-- m -->", "no marker"); err == nil {
+		t.Fatal("no error for a body without its marker")
+	}
+}
+
+func TestUpsertCommentReadOnlyToken(t *testing.T) {
+	srv := githubtest.New(t)
+	srv.Reply("GET", "/repos/o/r/issues/7/comments", 200, []any{})
+	srv.Reply("POST", "/repos/o/r/issues/7/comments", 403, githubtest.Message("Resource not accessible by integration"))
+	_, _, _, err := newClient(t, srv).UpsertComment(context.Background(), "o", "r", 7, "<!-- m -->", "<!-- m -->")
+	if !github.IsPermission(err) {
+		t.Fatalf("err %v (kind %v); want a permission error", err, github.KindOf(err))
+	}
+	if strings.Contains(err.Error(), token) {
+		t.Error("the error shows the token")
+	}
+	if !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "Resource not accessible") {
+		t.Errorf("error %q lacks the status and GitHub's message", err)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		method string
+		status int
+		msg    string
+		want   github.Kind
+	}{
+		{"GET", 404, "Not Found", github.KindNotFound},
+		{"GET", 401, "Bad credentials", github.KindPermission},
+		{"GET", 500, "oops", github.KindOther},
+		{"PUT", 404, "Not Found", github.KindPermission},
+		{"PUT", 403, "Resource not accessible by integration", github.KindPermission},
+		{"PUT", 409, "is at abc but expected def", github.KindConflict},
+		{"PUT", 422, "Invalid request. \"sha\" wasn't supplied.", github.KindConflict},
+		{"PUT", 409, "Repository rule violations found", github.KindPermission},
+		{"PUT", 422, "Invalid request. content is not valid Base64", github.KindOther},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %d %s", tt.method, tt.status, tt.msg), func(t *testing.T) {
+			srv := githubtest.New(t)
+			c := newClient(t, srv)
+			c.PutRetries = 0
+			var err error
+			if tt.method == "GET" {
+				srv.Reply("GET", "/repos/o/r/contents/f.json", tt.status, githubtest.Message(tt.msg))
+				_, err = c.GetFile(context.Background(), "o", "r", "f.json", "main")
+			} else {
+				srv.Reply("PUT", "/repos/o/r/contents/f.json", tt.status, githubtest.Message(tt.msg))
+				_, err = c.PutFile(context.Background(), "o", "r", github.PutRequest{Path: "f.json", Message: "m", Content: []byte("x")})
+			}
+			if got := github.KindOf(err); got != tt.want {
+				t.Errorf("kind %v, want %v (err %v)", got, tt.want, err)
+			}
+		})
+	}
+}
+
+func TestRateLimitIsNotPermission(t *testing.T) {
+	srv := githubtest.New(t)
+	srv.Handle("POST", "/repos/o/r/issues/7/comments", func(r *githubtest.Request) (int, any) {
+		r.Reply.Set("X-RateLimit-Remaining", "0")
+		r.Reply.Set("X-RateLimit-Reset", fmt.Sprint(time.Now().Add(time.Hour).Unix()))
+		return 403, githubtest.Message("API rate limit exceeded")
+	})
+	srv.Reply("GET", "/repos/o/r/issues/7/comments", 200, []any{})
+	_, _, _, err := newClient(t, srv).UpsertComment(context.Background(), "o", "r", 7, "<!-- m -->", "<!-- m -->")
+	if err == nil || github.IsPermission(err) {
+		t.Fatalf("err %v: a rate limit is not a permission problem", err)
+	}
+}
+
+func TestGetFile(t *testing.T) {
+	srv := githubtest.New(t)
+	srv.Reply("GET", "/repos/o/r/contents/baselines/x.json", 200, map[string]any{
+		"type": "file", "encoding": "base64", "sha": "blob1", "size": 5, "content": github.EncodeContent([]byte("hello")),
+	}).WithQuery("ref", "abc")
+	srv.Reply("GET", "/repos/o/r/contents/baselines/big.json", 200, map[string]any{
+		"type": "file", "encoding": "none", "sha": "blob2", "size": 2000000, "content": "",
+	})
+	srv.Reply("GET", "/repos/o/r/git/blobs/blob2", 200, "big content")
+	srv.Reply("GET", "/repos/o/r/contents/baselines/none.json", 404, githubtest.Message("Not Found"))
+	c := newClient(t, srv)
+	ctx := context.Background()
+	f, err := c.GetFile(ctx, "o", "r", "baselines/x.json", "abc")
+	if err != nil || string(f.Content) != "hello" || f.SHA != "blob1" {
+		t.Fatalf("GetFile = %+v, %v", f, err)
+	}
+	f, err = c.GetFile(ctx, "o", "r", "baselines/big.json", "")
+	if err != nil || string(f.Content) != "big content" || f.SHA != "blob2" {
+		t.Fatalf("GetFile(big) = %+v, %v", f, err)
+	}
+	if _, err := c.GetFile(ctx, "o", "r", "baselines/none.json", "abc"); !github.IsNotFound(err) {
+		t.Fatalf("GetFile(missing): %v; want not found", err)
+	}
+}
+
+func TestPutFileRetriesOnConflict(t *testing.T) {
+	srv := githubtest.New(t)
+	var puts []map[string]any
+	srv.Handle("PUT", "/repos/o/r/contents/b.json", func(r *githubtest.Request) (int, any) {
+		var in map[string]any
+		r.JSON(&in)
+		puts = append(puts, in)
+		if len(puts) == 1 {
+			return 409, githubtest.Message("b.json does not match old1")
+		}
+		return 200, map[string]any{"content": map[string]any{"sha": "blob3"}, "commit": map[string]any{"sha": "commit3"}}
+	}).Times(2)
+	srv.Reply("GET", "/repos/o/r/contents/b.json", 200, map[string]any{
+		"type": "file", "encoding": "base64", "sha": "fresh2", "content": github.EncodeContent([]byte("theirs")),
+	}).WithQuery("ref", "main")
+	c := newClient(t, srv)
+	var merged []string
+	res, err := c.PutFile(context.Background(), "o", "r", github.PutRequest{
+		Path: "b.json", Branch: "main", Message: "update [skip ci]", Content: []byte("mine"), SHA: "old1",
+		Merge: func(fresh []byte) ([]byte, error) {
+			merged = append(merged, string(fresh))
+			return []byte(string(fresh) + "+mine"), nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CommitSHA != "commit3" || res.BlobSHA != "blob3" || res.Attempts != 2 {
+		t.Errorf("result %+v", res)
+	}
+	if len(merged) != 1 || merged[0] != "theirs" {
+		t.Errorf("merge called with %q", merged)
+	}
+	if puts[0]["sha"] != "old1" || puts[1]["sha"] != "fresh2" || puts[0]["branch"] != "main" || puts[1]["message"] != "update [skip ci]" {
+		t.Errorf("PUT bodies %v", puts)
+	}
+	if puts[1]["content"] != github.EncodeContent([]byte("theirs+mine")) {
+		t.Errorf("retried content %v", puts[1]["content"])
+	}
+}
+
+func TestPutFileGivesUp(t *testing.T) {
+	srv := githubtest.New(t)
+	srv.Reply("PUT", "/repos/o/r/contents/b.json", 409, githubtest.Message("does not match")).Times(3)
+	srv.Reply("GET", "/repos/o/r/contents/b.json", 200, map[string]any{
+		"type": "file", "encoding": "base64", "sha": "s", "content": github.EncodeContent([]byte("x")),
+	}).Times(2)
+	c := newClient(t, srv)
+	c.PutRetries = 2
+	if _, err := c.PutFile(context.Background(), "o", "r", github.PutRequest{Path: "b.json", Message: "m", Content: []byte("y")}); github.KindOf(err) != github.KindConflict {
+		t.Fatalf("err %v; want a conflict after the retries", err)
+	}
+}
+
+func TestPutFileCreatedMeanwhile(t *testing.T) {
+	srv := githubtest.New(t)
+	n := 0
+	srv.Handle("PUT", "/repos/o/r/contents/b.json", func(r *githubtest.Request) (int, any) {
+		n++
+		if n == 1 {
+			return 422, githubtest.Message(`Invalid request. "sha" wasn't supplied.`)
+		}
+		return 201, map[string]any{"content": map[string]any{"sha": "b"}, "commit": map[string]any{"sha": "c"}}
+	}).Times(2)
+	srv.Reply("GET", "/repos/o/r/contents/b.json", 200, map[string]any{
+		"type": "file", "encoding": "base64", "sha": "s", "content": github.EncodeContent([]byte("x")),
+	})
+	if _, err := newClient(t, srv).PutFile(context.Background(), "o", "r", github.PutRequest{Path: "b.json", Message: "m", Content: []byte("y")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMergeBase(t *testing.T) {
+	srv := githubtest.New(t)
+	srv.Reply("GET", "/repos/o/r/compare/base1...head1", 200, map[string]any{
+		"base_commit": map[string]any{"sha": "base1"}, "merge_base_commit": map[string]any{"sha": "mb1"},
+	})
+	srv.Reply("GET", "/repos/o/r/compare/x...y", 404, githubtest.Message("Not Found"))
+	c := newClient(t, srv)
+	if sha, err := c.MergeBase(context.Background(), "o", "r", "base1", "head1"); err != nil || sha != "mb1" {
+		t.Fatalf("MergeBase = %q, %v", sha, err)
+	}
+	if _, err := c.MergeBase(context.Background(), "o", "r", "x", "y"); !github.IsNotFound(err) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestFakeFailsOnUnusedStub(t *testing.T) {
+	ft := &fakeT{TB: t}
+	srv := githubtest.New(ft)
+	srv.Reply("GET", "/never", http.StatusOK, nil)
+	srv.Verify()
+	if !ft.failed {
+		t.Fatal("an unused stub did not fail the test")
+	}
+}
+
+type fakeT struct {
+	testing.TB
+	failed bool
+}
+
+func (f *fakeT) Errorf(string, ...any) { f.failed = true }
+func (f *fakeT) Helper()               {}
