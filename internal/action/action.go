@@ -67,9 +67,10 @@ type SweepRequest struct {
 type Deps struct {
 	Getenv func(string) string
 	// Stdout is the runner's log, which also reads workflow commands (::error::,
-	// ::add-mask::). Stderr receives the sweep's progress.
-	Stdout, Stderr io.Writer
-	// Sweep runs a preset sweep and returns the JSONL file it wrote.
+	// ::add-mask::).
+	Stdout io.Writer
+	// Sweep runs a preset sweep (its progress is its own business) and returns the JSONL
+	// file it wrote.
 	Sweep func(ctx context.Context, req SweepRequest) (string, error)
 	// NewClient makes the API client (default github.NewClient).
 	NewClient func(token, apiURL string) (*github.Client, error)
@@ -120,9 +121,6 @@ func Run(ctx context.Context, d Deps) (*Result, error) {
 	}
 	if d.Stdout == nil {
 		d.Stdout = os.Stdout
-	}
-	if d.Stderr == nil {
-		d.Stderr = os.Stderr
 	}
 	if d.NewClient == nil {
 		d.NewClient = github.NewClient

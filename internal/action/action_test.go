@@ -302,7 +302,7 @@ func (w *world) run(api *githubtest.Server) (*Result, error) {
 		w.env["GITHUB_API_URL"] = api.URL
 	}
 	return Run(context.Background(), Deps{
-		Getenv: mapEnv(w.env), Stdout: &w.stdout, Stderr: &w.stderr, Version: "test",
+		Getenv: mapEnv(w.env), Stdout: &w.stdout, Version: "test",
 		Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
 		NewClient: func(token, apiURL string) (*github.Client, error) {
 			c, err := github.NewClient(token, apiURL)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sethvargo/go-githubactions"
+
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/report"
 	"github.com/perflab/perflab/internal/sweep"
@@ -89,15 +91,15 @@ type Inputs struct {
 	Shard            string   // I/N: sweep one shard only, no gate
 }
 
-// ReadInput returns input name's value: INPUT_<NAME> with hyphens kept, as the runner sets
-// it, or with hyphens as underscores (what a shell can set when testing by hand).
+// ReadInput returns input name's value through go-githubactions: INPUT_<NAME> uppercased
+// with hyphens kept, as the runner sets it (INPUT_FAIL-ON-REGRESSION), else the same with
+// hyphens as underscores, which a shell can set when testing by hand.
 func ReadInput(getenv func(string) string, name string) string {
-	key := "INPUT_" + strings.ToUpper(strings.ReplaceAll(name, " ", "_"))
-	v := strings.TrimSpace(getenv(key))
-	if v == "" && strings.Contains(key, "-") {
-		v = strings.TrimSpace(getenv(strings.ReplaceAll(key, "-", "_")))
+	gha := githubactions.New(githubactions.WithGetenv(getenv))
+	if v := gha.GetInput(name); v != "" || !strings.Contains(name, "-") {
+		return v
 	}
-	return v
+	return gha.GetInput(strings.ReplaceAll(name, "-", "_"))
 }
 
 // ParseInputs reads and validates every input; an unset input takes its default. Errors

@@ -139,40 +139,146 @@ func Run(c Config) (*record.Record, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := model.Resolve(c.Model, c.Inputs)
+	m, file, err := resolve(c, c.Model)
 	if err != nil {
 		return nil, err
 	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	intra, interop, err := setThreads(c)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRunner(c, m, file, intra, interop)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	if err := r.prepare(file); err != nil {
+		return nil, err
+	}
+	if err := r.measure(); err != nil {
+		return nil, err
+	}
+	if err := r.finish(); err != nil {
+		return nil, err
+	}
+	return r.rec, nil
+}
+
+// RunPair measures the configuration for two models (c.Model as A and other as B, which
+// takes the same inputs) in one process, alternating their forward calls (A B, B A, ...)
+// so that both see the same machine conditions: the measurement behind `perflab gate
+// --ab`. Adaptive stopping does not apply; each side times c.Iters calls.
+func RunPair(c Config, other string) (a, b *record.Record, err error) {
+	if err := c.Validate(); err != nil {
+		return nil, nil, err
+	}
+	ma, fileA, err := resolve(c, c.Model)
+	if err != nil {
+		return nil, nil, err
+	}
+	mb, fileB, err := resolve(c, other)
+	if err != nil {
+		return nil, nil, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	intra, interop, err := setThreads(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	ra, err := newRunner(c, ma, fileA, intra, interop)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ra.close()
+	rb, err := newRunner(c, mb, fileB, intra, interop)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rb.close()
+	if err := ra.prepare(fileA); err != nil {
+		return nil, nil, err
+	}
+	if err := rb.prepare(fileB); err != nil {
+		return nil, nil, fmt.Errorf("model B: %w", err)
+	}
+	if c.Warmup > 0 {
+		if err := ra.module.TimedForwardPair(ra.inputs, rb.module, rb.inputs, make([]int64, c.Warmup), make([]int64, c.Warmup)); err != nil {
+			return nil, nil, fmt.Errorf("warm-up forward failed: %s", torchMsg(err))
+		}
+	}
+	nsA, nsB := make([]int64, c.Iters), make([]int64, c.Iters)
+	runtime.GC()
+	old := debug.SetGCPercent(-1)
+	err = ra.module.TimedForwardPair(ra.inputs, rb.module, rb.inputs, nsA, nsB)
+	debug.SetGCPercent(old)
+	if err != nil {
+		return nil, nil, fmt.Errorf("timed forward failed: %s", torchMsg(err))
+	}
+	// Each side's wall time is the sum of its own calls: the loop's wall time holds both.
+	ra.summarise(nsA, sum(nsA), "iters")
+	rb.summarise(nsB, sum(nsB), "iters")
+	for _, r := range []*runner{ra, rb} {
+		r.rec.Notes = append(r.rec.Notes, "measured interleaved with "+map[*runner]string{ra: mb.Name, rb: ma.Name}[r]+" (A/B, one process)")
+		if err := r.finish(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return ra.rec, rb.rec, nil
+}
+
+func sum(ns []int64) int64 {
+	var t int64
+	for _, v := range ns {
+		t += v
+	}
+	return t
+}
+
+// resolve finds the model and the file to load (the int8 variant with --quantize) and
+// checks the knobs that depend on the model.
+func resolve(c Config, name string) (*model.Model, string, error) {
+	m, err := model.Resolve(name, c.Inputs)
+	if err != nil {
+		return nil, "", err
+	}
 	if c.ChannelsLast && !m.HasImageInput() {
-		return nil, fmt.Errorf("--channels-last applies to vision models (a float [B,C,H,W] input); %s takes %s: drop --channels-last", m.Name, specsText(m.Inputs))
+		return nil, "", fmt.Errorf("--channels-last applies to vision models (a float [B,C,H,W] input); %s takes %s: drop --channels-last", m.Name, specsText(m.Inputs))
 	}
 	file := m.Path
 	if c.Quantize {
 		if m.Int8Path == "" {
 			if m.Builtin {
-				return nil, fmt.Errorf("--quantize: %s has no dynamic-int8 variant (only tiny_transformer has one): drop --quantize", m.Name)
+				return nil, "", fmt.Errorf("--quantize: %s has no dynamic-int8 variant (only tiny_transformer has one): drop --quantize", m.Name)
 			}
-			return nil, fmt.Errorf("--quantize: %s is your own TorchScript file; quantize it in Python (torch.ao.quantization.quantize_dynamic), save it, and pass that file without --quantize", m.Name)
+			return nil, "", fmt.Errorf("--quantize: %s is your own TorchScript file; quantize it in Python (torch.ao.quantization.quantize_dynamic), save it, and pass that file without --quantize", m.Name)
 		}
 		if _, err := os.Stat(m.Int8Path); err != nil {
-			return nil, fmt.Errorf("--quantize: the int8 variant %s is missing: run `make models`", m.Int8Path)
+			return nil, "", fmt.Errorf("--quantize: the int8 variant %s is missing: run `make models`", m.Int8Path)
 		}
 		file = m.Int8Path
 	}
+	return m, file, nil
+}
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
+// setThreads applies the thread counts on the calling (locked) OS thread and reads back
+// what libtorch applied.
+func setThreads(c Config) (intra, interop int, err error) {
 	threads := c.Threads
 	if threads == 0 {
 		threads = env.DefaultThreads()
 	}
 	if err := torch.SetThreads(threads, c.InteropThreads); err != nil {
-		return nil, fmt.Errorf("cannot set threads (intra %d, inter-op %d): %v", threads, c.InteropThreads, err)
+		return 0, 0, fmt.Errorf("cannot set threads (intra %d, inter-op %d): %v", threads, c.InteropThreads, err)
 	}
-	intra, interop := torch.Threads()
+	intra, interop = torch.Threads()
 	torch.TakeWarnings() // drop what an earlier run in this process left behind
+	return intra, interop, nil
+}
 
+func newRunner(c Config, m *model.Model, file string, intra, interop int) (*runner, error) {
 	rec := &record.Record{
 		SchemaVersion:    record.SchemaVersion,
 		Mode:             "bench",
@@ -192,24 +298,23 @@ func Run(c Config) (*record.Record, error) {
 		Warmup:           c.Warmup,
 		Seed:             c.Seed,
 	}
+	var err error
 	if rec.ModelSHA256, err = model.SHA256(file); err != nil {
 		return nil, fmt.Errorf("read model file %s: %w", file, err)
 	}
+	return &runner{c: c, m: m, rec: rec}, nil
+}
 
-	r := runner{c: c, m: m, rec: rec}
-	defer r.close()
-	if err := r.prepare(file); err != nil {
-		return nil, err
-	}
-	if err := r.measure(); err != nil {
-		return nil, err
-	}
+// finish adds the preprocessing timing, libtorch's warnings and the environment.
+func (r *runner) finish() error {
+	c, m, rec := r.c, r.m, r.rec
+	var err error
 	if m.Task != model.Vision && c.Image != "" {
 		rec.Notes = append(rec.Notes, "--image ignored: preprocessing is timed for the vision built-ins only")
 	}
 	if m.Task == model.Vision && c.PreprocessIters > 0 {
 		if rec.Preprocess, err = timePreprocess(c.Image, c.PreprocessIters); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, w := range torch.TakeWarnings() {
@@ -217,10 +322,10 @@ func Run(c Config) (*record.Record, error) {
 	}
 	bi, err := torch.Build()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rec.Env = env.Collect(env.Libtorch{Version: bi.TorchVersion, BLASConfig: bi.BLASConfig, Parallel: bi.ParallelInfo})
-	return rec, nil
+	return nil
 }
 
 // runner holds the libtorch handles of one Run; close frees them all.
@@ -416,7 +521,7 @@ func compare(ref, out *torch.Value, tol float64) (*record.Correctness, error) {
 // measure warms up, then times forward calls with the Go GC paused, in chunks so that
 // adaptive stopping can look at the samples between them.
 func (r *runner) measure() error {
-	c, rec := r.c, r.rec
+	c := r.c
 	if c.Warmup > 0 {
 		if _, err := r.module.TimedForward(r.inputs, make([]int64, c.Warmup)); err != nil {
 			return fmt.Errorf("warm-up forward failed: %s", torchMsg(err))
@@ -427,8 +532,17 @@ func (r *runner) measure() error {
 	if err != nil {
 		return fmt.Errorf("timed forward failed: %s", torchMsg(err))
 	}
+	r.summarise(ns[:n], wall, reason)
+	return nil
+}
+
+// summarise fills the record's latency and throughput figures from the per-iteration
+// times (ns) and the wall time they took.
+func (r *runner) summarise(ns []int64, wall int64, reason string) {
+	c, rec := r.c, r.rec
+	n := len(ns)
 	ms := make([]float64, n)
-	for i, v := range ns[:n] {
+	for i, v := range ns {
 		ms[i] = float64(v) / 1e6
 	}
 	s := stats.Summarize(ms, Confidence)
@@ -457,7 +571,6 @@ func (r *runner) measure() error {
 	if rec.IQROverMedian > NoisyIQROverMedian {
 		rec.Warnings = append(rec.Warnings, fmt.Sprintf("noisy run: IQR/median = %.0f%% (> %.0f%%); the machine was busy: rerun or raise --iters", rec.IQROverMedian*100, NoisyIQROverMedian*100))
 	}
-	return nil
 }
 
 // timeLoop fills ns with per-iteration times and returns how many it timed, the summed

@@ -596,3 +596,50 @@ func TestRunCollectsWarnings(t *testing.T) {
 		t.Errorf("warnings %q: want \"libtorch: perflab test warning\" once", rec.Warnings)
 	}
 }
+
+// TestRunPair measures two models interleaved in one process: each record is a complete
+// record of its own model, with the same number of samples, and a model paired with a
+// copy of itself is not told apart by more than noise.
+func TestRunPair(t *testing.T) {
+	c := cfg(t, "conv.pt", "float32[B,3,16,16]")
+	c.Iters = 80
+	start := time.Now()
+	a, b, err := bench.RunPair(c, testutil.Fixture(t, "two_inputs.pt"))
+	if err == nil || !strings.Contains(err.Error(), "two_inputs.pt") {
+		t.Fatalf("pairing with a model that takes other inputs: %v, want an error naming it", err)
+	}
+	other := filepath.Join(t.TempDir(), "copy.pt")
+	data, err := os.ReadFile(c.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, b, err = bench.RunPair(c, other)
+	if err != nil {
+		t.Fatalf("RunPair: %v", err)
+	}
+	checkRecord(t, c, a, start)
+	if a.Model != c.Model || b.Model != other || b.ModelPath != other {
+		t.Errorf("models %q and %q (path %q), want %q and %q", a.Model, b.Model, b.ModelPath, c.Model, other)
+	}
+	if len(a.SamplesMs) != c.Iters || len(b.SamplesMs) != c.Iters || a.Iters != b.Iters {
+		t.Errorf("samples %d and %d, want %d each", len(a.SamplesMs), len(b.SamplesMs), c.Iters)
+	}
+	for _, r := range []*record.Record{a, b} {
+		if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "interleaved") }) {
+			t.Errorf("%s: notes %q do not say it was measured interleaved", r.Model, r.Notes)
+		}
+		var total float64
+		for _, v := range r.SamplesMs {
+			total += v
+		}
+		if math.Abs(r.WallMs-total) > 1e-6*total {
+			t.Errorf("%s: wall %g ms, want the sum of its own calls %g ms", r.Model, r.WallMs, total)
+		}
+	}
+	if a.ModelSHA256 != b.ModelSHA256 || a.Output != b.Output {
+		t.Errorf("a copy of the model: sha %s vs %s, output %s vs %s", a.ModelSHA256, b.ModelSHA256, a.Output, b.Output)
+	}
+}

@@ -88,7 +88,6 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 	res, err := action.Run(ctx, action.Deps{
 		Getenv:  getenv,
 		Stdout:  opts.IO.Out,
-		Stderr:  opts.IO.ErrOut,
 		Version: env.Version,
 		Now:     time.Now,
 		Sweep: func(ctx context.Context, req action.SweepRequest) (string, error) {

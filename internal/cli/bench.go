@@ -17,6 +17,7 @@ type BenchOptions struct {
 	Config bench.Config
 	Out    string // JSONL file to append the record to; "" = none
 	JSON   bool   // print the record as JSON on stdout instead of the summary
+	ABWith string // a second model measured interleaved with --model (A/B); "" = none
 }
 
 // NewBenchCmd returns `perflab bench`. runF replaces runBench in tests.
@@ -73,30 +74,53 @@ configuration is checked against the plain model on the same input.
 	f.Float64Var(&c.MaxSeconds, "max-seconds", 0, "adaptive stopping: stop after this many seconds of timed forwards, once the target percentile has a CI (0 = off)")
 	f.StringVar(&opts.Out, "out", "", "append the record to this JSONL file (folders are created)")
 	f.BoolVar(&opts.JSON, "json", false, "print the record as one JSON line on stdout instead of the summary")
+	f.StringVar(&opts.ABWith, "ab-with", "", "A/B: also measure this model (same inputs), alternating forward calls with --model in one process; two records")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
 }
 
-// RunBench measures the configuration, appends the record to --out and prints it.
+// RunBench measures the configuration (or, with --ab-with, the A/B pair), appends the
+// record(s) to --out and prints them.
 func RunBench(opts *BenchOptions) error {
-	rec, err := bench.Run(opts.Config)
-	if err != nil {
-		return err
-	}
-	if opts.Out != "" {
-		if err := record.AppendFile(opts.Out, rec); err != nil {
-			return err
+	var recs []*record.Record
+	if opts.ABWith != "" {
+		if opts.Config.TargetCI > 0 || opts.Config.MaxSeconds > 0 {
+			return fmt.Errorf("--ab-with times --iters calls of each model: drop --target-ci and --max-seconds")
 		}
-	}
-	if opts.JSON {
-		line, err := record.Marshal(rec)
+		a, b, err := bench.RunPair(opts.Config, opts.ABWith)
 		if err != nil {
 			return err
 		}
-		_, err = opts.IO.Out.Write(line)
-		return err
+		recs = []*record.Record{a, b}
+	} else {
+		rec, err := bench.Run(opts.Config)
+		if err != nil {
+			return err
+		}
+		recs = []*record.Record{rec}
 	}
-	printSummary(opts, rec)
+	for _, rec := range recs {
+		if opts.Out != "" {
+			if err := record.AppendFile(opts.Out, rec); err != nil {
+				return err
+			}
+		}
+		if opts.JSON {
+			line, err := record.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if _, err := opts.IO.Out.Write(line); err != nil {
+				return err
+			}
+			continue
+		}
+		printSummary(opts, rec)
+	}
+	if len(recs) == 2 && !opts.JSON && recs[0].LatencyP50 > 0 {
+		fmt.Fprintf(opts.IO.Out, "B/A: p50 %.3fx, p95 %.3fx, throughput %.3fx (one process, interleaved calls)\n",
+			recs[1].LatencyP50/recs[0].LatencyP50, recs[1].LatencyP95/recs[0].LatencyP95, recs[1].ThroughputRPS/recs[0].ThroughputRPS)
+	}
 	return nil
 }
 

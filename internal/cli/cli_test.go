@@ -118,6 +118,7 @@ func TestBenchFlagsParsed(t *testing.T) {
 				"--max-seconds", "1.5",
 				"--out", "results/a/runs.jsonl",
 				"--json",
+				"--ab-with", "other.pt",
 			},
 			want: func(o *BenchOptions) {
 				c := &o.Config
@@ -127,7 +128,7 @@ func TestBenchFlagsParsed(t *testing.T) {
 				c.Threads, c.InteropThreads, c.ChannelsLast, c.Quantize, c.Seed = 2, 1, true, true, -42
 				c.PreprocessIters, c.Image = 0, "cat.jpg"
 				c.TargetPercentile, c.TargetCI, c.MaxSeconds = "p99", 0.02, 1.5
-				o.Out, o.JSON = "results/a/runs.jsonl", true
+				o.Out, o.JSON, o.ABWith = "results/a/runs.jsonl", true, "other.pt"
 			},
 		},
 		{

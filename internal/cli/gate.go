@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -18,7 +19,6 @@ import (
 	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/record"
-	"github.com/perflab/perflab/internal/sweep"
 )
 
 // GateOptions are the inputs of `perflab gate`.
@@ -236,8 +236,9 @@ func readResults(ios IO, paths []string) ([]*record.Record, error) {
 	return all, nil
 }
 
-// runAB measures OLD and NEW in interleaved rounds (AB, BA, AB, ...) with perflab bench
-// child processes and compares them paired by round.
+// runAB measures OLD and NEW in rounds, each round one `perflab bench --ab-with` child
+// process that alternates their forward calls (so both see the same machine conditions),
+// and compares them paired by round.
 func runAB(ctx context.Context, opts *GateOptions, metrics []string, gopts gate.Options) (*gate.Report, error) {
 	if len(opts.AB) != 2 {
 		return nil, fmt.Errorf("--ab takes two models, OLD,NEW; got %d", len(opts.AB))
@@ -245,37 +246,60 @@ func runAB(ctx context.Context, opts *GateOptions, metrics []string, gopts gate.
 	if opts.Rounds < 3 {
 		return nil, fmt.Errorf("--rounds must be >= 3 (2 rounds leave 1 degree of freedom: nothing short of a huge change is significant), got %d", opts.Rounds)
 	}
+	switch opts.Compile {
+	case "auto", "on", "off":
+	default:
+		return nil, fmt.Errorf("--compile must be auto, on or off, got %q", opts.Compile)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
-	}
-	p := &sweep.Preset{Name: "ab", Iters: opts.Iters, Warmup: opts.Warmup, TargetPercentile: "p95", TimeoutSeconds: 900}
-	rn := &sweep.Runner{Preset: p, Exe: exe, ExtraArgs: []string{"--preprocess-iters", "0"}}
-	cfg := func(m string) sweep.Config {
-		return sweep.Config{Model: m, Inputs: opts.Inputs, BatchSize: opts.BatchSize, Compile: opts.Compile, Threads: opts.Threads, InteropThreads: 1}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var a, b []gate.Run
 	for r := 0; r < opts.Rounds; r++ {
-		order := []int{0, 1}
+		// Alternate which model is A inside the process too (ABBA over rounds).
+		first, second := 0, 1
 		if r%2 == 1 {
-			order = []int{1, 0}
+			first, second = 1, 0
 		}
-		var got [2]*record.Record
-		for _, i := range order {
-			rec := rn.RunOne(ctx, cfg(opts.AB[i]))
+		args := []string{"bench", "--model", opts.AB[first], "--ab-with", opts.AB[second],
+			"--batch-size", strconv.Itoa(opts.BatchSize), "--threads", strconv.Itoa(opts.Threads), "--interop-threads", "1",
+			"--compile", opts.Compile, "--iters", strconv.Itoa(opts.Iters), "--warmup", strconv.Itoa(opts.Warmup),
+			"--preprocess-iters", "0", "--seed", strconv.Itoa(r), "--json"}
+		for _, in := range opts.Inputs {
+			args = append(args, "--input", in)
+		}
+		cmd := exec.CommandContext(ctx, exe, args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
 			if ctx.Err() != nil {
 				return nil, &exitError{code: ExitInterrupted, err: errors.New("interrupted")}
 			}
-			if !rec.OK() {
-				return nil, fmt.Errorf("A/B round %d: %s failed: %s", r+1, opts.AB[i], rec.Error)
+			msg := strings.TrimSpace(stderr.String())
+			if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+				msg = msg[i+1:]
+			}
+			return nil, fmt.Errorf("A/B round %d failed: %s", r+1, strings.TrimPrefix(msg, "perflab: "))
+		}
+		var got [2]*record.Record
+		rd := record.NewReader(&stdout, "perflab bench --ab-with")
+		for i := range got {
+			rec, err := rd.Next()
+			if err != nil {
+				return nil, fmt.Errorf("A/B round %d: reading the records: %v", r+1, err)
 			}
 			got[i] = rec
 		}
-		fmt.Fprintf(opts.IO.ErrOut, "[%d/%d] A p95 %.3f ms, B p95 %.3f ms\n", r+1, opts.Rounds, got[0].LatencyP95, got[1].LatencyP95)
-		a = append(a, gate.Run{SamplesMs: got[0].SamplesMs, ThroughputRPS: got[0].ThroughputRPS})
-		b = append(b, gate.Run{SamplesMs: got[1].SamplesMs, ThroughputRPS: got[1].ThroughputRPS})
+		old, cur := got[0], got[1]
+		if first == 1 {
+			old, cur = got[1], got[0]
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "[%d/%d] A p95 %.3f ms, B p95 %.3f ms\n", r+1, opts.Rounds, old.LatencyP95, cur.LatencyP95)
+		a = append(a, gate.Run{SamplesMs: old.SamplesMs, ThroughputRPS: old.ThroughputRPS})
+		b = append(b, gate.Run{SamplesMs: cur.SamplesMs, ThroughputRPS: cur.ThroughputRPS})
 	}
 	key := fmt.Sprintf("%s -> %s (b%d, compile=%s, t%d)", opts.AB[0], opts.AB[1], opts.BatchSize, opts.Compile, opts.Threads)
 	return gate.CheckAB(key, a, b, metrics, gopts), nil

@@ -25,7 +25,7 @@ const (
 // Record is one configuration's result. Latencies are milliseconds.
 type Record struct {
 	SchemaVersion int    `json:"schema_version,omitempty"`
-	Mode          string `json:"mode,omitempty"` // "bench"
+	Mode          string `json:"mode,omitempty"` // "bench", "load" (perflab load) or "simulate" (its queue simulation)
 	Status        string `json:"status,omitempty"`
 	Error         string `json:"error,omitempty"`
 	Timestamp     string `json:"timestamp,omitempty"` // RFC 3339, UTC, when the run started
@@ -75,6 +75,14 @@ type Record struct {
 	Warnings    []string     `json:"warnings,omitempty"`
 	Notes       []string     `json:"notes,omitempty"`
 
+	// Load is set on records of perflab load (mode "load") and of its simulation (mode
+	// "simulate"). On those records the seed fields keep their names with a load meaning:
+	// batch_size is the batcher's max batch, threads the intra-op threads of each instance,
+	// latency_* and samples_ms the request latencies (from the scheduled arrival time to
+	// completion), throughput_rps the achieved rate, iters the number of requests measured,
+	// warmup the number of warm-up requests and forward_ms_per_batch the mean batch compute.
+	Load *LoadInfo `json:"load,omitempty"`
+
 	Env *Env `json:"env,omitempty"`
 }
 
@@ -117,6 +125,80 @@ type Env struct {
 	Go             string  `json:"go"`
 }
 
+// LoadInfo is what one open-loop load run (or its simulation) offered and measured. Rates
+// are requests per second, times milliseconds; "requests" count the measured window only
+// (warm-up requests are not counted anywhere).
+type LoadInfo struct {
+	Arrival    string  `json:"arrival"`              // "poisson" or "constant"
+	OfferedRPS float64 `json:"offered_rps"`          // the target rate
+	IssuedRPS  float64 `json:"issued_rps"`           // requests scheduled in the window / its duration
+	DurationS  float64 `json:"duration_s"`           // the measured window
+	WarmupS    float64 `json:"warmup_s"`             // load before the window, not counted
+	Instances  int     `json:"instances"`            // model replicas, each with Record.Threads threads
+	MaxBatch   int     `json:"max_batch"`            // the dynamic batcher's largest batch
+	MaxDelayMs float64 `json:"max_delay_ms"`         // how long the oldest queued request may wait for a fuller batch
+	TimeoutMs  float64 `json:"timeout_ms"`           // a request still queued this long after its scheduled time is not run
+	QueueSize  int     `json:"queue_size,omitempty"` // requests arriving at a full queue are dropped; 0 = unbounded
+
+	Requests    int     `json:"requests"`     // scheduled in the measured window
+	Completed   int     `json:"completed"`    // run to completion
+	Timeouts    int     `json:"timeouts"`     // not run within timeout_ms, or unfinished at the end
+	Dropped     int     `json:"dropped"`      // refused by a full queue
+	AchievedRPS float64 `json:"achieved_rps"` // completed / (window start to last completion, at least the window)
+	Saturated   bool    `json:"saturated"`    // it could not keep up: achieved < 95% of issued, or requests failed
+
+	QueueWaitMs    *Dist                `json:"queue_wait_ms,omitempty"` // scheduled arrival to batch start, completed requests
+	ComputeMs      *Dist                `json:"compute_ms,omitempty"`    // wall time of each batch's forward
+	MeanBatch      float64              `json:"mean_batch"`
+	BatchHistogram map[string]int       `json:"batch_histogram,omitempty"` // batch size -> batches run in the window
+	ServiceMs      map[string][]float64 `json:"service_ms,omitempty"`      // batch size -> each batch's compute (simulation input)
+	IssueLagP99Ms  float64              `json:"issue_lag_p99_ms"`          // p99 of how late the generator released requests (0 when simulated)
+
+	LatencyPct      string    `json:"latency_pct,omitempty"`       // the percentile the budget and the sample-size check use
+	LatencyBudgetMs float64   `json:"latency_budget_ms,omitempty"` // 0 = none
+	WithinBudget    bool      `json:"within_budget,omitempty"`     // latency_pct <= budget and not saturated
+	Step            int       `json:"step,omitempty"`              // capacity search: 1-based step of this run
+	Capacity        *Capacity `json:"capacity,omitempty"`          // capacity search summary record
+	Source          string    `json:"source,omitempty"`            // simulate: where the service times came from
+}
+
+// Dist summarises a time distribution, milliseconds (nearest-rank percentiles).
+type Dist struct {
+	P50  float64 `json:"p50"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	Mean float64 `json:"mean"`
+}
+
+// Capacity is the result of perflab load --find-capacity: the highest offered rate whose
+// latency percentile stayed within the budget while the configuration kept up.
+type Capacity struct {
+	CapacityRPS  float64        `json:"capacity_rps"` // 0 when no rate tried passed
+	LatencyPct   string         `json:"latency_pct"`
+	BudgetMs     float64        `json:"latency_budget_ms"`
+	BracketLoRPS float64        `json:"bracket_lo_rps"` // highest passing rate tried (= capacity_rps)
+	BracketHiRPS float64        `json:"bracket_hi_rps"` // lowest failing rate tried (0: none failed)
+	Tolerance    float64        `json:"tolerance"`      // the search stops when (hi-lo)/hi <= tolerance
+	Converged    bool           `json:"converged"`
+	Reason       string         `json:"reason"`
+	Steps        []CapacityStep `json:"steps"`
+}
+
+// CapacityStep is one run of a capacity search.
+type CapacityStep struct {
+	OfferedRPS  float64 `json:"offered_rps"`
+	AchievedRPS float64 `json:"achieved_rps"`
+	Requests    int     `json:"requests"`
+	Timeouts    int     `json:"timeouts"`
+	Dropped     int     `json:"dropped"`
+	P50         float64 `json:"p50"`
+	P90         float64 `json:"p90"`
+	P95         float64 `json:"p95"`
+	P99         float64 `json:"p99"`
+	Saturated   bool    `json:"saturated"`
+	Pass        bool    `json:"pass"`
+}
+
 // OK reports whether the record is a successful measurement. Seed records, which have no
 // status, count as successful.
 func (r *Record) OK() bool { return r.Status == "" || r.Status == StatusOK }
@@ -131,7 +213,35 @@ func (r *Record) Usable() bool {
 // as requested, threads, inter-op threads, channels_last, quantize and device. Sweeps
 // resume by it and baselines are keyed by it. Records of the seed tool (no
 // compile_requested) use their applied compile.
+//
+// Load and simulate records (Load set) add the mode, instances, max delay and arrival
+// process, then the offered rate, or the percentile and budget of a capacity search
+// summary: "<bench key>|load|inst=2|delay=5ms|poisson|rate=40". Bench keys are unchanged.
 func (r *Record) Key() string {
+	if r.Load == nil {
+		return r.benchKey()
+	}
+	l := r.Load
+	if l.Capacity != nil {
+		return fmt.Sprintf("%s|capacity=%s<=%gms", r.LoadConfigKey(), l.Capacity.LatencyPct, l.Capacity.BudgetMs)
+	}
+	return fmt.Sprintf("%s|rate=%g", r.LoadConfigKey(), l.OfferedRPS)
+}
+
+// LoadConfigKey is the key of a load record's serving configuration, without the offered
+// rate: the records of one latency-vs-load curve share it. It is Key for other records.
+func (r *Record) LoadConfigKey() string {
+	if r.Load == nil {
+		return r.benchKey()
+	}
+	mode := r.Mode
+	if mode == "" {
+		mode = "load"
+	}
+	return fmt.Sprintf("%s|%s|inst=%d|delay=%gms|%s", r.benchKey(), mode, r.Load.Instances, r.Load.MaxDelayMs, r.Load.Arrival)
+}
+
+func (r *Record) benchKey() string {
 	compile := r.CompileRequested
 	if compile == "" {
 		compile = "off"

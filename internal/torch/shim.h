@@ -73,6 +73,10 @@ char* pl_forward(pl_module* m, pl_tensor** inputs, int n_inputs, pl_value** out)
 // nanoseconds to ns_each[i] and the wall time of the whole loop to *wall_ns.
 char* pl_forward_timed(pl_module* m, pl_tensor** inputs, int n_inputs, int iters,
                        int64_t* ns_each, int64_t* wall_ns);
+// Alternates forward calls of two modules (A B, B A, A B, ...) for iters rounds, writing
+// each call's wall time: both see the same machine conditions.
+char* pl_forward_timed_pair(pl_module* a, pl_tensor** in_a, int n_a, pl_module* b, pl_tensor** in_b,
+                            int n_b, int iters, int64_t* ns_a, int64_t* ns_b);
 // Describes an output value, e.g. "float32[2,1000]" or "(float32[2,4], int64[2])".
 char* pl_value_describe(pl_value* v, char** out);
 // Largest |a-b| over all tensors of two outputs of the same structure, and the largest |a|.

@@ -332,6 +332,44 @@ func (m *Module) TimedForward(inputs []*Tensor, nsEach []int64) (wallNs int64, e
 	return int64(wall), nil
 }
 
+// TimedForwardPair alternates forward calls of m and other (m other, other m, ...), one
+// pair per element of nsA/nsB (equal lengths), in one cgo crossing, writing each call's
+// wall time in nanoseconds. Interleaving at the call level exposes both models to the same
+// machine conditions, which is what an A/B comparison on a noisy machine needs.
+func (m *Module) TimedForwardPair(inputs []*Tensor, other *Module, otherInputs []*Tensor, nsA, nsB []int64) error {
+	if len(nsA) != len(nsB) {
+		return &Error{Op: "forward pair", Msg: "sample buffers differ in length"}
+	}
+	if len(nsA) == 0 {
+		return nil
+	}
+	pa, err := m.ptr()
+	if err != nil {
+		return err
+	}
+	pb, err := other.ptr()
+	if err != nil {
+		return err
+	}
+	ina, freeA, err := inputPtrs(inputs)
+	if err != nil {
+		return err
+	}
+	defer freeA()
+	inb, freeB, err := inputPtrs(otherInputs)
+	if err != nil {
+		return err
+	}
+	defer freeB()
+	err = check("forward", C.pl_forward_timed_pair(pa, ina, C.int(len(inputs)), pb, inb, C.int(len(otherInputs)), C.int(len(nsA)),
+		(*C.int64_t)(unsafe.Pointer(&nsA[0])), (*C.int64_t)(unsafe.Pointer(&nsB[0]))))
+	runtime.KeepAlive(m)
+	runtime.KeepAlive(other)
+	runtime.KeepAlive(inputs)
+	runtime.KeepAlive(otherInputs)
+	return err
+}
+
 // Tensor is an input tensor owned by libtorch.
 type Tensor struct{ h *handle }
 
