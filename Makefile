@@ -10,7 +10,7 @@ VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    := -X github.com/perflab/perflab/internal/env.Version=$(VERSION)
 GOTESTFLAGS ?= -timeout 20m
 
-.PHONY: all setup build models test demo bench-overhead clean
+.PHONY: all setup build models test demo bench-overhead calibrate-gate clean
 
 all: build
 
@@ -39,6 +39,10 @@ demo: build models
 # Measures perflab's reported p50 against a plain C++ libtorch loop (see README, "Overhead").
 bench-overhead: build models
 	bash scripts/bench-overhead.sh
+
+# Measures perflab gate's false alarms (A/A) and detection of a ~10% slower model (README, "Calibration").
+calibrate-gate: build models
+	bash scripts/calibrate-gate.sh
 
 clean:
 	rm -rf bin results reports $(MODELS_DIR)

@@ -331,7 +331,7 @@ func TestSaveLoad(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dirPath, "x"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := sample().Save(dirPath); err == nil || !strings.Contains(err.Error(), "write baseline "+dirPath) {
+	if err := sample().Save(dirPath); err == nil || !strings.Contains(err.Error(), "baseline: write "+dirPath) {
 		t.Errorf("Save over a folder: %v, want an error naming it", err)
 	}
 	if names := listDir(t, filepath.Dir(path)); !slices.Equal(names, []string{"cpu_vision.json", "folder.json"}) {

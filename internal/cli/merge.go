@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/perflab/perflab/internal/atomicfile"
 	"github.com/perflab/perflab/internal/merge"
 	"github.com/perflab/perflab/internal/record"
 )
@@ -69,35 +69,11 @@ func RunMerge(opts *MergeOptions) error {
 	for _, w := range res.Warnings() {
 		fmt.Fprintln(opts.IO.ErrOut, "warning:", w)
 	}
-	if err := writeFileAtomic(opts.Out, buf.Bytes()); err != nil {
+	if err := atomicfile.Write(opts.Out, buf.Bytes()); err != nil {
 		return err
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "merged %d records from %d files (%d duplicates dropped, %d malformed lines skipped, %d failed configurations kept)\n",
 		res.Records, res.Files, res.Duplicates, res.Malformed, res.Failed)
 	fmt.Fprintln(opts.IO.Out, opts.Out)
 	return nil
-}
-
-// writeFileAtomic writes b to path through a temporary file in the same folder.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create folder for %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -181,8 +181,10 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 			return "", fmt.Errorf("find the perflab executable for child processes: %w", err)
 		}
 	}
-	rn := &sweep.Runner{Preset: p, Exe: exe, Out: out, OrderSeed: seed, Timeout: opts.Timeout,
-		ExtraArgs: []string{"--preprocess-iters", "20"}}
+	rn := &sweep.Runner{Preset: p, Exe: exe, Out: out, OrderSeed: seed, Timeout: opts.Timeout}
+	if p.Mode == sweep.ModeBench {
+		rn.ExtraArgs = []string{"--preprocess-iters", "20"}
+	}
 
 	todo := 0
 	for _, c := range plan.Configs {
@@ -236,6 +238,14 @@ func progressReporter(opts *SweepOptions, n int) func(int, int, sweep.Config, *r
 	line := func(i, n int, c sweep.Config, r *record.Record, took time.Duration) string {
 		if !r.OK() {
 			return fmt.Sprintf("[%d/%d] %s: FAILED: %s (%s)", i+1, n, c, r.Error, took.Round(100*time.Millisecond))
+		}
+		if l := r.Load; l != nil {
+			what := fmt.Sprintf("achieved %.1f of %g req/s", l.AchievedRPS, l.OfferedRPS)
+			if l.Capacity != nil {
+				what = fmt.Sprintf("capacity %g req/s at %s <= %g ms", l.Capacity.CapacityRPS, l.Capacity.LatencyPct, l.Capacity.BudgetMs)
+			}
+			return fmt.Sprintf("[%d/%d] %s: %s, p50 %.2f ms, p95 %.2f ms, %d requests (%s)",
+				i+1, n, c, what, r.LatencyP50, r.LatencyP95, l.Requests, took.Round(100*time.Millisecond))
 		}
 		return fmt.Sprintf("[%d/%d] %s: p50 %.2f ms, p95 %.2f ms, %.1f req/s, %d iters (%s)",
 			i+1, n, c, r.LatencyP50, r.LatencyP95, r.ThroughputRPS, r.Iters, took.Round(100*time.Millisecond))

@@ -196,10 +196,13 @@ func (p *Pool) Run(ctx context.Context, c Config) (*Outcome, error) {
 	defer close(stopGen)
 	go func() {
 		defer close(arrivals)
+		t := time.NewTimer(time.Hour)
+		defer t.Stop()
 		for i, s := range sched {
 			if d := time.Until(start.Add(s)); d > 0 {
+				t.Reset(d)
 				select {
-				case <-time.After(d):
+				case <-t.C:
 				case <-stopGen:
 					return
 				}
@@ -224,7 +227,7 @@ func (p *Pool) Run(ctx context.Context, c Config) (*Outcome, error) {
 	var drain <-chan time.Time
 	in := arrivals
 
-	for in != nil || head < len(queue) || inflight > 0 {
+	for {
 		now := time.Since(start)
 		for len(idle) > 0 && head < len(queue) {
 			for head < len(queue) && now-reqs[queue[head]].Scheduled > c.Timeout {
@@ -237,13 +240,16 @@ func (p *Pool) Run(ctx context.Context, c Config) (*Outcome, error) {
 				break
 			}
 			n = min(n, c.MaxBatch)
-			w := idle[0]
-			idle = idle[1:]
+			w := idle[len(idle)-1] // the instance idle most recently: its caches are warmest
+			idle = idle[:len(idle)-1]
 			members = append(members, queue[head:head+n])
 			out.Batches = append(out.Batches, Batch{Size: n})
 			head += n
 			inflight++
 			p.work[w] <- job{batch: len(out.Batches) - 1, size: n, start: start, done: done}
+		}
+		if in == nil && head == len(queue) && inflight == 0 {
+			return out, nil // every request resolved
 		}
 		var wait <-chan time.Time
 		if len(idle) > 0 && head < len(queue) {
@@ -293,7 +299,6 @@ func (p *Pool) Run(ctx context.Context, c Config) (*Outcome, error) {
 			return nil, ctx.Err()
 		}
 	}
-	return out, nil
 }
 
 // abandon marks the pool unusable when batches are left running.

@@ -215,15 +215,16 @@ func (r *Record) Usable() bool {
 // compile_requested) use their applied compile.
 //
 // Load and simulate records (Load set) add the mode, instances, max delay and arrival
-// process, then the offered rate, or the percentile and budget of a capacity search
-// summary: "<bench key>|load|inst=2|delay=5ms|poisson|rate=40". Bench keys are unchanged.
+// process, then the offered rate ("<bench key>|load|inst=2|delay=5ms|poisson|rate=40"),
+// or for a capacity-search summary its percentile and budget ("...|capacity=p95,50ms").
+// Bench keys are unchanged.
 func (r *Record) Key() string {
 	if r.Load == nil {
 		return r.benchKey()
 	}
 	l := r.Load
 	if l.Capacity != nil {
-		return fmt.Sprintf("%s|capacity=%s<=%gms", r.LoadConfigKey(), l.Capacity.LatencyPct, l.Capacity.BudgetMs)
+		return fmt.Sprintf("%s|capacity=%s,%gms", r.LoadConfigKey(), l.Capacity.LatencyPct, l.Capacity.BudgetMs)
 	}
 	return fmt.Sprintf("%s|rate=%g", r.LoadConfigKey(), l.OfferedRPS)
 }

@@ -59,6 +59,7 @@ type JSONRecommendation struct {
 // JSONReport is the JSON output: {"recommendations": [...]}.
 type JSONReport struct {
 	Recommendations []JSONRecommendation `json:"recommendations"`
+	Serving         []JSONServing        `json:"serving,omitempty"` // load records: recommended serving configuration per model
 }
 
 // ToJSON converts the report's recommendations.
@@ -78,6 +79,7 @@ func (r *Report) ToJSON() JSONReport {
 		}
 		out.Recommendations = append(out.Recommendations, j)
 	}
+	out.Serving = r.Load.toJSON()
 	return out
 }
 
@@ -117,8 +119,16 @@ func WriteJSON(w io.Writer, r *Report) error {
 	return nil
 }
 
-// Text writes the recommendations for a terminal: one block per model.
+// Text writes the recommendations for a terminal: one block per model, then the serving
+// recommendations of load records.
 func Text(w io.Writer, r *Report) error {
+	if err := benchText(w, r); err != nil {
+		return err
+	}
+	return loadText(w, r.Load)
+}
+
+func benchText(w io.Writer, r *Report) error {
 	p := r.Options.Percentile
 	for _, rec := range r.Recommendations {
 		if rec.None {

@@ -34,7 +34,30 @@ const PlotDPI = 110
 //     point), and its p50, p95 and p99.
 //
 // With no usable configuration there is nothing to plot and no file is written.
+//
+// With load records, base_latency_vs_load.png is added (see drawLoad).
 func WritePlots(rep *Report, dir, base string) ([]PlotFile, error) {
+	files, err := writeBenchPlots(rep, dir, base)
+	if err != nil {
+		return nil, err
+	}
+	if lr := rep.Load; lr != nil && len(lr.Configs) > 0 {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create plot folder: %w", err)
+		}
+		name := base + "_latency_vs_load.png"
+		cols := min(len(lr.Models), 2)
+		rows := (len(lr.Models) + cols - 1) / cols
+		w, h := vg.Length(cols)*8.5*vg.Inch, vg.Length(rows)*4.5*vg.Inch
+		if err := writePNG(filepath.Join(dir, name), w, h, func(dc draw.Canvas) { drawLoad(lr, dc, cols, rows) }); err != nil {
+			return nil, err
+		}
+		files = append(files, PlotFile{Title: "Request latency vs offered load", Path: name})
+	}
+	return files, nil
+}
+
+func writeBenchPlots(rep *Report, dir, base string) ([]PlotFile, error) {
 	if !slices.ContainsFunc(rep.Entries, func(e *Entry) bool { return e.Usable }) {
 		return nil, nil
 	}

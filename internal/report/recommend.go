@@ -253,7 +253,8 @@ type Report struct {
 	Failures        []Failure
 	Recommendations []Recommendation // one per model, in Models order
 	Effects         []Effect
-	Env             []EnvGroup // by number of records, then fingerprint
+	Env             []EnvGroup  // by number of records, then fingerprint
+	Load            *LoadReport // perflab load and simulate records; nil when there are none
 }
 
 // MixedEnv reports whether the records come from several environments.
@@ -267,9 +268,14 @@ func Compute(recs []*record.Record, opts Options) (*Report, error) {
 	rep := &Report{Options: opts, Records: len(recs)}
 	rep.Env = envGroups(recs)
 
+	var loadRecs []*record.Record
 	byKey := map[string][]*record.Record{}
 	var keys []string
 	for _, r := range recs {
+		if r.Load != nil {
+			loadRecs = append(loadRecs, r) // serving under load: see load.go
+			continue
+		}
 		k := r.Key()
 		if _, ok := byKey[k]; !ok {
 			keys = append(keys, k)
@@ -313,6 +319,7 @@ func Compute(recs []*record.Record, opts Options) (*Report, error) {
 		rep.Recommendations = append(rep.Recommendations, recommend(m, rep.Entries, rep.Failures, opts))
 	}
 	rep.Effects = effects(rep.Models, rep.Entries, opts.Percentile)
+	rep.Load = computeLoad(loadRecs, opts)
 	return rep, nil
 }
 

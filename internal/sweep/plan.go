@@ -24,6 +24,17 @@ type Config struct {
 	Quantize       bool     `json:"quantize"`
 	Repeat         int      `json:"repeat"` // 1-based
 	Key            string   `json:"key"`
+
+	// Load presets: BatchSize is the batcher's max batch, and the configuration runs at
+	// Rate, or searches its capacity at LatencyPct <= BudgetMs.
+	Mode         string  `json:"mode,omitempty"` // "load"; "" for bench
+	Instances    int     `json:"instances,omitempty"`
+	MaxDelayMs   float64 `json:"max_delay_ms,omitempty"`
+	Arrival      string  `json:"arrival,omitempty"`
+	Rate         float64 `json:"rate,omitempty"`
+	FindCapacity bool    `json:"find_capacity,omitempty"`
+	LatencyPct   string  `json:"latency_pct,omitempty"`
+	BudgetMs     float64 `json:"latency_budget_ms,omitempty"`
 }
 
 // Skipped is a configuration the plan leaves out, and why.
@@ -49,14 +60,39 @@ type Plan struct {
 
 // key is the configuration key of c, equal to record.Record.Key of its result.
 func (c Config) key() string {
-	r := record.Record{Model: c.Model, BatchSize: c.BatchSize, CompileRequested: c.Compile, Threads: c.Threads,
-		InteropThreads: c.InteropThreads, ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, Device: "cpu"}
-	return r.Key()
+	return c.record().Key()
+}
+
+// record returns a record holding only c's configuration (no measurement).
+func (c Config) record() *record.Record {
+	r := &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Model: c.Model, Inputs: c.Inputs, Device: "cpu",
+		BatchSize: c.BatchSize, CompileRequested: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads,
+		ChannelsLast: c.ChannelsLast, Quantize: c.Quantize}
+	if c.Mode == ModeLoad {
+		r.Mode = ModeLoad
+		r.Load = &record.LoadInfo{Arrival: c.Arrival, OfferedRPS: c.Rate, Instances: c.Instances, MaxBatch: c.BatchSize,
+			MaxDelayMs: c.MaxDelayMs, LatencyPct: c.LatencyPct, LatencyBudgetMs: c.BudgetMs}
+		if c.FindCapacity {
+			r.Load.Capacity = &record.Capacity{LatencyPct: c.LatencyPct, BudgetMs: c.BudgetMs}
+		}
+	}
+	return r
 }
 
 // String is a short human label, e.g. "resnet18 b4 compile=on t2/1 cl".
 func (c Config) String() string {
 	s := fmt.Sprintf("%s b%d compile=%s t%d/%d", c.Model, c.BatchSize, c.Compile, c.Threads, c.InteropThreads)
+	if c.Mode == ModeLoad {
+		s = fmt.Sprintf("%s %dx%dt max-batch %d delay %gms compile=%s", c.Model, c.Instances, c.Threads, c.BatchSize, c.MaxDelayMs, c.Compile)
+		if c.Arrival != "" && c.Arrival != "poisson" {
+			s += " " + c.Arrival
+		}
+		if c.FindCapacity {
+			s += fmt.Sprintf(" capacity@%s<=%gms", c.LatencyPct, c.BudgetMs)
+		} else {
+			s += fmt.Sprintf(" %g req/s", c.Rate)
+		}
+	}
 	if c.ChannelsLast {
 		s += " channels_last"
 	}
@@ -94,6 +130,10 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 			}
 			found[m] = true
 			vision, int8 := knobsFor(m, g.Inputs)
+			if p.Mode == ModeLoad {
+				out, skipped = p.expandLoad(g, m, vision, int8, opts, seen, out, skipped)
+				continue
+			}
 			for _, b := range g.BatchSizes {
 				for _, t := range g.Threads {
 					for _, it := range g.InteropThreads {
@@ -128,6 +168,53 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 		}
 	}
 	return out, skipped, nil
+}
+
+// expandLoad lists a load grid's configurations of model m: max batch x threads x inter-op
+// threads x compile x channels_last x quantize x instances x max delay x arrival x rate
+// (or one capacity search). instances x threads above the CPUs available are skipped.
+func (p *Preset) expandLoad(g Grid, m string, vision, int8 bool, opts PlanOptions, seen map[string]bool, out []Config, skipped []Skipped) ([]Config, []Skipped) {
+	rates := g.Rates
+	if p.Load.FindCapacity {
+		rates = []float64{0}
+	}
+	for _, b := range g.MaxBatch {
+		for _, t := range g.Threads {
+			for _, it := range g.InteropThreads {
+				for _, c := range g.Compile {
+					for _, cl := range g.ChannelsLast {
+						for _, q := range g.Quantize {
+							for _, n := range g.Instances {
+								for _, d := range g.MaxDelayMs {
+									for _, a := range g.Arrival {
+										for _, r := range rates {
+											cfg := Config{Model: m, Inputs: g.Inputs, BatchSize: b, Compile: c, Threads: t, InteropThreads: it,
+												ChannelsLast: cl, Quantize: q, Mode: ModeLoad, Instances: n, MaxDelayMs: d, Arrival: a, Rate: r,
+												FindCapacity: p.Load.FindCapacity, LatencyPct: p.Load.LatencyPct, BudgetMs: p.Load.BudgetMs}
+											cfg.Key = cfg.key()
+											switch {
+											case seen[cfg.Key]:
+												continue
+											case cl && !vision, q && !int8:
+												continue
+											case opts.CPUsAvailable > 0 && float64(n*t) > math.Ceil(opts.CPUsAvailable):
+												skipped = append(skipped, Skipped{cfg, fmt.Sprintf("%d instances x %d threads > %g CPUs available", n, t, opts.CPUsAvailable)})
+												seen[cfg.Key] = true
+												continue
+											}
+											seen[cfg.Key] = true
+											out = append(out, cfg)
+										}
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return out, skipped
 }
 
 func (p *Preset) models() []string {

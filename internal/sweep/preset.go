@@ -7,13 +7,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/presets"
 )
 
@@ -29,6 +32,26 @@ type Preset struct {
 	MaxSeconds       float64
 	TimeoutSeconds   float64
 	Grids            []Grid
+
+	// Mode is "bench" (each configuration a perflab bench) or "load" (each configuration
+	// and offered rate a perflab load; see Load).
+	Mode string
+	Load LoadSettings
+}
+
+// Mode values.
+const (
+	ModeBench = "bench"
+	ModeLoad  = "load"
+)
+
+// LoadSettings are the preset-level keys of a load preset.
+type LoadSettings struct {
+	DurationS    float64 // measured window of each run (each capacity-search step: at least)
+	WarmupS      float64
+	LatencyPct   string
+	BudgetMs     float64 // 0 = none
+	FindCapacity bool    // one capacity search per configuration instead of fixed rates
 }
 
 // Grid is one cartesian product of knob values; a preset's configurations are the union
@@ -42,6 +65,15 @@ type Grid struct {
 	Compile        []string
 	ChannelsLast   []bool
 	Quantize       []bool
+
+	// Load presets only.
+	Instances  []int
+	MaxBatch   []int
+	MaxDelayMs []float64
+	Rates      []float64
+	Arrival    []string
+
+	batchGiven bool // batch_size was given (an error in a load preset)
 }
 
 // The YAML document, decoded strictly. List-valued keys stay nodes so that errors can
@@ -58,6 +90,13 @@ type presetDoc struct {
 	Grid             *gridDoc   `yaml:"grid"`
 	Grids            []gridDoc  `yaml:"grids"`
 	Quick            *presetDoc `yaml:"quick"`
+
+	Mode            *string  `yaml:"mode"`
+	DurationS       *float64 `yaml:"duration_s"`
+	WarmupS         *float64 `yaml:"warmup_s"`
+	LatencyPct      *string  `yaml:"latency_pct"`
+	LatencyBudgetMs *float64 `yaml:"latency_budget_ms"`
+	FindCapacity    *bool    `yaml:"find_capacity"`
 }
 
 type gridDoc struct {
@@ -69,6 +108,11 @@ type gridDoc struct {
 	Compile        yaml.Node `yaml:"compile"`
 	ChannelsLast   yaml.Node `yaml:"channels_last"`
 	Quantize       yaml.Node `yaml:"quantize"`
+	Instances      yaml.Node `yaml:"instances"`
+	MaxBatch       yaml.Node `yaml:"max_batch"`
+	MaxDelayMs     yaml.Node `yaml:"max_delay_ms"`
+	Rates          yaml.Node `yaml:"rates"`
+	Arrival        yaml.Node `yaml:"arrival"`
 }
 
 // Load reads a built-in preset by name, or a preset file by path, and applies its quick
@@ -103,9 +147,21 @@ func Parse(source string, data []byte, quick bool) (*Preset, error) {
 		msg = yamlLineRE.ReplaceAllString(msg, `line $1: unknown key "$2"`)
 		return nil, fmt.Errorf("preset %s: %s", source, strings.ReplaceAll(msg, "\n  ", "; "))
 	}
-	p := &Preset{Name: doc.Name, Description: doc.Description, Iters: 200, Warmup: 20, TargetPercentile: "p95", TimeoutSeconds: 600}
+	p := &Preset{Name: doc.Name, Description: doc.Description, Iters: 200, Warmup: 20, TargetPercentile: "p95", TimeoutSeconds: 600,
+		Mode: ModeBench, Load: LoadSettings{DurationS: 10, WarmupS: 1, LatencyPct: "p95"}}
 	if p.Name == "" {
 		return nil, fmt.Errorf("preset %s: missing \"name\"", source)
+	}
+	if doc.Mode != nil {
+		switch *doc.Mode {
+		case ModeBench, ModeLoad:
+			p.Mode = *doc.Mode
+		default:
+			return nil, fmt.Errorf("preset %s: mode: unknown value %q (want bench or load)", source, *doc.Mode)
+		}
+	}
+	if doc.Quick != nil && doc.Quick.Mode != nil {
+		return nil, fmt.Errorf("preset %s: quick may not change \"mode\"", source)
 	}
 	if err := p.apply(source, &doc); err != nil {
 		return nil, err
@@ -125,7 +181,57 @@ func Parse(source string, data []byte, quick bool) (*Preset, error) {
 	if len(p.Grids) == 0 {
 		return nil, fmt.Errorf("preset %s: no \"grid\" (or \"grids\") to sweep", source)
 	}
+	if err := p.checkMode(source); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// checkMode checks the keys that belong to one mode and fills the load grids' defaults.
+func (p *Preset) checkMode(source string) error {
+	bad := func(why string) error { return fmt.Errorf("preset %s: %s", source, why) }
+	if p.Mode == ModeBench {
+		for _, g := range p.Grids {
+			if g.Instances != nil || g.MaxBatch != nil || g.MaxDelayMs != nil || g.Rates != nil || g.Arrival != nil {
+				return bad("instances, max_batch, max_delay_ms, rates and arrival are for load presets: add \"mode: load\"")
+			}
+		}
+		return nil
+	}
+	l := p.Load
+	if l.FindCapacity && l.BudgetMs == 0 {
+		return bad("find_capacity needs latency_budget_ms")
+	}
+	for i := range p.Grids {
+		g := &p.Grids[i]
+		switch {
+		case g.batchGiven:
+			return bad("batch_size is not a load key: use max_batch (the batcher's largest batch)")
+		case l.FindCapacity && g.Rates != nil:
+			return bad("give rates or find_capacity, not both")
+		case !l.FindCapacity && g.Rates == nil:
+			return bad("a load grid needs rates (requests per second), or find_capacity: true")
+		}
+		if g.Instances == nil {
+			g.Instances = []int{1}
+		}
+		if g.MaxBatch == nil {
+			g.MaxBatch = []int{1}
+		}
+		if g.MaxDelayMs == nil {
+			g.MaxDelayMs = []float64{0}
+		}
+		if g.Arrival == nil {
+			g.Arrival = []string{"poisson"}
+		}
+		g.BatchSizes = nil
+		for _, r := range g.Rates {
+			if err := load.CheckDuration(r, time.Duration(l.DurationS*float64(time.Second)), l.LatencyPct); err != nil {
+				return bad(fmt.Sprintf("rate %g: %s (duration_s)", r, strings.TrimPrefix(err.Error(), "duration too short: ")))
+			}
+		}
+	}
+	return nil
 }
 
 // apply sets every key doc gives, validating values.
@@ -166,6 +272,28 @@ func (p *Preset) apply(source string, doc *presetDoc) error {
 			*f.dst = *f.v
 		}
 	}
+	for _, f := range []struct {
+		key string
+		v   *float64
+		dst *float64
+		pos bool
+	}{{"duration_s", doc.DurationS, &p.Load.DurationS, true}, {"warmup_s", doc.WarmupS, &p.Load.WarmupS, false}, {"latency_budget_ms", doc.LatencyBudgetMs, &p.Load.BudgetMs, false}} {
+		if f.v != nil {
+			if *f.v < 0 || (f.pos && *f.v == 0) {
+				return bad(f.key, "must be > 0")
+			}
+			*f.dst = *f.v
+		}
+	}
+	if doc.LatencyPct != nil {
+		if _, ok := load.Percentiles[*doc.LatencyPct]; !ok {
+			return bad("latency_pct", fmt.Sprintf("unknown value %q (want p50, p90, p95 or p99)", *doc.LatencyPct))
+		}
+		p.Load.LatencyPct = *doc.LatencyPct
+	}
+	if doc.FindCapacity != nil {
+		p.Load.FindCapacity = *doc.FindCapacity
+	}
 	if doc.Grid != nil && len(doc.Grids) > 0 {
 		return bad("grid", `give either "grid" or "grids", not both`)
 	}
@@ -201,6 +329,7 @@ func parseGrid(source string, d *gridDoc) (Grid, error) {
 	if g.BatchSizes, err = ints(source, "batch_size", &d.BatchSize, []int{1}, 1); err != nil {
 		return g, err
 	}
+	g.batchGiven = d.BatchSize.Kind != 0
 	if g.Threads, err = ints(source, "threads", &d.Threads, []int{1}, 1); err != nil {
 		return g, err
 	}
@@ -221,7 +350,48 @@ func parseGrid(source string, d *gridDoc) (Grid, error) {
 	if g.Quantize, err = bools(source, "quantize", &d.Quantize); err != nil {
 		return g, err
 	}
+	if g.Instances, err = ints(source, "instances", &d.Instances, nil, 1); err != nil {
+		return g, err
+	}
+	if g.MaxBatch, err = ints(source, "max_batch", &d.MaxBatch, nil, 1); err != nil {
+		return g, err
+	}
+	if g.MaxDelayMs, err = floats(source, "max_delay_ms", &d.MaxDelayMs, false); err != nil {
+		return g, err
+	}
+	if g.Rates, err = floats(source, "rates", &d.Rates, true); err != nil {
+		return g, err
+	}
+	if g.Arrival, err = strings_(source, "arrival", &d.Arrival, nil); err != nil {
+		return g, err
+	}
+	for i, a := range g.Arrival {
+		if a != load.Poisson && a != load.Constant {
+			return g, fmt.Errorf("preset %s: line %d: arrival: unknown value %q (want poisson or constant)", source, itemLine(&d.Arrival, i), a)
+		}
+	}
 	return g, nil
+}
+
+// floats reads a list of numbers >= 0 (> 0 with positive); absent gives nil.
+func floats(source, key string, n *yaml.Node, positive bool) ([]float64, error) {
+	its, err := items(source, key, n)
+	if err != nil || its == nil {
+		return nil, err
+	}
+	out := make([]float64, len(its))
+	for i, it := range its {
+		v, err := strconv.ParseFloat(it.Value, 64)
+		if err != nil || v < 0 || (positive && v == 0) || math.IsInf(v, 0) || math.IsNaN(v) {
+			want := "a number >= 0"
+			if positive {
+				want = "a number > 0"
+			}
+			return nil, fmt.Errorf("preset %s: line %d: %s: unknown value %q (want %s)", source, it.Line, key, it.Value, want)
+		}
+		out[i] = v
+	}
+	return out, nil
 }
 
 // items returns a list node's items; a single scalar counts as a one-item list.

@@ -99,9 +99,13 @@ func (rn *Runner) Run(ctx context.Context, plan *Plan, done map[string]int) (Res
 	return res, nil
 }
 
-// Args returns the `perflab bench` arguments of one configuration.
+// Args returns the `perflab bench` (or, for a load preset, `perflab load`) arguments of
+// one configuration.
 func (rn *Runner) Args(c Config) []string {
 	p := rn.Preset
+	if c.Mode == ModeLoad {
+		return rn.loadArgs(c)
+	}
 	args := []string{"bench", "--model", c.Model,
 		"--batch-size", strconv.Itoa(c.BatchSize),
 		"--compile", c.Compile,
@@ -114,6 +118,42 @@ func (rn *Runner) Args(c Config) []string {
 		"--max-seconds", strconv.FormatFloat(p.MaxSeconds, 'g', -1, 64),
 		"--json",
 	}
+	for _, in := range c.Inputs {
+		args = append(args, "--input", in)
+	}
+	if c.ChannelsLast {
+		args = append(args, "--channels-last")
+	}
+	if c.Quantize {
+		args = append(args, "--quantize")
+	}
+	return append(args, rn.ExtraArgs...)
+}
+
+func (rn *Runner) loadArgs(c Config) []string {
+	l := rn.Preset.Load
+	secs := func(s float64) string { return time.Duration(s * float64(time.Second)).String() }
+	args := []string{"load", "--model", c.Model,
+		"--compile", c.Compile,
+		"--threads", strconv.Itoa(c.Threads),
+		"--interop-threads", strconv.Itoa(c.InteropThreads),
+		"--instances", strconv.Itoa(c.Instances),
+		"--max-batch", strconv.Itoa(c.BatchSize),
+		"--max-delay", time.Duration(c.MaxDelayMs * float64(time.Millisecond)).String(),
+		"--arrival", c.Arrival,
+		"--duration", secs(l.DurationS),
+		"--warmup", secs(l.WarmupS),
+		"--latency-pct", c.LatencyPct,
+	}
+	if c.BudgetMs > 0 {
+		args = append(args, "--latency-budget-ms", strconv.FormatFloat(c.BudgetMs, 'g', -1, 64))
+	}
+	if c.FindCapacity {
+		args = append(args, "--find-capacity")
+	} else {
+		args = append(args, "--rate", strconv.FormatFloat(c.Rate, 'g', -1, 64))
+	}
+	args = append(args, "--json")
 	for _, in := range c.Inputs {
 		args = append(args, "--input", in)
 	}
@@ -157,10 +197,9 @@ func (rn *Runner) runOne(ctx context.Context, c Config, timeout time.Duration) *
 	err := cmd.Run()
 
 	fail := func(why string) *record.Record {
-		return &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Status: record.StatusFailed, Error: why,
-			Timestamp: time.Now().UTC().Format(time.RFC3339), Model: c.Model, Inputs: c.Inputs, Device: "cpu",
-			BatchSize: c.BatchSize, CompileRequested: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads,
-			ChannelsLast: c.ChannelsLast, Quantize: c.Quantize}
+		r := c.record()
+		r.Status, r.Error, r.Timestamp = record.StatusFailed, why, time.Now().UTC().Format(time.RFC3339)
+		return r
 	}
 	switch {
 	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
@@ -173,7 +212,7 @@ func (rn *Runner) runOne(ctx context.Context, c Config, timeout time.Duration) *
 			}
 			return fail(fmt.Sprintf("exit status %d%s", ee.ExitCode(), lastLine(stderr.String(), ": ")))
 		}
-		return fail("could not run perflab bench: " + err.Error())
+		return fail("could not run perflab " + rn.Args(c)[0] + ": " + err.Error())
 	}
 	rec, perr := record.Parse(bytes.TrimSpace(stdout.Bytes()))
 	if perr != nil {
