@@ -40,7 +40,9 @@ func NewBaselineCmd(ios IO) *cobra.Command {
 configuration (model, batch, compile, threads, inter-op threads, channels_last, quantize,
 device) and keeping, per configuration, the raw samples of the last K runs with their
 environment fingerprint, commit and date. 'update' merges new results in (other entries are
-kept) and writes the file atomically; run it on the main branch.`,
+kept) and writes the file atomically; run it on the main branch.
+
+` + exitCodesHelp,
 	}
 	cmd.AddCommand(newBaselineUpdateCmd(ios, nil), newBaselineShowCmd(ios, nil))
 	return cmd

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -132,16 +133,7 @@ func printSummary(opts *BenchOptions, r *record.Record) {
 	}
 	fmt.Fprintf(w, "%s  batch %d  compile %s (asked %s)  threads %d/%d  channels_last %t  quantize %t\n",
 		r.Model, r.BatchSize, compile, r.CompileRequested, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize)
-	for _, p := range []struct {
-		key string
-		v   float64
-	}{{"p50", r.LatencyP50}, {"p90", r.LatencyP90}, {"p95", r.LatencyP95}, {"p99", r.LatencyP99}} {
-		ci := "(too few iterations for a CI)"
-		if c, ok := r.LatencyCI[p.key]; ok {
-			ci = fmt.Sprintf("[%.3f, %.3f] %g%% CI", c.Lo, c.Hi, c.Confidence*100)
-		}
-		fmt.Fprintf(w, "  latency %s  %9.3f ms  %s\n", p.key, p.v, ci)
-	}
+	printLatencies(w, r, "iterations")
 	fmt.Fprintf(w, "  throughput  %9.1f req/s   forward %.3f ms/batch   %d iters, IQR/median %.1f%%\n",
 		r.ThroughputRPS, r.ForwardMsPerBatch, r.Iters, r.IQROverMedian*100)
 	if r.Preprocess != nil {
@@ -165,5 +157,20 @@ func printSummary(opts *BenchOptions, r *record.Record) {
 	}
 	if opts.Out != "" {
 		fmt.Fprintf(w, "  appended to %s\n", opts.Out)
+	}
+}
+
+// printLatencies prints a record's latency percentiles with their CIs, one line each;
+// samples names what the samples are ("iterations", "requests").
+func printLatencies(w io.Writer, r *record.Record, samples string) {
+	for _, p := range []struct {
+		key string
+		v   float64
+	}{{"p50", r.LatencyP50}, {"p90", r.LatencyP90}, {"p95", r.LatencyP95}, {"p99", r.LatencyP99}} {
+		ci := "(too few " + samples + " for a CI)"
+		if c, ok := r.LatencyCI[p.key]; ok {
+			ci = fmt.Sprintf("[%.3f, %.3f] %g%% CI", c.Lo, c.Hi, c.Confidence*100)
+		}
+		fmt.Fprintf(w, "  latency %s  %9.3f ms  %s\n", p.key, p.v, ci)
 	}
 }

@@ -575,16 +575,7 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 		l.Arrival, loadNum(l.OfferedRPS), loadNum(l.DurationS), loadNum(l.WarmupS), l.Requests, l.IssuedRPS)
 	fmt.Fprintf(w, "  achieved    %.1f req/s   %d completed, %d timed out, %d dropped (timeout %s ms)\n",
 		l.AchievedRPS, l.Completed, l.Timeouts, l.Dropped, loadNum(l.TimeoutMs))
-	for _, p := range []struct {
-		key string
-		v   float64
-	}{{"p50", r.LatencyP50}, {"p90", r.LatencyP90}, {"p95", r.LatencyP95}, {"p99", r.LatencyP99}} {
-		ci := "(too few requests for a CI)"
-		if c, ok := r.LatencyCI[p.key]; ok {
-			ci = fmt.Sprintf("[%.3f, %.3f] %g%% CI", c.Lo, c.Hi, c.Confidence*100)
-		}
-		fmt.Fprintf(w, "  latency %s  %9.3f ms  %s\n", p.key, p.v, ci)
-	}
+	printLatencies(w, r, "requests")
 	if q := l.QueueWaitMs; q != nil {
 		fmt.Fprintf(w, "  queue wait  p50 %.3f ms  p95 %.3f ms  p99 %.3f ms (scheduled arrival to batch start)\n", q.P50, q.P95, q.P99)
 	}

@@ -60,7 +60,9 @@ Built-in presets: ` + strings.Join(presets.Names(), ", ") + ` (or a path to a pr
 README). --quick uses the preset's quick subset. Thread counts above the CPUs available to
 this process are skipped with a note. The order is shuffled with a recorded seed
 (order_seed) so that machine drift does not favour one setting; --repeat N runs N shuffled
-rounds. Each configuration stops early once its target percentile's CI is tight enough.`,
+rounds. Each configuration stops early once its target percentile's CI is tight enough.
+
+` + exitCodesHelp,
 		Example: `  perflab sweep --preset cpu_vision --quick
   perflab sweep --preset cpu_text
   perflab sweep --preset ./my_preset.yaml --models resnet18 --iters 100 --out results/x.jsonl

@@ -123,6 +123,22 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 	seen := map[string]bool{}
 	var out []Config
 	var skipped []Skipped
+	// add keeps cfg unless it repeats one already planned, has a knob that does not apply to
+	// its model, or needs more CPUs (cpus) than the process has.
+	add := func(cfg Config, vision, int8 bool, cpus int, why string) {
+		cfg.Key = cfg.key()
+		switch {
+		case seen[cfg.Key]:
+			return
+		case cfg.ChannelsLast && !vision, cfg.Quantize && !int8:
+			return // the knob does not apply to this model
+		case opts.CPUsAvailable > 0 && float64(cpus) > math.Ceil(opts.CPUsAvailable):
+			skipped = append(skipped, Skipped{cfg, fmt.Sprintf("%s > %g CPUs available", why, opts.CPUsAvailable)})
+		default:
+			out = append(out, cfg)
+		}
+		seen[cfg.Key] = true
+	}
 	for _, g := range p.Grids {
 		for _, m := range g.Models {
 			if len(want) > 0 && !want[m] {
@@ -131,35 +147,16 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 			found[m] = true
 			vision, int8 := knobsFor(m, g.Inputs)
 			if p.Mode == ModeLoad {
-				out, skipped = p.expandLoad(g, m, vision, int8, opts, seen, out, skipped)
+				p.expandLoad(g, m, func(cfg Config) {
+					add(cfg, vision, int8, cfg.Instances*cfg.Threads, fmt.Sprintf("%d instances x %d threads", cfg.Instances, cfg.Threads))
+				})
 				continue
 			}
-			for _, b := range g.BatchSizes {
-				for _, t := range g.Threads {
-					for _, it := range g.InteropThreads {
-						for _, c := range g.Compile {
-							for _, cl := range g.ChannelsLast {
-								for _, q := range g.Quantize {
-									cfg := Config{Model: m, Inputs: g.Inputs, BatchSize: b, Compile: c, Threads: t, InteropThreads: it, ChannelsLast: cl, Quantize: q}
-									cfg.Key = cfg.key()
-									switch {
-									case seen[cfg.Key]:
-										continue
-									case cl && !vision, q && !int8:
-										continue // the knob does not apply to this model
-									case opts.CPUsAvailable > 0 && float64(t) > math.Ceil(opts.CPUsAvailable):
-										skipped = append(skipped, Skipped{cfg, fmt.Sprintf("%d threads > %g CPUs available", t, opts.CPUsAvailable)})
-										seen[cfg.Key] = true
-										continue
-									}
-									seen[cfg.Key] = true
-									out = append(out, cfg)
-								}
-							}
-						}
-					}
-				}
-			}
+			cross([]int{len(g.BatchSizes), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize)}, func(ix []int) {
+				cfg := Config{Model: m, Inputs: g.Inputs, BatchSize: g.BatchSizes[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
+					Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]]}
+				add(cfg, vision, int8, cfg.Threads, fmt.Sprintf("%d threads", cfg.Threads))
+			})
 		}
 	}
 	for _, m := range opts.Models {
@@ -170,51 +167,45 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 	return out, skipped, nil
 }
 
-// expandLoad lists a load grid's configurations of model m: max batch x threads x inter-op
-// threads x compile x channels_last x quantize x instances x max delay x arrival x rate
-// (or one capacity search). instances x threads above the CPUs available are skipped.
-func (p *Preset) expandLoad(g Grid, m string, vision, int8 bool, opts PlanOptions, seen map[string]bool, out []Config, skipped []Skipped) ([]Config, []Skipped) {
+// cross calls f with every combination of indexes into lists of the given lengths, in
+// nested-loop order (the last index varies fastest).
+func cross(lens []int, f func(ix []int)) {
+	ix := make([]int, len(lens))
+	for _, n := range lens {
+		if n == 0 {
+			return
+		}
+	}
+	for {
+		f(ix)
+		k := len(ix) - 1
+		for ; k >= 0; k-- {
+			if ix[k]++; ix[k] < lens[k] {
+				break
+			}
+			ix[k] = 0
+		}
+		if k < 0 {
+			return
+		}
+	}
+}
+
+// expandLoad calls add with each of a load grid's configurations of model m: max batch x
+// threads x inter-op threads x compile x channels_last x quantize x instances x max delay
+// x arrival x rate (or one capacity search).
+func (p *Preset) expandLoad(g Grid, m string, add func(Config)) {
 	rates := g.Rates
 	if p.Load.FindCapacity {
 		rates = []float64{0}
 	}
-	for _, b := range g.MaxBatch {
-		for _, t := range g.Threads {
-			for _, it := range g.InteropThreads {
-				for _, c := range g.Compile {
-					for _, cl := range g.ChannelsLast {
-						for _, q := range g.Quantize {
-							for _, n := range g.Instances {
-								for _, d := range g.MaxDelayMs {
-									for _, a := range g.Arrival {
-										for _, r := range rates {
-											cfg := Config{Model: m, Inputs: g.Inputs, BatchSize: b, Compile: c, Threads: t, InteropThreads: it,
-												ChannelsLast: cl, Quantize: q, Mode: ModeLoad, Instances: n, MaxDelayMs: d, Arrival: a, Rate: r,
-												FindCapacity: p.Load.FindCapacity, LatencyPct: p.Load.LatencyPct, BudgetMs: p.Load.BudgetMs}
-											cfg.Key = cfg.key()
-											switch {
-											case seen[cfg.Key]:
-												continue
-											case cl && !vision, q && !int8:
-												continue
-											case opts.CPUsAvailable > 0 && float64(n*t) > math.Ceil(opts.CPUsAvailable):
-												skipped = append(skipped, Skipped{cfg, fmt.Sprintf("%d instances x %d threads > %g CPUs available", n, t, opts.CPUsAvailable)})
-												seen[cfg.Key] = true
-												continue
-											}
-											seen[cfg.Key] = true
-											out = append(out, cfg)
-										}
-									}
-								}
-							}
-						}
-					}
-				}
-			}
-		}
-	}
-	return out, skipped
+	cross([]int{len(g.MaxBatch), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize),
+		len(g.Instances), len(g.MaxDelayMs), len(g.Arrival), len(rates)}, func(ix []int) {
+		add(Config{Model: m, Inputs: g.Inputs, BatchSize: g.MaxBatch[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
+			Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]], Mode: ModeLoad,
+			Instances: g.Instances[ix[6]], MaxDelayMs: g.MaxDelayMs[ix[7]], Arrival: g.Arrival[ix[8]], Rate: rates[ix[9]],
+			FindCapacity: p.Load.FindCapacity, LatencyPct: p.Load.LatencyPct, BudgetMs: p.Load.BudgetMs})
+	})
 }
 
 func (p *Preset) models() []string {
