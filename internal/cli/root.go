@@ -21,9 +21,9 @@ const (
 )
 
 const exitCodesHelp = `Exit codes:
-  0    success
-  1    regression found (gate)
-  2    usage or input error (bad flag, missing or corrupt model, wrong input shape, ...)
+  0  success
+  1  regression found (gate)
+  2  usage or input error (bad flag, missing or corrupt model, wrong input shape, ...)
   130  interrupted (Ctrl-C): finished records are kept`
 
 // IO is where a command reads and writes; tests pass buffers.
