@@ -347,17 +347,29 @@ func (r *runner) close() {
 }
 
 func (r *runner) load(path string) (*torch.Module, error) {
+	mod, err := LoadModule(path, len(r.m.Inputs))
+	if err != nil {
+		return nil, err
+	}
+	r.keep(mod)
+	return mod, nil
+}
+
+// LoadModule loads a TorchScript file and checks that its forward takes nInputs
+// arguments. Its errors say what is wrong with the file and how to fix it.
+func LoadModule(path string, nInputs int) (*torch.Module, error) {
 	mod, err := torch.Load(path)
 	if err != nil {
 		return nil, explainLoad(path, err)
 	}
-	r.keep(mod)
 	schema, n, err := mod.Schema()
 	if err != nil {
+		mod.Close()
 		return nil, fmt.Errorf("model %s has no usable forward method: %v", path, err)
 	}
-	if n != len(r.m.Inputs) {
-		return nil, fmt.Errorf("model %s: forward takes %d argument(s) but %d --input given (%s): give one --input per argument", path, n, len(r.m.Inputs), schema)
+	if n != nInputs {
+		mod.Close()
+		return nil, fmt.Errorf("model %s: forward takes %d argument(s) but %d --input given (%s): give one --input per argument", path, n, nInputs, schema)
 	}
 	return mod, nil
 }
@@ -448,7 +460,7 @@ func (r *runner) prepare(file string) error {
 	if c.Quantize {
 		tol = Int8Tolerance
 	}
-	cr, err := compare(refOut, out, tol)
+	cr, err := CompareOutputs(refOut, out, tol)
 	if err != nil {
 		return err
 	}
@@ -487,7 +499,7 @@ func (r *runner) compile(base *torch.Module, in []*torch.Tensor) (*torch.Module,
 	r.keep(optOut)
 	// base and opt are the same model (float or int8): they must agree to float precision.
 	tol := FloatTolerance
-	cr, err := compare(baseOut, optOut, tol)
+	cr, err := CompareOutputs(baseOut, optOut, tol)
 	if err != nil || !cr.OK {
 		why := "outputs changed"
 		if err != nil {
@@ -501,7 +513,10 @@ func (r *runner) compile(base *torch.Module, in []*torch.Tensor) (*torch.Module,
 	return opt, nil
 }
 
-func compare(ref, out *torch.Value, tol float64) (*record.Correctness, error) {
+// CompareOutputs compares a configuration's output with the reference (plain model)
+// output: the largest absolute difference relative to the largest reference value, against
+// the tolerance tol.
+func CompareOutputs(ref, out *torch.Value, tol float64) (*record.Correctness, error) {
 	diff, refMax, err := ref.MaxAbsDiff(out)
 	if err != nil {
 		return nil, fmt.Errorf("compare outputs with the plain model: %s", torchMsg(err))

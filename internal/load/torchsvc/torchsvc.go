@@ -11,7 +11,6 @@ package torchsvc
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"slices"
 	"strings"
@@ -251,34 +250,15 @@ func compare(ref *torch.Value, m *torch.Module, in []*torch.Tensor, tol float64)
 		return nil, fmt.Errorf("the configured model failed at batch size 1: %s", msg(err))
 	}
 	defer out.Close()
-	diff, refMax, err := ref.MaxAbsDiff(out)
-	if err != nil {
-		return nil, fmt.Errorf("compare outputs with the plain model: %s", msg(err))
-	}
-	rel := diff
-	if refMax > 0 {
-		rel = diff / refMax
-	}
-	cr := &record.Correctness{MaxAbsDiff: diff, RefMaxAbs: refMax, RelDiff: rel, Tolerance: tol, OK: rel <= tol}
-	if math.IsNaN(rel) || math.IsInf(rel, 0) {
-		cr.MaxAbsDiff, cr.RelDiff = -1, -1
-	}
-	return cr, nil
+	return bench.CompareOutputs(ref, out, tol)
 }
 
 func (s *Service) load(path string, in *instance) (*torch.Module, error) {
-	mod, err := torch.Load(path)
+	mod, err := bench.LoadModule(path, len(s.m.Inputs))
 	if err != nil {
-		return nil, fmt.Errorf("cannot load model file %s: %s", path, msg(err))
+		return nil, err
 	}
 	in.keep(mod)
-	schema, n, err := mod.Schema()
-	if err != nil {
-		return nil, fmt.Errorf("model %s has no usable forward method: %v", path, err)
-	}
-	if n != len(s.m.Inputs) {
-		return nil, fmt.Errorf("model %s: forward takes %d argument(s) but %d --input given (%s): give one --input per argument", path, n, len(s.m.Inputs), schema)
-	}
 	return mod, nil
 }
 
