@@ -101,22 +101,9 @@ func RunBench(opts *BenchOptions) error {
 		recs = []*record.Record{rec}
 	}
 	for _, rec := range recs {
-		if opts.Out != "" {
-			if err := record.AppendFile(opts.Out, rec); err != nil {
-				return err
-			}
+		if err := emitRecord(opts.IO.Out, rec, opts.Out, opts.JSON, func() { printSummary(opts, rec) }); err != nil {
+			return err
 		}
-		if opts.JSON {
-			line, err := record.Marshal(rec)
-			if err != nil {
-				return err
-			}
-			if _, err := opts.IO.Out.Write(line); err != nil {
-				return err
-			}
-			continue
-		}
-		printSummary(opts, rec)
 	}
 	if len(recs) == 2 && !opts.JSON && recs[0].LatencyP50 > 0 {
 		fmt.Fprintf(opts.IO.Out, "B/A: p50 %.3fx, p95 %.3fx, throughput %.3fx (one process, interleaved calls)\n",
@@ -173,4 +160,24 @@ func printLatencies(w io.Writer, r *record.Record, samples string) {
 		}
 		fmt.Fprintf(w, "  latency %s  %9.3f ms  %s\n", p.key, p.v, ci)
 	}
+}
+
+// emitRecord appends rec to the JSONL file out (when given), then prints it: its JSON line
+// when asJSON, else the human summary.
+func emitRecord(w io.Writer, rec *record.Record, out string, asJSON bool, summary func()) error {
+	if out != "" {
+		if err := record.AppendFile(out, rec); err != nil {
+			return err
+		}
+	}
+	if !asJSON {
+		summary()
+		return nil
+	}
+	line, err := record.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(line)
+	return err
 }

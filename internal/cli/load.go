@@ -362,21 +362,7 @@ func RunLoad(ctx context.Context, opts *LoadOptions) error {
 
 // emitLoad appends rec to --out and prints it (its JSON line with --json).
 func emitLoad(opts *LoadOptions, rec *record.Record) error {
-	if opts.Out != "" {
-		if err := record.AppendFile(opts.Out, rec); err != nil {
-			return err
-		}
-	}
-	if opts.JSON {
-		line, err := record.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		_, err = opts.IO.Out.Write(line)
-		return err
-	}
-	printLoadSummary(opts.IO.Out, rec, opts.Out)
-	return nil
+	return emitRecord(opts.IO.Out, rec, opts.Out, opts.JSON, func() { printLoadSummary(opts.IO.Out, rec, opts.Out) })
 }
 
 func cloneLoadRecord(r *record.Record) *record.Record {

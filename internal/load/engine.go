@@ -230,16 +230,10 @@ func (p *Pool) Run(ctx context.Context, c Config) (*Outcome, error) {
 	for {
 		now := time.Since(start)
 		for len(idle) > 0 && head < len(queue) {
-			for head < len(queue) && now-reqs[queue[head]].Scheduled > c.Timeout {
-				r := &reqs[queue[head]]
-				r.Status, r.Done = TimedOut, now
-				head++
-			}
-			n := len(queue) - head
-			if n == 0 || (n < c.MaxBatch && now-reqs[queue[head]].Enqueued < c.MaxDelay) {
+			var n int
+			if head, n = takeBatch(c, reqs, queue, head, now); n == 0 {
 				break
 			}
-			n = min(n, c.MaxBatch)
 			w := idle[len(idle)-1] // the instance idle most recently: its caches are warmest
 			idle = idle[:len(idle)-1]
 			members = append(members, queue[head:head+n])
@@ -308,4 +302,22 @@ func (p *Pool) abandon(inflight int) {
 		p.broken = true
 		p.mu.Unlock()
 	}
+}
+
+// takeBatch is the batcher's rule, shared by the live engine and the simulation: it first
+// times out the queued requests (from head) scheduled more than c.Timeout before now, then
+// returns the new head and the size of the batch an idle instance takes now — up to
+// c.MaxBatch of the oldest requests, once c.MaxBatch are queued or the oldest has waited
+// c.MaxDelay since it was enqueued — or 0 when it should wait.
+func takeBatch(c Config, reqs []Request, queue []int32, head int, now time.Duration) (int, int) {
+	for head < len(queue) && now-reqs[queue[head]].Scheduled > c.Timeout {
+		r := &reqs[queue[head]]
+		r.Status, r.Done = TimedOut, now
+		head++
+	}
+	n := len(queue) - head
+	if n == 0 || (n < c.MaxBatch && now-reqs[queue[head]].Enqueued < c.MaxDelay) {
+		return head, 0
+	}
+	return head, min(n, c.MaxBatch)
 }

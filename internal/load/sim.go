@@ -199,16 +199,10 @@ func Simulate(c Config, svc ServiceModel) (*Outcome, error) {
 			if free < 0 {
 				break
 			}
-			for head < len(queue) && now-reqs[queue[head]].Scheduled > c.Timeout {
-				r := &reqs[queue[head]]
-				r.Status, r.Done = TimedOut, now
-				head++
-			}
-			n := len(queue) - head
-			if n == 0 || (n < c.MaxBatch && now-reqs[queue[head]].Enqueued < c.MaxDelay) {
+			var n int
+			if head, n = takeBatch(c, reqs, queue, head, now); n == 0 {
 				break
 			}
-			n = min(n, c.MaxBatch)
 			d := svc.Sample(n, rng)
 			busy[free] = now + d
 			out.Batches = append(out.Batches, Batch{Size: n, Start: now, Compute: d})
