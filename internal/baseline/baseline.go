@@ -288,7 +288,7 @@ func RelativeModels(recs []*record.Record, root, wd string) int {
 // RelativeModel is the repository-relative form of one model (see RelativeModels); ok is
 // false for built-in names and paths outside root.
 func RelativeModel(m, root, wd string) (string, bool) {
-	if _, builtin := model.LookupBuiltin(m); builtin || m == "" {
+	if _, builtin := model.LookupBuiltin(m); builtin || !model.LooksLikePath(m) {
 		return m, false
 	}
 	abs := m

@@ -297,8 +297,7 @@ func runAgainst(ctx context.Context, opts *GateOptions, metrics []string, gopts 
 	if err != nil {
 		return nil, err
 	}
-	rep.MergeAB(ab.Report)
-	rep.Notes = append(rep.Notes, ab.Notes...)
+	ab.Apply(rep)
 	return rep, nil
 }
 
