@@ -436,7 +436,7 @@ func Decide(cs []Comparison, opts Options) {
 		switch {
 		case sig && bad > band:
 			c.Verdict = Regression
-			c.Reason = fmt.Sprintf("%s: significant (p=%.2g after Holm < %g) and beyond the %s threshold", change, c.PAdj, opts.Alpha, th)
+			c.Reason = fmt.Sprintf("%s: significant (p=%.2g after Holm < %.2g) and beyond the %s threshold", change, c.PAdj, opts.Alpha, th)
 		case sig && bad < -band:
 			c.Verdict = Improvement
 			c.Reason = fmt.Sprintf("%s: significant (p=%.2g after Holm) and beyond the %s threshold", change, c.PAdj, th)
@@ -451,7 +451,7 @@ func Decide(cs []Comparison, opts Options) {
 			var why string
 			switch {
 			case bad > band:
-				why = fmt.Sprintf("beyond the threshold but not significant (p=%.2g after Holm >= %g)", c.PAdj, opts.Alpha)
+				why = fmt.Sprintf("beyond the threshold but not significant (p=%.2g after Holm >= %.2g)", c.PAdj, opts.Alpha)
 			case sig:
 				why = fmt.Sprintf("significant (p=%.2g) but %s reaches beyond the threshold", c.PAdj, ci)
 			default:

@@ -1288,7 +1288,7 @@ func TestTextGolden(t *testing.T) {
 	for _, w := range []string{
 		"perflab gate: REGRESSION — 1 regression(s) in 4 comparisons",
 		"baseline: baselines/cpu_vision.json (contents API at base sha abc123), commits 0123456789, fedcba9876, 2026-01-02T03:04:05Z .. 2026-01-30T14:30:22Z",
-		"rule: regression = Holm-corrected p < 0.01 and slowdown > 5%; metrics p95,throughput",
+		"rule: regression = Holm-corrected p < 0.01 and slowdown > 5%; no change = 95% CI of the ratio within the threshold; metrics p95,throughput",
 		"❌ resnet18|b4|compile=on|t2|i1|cl=true|q=false|cpu p95: p95 +24.6%",
 		"⚠️ tiny_transformer|b8|compile=off|t2|i1|cl=false|q=false|cpu p95: too few samples",
 		"failed (not compared): conv|", "new (no baseline entry): new_model", "in the baseline but not measured: old_model",
