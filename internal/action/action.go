@@ -543,9 +543,13 @@ func (r *runner) abAgainstBase(ctx context.Context) error {
 		return nil
 	}
 	var models []string
+	sels := r.in.GateConfigs
 	if p, err := sweep.Load(r.presetArg(), r.in.Quick); err == nil {
 		for _, g := range p.Grids {
 			models = append(models, g.Models...)
+		}
+		if len(p.GateConfigs) > 0 && ReadInput(r.d.Getenv, InGateConfigs) == "" {
+			sels = p.GateConfigs // the preset's choice, unless the input overrides it
 		}
 		for i, m := range models {
 			if rel, ok := baseline.RelativeModel(m, root, r.ws); ok {
@@ -559,7 +563,7 @@ func (r *runner) abAgainstBase(ctx context.Context) error {
 	}
 	r.gha.Group("perflab A/B against the base " + short(pr.BaseSHA))
 	res, err := abgate.Run(ctx, abgate.Request{Records: r.recs, Report: r.rep, Models: models, Root: root, Source: src,
-		Dir: filepath.Join(r.out, "base-models"), Selectors: r.in.GateConfigs, Metrics: r.in.Metrics,
+		Dir: filepath.Join(r.out, "base-models"), Selectors: sels, Metrics: r.in.Metrics,
 		Seq:   gate.SeqOptions{Options: gate.Options{Alpha: r.in.Alpha, Threshold: r.in.Threshold}, Rounds: r.in.ABRounds, MaxLooks: 3, Budget: r.in.ABBudget, Now: r.d.Now},
 		Iters: iters, Warmup: 20, Measure: r.d.MeasureAB})
 	r.gha.EndGroup()

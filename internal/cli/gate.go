@@ -22,6 +22,7 @@ import (
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/report"
+	"github.com/perflab/perflab/internal/sweep"
 )
 
 func shortSHA(s string) string {
@@ -64,6 +65,8 @@ type GateOptions struct {
 	GateConfigs string // recommended, batch1, all
 
 	FailOnInconclusive bool
+
+	gateConfigsSet bool // --gate-configs was given
 }
 
 // NewGateCmd returns `perflab gate`. runF replaces RunGate in tests.
@@ -77,8 +80,9 @@ func NewGateCmd(ios IO, runF func(*GateOptions) error) *cobra.Command {
 		Long: `Compare latency percentiles and throughput of each configuration with the stored baseline
 and decide: a regression is a change that is statistically significant (Holm-corrected
 p < --alpha over all configurations x metrics) AND larger than --threshold. Between-run
-variation comes from the baseline's history (its last K runs); a percentile without enough
-samples for a claim is inconclusive, never guessed. Failed configurations are reported, never
+variation is pooled over every comparable entry of the baseline (same environment
+fingerprint) and moderated by a stated prior (10% between runs, worth 4 degrees of
+freedom); a percentile without enough samples for a claim is inconclusive, never guessed. Failed configurations are reported, never
 compared; configurations on one side only are listed; a baseline measured on another
 environment fingerprint is not compared unless --allow-env-mismatch.
 
@@ -115,6 +119,7 @@ A missing baseline ("no baseline yet") and an inconclusive verdict exit 0, and s
 				}
 				opts.AB = append(opts.AB, args[0])
 			}
+			opts.gateConfigsSet = cmd.Flags().Changed("gate-configs")
 			if runF != nil {
 				return runF(opts)
 			}
@@ -256,6 +261,9 @@ func runAgainst(ctx context.Context, opts *GateOptions, metrics []string, gopts 
 	sels, err := abgate.ParseSelectors(opts.GateConfigs)
 	if err != nil {
 		return nil, fmt.Errorf("--gate-configs: %v", err)
+	}
+	if p, err := sweep.Load(opts.Sweep.Preset, opts.Sweep.Quick); err == nil && len(p.GateConfigs) > 0 && !opts.gateConfigsSet {
+		sels = p.GateConfigs // the preset's choice, unless --gate-configs overrides it
 	}
 	root, err := abgate.GitRoot(".")
 	if err != nil {

@@ -53,6 +53,7 @@ func TestParseErrors(t *testing.T) {
 		{"no quick", "name: x\ngrid:\n  models: [m.pt]\n", true, "has no quick subset"},
 		{"empty list", "name: x\ngrid:\n  models: []\n", false, "empty list"},
 		{"nested list", "name: x\ngrid:\n  models: [[a]]\n", false, "items must be plain values"},
+		{"bad gate_configs", "name: x\ngate_configs: [fastest]\ngrid:\n  models: [m.pt]\n", false, `gate_configs: unknown value "fastest"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +65,13 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error %q should be one line naming the preset", err)
 			}
 		})
+	}
+}
+
+func TestGateConfigs(t *testing.T) {
+	p, err := Parse("x", []byte("name: x\ngate_configs: [batch1, all]\ngrid:\n  models: [m.pt]\n"), false)
+	if err != nil || strings.Join(p.GateConfigs, ",") != "batch1,all" {
+		t.Errorf("gate_configs: %v, %v", p, err)
 	}
 }
 
