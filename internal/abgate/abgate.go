@@ -38,6 +38,7 @@ const (
 	Unchanged = "unchanged"
 	New       = "new"     // not at the base: nothing to compare with
 	Outside   = "outside" // not a file of the repository
+	Missing   = "missing" // not in the working tree (the sweep said why)
 )
 
 // ModelFile is one model of the preset that is a file.
@@ -60,6 +61,8 @@ func (m ModelFile) Note(src string) string {
 		return fmt.Sprintf("model file is new in this change (not in %s): nothing to A/B against", src)
 	case Outside:
 		return "model file is outside the repository: not A/B tested"
+	case Missing:
+		return "model file is not in the working tree: not A/B tested"
 	}
 	return fmt.Sprintf("model file changed (sha256 %.12s at the base, %.12s now): A/B against the base's version (%s)", m.BaseSHA, m.SHA, src)
 }
@@ -90,7 +93,11 @@ func Files(ctx context.Context, models []string, root string, src Source, dir st
 			continue
 		}
 		mf.Name, mf.Rel, mf.Path = rel, rel, filepath.Join(root, filepath.FromSlash(rel))
-		if mf.SHA, err = model.SHA256(mf.Path); err != nil {
+		if mf.SHA, err = model.SHA256(mf.Path); errors.Is(err, os.ErrNotExist) {
+			mf.State = Missing
+			out = append(out, mf)
+			continue
+		} else if err != nil {
 			return nil, fmt.Errorf("model file %s: %v", rel, err)
 		}
 		b, err := src.Read(ctx, rel)

@@ -525,10 +525,8 @@ func (r *runner) abAgainstBase(ctx context.Context) error {
 	case pr.BaseSHA == "":
 		r.notes = append(r.notes, "No A/B test against the base: the event names no base commit.")
 		return nil
-	case gitErr == nil:
-		src = &abgate.Git{Root: gitRoot, Rev: pr.BaseSHA, Fetch: true, Log: func(s string) { r.logf("%s", s) }}
-	case r.client != nil:
-		src = abgate.Func{Name: "contents API at " + short(pr.BaseSHA), F: func(ctx context.Context, rel string) ([]byte, error) {
+	default:
+		api := abgate.Func{Name: "contents API at " + short(pr.BaseSHA), F: func(ctx context.Context, rel string) ([]byte, error) {
 			f, err := r.client.GetFile(ctx, r.ev.Owner, r.ev.Repo, rel, pr.BaseSHA)
 			if github.IsNotFound(err) {
 				return nil, abgate.ErrNotFound
@@ -538,9 +536,22 @@ func (r *runner) abAgainstBase(ctx context.Context) error {
 			}
 			return f.Content, nil
 		}}
-	default:
-		r.notes = append(r.notes, "No A/B test against the base: the workspace is not a git checkout and there is no token for the contents API.")
-		return nil
+		why := "the workspace is not a git checkout"
+		if gitErr == nil {
+			g := &abgate.Git{Root: gitRoot, Rev: pr.BaseSHA, Fetch: true, Log: func(s string) { r.logf("%s", s) }}
+			_, err := g.Resolve()
+			if err == nil {
+				src = g
+				break
+			}
+			why = err.Error()
+			r.warnf("A/B: %s", why)
+		}
+		if r.client == nil {
+			r.notes = append(r.notes, fmt.Sprintf("No A/B test against the base: %s, and there is no token for the contents API.", why))
+			return nil
+		}
+		src = api
 	}
 	var models []string
 	sels := r.in.GateConfigs
