@@ -198,3 +198,20 @@ func TestRunApply(t *testing.T) {
 		t.Errorf("with a built-in: verdict %q, want no baseline", rep.Verdict)
 	}
 }
+
+// Stored-baseline comparisons of a file unchanged since the base do not gate the change.
+func TestApplyDropsUnchangedStored(t *testing.T) {
+	mlp := testutil.Fixture(t, "mlp.pt")
+	r := newRepo(t)
+	base := r.commit("base", map[string]string{"m.pt": mlp})
+	rec := &record.Record{SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Model: "m.pt", BatchSize: 1, Device: "cpu"}
+	res, err := Run(context.Background(), Request{Records: []*record.Record{rec}, Root: r.root, Source: &Git{Root: r.root, Rev: base}, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &gate.Report{Verdict: gate.Failed, Regressions: 1, Comparisons: []gate.Comparison{{Key: rec.Key(), Metric: "p95", Verdict: gate.Regression}}}
+	res.Apply(rep)
+	if rep.Verdict != gate.Pass || len(rep.Comparisons) != 0 || len(rep.Informational) != 1 || !strings.Contains(strings.Join(rep.Notes, "\n"), "not gated") {
+		t.Errorf("verdict %q (%s), %d comparisons, %d informational, notes %q", rep.Verdict, rep.Summary, len(rep.Comparisons), len(rep.Informational), rep.Notes)
+	}
+}

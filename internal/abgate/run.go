@@ -112,6 +112,24 @@ func orName(f ModelFile) string {
 func (res *Result) Apply(rep *gate.Report) {
 	rep.MergeAB(res.Report)
 	rep.Notes = append(rep.Notes, res.Notes...)
+	// A configuration of a file identical at the base is not gated on the stored
+	// baseline: such a comparison measures the runner's drift, not the change.
+	unchanged := map[string]bool{}
+	for _, f := range res.Files {
+		if f.State == Unchanged {
+			unchanged[f.Name] = true
+		}
+	}
+	if len(unchanged) > 0 {
+		byKey := map[string]string{}
+		for _, r := range res.records {
+			byKey[r.Key()] = r.Model
+		}
+		dropped := rep.DropComparisons(func(c gate.Comparison) bool { return c.Rounds == 0 && unchanged[byKey[c.Key]] })
+		if dropped > 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%d stored-baseline comparison(s) of model files unchanged since the base are shown for information, not gated: between runs they measure the runner's drift, not this change", dropped))
+		}
+	}
 	if len(rep.Comparisons) > 0 || len(rep.FailedConfigs) > 0 || len(res.Files) == 0 {
 		return
 	}

@@ -48,6 +48,9 @@ type Report struct {
 	OnlyInResults  []string          `json:"only_in_results,omitempty"`
 	OnlyInBaseline []string          `json:"only_in_baseline,omitempty"`
 	ConfigNotes    map[string]string `json:"config_notes,omitempty"` // per key: model file changed, env mismatch
+	// Informational comparisons are shown but do not count in the verdict (stored-baseline
+	// comparisons of a model file unchanged since the base).
+	Informational []Comparison `json:"informational,omitempty"`
 }
 
 // BaselineInfo says which baseline was used.
@@ -418,4 +421,28 @@ func (rep *Report) MergeAB(ab *Report) {
 	}
 	rep.Notes = append(rep.Notes, ab.Notes...)
 	rep.finish()
+}
+
+// DropComparisons removes the comparisons drop selects from the verdict (they move to
+// Informational) and recomputes it; it returns how many it removed.
+func (rep *Report) DropComparisons(drop func(Comparison) bool) int {
+	var kept []Comparison
+	n := 0
+	for _, c := range rep.Comparisons {
+		if drop(c) {
+			rep.Informational = append(rep.Informational, c)
+			n++
+			continue
+		}
+		kept = append(kept, c)
+	}
+	if n == 0 {
+		return 0
+	}
+	if kept == nil {
+		kept = []Comparison{}
+	}
+	rep.Comparisons = kept
+	rep.finish()
+	return n
 }

@@ -77,6 +77,15 @@ func (r *Report) Text(w io.Writer) error {
 		}
 		tw.Flush()
 	}
+	if len(r.Informational) > 0 {
+		fmt.Fprintf(w, "\ninformation only, not gated:\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, c := range r.Informational {
+			change, ci, p := fmtRatio(c)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Key, c.Metric, fmtEst(c.Metric, c.Baseline), fmtEst(c.Metric, c.Current), change, ci, p, c.Verdict)
+		}
+		tw.Flush()
+	}
 	r.textLists(w)
 	return nil
 }
@@ -147,6 +156,11 @@ func (r *Report) Markdown(w io.Writer) error {
 	if len(rest) > 0 {
 		fmt.Fprintf(w, "<details><summary>All other comparisons (%d)</summary>\n\n", len(rest))
 		table(rest)
+		fmt.Fprint(w, "</details>\n\n")
+	}
+	if len(r.Informational) > 0 {
+		fmt.Fprintf(w, "<details><summary>Information only, not gated (%d)</summary>\n\n", len(r.Informational))
+		table(r.Informational)
 		fmt.Fprint(w, "</details>\n\n")
 	}
 	var lines []string
