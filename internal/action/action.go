@@ -1,8 +1,9 @@
 // Package action is perflab's GitHub Action: it reads the action's inputs and the event,
-// sweeps a preset (or takes merged shard results), writes the report, gates the results
-// against the baseline of the pull request's merge base, keeps one sticky PR comment up to
-// date, writes the job summary and the step outputs, and on a push to the default branch
-// stores the updated baseline through the contents API.
+// sweeps a preset (or takes merged shard results), writes the report, gates the results —
+// on a pull request by an interleaved A/B test of every changed model file against its
+// version at the pull request's base, and against the baseline stored at the base — keeps
+// one sticky PR comment up to date, writes the job summary and the step outputs, and on a
+// push to the default branch stores the updated baseline through the contents API.
 //
 // Run is testable without a runner: the environment, the output streams, the sweep and the
 // API client come in through Deps. Nothing here prints the token: it is masked first
@@ -24,6 +25,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/perflab/perflab/internal/abgate"
 	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/github"
@@ -44,7 +46,7 @@ const MaxAnnotations = 10
 
 // Modes: what a run does for its event.
 const (
-	ModePullRequest = "pull_request" // gate against the merge base's baseline, comment
+	ModePullRequest = "pull_request" // A/B against the base, gate against the base's baseline, comment
 	ModeBaseline    = "baseline"     // push to the default branch: update the baseline
 	ModeReport      = "report"       // any other event: sweep and report only
 	ModeShard       = "shard"        // one shard of a sweep: results only
@@ -72,6 +74,9 @@ type Deps struct {
 	// Sweep runs a preset sweep (its progress is its own business) and returns the JSONL
 	// file it wrote.
 	Sweep func(ctx context.Context, req SweepRequest) (string, error)
+	// MeasureAB runs interleaved A/B rounds (the pull request's A/B against its base); nil
+	// = no A/B test.
+	MeasureAB gate.Measure
 	// NewClient makes the API client (default github.NewClient).
 	NewClient func(token, apiURL string) (*github.Client, error)
 	Now       func() time.Time
@@ -83,7 +88,8 @@ type Result struct {
 	Mode        string
 	Verdict     string // a gate verdict, or NotGated
 	Regressions int
-	// Fail: fail the check (a regression, with fail-on-regression).
+	// Fail: fail the check (a regression, with fail-on-regression; an inconclusive verdict,
+	// with fail-on-inconclusive).
 	Fail       bool
 	CommentURL string
 }
@@ -110,6 +116,7 @@ type runner struct {
 	notes       []string // said in the summary and the comment
 	commentNote string   // why no comment was posted (summary only)
 	stored      string   // baseline mode: what happened to the updated baseline
+	ab          *abgate.Result
 }
 
 // Run runs the action. An error means the run could not do its job (bad input, a sweep
@@ -195,6 +202,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if r.gate != nil {
 		res.Verdict, res.Regressions = r.gate.Verdict, r.gate.Regressions
 		res.Fail = r.mode == ModePullRequest && r.gate.Verdict == gate.Failed && r.in.FailOnRegression
+		if r.mode == ModePullRequest && r.in.FailOnInconclusive && r.gate.Verdict != gate.Failed && r.gate.Verdict != gate.Pass {
+			res.Fail = true
+		}
 		r.annotate()
 		r.writeFile("verdict.json", func(w io.Writer) error { return r.gate.JSON(w) })
 	}
@@ -204,6 +214,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	r.writeSummary()
 	r.setOutputs(res)
 	switch {
+	case res.Fail && r.gate.Verdict != gate.Failed:
+		r.logf("perflab: %s: %s — failing the check (fail-on-inconclusive: true)", r.gate.Verdict, r.gate.Summary)
 	case res.Fail:
 		r.logf("perflab: %s — failing the check (fail-on-regression: true)", r.gate.Summary)
 	case r.gate != nil && r.gate.Verdict == gate.Failed && r.mode == ModePullRequest:
@@ -241,7 +253,7 @@ func (r *runner) describe() string {
 		if pr.Fork() {
 			what += ", from fork " + pr.HeadRepo
 		}
-		what += "): gate against the baseline of the merge base"
+		what += "): A/B the changed model files against the base, gate against the baseline at the base"
 	case ModeBaseline:
 		what = fmt.Sprintf("push to %s (%s): update the baseline (update-baseline: %s)", r.ev.Branch(), short(r.ev.SHA), r.in.UpdateBaseline)
 	default:
@@ -427,7 +439,9 @@ func (r *runner) baselinePath() (string, error) {
 	return p, nil
 }
 
-// gatePullRequest loads the baseline as of the merge base and gates the results.
+// gatePullRequest loads the baseline as of the pull request's base (the commit the merge
+// commit is built on), gates the results against it, and A/B tests the changed model
+// files against their versions at the base.
 func (r *runner) gatePullRequest(ctx context.Context) error {
 	path, err := r.baselinePath()
 	if err != nil {
@@ -443,13 +457,6 @@ func (r *runner) gatePullRequest(ctx context.Context) error {
 		ref, refDesc := pr.BaseSHA, "base "+pr.BaseRef+" "+short(pr.BaseSHA)
 		if ref == "" {
 			ref, refDesc = pr.BaseRef, "base branch "+pr.BaseRef
-		}
-		if pr.BaseSHA != "" && pr.HeadSHA != "" {
-			if mb, err := r.client.MergeBase(ctx, r.ev.Owner, r.ev.Repo, pr.BaseSHA, pr.HeadSHA); err == nil {
-				ref, refDesc = mb, "merge base "+short(mb)+" (base "+pr.BaseRef+")"
-			} else {
-				r.warnf("could not find the merge base of the pull request (%v): using the base branch's head %s", err, short(pr.BaseSHA))
-			}
 		}
 		f, err := r.client.GetFile(ctx, r.ev.Owner, r.ev.Repo, path, ref)
 		switch {
@@ -482,10 +489,112 @@ func (r *runner) gatePullRequest(ctx context.Context) error {
 	}
 	r.logf("baseline used: %s — %s", path, r.source)
 	r.check(base)
+	if err := r.abAgainstBase(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// abAgainstBase A/B tests every model file of the preset that changed since the pull
+// request's base, on the gated configurations, and merges the comparisons into the verdict.
+func (r *runner) abAgainstBase(ctx context.Context) error {
+	if !r.in.AB {
+		r.logf("ab: false: no A/B test against the base")
+		return nil
+	}
+	if r.d.MeasureAB == nil {
+		return nil
+	}
+	pr := r.ev.PR
+	root := r.ws
+	var src abgate.Source
+	gitRoot, gitErr := abgate.GitRoot(r.ws)
+	if gitErr == nil {
+		root = gitRoot
+	}
+	switch {
+	case r.in.BaseModels != "":
+		dir := r.in.BaseModels
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(r.ws, dir)
+		}
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return fmt.Errorf("input base-models: %s is not a folder of the workspace (build the base's models there in an earlier step)", r.rel(dir))
+		}
+		src = abgate.Dir{Path: dir}
+	case pr.BaseSHA == "":
+		r.notes = append(r.notes, "No A/B test against the base: the event names no base commit.")
+		return nil
+	default:
+		api := abgate.Func{Name: "contents API at " + short(pr.BaseSHA), F: func(ctx context.Context, rel string) ([]byte, error) {
+			f, err := r.client.GetFile(ctx, r.ev.Owner, r.ev.Repo, rel, pr.BaseSHA)
+			if github.IsNotFound(err) {
+				return nil, abgate.ErrNotFound
+			}
+			if err != nil {
+				return nil, err
+			}
+			return f.Content, nil
+		}}
+		why := "the workspace is not a git checkout"
+		if gitErr == nil {
+			g := &abgate.Git{Root: gitRoot, Rev: pr.BaseSHA, Fetch: true, Log: func(s string) { r.logf("%s", s) }}
+			_, err := g.Resolve()
+			if err == nil {
+				src = g
+				break
+			}
+			why = err.Error()
+			r.warnf("A/B: %s", why)
+		}
+		if r.client == nil {
+			r.notes = append(r.notes, fmt.Sprintf("No A/B test against the base: %s, and there is no token for the contents API.", why))
+			return nil
+		}
+		src = api
+	}
+	var models []string
+	sels := r.in.GateConfigs
+	if p, err := sweep.Load(r.presetArg(), r.in.Quick); err == nil {
+		for _, g := range p.Grids {
+			models = append(models, g.Models...)
+		}
+		if len(p.GateConfigs) > 0 && ReadInput(r.d.Getenv, InGateConfigs) == "" {
+			sels = p.GateConfigs // the preset's choice, unless the input overrides it
+		}
+		for i, m := range models {
+			if rel, ok := baseline.RelativeModel(m, root, r.ws); ok {
+				models[i] = rel
+			}
+		}
+	}
+	iters := r.in.Iters
+	if iters == 0 {
+		iters = 400
+	}
+	r.gha.Group("perflab A/B against the base " + short(pr.BaseSHA))
+	res, err := abgate.Run(ctx, abgate.Request{Records: r.recs, Report: r.rep, Models: models, Root: root, Source: src,
+		Dir: filepath.Join(r.out, "base-models"), Selectors: sels, Metrics: r.in.Metrics,
+		Seq:   gate.SeqOptions{Options: gate.Options{Alpha: r.in.Alpha, Threshold: r.in.Threshold}, Rounds: r.in.ABRounds, MaxLooks: 3, Budget: r.in.ABBudget, Now: r.d.Now},
+		Iters: iters, Warmup: 20, Measure: r.d.MeasureAB})
+	r.gha.EndGroup()
+	if err != nil {
+		return fmt.Errorf("A/B against the base: %w", err)
+	}
+	r.ab = res
+	for _, n := range res.Notes {
+		r.logf("A/B: %s", strings.ReplaceAll(n, "`", ""))
+	}
+	res.Apply(r.gate)
 	return nil
 }
 
 func (r *runner) check(base *baseline.File) {
+	root := r.ws
+	if gitRoot, err := abgate.GitRoot(r.ws); err == nil {
+		root = gitRoot
+	}
+	baseline.RelativeModels(r.recs, root, r.ws) // relative model paths are the workspace's
 	r.gate = gate.Check(gate.Input{Results: r.recs, Baseline: base, BaselinePath: r.baselineRel, Metrics: r.in.Metrics,
 		Options: gate.Options{Alpha: r.in.Alpha, Threshold: r.in.Threshold}})
 	if r.gate.Baseline != nil {

@@ -37,7 +37,9 @@ func TestParseInputsDefaults(t *testing.T) {
 	if in.Preset != "cpu_vision" || in.Quick || in.Models != nil || in.Iters != 0 || in.Baseline != "" ||
 		in.Constraint != "balanced" || in.LatencyPct != "p95" || in.BudgetMs != 0 || in.Threshold != 0.05 ||
 		in.Alpha != 0.01 || strings.Join(in.Metrics, ",") != "p95,p99,throughput" || !in.Comment || !in.FailOnRegression ||
-		in.UpdateBaseline != "auto" || in.Token != "" || in.Results != nil || in.Shard != "" {
+		in.UpdateBaseline != "auto" || in.Token != "" || in.Results != nil || in.Shard != "" ||
+		!in.AB || in.BaseModels != "" || strings.Join(in.GateConfigs, ",") != "recommended,batch1" || in.ABRounds != 6 ||
+		in.ABBudget != 15*time.Minute || in.FailOnInconclusive {
 		t.Errorf("defaults: %+v", in)
 	}
 	for name := range Defaults {
@@ -54,10 +56,15 @@ func TestParseInputsValues(t *testing.T) {
 		"INPUT_LATENCY-BUDGET-MS": "20", "INPUT_THRESHOLD": "0.1", "INPUT_ALPHA": "0.05", "INPUT_METRICS": "p50, throughput",
 		"INPUT_COMMENT": "false", "INPUT_FAIL-ON-REGRESSION": "False", "INPUT_UPDATE-BASELINE": "true",
 		"INPUT_GITHUB-TOKEN": fakeToken, "INPUT_RESULTS": "shards/*.jsonl",
+		"INPUT_AB": "false", "INPUT_BASE-MODELS": "base/", "INPUT_GATE-CONFIGS": "all", "INPUT_AB-ROUNDS": "4",
+		"INPUT_AB-BUDGET": "90s", "INPUT_FAIL-ON-INCONCLUSIVE": "true",
 	}
 	in, err := ParseInputs(mapEnv(env))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if in.AB || in.BaseModels != "base/" || strings.Join(in.GateConfigs, ",") != "all" || in.ABRounds != 4 || in.ABBudget != 90*time.Second || !in.FailOnInconclusive {
+		t.Errorf("A/B inputs: %+v", in)
 	}
 	if in.Preset != "presets/mine.yaml" || !in.Quick || strings.Join(in.Models, "|") != "a|b|c" || in.Iters != 50 ||
 		in.Baseline != "perf/b.json" || in.Constraint != "latency" || in.LatencyPct != "p99" || in.BudgetMs != 20 ||
@@ -89,6 +96,10 @@ func TestParseInputsErrors(t *testing.T) {
 		{map[string]string{"INPUT_SHARD": "5/4"}, []string{"input shard"}},
 		{map[string]string{"INPUT_SHARD": "1/2", "INPUT_RESULTS": "x.jsonl"}, []string{"shard and results"}},
 		{map[string]string{"INPUT_LATENCY-BUDGET-MS": "-3"}, []string{"latency-budget-ms"}},
+		{map[string]string{"INPUT_AB-ROUNDS": "2"}, []string{"input ab-rounds", ">= 3"}},
+		{map[string]string{"INPUT_AB-BUDGET": "soon"}, []string{"input ab-budget", "15m"}},
+		{map[string]string{"INPUT_GATE-CONFIGS": "fastest"}, []string{"input gate-configs", "recommended, batch1, all"}},
+		{map[string]string{"INPUT_FAIL-ON-INCONCLUSIVE": "maybe"}, []string{"input fail-on-inconclusive"}},
 	}
 	for _, tt := range tests {
 		_, err := ParseInputs(mapEnv(tt.env))
@@ -392,10 +403,8 @@ func contents(b []byte, sha string) map[string]any {
 func TestRunPullRequestCommentsOnceThenEdits(t *testing.T) {
 	w := newWorld(t, "pull_request", prPayload(7, "acme/app"))
 	api := githubtest.New(t)
-	api.Reply("GET", "/repos/acme/app/compare/base000000000000000000000000000000000001...head000000000000000000000000000000000001", 200,
-		map[string]any{"merge_base_commit": map[string]any{"sha": "mb00000000000000000000000000000000000001"}}).Times(2)
 	api.Reply("GET", "/repos/acme/app/contents/baselines/tiny.json", 200, contents(baselineFor(t, w.recs, 1), "blob1")).
-		WithQuery("ref", "mb00000000000000000000000000000000000001").Times(2)
+		WithQuery("ref", "base000000000000000000000000000000000001").Times(2)
 	var comments []map[string]any
 	api.Handle("GET", "/repos/acme/app/issues/7/comments", func(*githubtest.Request) (int, any) { return 200, comments }).Times(2)
 	api.Handle("POST", "/repos/acme/app/issues/7/comments", func(r *githubtest.Request) (int, any) {
@@ -417,11 +426,13 @@ func TestRunPullRequestCommentsOnceThenEdits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, w.stdout.String())
 	}
-	if res.Mode != ModePullRequest || res.Verdict != gate.Pass || res.Fail || res.CommentURL == "" {
+	// Three stored runs of the same speed cannot show that nothing changed within 5% (drift
+	// between runs is assumed ~10%): inconclusive, which does not fail the check by default.
+	if res.Mode != ModePullRequest || res.Verdict != gate.NotConclusive || res.Fail || res.CommentURL == "" {
 		t.Errorf("result %+v\n%s", res, w.stdout.String())
 	}
 	body := comments[0]["body"].(string)
-	for _, want := range []string{gate.Marker, "perflab gate: pass", "contents API at the merge base mb00000000", "Recommended configuration",
+	for _, want := range []string{gate.Marker, "perflab gate: inconclusive", "smallest change they could flag", "contents API at the base main base000000", "Recommended configuration",
 		"```mermaid", "<details><summary>Full report</summary>", "[workflow run](https://github.com/acme/app/actions/runs/99)"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("comment lacks %q:\n%s", want, body)
@@ -434,7 +445,7 @@ func TestRunPullRequestCommentsOnceThenEdits(t *testing.T) {
 		t.Errorf("sweeps %+v; want the preset path made absolute against the workspace", w.swept)
 	}
 	out := w.outputs()
-	if out["verdict"] != "pass" || out["regressions"] != "0" || out["report"] != "perflab-results/report.md" || out["results"] != "perflab-results/results.jsonl" {
+	if out["verdict"] != "inconclusive" || out["regressions"] != "0" || out["report"] != "perflab-results/report.md" || out["results"] != "perflab-results/results.jsonl" {
 		t.Errorf("outputs %v", out)
 	}
 	var rc report.JSONReport
@@ -442,7 +453,7 @@ func TestRunPullRequestCommentsOnceThenEdits(t *testing.T) {
 		t.Errorf("recommended-config %q: %v", out["recommended-config"], err)
 	}
 	summary := w.file(w.env["GITHUB_STEP_SUMMARY"])
-	if !strings.Contains(summary, "perflab gate: pass") || strings.Contains(summary, gate.Marker) {
+	if !strings.Contains(summary, "perflab gate: inconclusive") || strings.Contains(summary, gate.Marker) {
 		t.Errorf("summary:\n%s", summary)
 	}
 	for _, f := range []string{"report.md", "results.jsonl", "comment.md", "pr.json", "summary.md", "verdict.json"} {
@@ -500,8 +511,6 @@ func TestRunRegression(t *testing.T) {
 			w.env["INPUT_FAIL-ON-REGRESSION"] = fmt.Sprint(fail)
 			w.env["INPUT_COMMENT"] = "false"
 			api := githubtest.New(t)
-			api.Reply("GET", "/repos/acme/app/compare/base000000000000000000000000000000000001...head000000000000000000000000000000000001", 200,
-				map[string]any{"merge_base_commit": map[string]any{"sha": "mb1"}})
 			api.Reply("GET", "/repos/acme/app/contents/baselines/tiny.json", 200, contents(baselineFor(t, w.recs, 0.5), "blob1"))
 			res, err := w.run(api)
 			if err != nil {
@@ -524,6 +533,27 @@ func TestRunRegression(t *testing.T) {
 	}
 }
 
+func TestRunFailOnInconclusive(t *testing.T) {
+	for _, fail := range []bool{true, false} {
+		w := newWorld(t, "pull_request", prPayload(7, "acme/app"))
+		w.env["INPUT_FAIL-ON-INCONCLUSIVE"] = fmt.Sprint(fail)
+		w.env["INPUT_COMMENT"] = "false"
+		api := githubtest.New(t)
+		// The same speed as three stored runs: not enough to say "no change".
+		api.Reply("GET", "/repos/acme/app/contents/baselines/tiny.json", 200, contents(baselineFor(t, w.recs, 1), "blob1"))
+		res, err := w.run(api)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != gate.NotConclusive || res.Fail != fail {
+			t.Errorf("fail-on-inconclusive %v: result %+v", fail, res)
+		}
+		if want := "failing the check (fail-on-inconclusive: true)"; strings.Contains(w.stdout.String(), want) != fail {
+			t.Errorf("fail-on-inconclusive %v: log (want %q said: %v):\n%s", fail, want, fail, w.stdout.String())
+		}
+	}
+}
+
 func TestRunNoBaselineAndNoRunnerFiles(t *testing.T) {
 	w := newWorld(t, "pull_request", prPayload(7, "acme/app"))
 	delete(w.env, "GITHUB_OUTPUT")
@@ -532,7 +562,6 @@ func TestRunNoBaselineAndNoRunnerFiles(t *testing.T) {
 	os.MkdirAll(filepath.Join(w.ws, "baselines"), 0o755)
 	os.WriteFile(filepath.Join(w.ws, "baselines", "tiny.json"), baselineFor(t, w.recs, 0.5), 0o644)
 	api := githubtest.New(t)
-	api.Reply("GET", "/repos/acme/app/compare/base000000000000000000000000000000000001...head000000000000000000000000000000000001", 500, githubtest.Message("boom"))
 	api.Reply("GET", "/repos/acme/app/contents/baselines/tiny.json", 404, githubtest.Message("Not Found")).WithQuery("ref", "base000000000000000000000000000000000001")
 	api.Reply("GET", "/repos/acme/app/issues/7/comments", 200, []any{})
 	api.Reply("POST", "/repos/acme/app/issues/7/comments", 201, map[string]any{"id": 1})
@@ -544,7 +573,7 @@ func TestRunNoBaselineAndNoRunnerFiles(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	log := w.stdout.String()
-	for _, want := range []string{"GITHUB_OUTPUT is not set", "output verdict=no baseline", "GITHUB_STEP_SUMMARY is not set", "using the base branch's head"} {
+	for _, want := range []string{"GITHUB_OUTPUT is not set", "output verdict=no baseline", "GITHUB_STEP_SUMMARY is not set"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
@@ -558,8 +587,6 @@ func TestRunNoBaselineAndNoRunnerFiles(t *testing.T) {
 func TestRunReadOnlyTokenOnFork(t *testing.T) {
 	w := newWorld(t, "pull_request", prPayload(7, "someone/app"))
 	api := githubtest.New(t)
-	api.Reply("GET", "/repos/acme/app/compare/base000000000000000000000000000000000001...head000000000000000000000000000000000001", 200,
-		map[string]any{"merge_base_commit": map[string]any{"sha": "mb1"}})
 	api.Reply("GET", "/repos/acme/app/contents/baselines/tiny.json", 404, githubtest.Message("Not Found"))
 	api.Reply("GET", "/repos/acme/app/issues/7/comments", 200, []any{})
 	api.Reply("POST", "/repos/acme/app/issues/7/comments", 403, githubtest.Message("Resource not accessible by integration"))
@@ -701,8 +728,6 @@ func TestRunShardAndResults(t *testing.T) {
 	w.env["INPUT_RESULTS"] = "shards/*.jsonl"
 	w.env["INPUT_COMMENT"] = "false"
 	api := githubtest.New(t)
-	api.Reply("GET", "/repos/acme/app/compare/base000000000000000000000000000000000001...head000000000000000000000000000000000001", 200,
-		map[string]any{"merge_base_commit": map[string]any{"sha": "mb1"}})
 	api.Reply("GET", "/repos/acme/app/contents/baselines/tiny.json", 404, githubtest.Message("Not Found"))
 	res, err = w.run(api)
 	if err != nil || res.Mode != ModePullRequest || len(w.swept) != 1 {

@@ -6,9 +6,11 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/perflab/perflab/internal/abgate"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/report"
 	"github.com/perflab/perflab/internal/sweep"
@@ -34,6 +36,13 @@ const (
 	InGitHubToken      = "github-token"
 	InResults          = "results"
 	InShard            = "shard"
+	// A/B against the pull request's base.
+	InAB                 = "ab"
+	InBaseModels         = "base-models"
+	InGateConfigs        = "gate-configs"
+	InABRounds           = "ab-rounds"
+	InABBudget           = "ab-budget"
+	InFailOnInconclusive = "fail-on-inconclusive"
 )
 
 // Defaults are the inputs' defaults, the same as action.yml's (a test checks it). An empty
@@ -57,6 +66,13 @@ var Defaults = map[string]string{
 	InGitHubToken:      "",
 	InResults:          "",
 	InShard:            "",
+
+	InAB:                 "true",
+	InBaseModels:         "",
+	InGateConfigs:        strings.Join(abgate.DefaultSelectors, ","),
+	InABRounds:           "6",
+	InABBudget:           "15m",
+	InFailOnInconclusive: "false",
 }
 
 // Outputs are the action's outputs, as action.yml declares them.
@@ -89,6 +105,13 @@ type Inputs struct {
 	Token            string
 	Results          []string // JSONL files or globs to gate instead of sweeping
 	Shard            string   // I/N: sweep one shard only, no gate
+
+	AB                 bool     // A/B the changed model files against the base's on pull requests
+	BaseModels         string   // folder holding the base's model files (same relative names); "" = git or the API
+	GateConfigs        []string // abgate selectors
+	ABRounds           int
+	ABBudget           time.Duration
+	FailOnInconclusive bool
 }
 
 // ReadInput returns input name's value through go-githubactions: INPUT_<NAME> uppercased
@@ -130,6 +153,28 @@ func ParseInputs(getenv func(string) string) (*Inputs, error) {
 	in.Quick = boolean(InQuick)
 	in.Comment = boolean(InComment)
 	in.FailOnRegression = boolean(InFailOnRegression)
+	in.AB = boolean(InAB)
+	in.FailOnInconclusive = boolean(InFailOnInconclusive)
+	in.BaseModels = get(InBaseModels)
+	if sels, err := abgate.ParseSelectors(get(InGateConfigs)); err != nil {
+		bad(InGateConfigs, "%v", err)
+	} else {
+		in.GateConfigs = sels
+	}
+	if v := get(InABRounds); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 3 {
+			bad(InABRounds, "%q is not an integer >= 3 (2 rounds leave 1 degree of freedom)", v)
+		}
+		in.ABRounds = n
+	}
+	if v := get(InABBudget); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			bad(InABBudget, "%q is not a duration like 15m or 90s", v)
+		}
+		in.ABBudget = d
+	}
 	if in.Preset == "" {
 		bad(InPreset, "empty: give a built-in preset name or a preset YAML path in the repository")
 	}

@@ -13,11 +13,14 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/perflab/perflab/internal/atomicfile"
+	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 )
 
@@ -147,7 +150,8 @@ type UpdateResult struct {
 
 // Update appends one run per usable record (failed records and records whose outputs
 // differ from the plain model are skipped and listed), keeping the newest Keep runs of
-// each entry. Entries of other configurations are kept as they are.
+// each entry. Runs an earlier update stored for the same commit are replaced. Entries of
+// other configurations are kept as they are.
 func (f *File) Update(recs []*record.Record, commit string, now time.Time) UpdateResult {
 	var res UpdateResult
 	touched := map[string]bool{}
@@ -172,6 +176,17 @@ func (f *File) Update(recs []*record.Record, commit string, now time.Time) Updat
 			res.Added++
 		} else if !touched[key] {
 			res.Updated++
+		}
+		if !touched[key] && commit != "" {
+			// A re-run of the same commit replaces that commit's runs: it must not fill
+			// the K slots with one commit's measurements (runs of this update are kept).
+			kept := e.Runs[:0]
+			for _, run := range e.Runs {
+				if run.Commit != commit {
+					kept = append(kept, run)
+				}
+			}
+			e.Runs = kept
 		}
 		touched[key] = true
 		e.Runs = append(e.Runs, runFor(r, commit, now))
@@ -241,4 +256,57 @@ func (f *File) Save(path string) error {
 		return fmt.Errorf("baseline: %w", err)
 	}
 	return nil
+}
+
+// RelativeModels rewrites the model of every record whose model is a file path to its
+// path relative to root (the repository), with forward slashes, so that keys survive
+// machines and checkouts: /home/ci/work/app/models/m.pt and ./models/m.pt are both
+// models/m.pt. Relative paths are taken relative to the working directory first. Built-in
+// names and paths outside root are left as they are. Relative paths are relative to wd
+// ("" = the working directory). It returns how many it rewrote.
+func RelativeModels(recs []*record.Record, root, wd string) int {
+	if root == "" {
+		return 0
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return 0
+	}
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
+	n := 0
+	for _, r := range recs {
+		if rel, ok := RelativeModel(r.Model, root, wd); ok && rel != r.Model {
+			r.Model = rel
+			n++
+		}
+	}
+	return n
+}
+
+// RelativeModel is the repository-relative form of one model (see RelativeModels); ok is
+// false for built-in names and paths outside root.
+func RelativeModel(m, root, wd string) (string, bool) {
+	if _, builtin := model.LookupBuiltin(m); builtin || !model.LooksLikePath(m) {
+		return m, false
+	}
+	abs := m
+	if !filepath.IsAbs(m) {
+		if wd == "" {
+			var err error
+			if wd, err = os.Getwd(); err != nil {
+				return m, false
+			}
+		}
+		abs = filepath.Join(wd, m)
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(dir, filepath.Base(abs))
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return m, false
+	}
+	return filepath.ToSlash(rel), true
 }

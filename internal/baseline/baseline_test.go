@@ -105,9 +105,60 @@ func TestUpdateKeepsNewest(t *testing.T) {
 	if res.Added != 1 || res.Updated != 0 || len(f.Entries) != 1 || len(f.Entries[0].Runs) != 3 {
 		t.Errorf("repeats: %+v, %d entries, runs %d; want 1 added, 1 entry with 3 runs", res, len(f.Entries), len(f.Entries[0].Runs))
 	}
-	res = f.Update([]*record.Record{rec("m", "fp1", 4), rec("m", "fp1", 5), rec("m", "fp1", 6)}, "c", day(2))
+	res = f.Update([]*record.Record{rec("m", "fp1", 4), rec("m", "fp1", 5), rec("m", "fp1", 6)}, "c2", day(2))
 	if res.Added != 0 || res.Updated != 1 || len(f.Entries[0].Runs) != 5 || f.Entries[0].Runs[0].SamplesMs[0] != 2 {
 		t.Errorf("second update: %+v, runs %v; want 1 updated, runs 2..6", res, f.Entries[0].Runs)
+	}
+}
+
+// A re-run of the same commit replaces that commit's runs instead of filling the K slots.
+func TestUpdateSameCommitReplaces(t *testing.T) {
+	f := New("p", 3)
+	f.Update([]*record.Record{rec("m", "fp1", 1)}, "c1", day(1))
+	f.Update([]*record.Record{rec("m", "fp1", 2)}, "c2", day(2))
+	for i := 3; i <= 6; i++ { // the job of c2 re-run four times
+		f.Update([]*record.Record{rec("m", "fp1", float64(i))}, "c2", day(i))
+	}
+	var got []string
+	for _, r := range f.Lookup(key("m")).Runs {
+		got = append(got, fmt.Sprint(r.Commit, " ", r.SamplesMs))
+	}
+	if want := []string{"c1 [1]", "c2 [6]"}; !slices.Equal(got, want) {
+		t.Errorf("runs %q, want %q (c1 kept, c2's last run only)", got, want)
+	}
+	// Without a commit nothing is known to be the same: runs accumulate.
+	f = New("p", 3)
+	f.Update([]*record.Record{rec("m", "fp1", 1)}, "", day(1))
+	f.Update([]*record.Record{rec("m", "fp1", 2)}, "", day(2))
+	if n := len(f.Lookup(key("m")).Runs); n != 2 {
+		t.Errorf("no commit: %d runs, want 2", n)
+	}
+}
+
+func TestRelativeModels(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "models"), 0o755)
+	wd := filepath.Join(root, "sub")
+	os.MkdirAll(wd, 0o755)
+	outside := t.TempDir()
+	tests := []struct{ model, want string }{
+		{filepath.Join(root, "models", "m.pt"), "models/m.pt"}, // absolute inside the repository
+		{"../models/m.pt", "models/m.pt"},                      // relative to the working directory
+		{"local.pt", "sub/local.pt"},
+		{"resnet18", "resnet18"},                                         // a built-in name
+		{filepath.Join(outside, "x.pt"), filepath.Join(outside, "x.pt")}, // outside: as given
+	}
+	var recs []*record.Record
+	for _, tt := range tests {
+		recs = append(recs, &record.Record{Model: tt.model})
+	}
+	if n := RelativeModels(recs, root, wd); n != 3 {
+		t.Errorf("rewrote %d, want 3", n)
+	}
+	for i, tt := range tests {
+		if recs[i].Model != tt.want {
+			t.Errorf("%s -> %s, want %s", tt.model, recs[i].Model, tt.want)
+		}
 	}
 }
 

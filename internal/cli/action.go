@@ -12,6 +12,7 @@ import (
 
 	"github.com/perflab/perflab/internal/action"
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/gate"
 )
 
 // ActionOptions are the inputs of `perflab action`: everything else comes from the
@@ -32,10 +33,13 @@ func NewActionCmd(ios IO, runF func(*ActionOptions) error) *cobra.Command {
 the action's inputs from INPUT_* variables and the event from GITHUB_EVENT_NAME and
 GITHUB_EVENT_PATH, and talks to the REST API at GITHUB_API_URL with the github-token input.
 
-  pull_request      sweep the preset, write the report, gate the results against the baseline
-                    as of the pull request's merge base (read through the contents API; the
-                    workspace file when the API cannot be read), keep ONE comment up to date
-                    (found by a hidden marker), write the job summary and the outputs.
+  pull_request      sweep the preset, write the report; A/B every model file of the preset
+                    that changed since the pull request's base (pull_request.base.sha, from
+                    git or the contents API, or the base-models folder) against its base
+                    version, interleaved on this runner, on the gated configurations; gate
+                    the rest against the baseline at the base (contents API; the workspace
+                    file when the API cannot be read); keep ONE comment up to date (found by
+                    a hidden marker), write the job summary and the outputs.
   push to the default branch (update-baseline: auto)
                     sweep, merge the results into the baseline and store it through the
                     contents API ("perflab: update baseline ... [skip ci]"), retrying when
@@ -49,7 +53,8 @@ summary and the log say how to get the comment (pull_request -> artifact -> work
 Inputs, outputs and example workflows: see the README, "Use it in your workflow".
 
 ` + exitCodesHelp + `
-  (action: 1 only with fail-on-regression: true; 2 also when the baseline could not be stored)`,
+  (action: 1 only with fail-on-regression: true, or on an inconclusive verdict with
+  fail-on-inconclusive: true; 2 also when the baseline could not be stored)`,
 		Example: `  # what the container runs; locally, simulate the runner:
   GITHUB_EVENT_NAME=pull_request GITHUB_EVENT_PATH=event.json GITHUB_REPOSITORY=o/r \
     GITHUB_WORKSPACE=$PWD INPUT_PRESET=cpu_vision INPUT_QUICK=true perflab action`,
@@ -86,10 +91,11 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 		os.Unsetenv(k)
 	}
 	res, err := action.Run(ctx, action.Deps{
-		Getenv:  getenv,
-		Stdout:  opts.IO.Out,
-		Version: env.Version,
-		Now:     time.Now,
+		Getenv:    getenv,
+		Stdout:    opts.IO.Out,
+		Version:   env.Version,
+		Now:       time.Now,
+		MeasureAB: MeasureAB(opts.IO.ErrOut),
 		Sweep: func(ctx context.Context, req action.SweepRequest) (string, error) {
 			sio := IO{In: opts.IO.In, Out: opts.IO.ErrOut, ErrOut: opts.IO.ErrOut}
 			return runSweep(ctx, &SweepOptions{IO: sio, Preset: req.Preset, Quick: req.Quick, Models: req.Models,
@@ -102,6 +108,9 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 			return err
 		}
 		return &exitError{code: ExitUsage, err: fmt.Errorf("action: %s", strings.TrimPrefix(err.Error(), "perflab: "))}
+	}
+	if res.Fail && res.Verdict != gate.Failed {
+		return &exitError{code: ExitRegression, err: fmt.Errorf("action: verdict %s: failing the check (fail-on-inconclusive: true)", res.Verdict)}
 	}
 	if res.Fail {
 		return &exitError{code: ExitRegression, err: fmt.Errorf("action: %d regression(s): failing the check (fail-on-regression: true)", res.Regressions)}

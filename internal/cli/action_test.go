@@ -244,8 +244,7 @@ func fastBaseline(t *testing.T, recs []*record.Record) []byte {
 }
 
 const (
-	e2eCompare  = "/repos/acme/app/compare/bbbb000000000000000000000000000000000001...hhhh000000000000000000000000000000000001"
-	e2eMergeSHA = "cccc000000000000000000000000000000000009"
+	e2eBaseSHA  = "bbbb000000000000000000000000000000000001" // pull_request.base.sha of testdata/events/pull_request.json
 	e2eContents = "/repos/acme/app/contents/baselines/tiny.json"
 )
 
@@ -259,8 +258,7 @@ func TestActionEndToEnd(t *testing.T) {
 	t.Run("pull request: comment created once, then edited", func(t *testing.T) {
 		e := newActionEnv(t, "pull_request", "pull_request.json")
 		api := githubtest.New(t)
-		api.Reply("GET", e2eCompare, 200, map[string]any{"merge_base_commit": map[string]any{"sha": e2eMergeSHA}}).Times(2)
-		api.Reply("GET", e2eContents, 404, githubtest.Message("Not Found")).WithQuery("ref", e2eMergeSHA).Times(2)
+		api.Reply("GET", e2eContents, 404, githubtest.Message("Not Found")).WithQuery("ref", e2eBaseSHA).Times(2)
 		var stored []map[string]any
 		var bodies []string
 		api.Handle("GET", "/repos/acme/app/issues/7/comments", func(r *githubtest.Request) (int, any) {
@@ -301,7 +299,7 @@ func TestActionEndToEnd(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.outputs["recommended-config"]), &rc); err != nil || len(rc.Recommendations) != 1 || rc.Recommendations[0].BatchSize != 1 {
 			t.Errorf("recommended-config %q: %v", r.outputs["recommended-config"], err)
 		}
-		for _, want := range []string{"perflab gate: no baseline", "Baseline used:", "does not exist at the merge base cccc000000", "Recommended configuration", "xychart-beta"} {
+		for _, want := range []string{"perflab gate: no baseline", "Baseline used:", "does not exist at the base main bbbb000000", "Recommended configuration", "xychart-beta"} {
 			if !strings.Contains(r.summary, want) {
 				t.Errorf("summary lacks %q:\n%s", want, r.summary)
 			}
@@ -346,8 +344,7 @@ func TestActionEndToEnd(t *testing.T) {
 
 	prRegressionAPI := func(t *testing.T) *githubtest.Server {
 		api := githubtest.New(t)
-		api.Reply("GET", e2eCompare, 200, map[string]any{"merge_base_commit": map[string]any{"sha": e2eMergeSHA}})
-		api.Reply("GET", e2eContents, 200, fileAnswer(fastBaseline(t, firstResults), "blob-base")).WithQuery("ref", e2eMergeSHA)
+		api.Reply("GET", e2eContents, 200, fileAnswer(fastBaseline(t, firstResults), "blob-base")).WithQuery("ref", e2eBaseSHA)
 		return api
 	}
 
@@ -433,7 +430,6 @@ func TestActionEndToEnd(t *testing.T) {
 		e := newActionEnv(t, "pull_request", "pull_request_fork.json")
 		e.env["INPUT_RESULTS"] = shared
 		api := githubtest.New(t)
-		api.Reply("GET", e2eCompare, 200, map[string]any{"merge_base_commit": map[string]any{"sha": e2eMergeSHA}})
 		api.Reply("GET", e2eContents, 404, githubtest.Message("Not Found"))
 		api.Reply("GET", "/repos/acme/app/issues/8/comments", 200, []any{})
 		api.Reply("POST", "/repos/acme/app/issues/8/comments", 403, githubtest.Message("Resource not accessible by integration"))

@@ -100,6 +100,7 @@ func RunBaselineUpdate(opts *BaselineUpdateOptions) error {
 	if commit == "" {
 		commit = currentCommit()
 	}
+	relativeModels(recs) // keys survive machines: models/m.pt, not /home/me/app/models/m.pt
 	res := f.Update(recs, commit, opts.Now())
 	for _, s := range res.Skipped {
 		fmt.Fprintln(opts.IO.ErrOut, "not stored:", s)

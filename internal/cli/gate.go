@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -16,10 +17,20 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perflab/perflab/internal/abgate"
 	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/report"
+	"github.com/perflab/perflab/internal/sweep"
 )
+
+func shortSHA(s string) string {
+	if len(s) > 10 {
+		return s[:10]
+	}
+	return s
+}
 
 // GateOptions are the inputs of `perflab gate`.
 type GateOptions struct {
@@ -45,11 +56,23 @@ type GateOptions struct {
 	Compile   string
 	Iters     int
 	Warmup    int
+	MaxLooks  int           // sequential looks at most (Rounds, 2*Rounds, ...)
+	Budget    time.Duration // wall time of all A/B tests; 0 = only MaxLooks bounds it
+
+	// Against: A/B every model file of --preset that differs from its version at this git
+	// revision (after the sweep), on the gated configurations.
+	Against     string
+	GateConfigs string // recommended, batch1, all
+
+	FailOnInconclusive bool
+
+	gateConfigsSet bool // --gate-configs was given
 }
 
 // NewGateCmd returns `perflab gate`. runF replaces RunGate in tests.
 func NewGateCmd(ios IO, runF func(*GateOptions) error) *cobra.Command {
-	opts := &GateOptions{IO: ios, Alpha: 0.01, Threshold: "5%", Rounds: 8, BatchSize: 1, Threads: 1, Compile: "auto", Iters: 400, Warmup: 20,
+	opts := &GateOptions{IO: ios, Alpha: 0.01, Threshold: "5%", Rounds: 6, BatchSize: 1, Threads: 1, Compile: "auto", Iters: 400, Warmup: 20,
+		MaxLooks: 3, GateConfigs: strings.Join(abgate.DefaultSelectors, ","),
 		Sweep: SweepOptions{IO: ios, Warmup: -1, Repeat: 1, Seed: -1, Progress: "auto", Now: time.Now}}
 	cmd := &cobra.Command{
 		Use:   "gate",
@@ -57,23 +80,35 @@ func NewGateCmd(ios IO, runF func(*GateOptions) error) *cobra.Command {
 		Long: `Compare latency percentiles and throughput of each configuration with the stored baseline
 and decide: a regression is a change that is statistically significant (Holm-corrected
 p < --alpha over all configurations x metrics) AND larger than --threshold. Between-run
-variation comes from the baseline's history (its last K runs); a percentile without enough
-samples for a claim is inconclusive, never guessed. Failed configurations are reported, never
+variation is pooled over every comparable entry of the baseline (same environment
+fingerprint) and moderated by a stated prior (10% between runs, worth 4 degrees of
+freedom); a percentile without enough samples for a claim is inconclusive, never guessed. Failed configurations are reported, never
 compared; configurations on one side only are listed; a baseline measured on another
 environment fingerprint is not compared unless --allow-env-mismatch.
 
+Three verdicts per comparison and overall: regression; no change (the data rule out a
+slowdown beyond --threshold); inconclusive (neither: it says the smallest change it could
+have flagged and, for A/B, about how many rounds would decide). "pass" only when every
+comparison is conclusive; never for a gate that compared nothing.
+
 With --preset it first runs the sweep (as 'perflab sweep' would), then gates it: run it
-before pushing. With --ab OLD NEW it measures both model files on this machine in
-interleaved rounds (ABBA...) and compares them paired by round — the way to detect small
-changes on a noisy machine, where stored baselines carry the drift between runs.
+before pushing. With --against REV (and --preset) every model file of the preset that
+differs from its version at git revision REV is measured against that version on this
+machine, interleaved, on the gated configurations (--gate-configs): the same A/B the
+GitHub Action runs on a pull request. With --ab OLD NEW it measures two model files so.
+A/B rounds alternate the two models' forward calls in one process (ABBA...) and are
+compared paired by round; a first look that says regression or inconclusive is confirmed
+with more rounds (--max-looks, --budget), with alpha spending over the looks.
 
 ` + exitCodesHelp + `
-A missing baseline ("no baseline yet") and an inconclusive comparison exit 0, and say so.`,
+A missing baseline ("no baseline yet") and an inconclusive verdict exit 0, and say so;
+--fail-on-inconclusive makes an inconclusive (or nothing-compared) verdict exit 1.`,
 		Example: `  perflab gate --results results/sweeps/Y.jsonl --baseline baselines/cpu_vision.json
   perflab gate --results Y.jsonl --baseline baselines/cpu_vision.json --metrics p95,p99,throughput --threshold 5% --alpha 0.01 --json
   perflab gate --results Y.jsonl --baseline baselines/cpu_vision.json --out verdict.md
   perflab gate --preset cpu_vision --quick --baseline baselines/cpu_vision.json
-  perflab gate --ab old.pt new.pt --input 'float32[B,3,224,224]' --rounds 8 --iters 400
+  perflab gate --preset perf/models.yaml --against origin/main
+  perflab gate --ab old.pt new.pt --input 'float32[B,3,224,224]' --rounds 6 --iters 400
   perflab gate --ab old.pt,new.pt --input 'float32[B,3,224,224]' --metrics p95,throughput`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -84,6 +119,7 @@ A missing baseline ("no baseline yet") and an inconclusive comparison exit 0, an
 				}
 				opts.AB = append(opts.AB, args[0])
 			}
+			opts.gateConfigsSet = cmd.Flags().Changed("gate-configs")
 			if runF != nil {
 				return runF(opts)
 			}
@@ -111,6 +147,11 @@ A missing baseline ("no baseline yet") and an inconclusive comparison exit 0, an
 	f.StringVar(&opts.Compile, "compile", opts.Compile, "A/B mode: auto, on or off")
 	f.IntVar(&opts.Iters, "iters", opts.Iters, "A/B mode: timed iterations per run (p99 needs >= 368)")
 	f.IntVar(&opts.Warmup, "warmup", opts.Warmup, "A/B mode: warm-up iterations per run")
+	f.IntVar(&opts.MaxLooks, "max-looks", opts.MaxLooks, "A/B mode: looks at most (--rounds more rounds each) to confirm a regression or decide an inconclusive first look")
+	f.DurationVar(&opts.Budget, "budget", 0, "A/B mode: wall time for all A/B tests, e.g. 10m (0 = bounded by --max-looks only)")
+	f.StringVar(&opts.Against, "against", "", "with --preset: A/B every model file that differs from its version at this git revision, e.g. origin/main")
+	f.StringVar(&opts.GateConfigs, "gate-configs", opts.GateConfigs, "with --against: configurations A/B tested per changed model: recommended, batch1, all")
+	f.BoolVar(&opts.FailOnInconclusive, "fail-on-inconclusive", false, "exit 1 when the verdict is inconclusive (or nothing was compared)")
 	return cmd
 }
 
@@ -152,10 +193,14 @@ func RunGate(ctx context.Context, opts *GateOptions) error {
 	var rep *gate.Report
 	switch {
 	case len(opts.AB) > 0:
-		if len(opts.Results) > 0 || opts.Sweep.Preset != "" || opts.Baseline != "" {
-			return errors.New("--ab measures its own A/B pair: drop --results, --preset and --baseline")
+		if len(opts.Results) > 0 || opts.Sweep.Preset != "" || opts.Baseline != "" || opts.Against != "" {
+			return errors.New("--ab measures its own A/B pair: drop --results, --preset, --baseline and --against")
 		}
 		if rep, err = runAB(ctx, opts, metrics, gopts); err != nil {
+			return err
+		}
+	case opts.Against != "":
+		if rep, err = runAgainst(ctx, opts, metrics, gopts); err != nil {
 			return err
 		}
 	default:
@@ -183,9 +228,85 @@ func RunGate(ctx context.Context, opts *GateOptions) error {
 		if err != nil && !errors.Is(err, baseline.ErrNotExist) {
 			return err
 		}
+		relativeModels(recs)
 		rep = gate.Check(gate.Input{Results: recs, Baseline: base, BaselinePath: opts.Baseline, Metrics: metrics, Options: gopts, AllowEnvMismatch: opts.AllowEnvMismatch})
 	}
 	return writeVerdict(opts, rep)
+}
+
+// repoRoot is the top level of the git checkout holding the working directory, else the
+// working directory: user models are keyed by their path relative to it.
+func repoRoot() string {
+	if root, err := abgate.GitRoot("."); err == nil {
+		return root
+	}
+	wd, _ := os.Getwd()
+	return wd
+}
+
+func relativeModels(recs []*record.Record) {
+	baseline.RelativeModels(recs, repoRoot(), "")
+}
+
+// runAgainst sweeps the preset, then A/B tests every model file that differs from its
+// version at --against on the gated configurations; with --baseline the other
+// configurations are gated against it too.
+func runAgainst(ctx context.Context, opts *GateOptions, metrics []string, gopts gate.Options) (*gate.Report, error) {
+	if opts.Sweep.Preset == "" || len(opts.Results) > 0 {
+		return nil, errors.New("--against REV A/B tests the model files of a preset: give --preset (not --results)")
+	}
+	if err := checkABFlags(opts); err != nil {
+		return nil, err
+	}
+	sels, err := abgate.ParseSelectors(opts.GateConfigs)
+	if err != nil {
+		return nil, fmt.Errorf("--gate-configs: %v", err)
+	}
+	if p, err := sweep.Load(opts.Sweep.Preset, opts.Sweep.Quick); err == nil && len(p.GateConfigs) > 0 && !opts.gateConfigsSet {
+		sels = p.GateConfigs // the preset's choice, unless --gate-configs overrides it
+	}
+	root, err := abgate.GitRoot(".")
+	if err != nil {
+		return nil, fmt.Errorf("--against needs a git checkout: %v", err)
+	}
+	src := &abgate.Git{Root: root, Rev: opts.Against}
+	rev, err := src.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("--against: %v", err)
+	}
+	out, err := runSweep(ctx, &opts.Sweep)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := readResults(opts.IO, []string{out})
+	if err != nil {
+		return nil, err
+	}
+	baseline.RelativeModels(recs, root, "")
+	var base *baseline.File
+	if opts.Baseline != "" {
+		if base, err = baseline.Load(opts.Baseline); err != nil && !errors.Is(err, baseline.ErrNotExist) {
+			return nil, err
+		}
+	}
+	rep := gate.Check(gate.Input{Results: recs, Baseline: base, BaselinePath: opts.Baseline, Metrics: metrics, Options: gopts, AllowEnvMismatch: opts.AllowEnvMismatch})
+	rrep, err := report.Compute(recs, report.Options{Constraint: report.Balanced, Percentile: "p95"})
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "perflab-base-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintf(opts.IO.ErrOut, "A/B against %s (%s)\n", opts.Against, shortSHA(rev))
+	ab, err := abgate.Run(ctx, abgate.Request{Records: recs, Report: rrep, Root: root, Source: src, Dir: dir, Selectors: sels,
+		Metrics: metrics, Seq: seqOptions(opts, gopts), Iters: opts.Iters, Warmup: opts.Warmup, Measure: MeasureAB(opts.IO.ErrOut)})
+	if err != nil {
+		return nil, err
+	}
+	ab.Apply(rep)
+	return rep, nil
 }
 
 // writeVerdict prints the report, writes --out, and maps a regression to exit code 1.
@@ -209,6 +330,9 @@ func writeVerdict(opts *GateOptions, rep *gate.Report) error {
 	}
 	if rep.Verdict == gate.Failed {
 		return &exitError{code: ExitRegression, err: errors.New("gate: " + rep.Summary)}
+	}
+	if opts.FailOnInconclusive && rep.Verdict != gate.Pass {
+		return &exitError{code: ExitRegression, err: fmt.Errorf("gate: %s: %s (--fail-on-inconclusive)", rep.Verdict, rep.Summary)}
 	}
 	return nil
 }
@@ -236,71 +360,105 @@ func readResults(ios IO, paths []string) ([]*record.Record, error) {
 	return all, nil
 }
 
-// runAB measures OLD and NEW in rounds, each round one `perflab bench --ab-with` child
-// process that alternates their forward calls (so both see the same machine conditions),
-// and compares them paired by round.
+// runAB measures OLD and NEW in interleaved rounds and decides sequentially (confirm
+// before failing, see gate.Sequential).
 func runAB(ctx context.Context, opts *GateOptions, metrics []string, gopts gate.Options) (*gate.Report, error) {
 	if len(opts.AB) != 2 {
 		return nil, fmt.Errorf("--ab takes two models, OLD,NEW; got %d", len(opts.AB))
 	}
+	if err := checkABFlags(opts); err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("%s -> %s (b%d, compile=%s, t%d)", opts.AB[0], opts.AB[1], opts.BatchSize, opts.Compile, opts.Threads)
+	cfg := gate.ABConfig{Key: key, Old: opts.AB[0], New: opts.AB[1], Inputs: opts.Inputs, BatchSize: opts.BatchSize, Threads: opts.Threads,
+		InteropThreads: 1, Compile: opts.Compile, Iters: opts.Iters, Warmup: opts.Warmup}
+	rep, _, err := gate.Sequential(ctx, []gate.ABConfig{cfg}, metrics, seqOptions(opts, gopts), MeasureAB(opts.IO.ErrOut))
+	return rep, err
+}
+
+func checkABFlags(opts *GateOptions) error {
 	if opts.Rounds < 3 {
-		return nil, fmt.Errorf("--rounds must be >= 3 (2 rounds leave 1 degree of freedom: nothing short of a huge change is significant), got %d", opts.Rounds)
+		return fmt.Errorf("--rounds must be >= 3 (2 rounds leave 1 degree of freedom: nothing short of a huge change is significant), got %d", opts.Rounds)
+	}
+	if opts.MaxLooks < 1 {
+		return fmt.Errorf("--max-looks must be >= 1, got %d", opts.MaxLooks)
+	}
+	if opts.Budget < 0 {
+		return fmt.Errorf("--budget must be >= 0, got %s", opts.Budget)
 	}
 	switch opts.Compile {
 	case "auto", "on", "off":
 	default:
-		return nil, fmt.Errorf("--compile must be auto, on or off, got %q", opts.Compile)
+		return fmt.Errorf("--compile must be auto, on or off, got %q", opts.Compile)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
+	return nil
+}
+
+func seqOptions(opts *GateOptions, gopts gate.Options) gate.SeqOptions {
+	return gate.SeqOptions{Options: gopts, Rounds: opts.Rounds, MaxLooks: opts.MaxLooks, Budget: opts.Budget, Now: time.Now}
+}
+
+// MeasureAB returns a gate.Measure that runs each round as one `perflab bench --model A
+// --ab-with B` child process alternating the two models' forward calls (so both see the
+// same machine conditions); which model is A alternates between rounds (ABBA). Progress
+// goes to progress.
+func MeasureAB(progress io.Writer) gate.Measure {
+	return func(ctx context.Context, cfg gate.ABConfig, first, n int) (a, b []gate.Run, err error) {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, nil, err
+		}
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		for r := first; r < first+n; r++ {
+			models := [2]string{cfg.Old, cfg.New}
+			swap := r%2 == 1
+			if swap {
+				models[0], models[1] = models[1], models[0]
+			}
+			args := []string{"bench", "--model", models[0], "--ab-with", models[1],
+				"--batch-size", strconv.Itoa(cfg.BatchSize), "--threads", strconv.Itoa(cfg.Threads), "--interop-threads", strconv.Itoa(max(1, cfg.InteropThreads)),
+				"--compile", cfg.Compile, "--iters", strconv.Itoa(cfg.Iters), "--warmup", strconv.Itoa(cfg.Warmup),
+				"--preprocess-iters", "0", "--seed", strconv.Itoa(r), "--json"}
+			if cfg.ChannelsLast {
+				args = append(args, "--channels-last")
+			}
+			if cfg.Quantize {
+				args = append(args, "--quantize")
+			}
+			for _, in := range cfg.Inputs {
+				args = append(args, "--input", in)
+			}
+			cmd := exec.CommandContext(ctx, exe, args...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				if ctx.Err() != nil {
+					return nil, nil, &exitError{code: ExitInterrupted, err: errors.New("interrupted")}
+				}
+				msg := strings.TrimSpace(stderr.String())
+				if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+					msg = msg[i+1:]
+				}
+				return nil, nil, fmt.Errorf("A/B round %d of %s failed: %s", r+1, cfg.Key, strings.TrimPrefix(msg, "perflab: "))
+			}
+			var got [2]*record.Record
+			rd := record.NewReader(&stdout, "perflab bench --ab-with")
+			for i := range got {
+				rec, err := rd.Next()
+				if err != nil {
+					return nil, nil, fmt.Errorf("A/B round %d: reading the records: %v", r+1, err)
+				}
+				got[i] = rec
+			}
+			old, cur := got[0], got[1]
+			if swap {
+				old, cur = got[1], got[0]
+			}
+			fmt.Fprintf(progress, "[%d] %s: A p95 %.3f ms, B p95 %.3f ms\n", r+1, cfg.Key, old.LatencyP95, cur.LatencyP95)
+			a = append(a, gate.Run{SamplesMs: old.SamplesMs, ThroughputRPS: old.ThroughputRPS})
+			b = append(b, gate.Run{SamplesMs: cur.SamplesMs, ThroughputRPS: cur.ThroughputRPS})
+		}
+		return a, b, nil
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var a, b []gate.Run
-	for r := 0; r < opts.Rounds; r++ {
-		// Alternate which model is A inside the process too (ABBA over rounds).
-		first, second := 0, 1
-		if r%2 == 1 {
-			first, second = 1, 0
-		}
-		args := []string{"bench", "--model", opts.AB[first], "--ab-with", opts.AB[second],
-			"--batch-size", strconv.Itoa(opts.BatchSize), "--threads", strconv.Itoa(opts.Threads), "--interop-threads", "1",
-			"--compile", opts.Compile, "--iters", strconv.Itoa(opts.Iters), "--warmup", strconv.Itoa(opts.Warmup),
-			"--preprocess-iters", "0", "--seed", strconv.Itoa(r), "--json"}
-		for _, in := range opts.Inputs {
-			args = append(args, "--input", in)
-		}
-		cmd := exec.CommandContext(ctx, exe, args...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			if ctx.Err() != nil {
-				return nil, &exitError{code: ExitInterrupted, err: errors.New("interrupted")}
-			}
-			msg := strings.TrimSpace(stderr.String())
-			if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-				msg = msg[i+1:]
-			}
-			return nil, fmt.Errorf("A/B round %d failed: %s", r+1, strings.TrimPrefix(msg, "perflab: "))
-		}
-		var got [2]*record.Record
-		rd := record.NewReader(&stdout, "perflab bench --ab-with")
-		for i := range got {
-			rec, err := rd.Next()
-			if err != nil {
-				return nil, fmt.Errorf("A/B round %d: reading the records: %v", r+1, err)
-			}
-			got[i] = rec
-		}
-		old, cur := got[0], got[1]
-		if first == 1 {
-			old, cur = got[1], got[0]
-		}
-		fmt.Fprintf(opts.IO.ErrOut, "[%d/%d] A p95 %.3f ms, B p95 %.3f ms\n", r+1, opts.Rounds, old.LatencyP95, cur.LatencyP95)
-		a = append(a, gate.Run{SamplesMs: old.SamplesMs, ThroughputRPS: old.ThroughputRPS})
-		b = append(b, gate.Run{SamplesMs: cur.SamplesMs, ThroughputRPS: cur.ThroughputRPS})
-	}
-	key := fmt.Sprintf("%s -> %s (b%d, compile=%s, t%d)", opts.AB[0], opts.AB[1], opts.BatchSize, opts.Compile, opts.Threads)
-	return gate.CheckAB(key, a, b, metrics, gopts), nil
 }

@@ -8,22 +8,32 @@
 //   - The baseline's centre is the geometric mean of its K runs' values; the candidate's
 //     is the geometric mean of its m runs' values (m is usually 1). The ratio is
 //     candidate / baseline.
-//   - The noise of one run's log value, sigma, is the larger of (a) the spread of the
-//     baseline runs' log values (between-run variation: different processes, runners,
-//     days; needs K >= 2) and (b) the within-run standard error of the log value, from
-//     the order-statistic 95% CI of the percentile (or, for throughput, the delta method
-//     on the mean latency). The standard error of the log ratio is sigma*sqrt(1/K + 1/m).
-//   - The p-value is two-sided, from Student's t with K-1 degrees of freedom when the
-//     between-run spread is estimated, else from the normal distribution (within-run noise
-//     only: the verdict then says that drift between runs is not accounted for).
+//   - Between-run noise (stored baselines). Runs of one configuration taken at different
+//     times differ by far more than one run's own CI says (other processes, runners, days).
+//     Its variance sigma^2 is pooled over every comparable history in the baseline (all
+//     entries' runs with the same environment fingerprint, each entry contributing
+//     runs-1 degrees of freedom), and moderated by a prior (Prior: a log spread of 10%
+//     worth 4 degrees of freedom), the way limma's moderated t shrinks few-sample variance
+//     estimates: sigma^2 = (nu0*s0^2 + df*s^2) / (nu0 + df), with nu0 + df degrees of
+//     freedom. A baseline with no between-run information (one run per entry) is compared
+//     with the prior alone, and the comparison says so. sigma is at least the within-run
+//     standard error (the percentile's order-statistic 95% CI; for throughput, the delta
+//     method on the mean latency) and at least this entry's own spread. The standard
+//     error of the log ratio is sigma*sqrt(1/K + 1/m).
 //   - A/B mode (measured here, interleaved) pairs rounds instead: the log ratio is the
 //     mean over rounds of log(B_r/A_r), its standard error the rounds' spread / sqrt(R)
 //     (at least the within-run one), with R-1 degrees of freedom.
-//   - The p-values of all conclusive comparisons are corrected with Holm's step-down method.
-//   - A regression needs both: corrected p < alpha AND a slowdown larger than the
-//     threshold (latency ratio > 1+threshold; throughput ratio < 1/(1+threshold)). An
-//     improvement is the mirror image. Anything else is "no change", with the reason when
-//     the change was significant but small, or large but not significant.
+//   - The p-values (two-sided, Student's t) of all conclusive comparisons are corrected
+//     with Holm's step-down method.
+//   - The verdict has three parts. A regression needs both: corrected p < alpha AND a
+//     slowdown larger than the threshold (latency ratio > 1+threshold; throughput ratio
+//     < 1/(1+threshold)); an improvement is the mirror image. "No change" needs the
+//     one-sided (1-alpha) confidence bound on the slow side inside the threshold: the data
+//     rule out a slowdown beyond the threshold (equivalence when both bounds lie inside the
+//     band; each comparison at level alpha, an intersection-union test, so no correction
+//     is needed for "all comparisons show no change"). Anything else is inconclusive: the
+//     comparison says the smallest change it could have flagged and, for A/B, about how
+//     many more rounds would decide.
 //   - A percentile without enough samples for its CI on either side is inconclusive,
 //     never guessed: p95 needs 72 samples per run, p99 368.
 package gate
@@ -63,10 +73,17 @@ const (
 	Inconclusive = "inconclusive"
 )
 
+// DefaultEquivAlpha makes "no change" mean "the 95% CI of the ratio lies inside the
+// threshold band" (on the slow side at least).
+const DefaultEquivAlpha = 0.025
+
 // Options set the decision rule.
 type Options struct {
 	Alpha     float64 // significance level after Holm's correction, e.g. 0.01
 	Threshold float64 // minimum effect, e.g. 0.05 for 5%
+	// EquivAlpha is the level of each one-sided bound of the "no change" test (0 =
+	// DefaultEquivAlpha: the two-sided 95% CI the verdict table shows).
+	EquivAlpha float64
 }
 
 // Estimate is one side's value of a metric with its 95% CI (CI absent when unknown).
@@ -94,10 +111,15 @@ type Comparison struct {
 	// ratio's distance from 1 at which p would reach alpha/m (m = comparisons corrected
 	// together, Holm's strictest step).
 	MinDetectable float64 `json:"min_detectable,omitempty"`
-	logRatio      float64
-	seLog         float64
-	tested        bool
-	higherBad     bool
+	// Rounds is the number of interleaved A/B rounds behind a paired comparison (0 for
+	// stored baselines); RoundsNeeded, for an inconclusive one, about how many rounds in
+	// all would decide it at the same noise and the same measured change.
+	Rounds       int `json:"rounds,omitempty"`
+	RoundsNeeded int `json:"rounds_needed,omitempty"`
+	logRatio     float64
+	seLog        float64
+	tested       bool
+	higherBad    bool
 }
 
 // logValue is one run's log metric value and the within-run standard error of it.
@@ -193,6 +215,22 @@ type Pool struct {
 	DF  int
 }
 
+// Prior is the between-run noise assumed before a baseline says anything: a 10% spread
+// of log values between runs (shared CI runners drift 10-30% between runs; this machine
+// 10-40%), worth 4 degrees of freedom. It moderates the pooled estimate (Moderate): with
+// a few runs the prior dominates, with many the data do.
+var Prior = Pool{Var: 0.10 * 0.10, DF: 4}
+
+// Moderate combines the pooled estimate with the prior: (nu0*s0^2 + df*s^2)/(nu0 + df)
+// with nu0 + df degrees of freedom.
+func (p Pool) Moderate(prior Pool) Pool {
+	df := p.DF + prior.DF
+	if df == 0 {
+		return Pool{}
+	}
+	return Pool{Var: (float64(prior.DF)*prior.Var + float64(p.DF)*p.Var) / float64(df), DF: df}
+}
+
 // PoolBetween pools the between-run variance of the metric's log values over baseline
 // histories (entries with fewer than 2 runs add nothing).
 func PoolBetween(histories [][]Run, metric string) Pool {
@@ -215,9 +253,10 @@ func PoolBetween(histories [][]Run, metric string) Pool {
 	return Pool{Var: ss / float64(df), DF: df}
 }
 
-// Compare compares the candidate's runs with the baseline's runs on one metric, using
-// the larger of this configuration's own between-run spread and the pooled one. The
-// result is not yet corrected for multiple comparisons: see Decide.
+// Compare compares the candidate's runs with the baseline's runs on one metric. pool is
+// the between-run noise pooled over the baseline's comparable histories (PoolBetween);
+// it is moderated with Prior, and this configuration's own spread is used when larger.
+// The result is not yet corrected for multiple comparisons: see Decide.
 func Compare(key, metric string, current, baseline []Run, pool Pool) Comparison {
 	c := Comparison{Key: key, Metric: metric, higherBad: metric != "throughput"}
 	cur, base := summarise(current, metric), summarise(baseline, metric)
@@ -234,30 +273,33 @@ func Compare(key, metric string, current, baseline []Run, pool Pool) Comparison 
 		}
 		return c
 	}
-	between, df, pooled := 0.0, 0, false
-	switch {
-	case pool.DF > 0 && pool.Var >= base.varBetween:
-		between, df, pooled = pool.Var, pool.DF, true
-	case base.n >= 2:
-		between, df = base.varBetween, base.n-1
+	data := pool
+	if data.DF == 0 && base.n >= 2 {
+		data = Pool{Var: base.varBetween, DF: base.n - 1} // no pool given: this entry's own history
 	}
-	if cur.n >= 2 && df > 0 {
-		// Pool in the current side's own spread too.
-		between = (float64(df)*between + float64(cur.n-1)*cur.varBetween) / float64(df+cur.n-1)
-		df += cur.n - 1
+	if cur.n >= 2 {
+		// The current side's own spread is between-run information too.
+		data = Pool{Var: (float64(data.DF)*data.Var + float64(cur.n-1)*cur.varBetween) / float64(data.DF+cur.n-1), DF: data.DF + cur.n - 1}
+	}
+	mod := data.Moderate(Prior)
+	// A configuration noisier than the pool keeps its own spread.
+	between := math.Max(mod.Var, base.varBetween)
+	prior := ""
+	if Prior.DF > 0 {
+		prior = fmt.Sprintf(", moderated by a %s prior worth %d df", Pct(math.Sqrt(Prior.Var)), Prior.DF)
 	}
 	switch {
-	case df == 0:
+	case data.DF == 0 && mod.DF == 0:
 		c.Method = "within-run only: 1 baseline run, so drift between runs is not accounted for"
-	case pooled:
-		c.Method = fmt.Sprintf("between-run (spread pooled over the baseline's configurations): %d baseline run(s), %d current run(s), t with %d df", base.n, cur.n, df)
+	case data.DF == 0:
+		c.Method = fmt.Sprintf("no between-run information in the baseline (%d run(s) per configuration): drift between runs assumed %s (prior worth %d df), t with %d df", base.n, Pct(math.Sqrt(Prior.Var)), Prior.DF, mod.DF)
 	default:
-		c.Method = fmt.Sprintf("between-run: %d baseline run(s), %d current run(s), t with %d df", base.n, cur.n, df)
+		c.Method = fmt.Sprintf("between-run: spread pooled over %d df of comparable runs%s: %d baseline run(s), %d current run(s), t with %d df", data.DF, prior, base.n, cur.n, mod.DF)
 	}
 	sigma2 := math.Max(between, math.Max(cur.varWithin, base.varWithin))
 	c.seLog = math.Sqrt(sigma2 * (1/float64(base.n) + 1/float64(cur.n)))
 	c.logRatio = cur.mean - base.mean
-	c.DF = float64(df)
+	c.DF = float64(mod.DF)
 	c.finish(cur, base, math.Sqrt(sigma2/float64(cur.n)), math.Sqrt(sigma2/float64(base.n)))
 	return c
 }
@@ -288,6 +330,7 @@ func ComparePaired(key, metric string, a, b []Run) Comparison {
 	c.logRatio = mean
 	c.DF = R - 1
 	c.Method = fmt.Sprintf("paired A/B: %d interleaved rounds, t with %g df", len(diffs), c.DF)
+	c.Rounds = len(diffs)
 	base, cur := summarise(a, metric), summarise(b, metric)
 	seSide := math.Sqrt(math.Max(base.varBetween, base.varWithin) / R)
 	c.finish(cur, base, seSide, seSide)
@@ -345,8 +388,17 @@ func Holm(p []float64) []float64 {
 	return adj
 }
 
+// tQuantile is Student's t quantile with df degrees of freedom (df = 0: the normal).
+func tQuantile(q, df float64) float64 {
+	if df > 0 {
+		return distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.Quantile(q)
+	}
+	return distuv.UnitNormal.Quantile(q)
+}
+
 // Decide corrects the p-values of all tested comparisons together (Holm) and sets each
-// verdict and reason.
+// verdict and reason: regression, improvement, no change or inconclusive (see the
+// package doc).
 func Decide(cs []Comparison, opts Options) {
 	var ps []float64
 	var at []int
@@ -356,43 +408,70 @@ func Decide(cs []Comparison, opts Options) {
 			at = append(at, i)
 		}
 	}
+	eqAlpha := opts.EquivAlpha
+	if eqAlpha <= 0 {
+		eqAlpha = DefaultEquivAlpha
+	}
 	adj := Holm(ps)
+	band := math.Log1p(opts.Threshold)
 	for k, i := range at {
 		c := &cs[i]
 		c.PAdj = adj[k]
+		critReg := tQuantile(1-opts.Alpha/(2*float64(len(ps))), c.DF)
+		critEq := tQuantile(1-eqAlpha, c.DF)
 		if c.seLog > 0 {
-			q := 1 - opts.Alpha/(2*float64(len(ps)))
-			crit := distuv.UnitNormal.Quantile(q)
-			if c.DF > 0 {
-				crit = distuv.StudentsT{Mu: 0, Sigma: 1, Nu: c.DF}.Quantile(q)
-			}
-			c.MinDetectable = math.Exp(crit*c.seLog) - 1
+			c.MinDetectable = math.Exp(critReg*c.seLog) - 1
 		}
-		slow := c.Ratio // > 1 means worse
+		bad := math.Log(c.Ratio) // > 0: worse
 		if !c.higherBad {
-			slow = 1 / c.Ratio
+			bad = -bad
 		}
+		hiBad, loBad := bad+critEq*c.seLog, bad-critEq*c.seLog
 		sig := c.PAdj < opts.Alpha
-		big := slow > 1+opts.Threshold
-		better := slow < 1/(1+opts.Threshold)
 		change := fmt.Sprintf("%s %+.1f%%", c.Metric, (c.Ratio-1)*100)
 		th := Pct(opts.Threshold)
+		lr := math.Log(c.Ratio)
+		ci := fmt.Sprintf("the %s CI of the ratio [%.3f, %.3f]", Pct(1-2*eqAlpha), math.Exp(lr-critEq*c.seLog), math.Exp(lr+critEq*c.seLog))
+		c.RoundsNeeded = 0
 		switch {
-		case sig && big:
+		case sig && bad > band:
 			c.Verdict = Regression
-			c.Reason = fmt.Sprintf("%s: significant (p=%.2g after Holm < %g) and beyond the %s threshold", change, c.PAdj, opts.Alpha, th)
-		case sig && better:
+			c.Reason = fmt.Sprintf("%s: significant (p=%.2g after Holm < %.2g) and beyond the %s threshold", change, c.PAdj, opts.Alpha, th)
+		case sig && bad < -band:
 			c.Verdict = Improvement
 			c.Reason = fmt.Sprintf("%s: significant (p=%.2g after Holm) and beyond the %s threshold", change, c.PAdj, th)
-		case sig:
+		case hiBad < band && loBad > -band:
 			c.Verdict = NoChange
-			c.Reason = fmt.Sprintf("%s: significant (p=%.2g) but within the %s threshold", change, c.PAdj, th)
-		case big || better:
+			c.Reason = fmt.Sprintf("%s: %s lies within the %s threshold (p=%.2g)", change, ci, th, c.PAdj)
+		case hiBad < band:
 			c.Verdict = NoChange
-			c.Reason = fmt.Sprintf("%s: beyond the threshold but not significant (p=%.2g after Holm >= %g): too noisy to tell", change, c.PAdj, opts.Alpha)
+			c.Reason = fmt.Sprintf("%s: no slowdown beyond the %s threshold (%s excludes it), possibly faster (p=%.2g)", change, th, ci, c.PAdj)
 		default:
-			c.Verdict = NoChange
-			c.Reason = fmt.Sprintf("%s: within noise (p=%.2g)", change, c.PAdj)
+			c.Verdict = Inconclusive
+			var why string
+			switch {
+			case bad > band:
+				why = fmt.Sprintf("beyond the threshold but not significant (p=%.2g after Holm >= %.2g)", c.PAdj, opts.Alpha)
+			case sig:
+				why = fmt.Sprintf("significant (p=%.2g) but %s reaches beyond the threshold", c.PAdj, ci)
+			default:
+				why = fmt.Sprintf("not significant (p=%.2g) and %s reaches beyond the threshold", c.PAdj, ci)
+			}
+			c.Reason = fmt.Sprintf("%s: cannot tell: %s; smallest change this comparison could flag ~%s", change, why, Pct(c.MinDetectable))
+			if c.Rounds > 0 && c.seLog > 0 {
+				// Per-round spread, and the rounds at which the same change would decide.
+				s := c.seLog * math.Sqrt(float64(c.Rounds))
+				var n float64
+				if bad > band {
+					n = math.Pow(critReg*s/bad, 2)
+				} else {
+					n = math.Pow(critEq*s/(band-bad), 2)
+				}
+				c.RoundsNeeded = int(math.Min(math.Ceil(n), 1e6))
+				if c.RoundsNeeded > c.Rounds {
+					c.Reason += fmt.Sprintf("; about %d rounds in all would decide", c.RoundsNeeded)
+				}
+			}
 		}
 	}
 }

@@ -34,6 +34,7 @@ type Report struct {
 	Summary        string            `json:"summary"`
 	Regressions    int               `json:"regressions"`
 	Improvements   int               `json:"improvements"`
+	Inconclusive   int               `json:"inconclusive"`
 	Alpha          float64           `json:"alpha"`
 	Threshold      float64           `json:"threshold"`
 	Metrics        []string          `json:"metrics"`
@@ -43,10 +44,13 @@ type Report struct {
 	Notes          []string          `json:"notes,omitempty"`
 	FailedConfigs  []FailedConfig    `json:"failed_configs,omitempty"`
 	Broken         int               `json:"broken"`                   // failed configurations the baseline had measured
-	MinDetectable  float64           `json:"min_detectable,omitempty"` // median over comparisons
+	MinDetectable  float64           `json:"min_detectable,omitempty"` // median over the inconclusive comparisons (else all)
 	OnlyInResults  []string          `json:"only_in_results,omitempty"`
 	OnlyInBaseline []string          `json:"only_in_baseline,omitempty"`
 	ConfigNotes    map[string]string `json:"config_notes,omitempty"` // per key: model file changed, env mismatch
+	// Informational comparisons are shown but do not count in the verdict (stored-baseline
+	// comparisons of a model file unchanged since the base).
+	Informational []Comparison `json:"informational,omitempty"`
 }
 
 // BaselineInfo says which baseline was used.
@@ -107,6 +111,7 @@ func Check(in Input) *Report {
 	// Pair each configuration with its comparable baseline runs.
 	type pair struct {
 		key       string
+		fp        string // "" = every run of every entry is comparable
 		cur, base []Run
 	}
 	var pairs []pair
@@ -164,7 +169,10 @@ func Check(in Input) *Report {
 		if len(notes) > 0 {
 			rep.ConfigNotes[key] = strings.Join(notes, "; ")
 		}
-		p := pair{key: key}
+		p := pair{key: key, fp: fp}
+		if in.AllowEnvMismatch {
+			p.fp = ""
+		}
 		for _, r := range cur {
 			p.cur = append(p.cur, Run{SamplesMs: r.SamplesMs, ThroughputRPS: r.ThroughputRPS})
 		}
@@ -173,14 +181,22 @@ func Check(in Input) *Report {
 		}
 		pairs = append(pairs, p)
 	}
-	for _, m := range in.Metrics {
-		var hist [][]Run
-		for _, p := range pairs {
-			hist = append(hist, p.base)
+	// Between-run noise: pooled over every entry of the baseline (not only the ones
+	// measured now), with the runs of the same fingerprint.
+	pools := map[string]map[string]Pool{} // fingerprint -> metric -> pool
+	for _, p := range pairs {
+		if pools[p.fp] != nil {
+			continue
 		}
-		pool := PoolBetween(hist, m)
+		hist := ComparableHistories(in.Baseline, p.fp)
+		pools[p.fp] = map[string]Pool{}
+		for _, m := range in.Metrics {
+			pools[p.fp][m] = PoolBetween(hist, m)
+		}
+	}
+	for _, m := range in.Metrics {
 		for _, p := range pairs {
-			rep.Comparisons = append(rep.Comparisons, Compare(p.key, m, p.cur, p.base, pool))
+			rep.Comparisons = append(rep.Comparisons, Compare(p.key, m, p.cur, p.base, pools[p.fp][m]))
 		}
 	}
 	sort.SliceStable(rep.Comparisons, func(i, j int) bool { return rep.Comparisons[i].Key < rep.Comparisons[j].Key })
@@ -201,6 +217,24 @@ func Check(in Input) *Report {
 	return rep
 }
 
+// ComparableHistories returns, for every entry of the baseline, its runs measured on
+// fingerprint fp ("" = all runs), as gate runs.
+func ComparableHistories(f *baseline.File, fp string) [][]Run {
+	var out [][]Run
+	for _, e := range f.Entries {
+		var runs []Run
+		for _, r := range e.Runs {
+			if fp == "" || r.Fingerprint == fp {
+				runs = append(runs, Run{SamplesMs: r.SamplesMs, ThroughputRPS: r.ThroughputRPS})
+			}
+		}
+		if len(runs) > 0 {
+			out = append(out, runs)
+		}
+	}
+	return out
+}
+
 func failedKey(fs []FailedConfig, key string) bool {
 	for _, f := range fs {
 		if f.Key == key {
@@ -210,9 +244,12 @@ func failedKey(fs []FailedConfig, key string) bool {
 	return false
 }
 
-// finish counts verdicts and sets the overall verdict and summary.
+// finish counts verdicts and sets the overall verdict and summary: regression when a
+// comparison regressed (or a configuration the baseline measured now fails), pass only
+// when every comparison is conclusive, otherwise inconclusive — never pass for a gate
+// that compared nothing.
 func (rep *Report) finish() {
-	tested := 0
+	rep.Regressions, rep.Improvements, rep.Inconclusive, rep.MinDetectable = 0, 0, 0, 0
 	var mde []float64
 	for _, c := range rep.Comparisons {
 		switch c.Verdict {
@@ -220,45 +257,75 @@ func (rep *Report) finish() {
 			rep.Regressions++
 		case Improvement:
 			rep.Improvements++
+		case Inconclusive:
+			rep.Inconclusive++
+			if c.MinDetectable > 0 {
+				mde = append(mde, c.MinDetectable)
+			}
 		}
-		if c.Verdict != Inconclusive {
-			tested++
-		}
-		if c.MinDetectable > 0 {
-			mde = append(mde, c.MinDetectable)
+	}
+	if len(mde) == 0 {
+		for _, c := range rep.Comparisons {
+			if c.MinDetectable > 0 {
+				mde = append(mde, c.MinDetectable)
+			}
 		}
 	}
 	if len(mde) > 0 {
 		sort.Float64s(mde)
 		rep.MinDetectable = mde[len(mde)/2]
 	}
+	n := len(rep.Comparisons)
 	switch {
 	case rep.Regressions > 0 || rep.Broken > 0:
 		rep.Verdict = Failed
 		var parts []string
 		if rep.Regressions > 0 {
-			parts = append(parts, fmt.Sprintf("%d regression(s) in %d comparisons", rep.Regressions, len(rep.Comparisons)))
+			parts = append(parts, fmt.Sprintf("%d regression(s) in %d comparisons", rep.Regressions, n))
 		}
 		if rep.Broken > 0 {
 			parts = append(parts, fmt.Sprintf("%d configuration(s) that the baseline measured now fail", rep.Broken))
 		}
 		rep.Summary = strings.Join(parts, "; ")
-	case tested == 0:
+		if rep.Inconclusive > 0 {
+			rep.Summary += fmt.Sprintf(" (%d inconclusive)", rep.Inconclusive)
+		}
+	case n == 0:
 		rep.Verdict = NotConclusive
-		rep.Summary = fmt.Sprintf("nothing could be compared conclusively (%d comparisons inconclusive)", len(rep.Comparisons))
+		rep.Summary = "nothing compared"
+		if len(rep.OnlyInResults) > 0 {
+			rep.Summary += fmt.Sprintf(": none of the %d configurations measured is in the baseline", len(rep.OnlyInResults))
+		}
+	case rep.Inconclusive > 0:
+		rep.Verdict = NotConclusive
+		rep.Summary = fmt.Sprintf("%d of %d comparisons inconclusive, no regression found", rep.Inconclusive, n)
+		if rep.MinDetectable > 0 {
+			rep.Summary += fmt.Sprintf("; the smallest change they could flag is ~%s", Pct(rep.MinDetectable))
+		}
+		if need := rep.roundsNeeded(); need > 0 {
+			rep.Summary += fmt.Sprintf("; about %d rounds would decide", need)
+		}
 	default:
 		rep.Verdict = Pass
-		rep.Summary = fmt.Sprintf("no regression in %d comparisons", tested)
-		if n := len(rep.Comparisons) - tested; n > 0 {
-			rep.Summary += fmt.Sprintf(" (%d inconclusive)", n)
-		}
+		rep.Summary = fmt.Sprintf("no regression in %d comparisons, all conclusive", n)
 	}
 	if rep.Improvements > 0 {
 		rep.Summary += fmt.Sprintf(", %d improvement(s)", rep.Improvements)
 	}
-	if n := len(rep.FailedConfigs) - rep.Broken; n > 0 {
-		rep.Summary += fmt.Sprintf(", %d failed configuration(s) not compared", n)
+	if k := len(rep.FailedConfigs) - rep.Broken; k > 0 {
+		rep.Summary += fmt.Sprintf(", %d failed configuration(s) not compared", k)
 	}
+}
+
+// roundsNeeded is the largest RoundsNeeded of the inconclusive A/B comparisons (0: none).
+func (rep *Report) roundsNeeded() int {
+	need := 0
+	for _, c := range rep.Comparisons {
+		if c.Verdict == Inconclusive && c.RoundsNeeded > c.Rounds {
+			need = max(need, c.RoundsNeeded)
+		}
+	}
+	return need
 }
 
 func describeBaseline(path string, f *baseline.File) *BaselineInfo {
@@ -315,4 +382,67 @@ func CheckAB(key string, a, b []Run, metrics []string, opts Options) *Report {
 	Decide(rep.Comparisons, opts)
 	rep.finish()
 	return rep
+}
+
+// MergeAB puts the A/B comparisons of ab in place of the stored-baseline comparisons of
+// the same configurations (an interleaved A/B on this machine is the stronger test), adds
+// its notes and recomputes the verdict. A report without comparisons changes nothing.
+func (rep *Report) MergeAB(ab *Report) {
+	if ab == nil || len(ab.Comparisons) == 0 {
+		return
+	}
+	keys := map[string]bool{}
+	for _, c := range ab.Comparisons {
+		keys[c.Key] = true
+	}
+	var kept []Comparison
+	for _, c := range rep.Comparisons {
+		if !keys[c.Key] {
+			kept = append(kept, c)
+		}
+	}
+	rep.Comparisons = append(kept, ab.Comparisons...)
+	sort.SliceStable(rep.Comparisons, func(i, j int) bool { return rep.Comparisons[i].Key < rep.Comparisons[j].Key })
+	var only []string
+	for _, k := range rep.OnlyInResults {
+		if !keys[k] {
+			only = append(only, k)
+		}
+	}
+	rep.OnlyInResults = only
+	if rep.ConfigNotes == nil {
+		rep.ConfigNotes = map[string]string{}
+	}
+	for k, v := range ab.ConfigNotes {
+		if old := rep.ConfigNotes[k]; old != "" {
+			v = old + "; " + v
+		}
+		rep.ConfigNotes[k] = v
+	}
+	rep.Notes = append(rep.Notes, ab.Notes...)
+	rep.finish()
+}
+
+// DropComparisons removes the comparisons drop selects from the verdict (they move to
+// Informational) and recomputes it; it returns how many it removed.
+func (rep *Report) DropComparisons(drop func(Comparison) bool) int {
+	var kept []Comparison
+	n := 0
+	for _, c := range rep.Comparisons {
+		if drop(c) {
+			rep.Informational = append(rep.Informational, c)
+			n++
+			continue
+		}
+		kept = append(kept, c)
+	}
+	if n == 0 {
+		return 0
+	}
+	if kept == nil {
+		kept = []Comparison{}
+	}
+	rep.Comparisons = kept
+	rep.finish()
+	return n
 }

@@ -243,7 +243,15 @@ func checkCI(t *testing.T, what string, ci *stats.CI, lo, hi float64) {
 	}
 }
 
+// noPrior turns the prior off for a test of the plain formulas.
+func noPrior(t *testing.T) {
+	old := Prior
+	Prior = Pool{}
+	t.Cleanup(func() { Prior = old })
+}
+
 func TestCompareBetweenRunFormula(t *testing.T) {
+	noPrior(t)
 	// Baseline log values 0, ±0.1, ±0.2: mean 0, sample variance 0.1/4 = 0.025. One current
 	// run at log 0.5. se = sqrt(0.025 (1/5 + 1/1)), t = 0.5/se with 4 df.
 	// Reference numbers: SciPy 1.10.1, t.sf and t.ppf(0.975, 4) = 2.7764451051977987.
@@ -264,7 +272,7 @@ func TestCompareBetweenRunFormula(t *testing.T) {
 			if c.Key != "k" || c.Metric != metric || c.DF != 4 || c.Verdict != "" {
 				t.Errorf("key %q metric %q df %g verdict %q; want k, %s, 4, none before Decide", c.Key, c.Metric, c.DF, c.Verdict, metric)
 			}
-			if want := "between-run: 5 baseline run(s), 1 current run(s), t with 4 df"; c.Method != want {
+			if want := "between-run: spread pooled over 4 df of comparable runs: 5 baseline run(s), 1 current run(s), t with 4 df"; c.Method != want {
 				t.Errorf("Method = %q, want %q", c.Method, want)
 			}
 			if !relClose(c.Ratio, math.Exp(logRatio), 1e-12) {
@@ -293,7 +301,7 @@ func TestCompareBetweenRunFormula(t *testing.T) {
 				reason  string
 			}{
 				{0.05, Regression, "beyond the 5% threshold"},
-				{0.01, NoChange, "beyond the threshold but not significant (p=0.045 after Holm >= 0.01)"},
+				{0.01, Inconclusive, "beyond the threshold but not significant (p=0.045 after Holm >= 0.01)"},
 			} {
 				cs := []Comparison{c}
 				Decide(cs, Options{Alpha: tc.alpha, Threshold: 0.05})
@@ -307,6 +315,7 @@ func TestCompareBetweenRunFormula(t *testing.T) {
 }
 
 func TestComparePooledFormula(t *testing.T) {
+	noPrior(t)
 	// Baseline logs 0, ±0.1 (variance 0.01, 2 df); current logs 0.5, 0.7 (variance 0.02,
 	// 1 df). Pooled variance (2*0.01 + 0.02)/3, se = sqrt(pooled (1/3 + 1/2)), 3 df.
 	// Reference numbers: SciPy 1.10.1, t.sf and t.ppf(0.975, 3).
@@ -316,7 +325,7 @@ func TestComparePooledFormula(t *testing.T) {
 		crit3 = 3.182446305284263
 	)
 	c := Compare("k", "p95", constRuns(0.5, 0.7), constRuns(0, 0.1, -0.1), Pool{})
-	if c.DF != 3 || c.Method != "between-run: 3 baseline run(s), 2 current run(s), t with 3 df" {
+	if c.DF != 3 || c.Method != "between-run: spread pooled over 3 df of comparable runs: 3 baseline run(s), 2 current run(s), t with 3 df" {
 		t.Errorf("DF %g, Method %q; want 3 df from both sides", c.DF, c.Method)
 	}
 	if !relClose(c.Ratio, math.Exp(0.6), 1e-12) || !relClose(c.P, p, 1e-8) {
@@ -340,6 +349,7 @@ func rampRun(shift float64) Run {
 }
 
 func TestCompareWithinRunFormula(t *testing.T) {
+	noPrior(t)
 	// One run each side, so only the within-run noise counts and the test is normal (df 0).
 	// Ranks of the 95% order-statistic CI for n = 400 (binomial, equal tails, SciPy
 	// binom.cdf): p50 -> X(180)..X(221), p95 -> X(371)..X(389). The log value's se is
@@ -368,6 +378,39 @@ func TestCompareWithinRunFormula(t *testing.T) {
 			}
 			checkCI(t, "RatioCI", c.RatioCI, math.Exp(0.01-1.959964*tt.seLog), math.Exp(0.01+1.959964*tt.seLog))
 		})
+	}
+}
+
+// The prior moderates the pooled variance: (nu0 s0^2 + df s^2)/(nu0 + df); a
+// configuration noisier than that keeps its own spread, with the moderated df.
+func TestCompareModeratedFormula(t *testing.T) {
+	// Baseline logs 0, ±0.1, ±0.2 (variance 0.025, 4 df) with the default prior (0.01, 4
+	// df): (4*0.01 + 4*0.025)/8 = 0.0175 < 0.025, so sigma^2 = 0.025 with 8 df;
+	// se = sqrt(0.025 (1/5 + 1)).
+	// Reference: an independent t distribution (regularized incomplete beta, Numerical
+	// Recipes betacf) that reproduces the SciPy values above: 2*t.sf(0.5/se, 8), t.ppf(0.975, 8).
+	const (
+		se    = 0.17320508075688773
+		p     = 0.020300093619883854
+		crit8 = 2.306004135204165
+	)
+	c := Compare("k", "p95", constRuns(0.5), constRuns(0, 0.1, -0.1, 0.2, -0.2), Pool{})
+	if c.DF != 8 || c.Method != "between-run: spread pooled over 4 df of comparable runs, moderated by a 10% prior worth 4 df: 5 baseline run(s), 1 current run(s), t with 8 df" {
+		t.Errorf("DF %g, Method %q", c.DF, c.Method)
+	}
+	if !relClose(c.P, p, 1e-8) {
+		t.Errorf("P %.17g, want %.17g", c.P, p)
+	}
+	checkCI(t, "RatioCI", c.RatioCI, math.Exp(0.5-crit8*se), math.Exp(0.5+crit8*se))
+	// One baseline run: the prior alone, 4 df.
+	c = Compare("k", "p95", constRuns(0.5), constRuns(0), Pool{})
+	if c.DF != 4 || !strings.HasPrefix(c.Method, "no between-run information in the baseline (1 run(s) per configuration): drift between runs assumed 10%") {
+		t.Errorf("one run: DF %g, Method %q", c.DF, c.Method)
+	}
+	// A pool from other entries replaces the entry's own spread.
+	c = Compare("k", "p95", constRuns(0.5), constRuns(0, 0.1), Pool{Var: 0.04, DF: 12})
+	if c.DF != 16 || !relClose(c.seLog, math.Sqrt((4*0.01+12*0.04)/16*(1.0/2+1)), 1e-12) {
+		t.Errorf("pooled: DF %g, se %g", c.DF, c.seLog)
 	}
 }
 
@@ -463,6 +506,10 @@ type want struct {
 func TestCompareDecisionTable(t *testing.T) {
 	steady := []float64{1, 1.01, 0.99, 1.005, 0.995} // 5 baseline runs, ±1% drift
 	opts := Options{Alpha: 0.01, Threshold: 0.05}
+	// A baseline whose other entries show little drift between runs: 200 df at 0.5%.
+	// Moderated with the prior: (4*0.01 + 200*0.005^2)/204, about 1.5%, 204 df.
+	quiet := Pool{Var: 0.005 * 0.005, DF: 200}
+	const quietMethod = "between-run: spread pooled over 200 df of comparable runs, moderated by a 10% prior worth 4 df: 5 baseline run(s), 1 current run(s), t with 204 df"
 	tests := []struct {
 		name       string
 		seed       uint64
@@ -470,80 +517,95 @@ func TestCompareDecisionTable(t *testing.T) {
 		sigma      float64 // within-run log noise
 		base, cur  []float64
 		curTputMul float64 // multiplies the current runs' throughput (0: leave)
+		pool       Pool    // between-run noise of the whole baseline (zero: this entry's own)
 		wants      []want
 		method     string
 		df         float64
 	}{
 		{
-			name: "identical distributions", seed: 1, n: 400, sigma: 0.05,
+			name: "identical distributions, quiet baseline", seed: 1, n: 400, sigma: 0.05, pool: quiet,
 			base: []float64{1, 1, 1, 1, 1}, cur: []float64{1},
-			wants:  []want{{"p50", NoChange, "within noise"}, {"p95", NoChange, "within noise"}, {"p99", NoChange, "within noise"}, {"throughput", NoChange, "within noise"}},
-			method: "between-run: 5 baseline run(s), 1 current run(s), t with 4 df", df: 4,
+			wants:  []want{{"p50", NoChange, "lies within the 5% threshold"}, {"p95", NoChange, "lies within"}, {"p99", NoChange, "lies within"}, {"throughput", NoChange, "lies within"}},
+			method: quietMethod, df: 204,
 		},
 		{
-			name: "20% slower, low noise", seed: 2, n: 400, sigma: 0.02, base: steady, cur: []float64{1.2},
+			// One entry's 5 runs are little evidence against the prior's 10% drift: the
+			// comparison cannot tell, and says how small a change it could have flagged.
+			name: "identical distributions, 5 runs of one entry", seed: 1, n: 400, sigma: 0.05,
+			base: []float64{1, 1, 1, 1, 1}, cur: []float64{1},
+			wants:  []want{{"p50", Inconclusive, "reaches beyond the threshold; smallest change this comparison could flag ~"}},
+			method: "between-run: spread pooled over 4 df of comparable runs, moderated by a 10% prior worth 4 df: 5 baseline run(s), 1 current run(s), t with 8 df", df: 8,
+		},
+		{
+			name: "20% slower, low noise", seed: 2, n: 400, sigma: 0.02, base: steady, cur: []float64{1.2}, pool: quiet,
 			wants: []want{
 				{"p50", Regression, "p50 +"}, {"p95", Regression, "beyond the 5% threshold"},
 				{"p99", Regression, "beyond the 5% threshold"}, {"throughput", Regression, "throughput -"},
 			},
-			method: "t with 4 df", df: 4,
+			method: "t with 204 df", df: 204,
 		},
 		{
-			name: "20% slower, baseline runs spread ±30%", seed: 3, n: 400, sigma: 0.02,
+			// This entry drifts far more than the pool: its own (moderated) spread counts.
+			name: "20% slower, baseline runs spread ±30%", seed: 3, n: 400, sigma: 0.02, pool: quiet,
 			base: []float64{0.7, 1.3, 1.0, 0.75, 1.25}, cur: []float64{1.2},
 			wants: []want{
-				{"p50", NoChange, "not significant"}, {"p95", NoChange, "not significant"},
-				{"p99", NoChange, "not significant"}, {"throughput", NoChange, "not significant"},
+				{"p50", Inconclusive, "beyond the threshold but not significant"}, {"p95", Inconclusive, "not significant"},
+				{"p99", Inconclusive, "not significant"}, {"throughput", Inconclusive, "not significant"},
 			},
-			method: "t with 4 df", df: 4,
+			method: "t with 204 df", df: 204,
 		},
 		{
-			name: "2% slower, tiny noise, many samples", seed: 4, n: 4000, sigma: 0.003,
+			name: "2% slower, tiny noise, many samples", seed: 4, n: 4000, sigma: 0.003, pool: Pool{Var: 0.002 * 0.002, DF: 1000},
 			base: []float64{1, 1, 1, 1, 1}, cur: []float64{1.02},
 			wants: []want{
-				{"p50", NoChange, "significant (p="}, {"p99", NoChange, "but within the 5% threshold"},
-				{"throughput", NoChange, "but within the 5% threshold"},
+				{"p50", NoChange, "lies within the 5% threshold"}, {"p99", NoChange, "lies within the 5% threshold"},
+				{"throughput", NoChange, "lies within the 5% threshold"},
 			},
-			method: "t with 4 df", df: 4,
+			method: "t with 1004 df", df: 1004,
 		},
 		{
-			name: "too few samples for p99", seed: 5, n: 100, sigma: 0.02, base: steady, cur: []float64{1.2},
+			name: "too few samples for p99", seed: 5, n: 100, sigma: 0.02, base: steady, cur: []float64{1.2}, pool: quiet,
 			wants: []want{{"p99", Inconclusive, "too few samples for a p99 claim: each run needs >= 368 iterations"}},
 		},
 		{
-			name: "too few samples for p95", seed: 6, n: 71, sigma: 0.02, base: steady, cur: []float64{1.2},
+			name: "too few samples for p95", seed: 6, n: 71, sigma: 0.02, base: steady, cur: []float64{1.2}, pool: quiet,
 			wants:  []want{{"p95", Inconclusive, "needs >= 72 iterations"}, {"p90", Regression, "beyond"}},
-			method: "t with 4 df", df: 4,
+			method: "t with 204 df", df: 204,
 		},
 		{
-			name: "20% faster", seed: 7, n: 400, sigma: 0.02, base: steady, cur: []float64{0.8},
+			name: "20% faster", seed: 7, n: 400, sigma: 0.02, base: steady, cur: []float64{0.8}, pool: quiet,
 			wants: []want{
 				{"p50", Improvement, "p50 -"}, {"p95", Improvement, "beyond the 5% threshold"},
 				{"throughput", Improvement, "throughput +"},
 			},
-			method: "t with 4 df", df: 4,
+			method: "t with 204 df", df: 204,
 		},
 		{
 			// Same latencies, throughput 20% lower: only throughput regresses, so the
 			// direction of the throughput metric is its own.
-			name: "throughput 20% lower", seed: 8, n: 400, sigma: 0.02, base: steady, cur: []float64{1}, curTputMul: 0.8,
-			wants:  []want{{"throughput", Regression, "throughput -"}, {"p50", NoChange, "within noise"}},
-			method: "t with 4 df", df: 4,
+			name: "throughput 20% lower", seed: 8, n: 400, sigma: 0.02, base: steady, cur: []float64{1}, curTputMul: 0.8, pool: quiet,
+			wants:  []want{{"throughput", Regression, "throughput -"}, {"p50", NoChange, "lies within"}},
+			method: "t with 204 df", df: 204,
 		},
 		{
-			name: "throughput 25% higher", seed: 9, n: 400, sigma: 0.02, base: steady, cur: []float64{1}, curTputMul: 1.25,
-			wants:  []want{{"throughput", Improvement, "throughput +"}, {"p95", NoChange, "within noise"}},
-			method: "t with 4 df", df: 4,
+			name: "throughput 25% higher", seed: 9, n: 400, sigma: 0.02, base: steady, cur: []float64{1}, curTputMul: 1.25, pool: quiet,
+			wants:  []want{{"throughput", Improvement, "throughput +"}, {"p95", NoChange, "lies within"}},
+			method: "t with 204 df", df: 204,
 		},
 		{
-			name: "one baseline run", seed: 10, n: 400, sigma: 0.02, base: []float64{1}, cur: []float64{1.2},
+			name: "one baseline run, nothing else known", seed: 10, n: 400, sigma: 0.02, base: []float64{1}, cur: []float64{1.2},
+			wants:  []want{{"p50", Inconclusive, "beyond the threshold but not significant"}, {"p95", Inconclusive, "smallest change this comparison could flag ~"}},
+			method: "no between-run information in the baseline (1 run(s) per configuration): drift between runs assumed 10% (prior worth 4 df), t with 4 df", df: 4,
+		},
+		{
+			name: "one baseline run, quiet pool", seed: 10, n: 400, sigma: 0.02, base: []float64{1}, cur: []float64{1.2}, pool: quiet,
 			wants:  []want{{"p50", Regression, "beyond"}, {"p95", Regression, "beyond"}},
-			method: "within-run only: 1 baseline run, so drift between runs is not accounted for", df: 0,
+			method: "1 baseline run(s), 1 current run(s), t with 204 df", df: 204,
 		},
 		{
-			name: "two current runs pool their spread", seed: 11, n: 400, sigma: 0.02, base: steady, cur: []float64{1.2, 1.21},
+			name: "two current runs pool their spread", seed: 11, n: 400, sigma: 0.02, base: steady, cur: []float64{1.2, 1.21}, pool: quiet,
 			wants:  []want{{"p50", Regression, "beyond"}, {"p95", Regression, "beyond"}},
-			method: "between-run: 5 baseline run(s), 2 current run(s), t with 5 df", df: 5,
+			method: "between-run: spread pooled over 201 df of comparable runs, moderated by a 10% prior worth 4 df: 5 baseline run(s), 2 current run(s), t with 205 df", df: 205,
 		},
 	}
 	for _, tt := range tests {
@@ -558,7 +620,7 @@ func TestCompareDecisionTable(t *testing.T) {
 			}
 			var cs []Comparison
 			for _, w := range tt.wants {
-				cs = append(cs, Compare("m|b1", w.metric, cur, base, Pool{}))
+				cs = append(cs, Compare("m|b1", w.metric, cur, base, tt.pool))
 			}
 			Decide(cs, opts)
 			for i, w := range tt.wants {
@@ -567,11 +629,14 @@ func TestCompareDecisionTable(t *testing.T) {
 					t.Errorf("%s: verdict %q, reason %q; want %q with %q (ratio %.4f, p %.3g, p_adj %.3g)",
 						w.metric, c.Verdict, c.Reason, w.verdict, w.reason, c.Ratio, c.P, c.PAdj)
 				}
-				if c.Verdict == Inconclusive {
+				if c.Verdict == Inconclusive && !c.tested {
 					if c.Ratio != 0 || c.RatioCI != nil || c.P != 0 || c.PAdj != 0 || c.Method != "" {
 						t.Errorf("%s: inconclusive but has numbers: %+v", w.metric, c)
 					}
 					continue
+				}
+				if c.Verdict == Inconclusive && !(c.MinDetectable > 0) {
+					t.Errorf("%s: inconclusive without the smallest detectable change: %+v", w.metric, c)
 				}
 				if !strings.Contains(c.Method, tt.method) || c.DF != tt.df {
 					t.Errorf("%s: Method %q, DF %g; want %q, %g", w.metric, c.Method, c.DF, tt.method, tt.df)
@@ -649,8 +714,8 @@ func TestComparePaired(t *testing.T) {
 			// The same runs compared unpaired: the drift between rounds swamps the 10%.
 			cs = []Comparison{Compare("A -> B", metric, b, a, Pool{})}
 			Decide(cs, opts)
-			if cs[0].Verdict != NoChange || !strings.Contains(cs[0].Reason, "not significant") {
-				t.Errorf("unpaired: verdict %q (%s), want no change, not significant", cs[0].Verdict, cs[0].Reason)
+			if cs[0].Verdict != Inconclusive || !strings.Contains(cs[0].Reason, "not significant") {
+				t.Errorf("unpaired: verdict %q (%s), want inconclusive, not significant", cs[0].Verdict, cs[0].Reason)
 			}
 		})
 	}
@@ -683,8 +748,8 @@ func TestComparePaired(t *testing.T) {
 // ---------------------------------------------------------------------------------------
 // Decide on crafted comparisons: reasons, thresholds, Holm across comparisons.
 
-func tested(metric string, ratio, p float64) Comparison {
-	return Comparison{Key: "k", Metric: metric, Ratio: ratio, P: p, tested: true, higherBad: metric != "throughput"}
+func tested(metric string, ratio, p, se float64) Comparison {
+	return Comparison{Key: "k", Metric: metric, Ratio: ratio, P: p, seLog: se, DF: 10, tested: true, higherBad: metric != "throughput"}
 }
 
 func TestDecide(t *testing.T) {
@@ -694,46 +759,54 @@ func TestDecide(t *testing.T) {
 		pAdj    float64
 	}
 	five := Options{Alpha: 0.01, Threshold: 0.05}
+	// se 0.005: the 99% one-sided bound (t, 10 df: 2.764) is the change +1.4%; se 0.05: +14.8%.
+	const tight, wide = 0.005, 0.05
 	tests := []struct {
 		name string
 		in   []Comparison
 		opts Options
 		want []out
 	}{
-		{"regression", []Comparison{tested("p95", 1.2, 0.001)}, five, []out{
+		{"regression", []Comparison{tested("p95", 1.2, 0.001, wide)}, five, []out{
 			{Regression, "p95 +20.0%: significant (p=0.001 after Holm < 0.01) and beyond the 5% threshold", 0.001}}},
-		{"improvement", []Comparison{tested("p95", 0.8, 0.001)}, five, []out{
+		{"improvement", []Comparison{tested("p95", 0.8, 0.001, wide)}, five, []out{
 			{Improvement, "p95 -20.0%: significant (p=0.001 after Holm) and beyond the 5% threshold", 0.001}}},
-		{"significant but small", []Comparison{tested("p50", 1.02, 1e-6)}, five, []out{
-			{NoChange, "p50 +2.0%: significant (p=1e-06) but within the 5% threshold", 1e-6}}},
-		{"large but noisy", []Comparison{tested("p99", 1.3, 0.2)}, five, []out{
-			{NoChange, "p99 +30.0%: beyond the threshold but not significant (p=0.2 after Holm >= 0.01): too noisy to tell", 0.2}}},
-		{"within noise", []Comparison{tested("p99", 1.01, 0.5)}, five, []out{
-			{NoChange, "p99 +1.0%: within noise (p=0.5)", 0.5}}},
-		{"p exactly alpha is not significant", []Comparison{tested("p95", 1.2, 0.01)}, five, []out{
-			{NoChange, "p95 +20.0%: beyond the threshold but not significant (p=0.01 after Holm >= 0.01): too noisy to tell", 0.01}}},
-		{"throughput lower is a regression", []Comparison{tested("throughput", 0.8, 0.001)}, five, []out{
+		{"significant but small: equivalent", []Comparison{tested("p50", 1.02, 1e-6, tight)}, five, []out{
+			{NoChange, "p50 +2.0%: the 95% CI of the ratio [1.009, 1.031] lies within the 5% threshold (p=1e-06)", 1e-6}}},
+		{"significant, small, but the bound reaches beyond", []Comparison{tested("p50", 1.04, 1e-4, 0.01)}, five, []out{
+			{Inconclusive, "p50 +4.0%: cannot tell: significant (p=0.0001) but the 95% CI of the ratio [1.017, 1.063] reaches beyond the threshold; smallest change this comparison could flag ~3.22%", 1e-4}}},
+		{"large but noisy", []Comparison{tested("p99", 1.3, 0.2, 0.2)}, five, []out{
+			{Inconclusive, "p99 +30.0%: cannot tell: beyond the threshold but not significant (p=0.2 after Holm >= 0.01); smallest change this comparison could flag ~88.49%", 0.2}}},
+		{"within noise, tight", []Comparison{tested("p99", 1.01, 0.5, tight)}, five, []out{
+			{NoChange, "p99 +1.0%: the 95% CI of the ratio [0.999, 1.021] lies within the 5% threshold (p=0.5)", 0.5}}},
+		{"within noise, wide", []Comparison{tested("p99", 1.01, 0.5, wide)}, five, []out{
+			{Inconclusive, "p99 +1.0%: cannot tell: not significant (p=0.5) and the 95% CI of the ratio [0.904, 1.129] reaches beyond the threshold; smallest change this comparison could flag ~17.17%", 0.5}}},
+		{"faster, not significant, no slowdown possible", []Comparison{tested("p95", 0.85, 0.05, wide)}, five, []out{
+			{NoChange, "p95 -15.0%: no slowdown beyond the 5% threshold (the 95% CI of the ratio [0.760, 0.950] excludes it), possibly faster (p=0.05)", 0.05}}},
+		{"p exactly alpha is not significant", []Comparison{tested("p95", 1.2, 0.01, wide)}, five, []out{
+			{Inconclusive, "p95 +20.0%: cannot tell: beyond the threshold but not significant (p=0.01 after Holm >= 0.01); smallest change this comparison could flag ~17.17%", 0.01}}},
+		{"throughput lower is a regression", []Comparison{tested("throughput", 0.8, 0.001, wide)}, five, []out{
 			{Regression, "throughput -20.0%: significant (p=0.001 after Holm < 0.01) and beyond the 5% threshold", 0.001}}},
-		{"throughput higher is an improvement", []Comparison{tested("throughput", 1.25, 0.001)}, five, []out{
+		{"throughput higher is an improvement", []Comparison{tested("throughput", 1.25, 0.001, wide)}, five, []out{
 			{Improvement, "throughput +25.0%: significant (p=0.001 after Holm) and beyond the 5% threshold", 0.001}}},
-		{"throughput 3% lower is within the threshold", []Comparison{tested("throughput", 0.97, 0.001)}, five, []out{
-			{NoChange, "throughput -3.0%: significant (p=0.001) but within the 5% threshold", 0.001}}},
-		{"10% threshold", []Comparison{tested("p95", 1.08, 0.001), tested("p99", 1.12, 0.001)}, Options{Alpha: 0.01, Threshold: 0.10}, []out{
-			{NoChange, "p95 +8.0%: significant (p=0.002) but within the 10% threshold", 0.002},
+		{"throughput 3% lower is within the threshold", []Comparison{tested("throughput", 0.97, 0.001, tight)}, five, []out{
+			{NoChange, "throughput -3.0%: the 95% CI of the ratio [0.959, 0.981] lies within the 5% threshold (p=0.001)", 0.001}}},
+		{"10% threshold", []Comparison{tested("p95", 1.08, 0.001, tight), tested("p99", 1.12, 0.001, tight)}, Options{Alpha: 0.01, Threshold: 0.10}, []out{
+			{NoChange, "p95 +8.0%: the 95% CI of the ratio [1.068, 1.092] lies within the 10% threshold (p=0.002)", 0.002},
 			{Regression, "p99 +12.0%: significant (p=0.002 after Holm < 0.01) and beyond the 10% threshold", 0.002}}},
 		// Holm: 0.004 and 0.006 among two comparisons stay below 0.01 (0.008, 0.008); with
 		// a third, unrelated one they become 0.012 and no longer count.
-		{"Holm keeps two", []Comparison{tested("p95", 1.2, 0.006), tested("p99", 1.2, 0.004)}, five, []out{
+		{"Holm keeps two", []Comparison{tested("p95", 1.2, 0.006, wide), tested("p99", 1.2, 0.004, wide)}, five, []out{
 			{Regression, "p95 +20.0%: significant (p=0.008 after Holm < 0.01) and beyond the 5% threshold", 0.008},
 			{Regression, "p99 +20.0%: significant (p=0.008 after Holm < 0.01) and beyond the 5% threshold", 0.008}}},
-		{"Holm across three", []Comparison{tested("p95", 1.2, 0.006), tested("p99", 1.2, 0.004), tested("throughput", 1, 0.5)}, five, []out{
-			{NoChange, "p95 +20.0%: beyond the threshold but not significant (p=0.012 after Holm >= 0.01): too noisy to tell", 0.012},
-			{NoChange, "p99 +20.0%: beyond the threshold but not significant (p=0.012 after Holm >= 0.01): too noisy to tell", 0.012},
-			{NoChange, "throughput +0.0%: within noise (p=0.5)", 0.5}}},
+		{"Holm across three", []Comparison{tested("p95", 1.2, 0.006, wide), tested("p99", 1.2, 0.004, wide), tested("throughput", 1, 0.5, tight)}, five, []out{
+			{Inconclusive, "p95 +20.0%: cannot tell: beyond the threshold but not significant (p=0.012 after Holm >= 0.01); smallest change this comparison could flag ~21.09%", 0.012},
+			{Inconclusive, "p99 +20.0%: cannot tell: beyond the threshold but not significant (p=0.012 after Holm >= 0.01); smallest change this comparison could flag ~21.09%", 0.012},
+			{NoChange, "throughput +0.0%: the 95% CI of the ratio [0.989, 1.011] lies within the 5% threshold (p=0.5)", 0.5}}},
 		// Untested (inconclusive) comparisons do not count in the correction.
 		{"inconclusive left alone", []Comparison{
 			{Key: "k", Metric: "p99", Verdict: Inconclusive, Reason: "too few samples"},
-			tested("p95", 1.2, 0.006),
+			tested("p95", 1.2, 0.006, wide),
 		}, five, []out{
 			{Inconclusive, "too few samples", 0},
 			{Regression, "p95 +20.0%: significant (p=0.006 after Holm < 0.01) and beyond the 5% threshold", 0.006}}},
@@ -748,6 +821,23 @@ func TestDecide(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Rounds needed: an inconclusive A/B comparison says how many rounds in all would decide.
+func TestDecideRoundsNeeded(t *testing.T) {
+	c := tested("p95", 1.03, 0.2, 0.02) // 6 rounds: per-round spread 0.049
+	c.Rounds, c.DF = 6, 5
+	cs := []Comparison{c}
+	Decide(cs, Options{Alpha: 0.01, Threshold: 0.05})
+	// no-change side: n = (t(5,.975)*0.04899/(log 1.05 - log 1.03))^2 = (2.5706*0.04899/0.01923)^2 = 42.9
+	if cs[0].Verdict != Inconclusive || cs[0].RoundsNeeded != 43 || !strings.Contains(cs[0].Reason, "about 43 rounds in all would decide") {
+		t.Errorf("verdict %q, rounds needed %d, reason %q; want inconclusive, 43", cs[0].Verdict, cs[0].RoundsNeeded, cs[0].Reason)
+	}
+	rep := &Report{Comparisons: cs}
+	rep.finish()
+	if rep.Verdict != NotConclusive || !strings.Contains(rep.Summary, "1 of 1 comparisons inconclusive") || !strings.Contains(rep.Summary, "about 43 rounds would decide") {
+		t.Errorf("report %q: %q", rep.Verdict, rep.Summary)
 	}
 }
 
@@ -829,23 +919,24 @@ func TestCheck(t *testing.T) {
 	if rep.Verdict != Regression || rep.Regressions != 3 || rep.Improvements != 3 {
 		t.Errorf("verdict %q, %d regressions, %d improvements; want regression, 3, 3", rep.Verdict, rep.Regressions, rep.Improvements)
 	}
-	if want := "3 regression(s) in 9 comparisons; 2 configuration(s) that the baseline measured now fail, 3 improvement(s)"; rep.Summary != want {
+	if want := "3 regression(s) in 9 comparisons; 2 configuration(s) that the baseline measured now fail (3 inconclusive), 3 improvement(s)"; rep.Summary != want {
 		t.Errorf("Summary = %q, want %q", rep.Summary, want)
 	}
 	if rep.Alpha != 0.01 || rep.Threshold != 0.05 || !slices.Equal(rep.Metrics, metrics) || rep.Fingerprint != fpA {
 		t.Errorf("alpha %g threshold %g metrics %v fingerprint %q", rep.Alpha, rep.Threshold, rep.Metrics, rep.Fingerprint)
 	}
-	wantVerdicts := map[string]string{key("faster"): Improvement, key("slower"): Regression, key("steady"): NoChange}
+	// steady: the 95% CI (about ±9% with this noise) is wider than the 5% band: inconclusive.
+	wantVerdicts := map[string]string{key("faster"): Improvement, key("slower"): Regression, key("steady"): Inconclusive}
 	var got []string
 	for _, c := range rep.Comparisons {
 		got = append(got, c.Key+" "+c.Metric)
 		if c.Verdict != wantVerdicts[c.Key] {
 			t.Errorf("%s %s: verdict %q (%s), want %q", c.Key, c.Metric, c.Verdict, c.Reason, wantVerdicts[c.Key])
 		}
-		// The between-run spread is the entry's own (4 df) or, when larger, the one pooled
-		// over the 3 compared entries (3 x 4 df).
-		if (c.DF != 4 && c.DF != 12) || c.Baseline.Runs != 5 || c.Current.Runs != 1 {
-			t.Errorf("%s %s: DF %g, runs %d/%d; want 4 or 12, 5/1", c.Key, c.Metric, c.DF, c.Baseline.Runs, c.Current.Runs)
+		// The between-run spread is pooled over all 6 entries of the baseline, compared
+		// or not (6 x 4 df), plus the prior's 4 df.
+		if c.DF != 28 || c.Baseline.Runs != 5 || c.Current.Runs != 1 || !strings.Contains(c.Method, "pooled over 24 df") {
+			t.Errorf("%s %s: DF %g, runs %d/%d, method %q; want 28, 5/1, pooled over 24 df", c.Key, c.Metric, c.DF, c.Baseline.Runs, c.Current.Runs, c.Method)
 		}
 	}
 	var wantOrder []string
@@ -968,7 +1059,9 @@ func TestCheckEnvironment(t *testing.T) {
 				if j > 0 {
 					m = "other"
 				}
-				r := mkRecord(rng, m, 1.2, fp)
+				// 2x slower: one entry's runs (and the prior) make a small baseline, which
+				// flags a large change.
+				r := mkRecord(rng, m, 2, fp)
 				if tt.sha != "" {
 					r.ModelSHA256 = tt.sha
 				}
@@ -1012,7 +1105,7 @@ func TestCheckEnvironment(t *testing.T) {
 	rng := rand.New(rand.NewPCG(40, 42))
 	base := mkBaseline(t, rng, map[string][]float64{"m": steady5}, fpOld)
 	rep := Check(Input{Results: []*record.Record{mkRecord(rng, "m", 1, fpA)}, Baseline: base, Metrics: metrics, Options: opts})
-	if want := "nothing could be compared conclusively (2 comparisons inconclusive)"; rep.Summary != want {
+	if want := "2 of 2 comparisons inconclusive, no regression found"; rep.Summary != want || rep.Verdict != NotConclusive {
 		t.Errorf("Summary = %q, want %q", rep.Summary, want)
 	}
 }
@@ -1021,14 +1114,15 @@ func TestCheckRepeats(t *testing.T) {
 	// Two records of one configuration are two current runs.
 	rng := rand.New(rand.NewPCG(50, 42))
 	base := mkBaseline(t, rng, map[string][]float64{"m": steady5}, fpA)
-	rep := Check(Input{Results: []*record.Record{mkRecord(rng, "m", 1.2, fpA), mkRecord(rng, "m", 1.21, fpA)}, Baseline: base,
+	rep := Check(Input{Results: []*record.Record{mkRecord(rng, "m", 2, fpA), mkRecord(rng, "m", 2.01, fpA)}, Baseline: base,
 		Metrics: []string{"p95"}, Options: Options{Alpha: 0.01, Threshold: 0.05}})
 	if len(rep.Comparisons) != 1 {
 		t.Fatalf("%d comparisons, want 1", len(rep.Comparisons))
 	}
 	c := rep.Comparisons[0]
-	if c.Current.Runs != 2 || c.DF != 5 || c.Verdict != Regression {
-		t.Errorf("current runs %d, DF %g, verdict %q; want 2, 5, regression", c.Current.Runs, c.DF, c.Verdict)
+	// df: 4 of the baseline, 1 of the current side, 4 of the prior.
+	if c.Current.Runs != 2 || c.DF != 9 || c.Verdict != Regression {
+		t.Errorf("current runs %d, DF %g, verdict %q; want 2, 9, regression", c.Current.Runs, c.DF, c.Verdict)
 	}
 	// One regression is enough to fail.
 	if rep.Verdict != Regression || rep.Regressions != 1 || rep.Summary != "1 regression(s) in 1 comparisons" {
@@ -1041,7 +1135,7 @@ func TestCheckMixedFingerprints(t *testing.T) {
 	for _, order := range [][2]string{{fpA, fpB}, {fpB, fpA}} {
 		rng := rand.New(rand.NewPCG(70, 42))
 		base := mkBaseline(t, rng, map[string][]float64{"m": steady5, "other": steady5}, fpA)
-		m, other := mkRecord(rng, "m", 1.2, fpA), mkRecord(rng, "other", 1, fpB)
+		m, other := mkRecord(rng, "m", 2, fpA), mkRecord(rng, "other", 1, fpB)
 		results := []*record.Record{m, other}
 		if order[0] == fpB {
 			results = []*record.Record{other, m}
@@ -1194,7 +1288,7 @@ func TestTextGolden(t *testing.T) {
 	for _, w := range []string{
 		"perflab gate: REGRESSION — 1 regression(s) in 4 comparisons",
 		"baseline: baselines/cpu_vision.json (contents API at base sha abc123), commits 0123456789, fedcba9876, 2026-01-02T03:04:05Z .. 2026-01-30T14:30:22Z",
-		"rule: regression = Holm-corrected p < 0.01 and slowdown > 5%; metrics p95,throughput",
+		"rule: regression = Holm-corrected p < 0.01 and slowdown > 5%; no change = 95% CI of the ratio within the threshold; metrics p95,throughput",
 		"❌ resnet18|b4|compile=on|t2|i1|cl=true|q=false|cpu p95: p95 +24.6%",
 		"⚠️ tiny_transformer|b8|compile=off|t2|i1|cl=false|q=false|cpu p95: too few samples",
 		"failed (not compared): conv|", "new (no baseline entry): new_model", "in the baseline but not measured: old_model",
@@ -1291,7 +1385,7 @@ func TestMarkdownTableCells(t *testing.T) {
 
 func TestThresholdText(t *testing.T) {
 	// A 2.5% threshold must not be shown as "2%" (the rule and the reasons use %.0f).
-	cs := []Comparison{tested("p95", 1.02, 0.001)}
+	cs := []Comparison{tested("p95", 1.02, 0.001, 0.001)}
 	opts := Options{Alpha: 0.01, Threshold: 0.025}
 	Decide(cs, opts)
 	var buf bytes.Buffer

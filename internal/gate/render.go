@@ -64,13 +64,23 @@ func (r *Report) Text(w io.Writer) error {
 			short(b.Commits), b.FirstDate, b.LastDate, strings.Join(b.Fingerprints, ", "), b.Env)
 	}
 	if r.MinDetectable > 0 {
-		fmt.Fprintf(w, "sensitivity: smallest change that could be flagged ~%s (median over comparisons)\n", Pct(r.MinDetectable))
+		fmt.Fprintf(w, "sensitivity: smallest change that could be flagged ~%s (median over %s)\n", Pct(r.MinDetectable), r.mdeOver())
 	}
-	fmt.Fprintf(w, "rule: regression = Holm-corrected p < %g and slowdown > %s; metrics %s\n\n", r.Alpha, Pct(r.Threshold), strings.Join(r.Metrics, ","))
+	fmt.Fprintf(w, "rule: regression = Holm-corrected p < %g and slowdown > %s; no change = 95%% CI of the ratio within the threshold; metrics %s%s\n\n",
+		r.Alpha, Pct(r.Threshold), strings.Join(r.Metrics, ","), r.abRule())
 	if len(r.Comparisons) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "configuration\tmetric\tbaseline\tcurrent\tchange\t95% CI of ratio\tp (Holm)\tverdict")
 		for _, c := range r.Comparisons {
+			change, ci, p := fmtRatio(c)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Key, c.Metric, fmtEst(c.Metric, c.Baseline), fmtEst(c.Metric, c.Current), change, ci, p, c.Verdict)
+		}
+		tw.Flush()
+	}
+	if len(r.Informational) > 0 {
+		fmt.Fprintf(w, "\ninformation only, not gated:\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, c := range r.Informational {
 			change, ci, p := fmtRatio(c)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Key, c.Metric, fmtEst(c.Metric, c.Baseline), fmtEst(c.Metric, c.Current), change, ci, p, c.Verdict)
 		}
@@ -114,9 +124,10 @@ func (r *Report) Markdown(w io.Writer) error {
 		fmt.Fprintf(w, "**Baseline:** `%s`%s — commits %s, runs from %s to %s, fingerprint(s) `%s` (%s). Current fingerprint `%s`.\n\n",
 			b.Path, sourceText(b.Source), short(b.Commits), b.FirstDate, b.LastDate, strings.Join(b.Fingerprints, "`, `"), b.Env, r.Fingerprint)
 	}
-	fmt.Fprintf(w, "**Rule:** a regression is a change that is significant (Holm-corrected p < %g) *and* larger than %s. Metrics: %s.\n\n", r.Alpha, Pct(r.Threshold), strings.Join(r.Metrics, ", "))
+	fmt.Fprintf(w, "**Rule:** a regression is a change that is significant (Holm-corrected p < %g) *and* larger than %s; no change means the 95%% CI of the ratio rules out a slowdown beyond it. Metrics: %s%s.\n\n",
+		r.Alpha, Pct(r.Threshold), strings.Join(r.Metrics, ", "), r.abRule())
 	if r.MinDetectable > 0 {
-		fmt.Fprintf(w, "**Sensitivity:** with this noise the smallest change that could be flagged is about %s (median over comparisons).\n\n", Pct(r.MinDetectable))
+		fmt.Fprintf(w, "**Sensitivity:** with this noise the smallest change that could be flagged is about %s (median over %s).\n\n", Pct(r.MinDetectable), r.mdeOver())
 	}
 	var flagged, rest []Comparison
 	for _, c := range r.Comparisons {
@@ -145,6 +156,11 @@ func (r *Report) Markdown(w io.Writer) error {
 	if len(rest) > 0 {
 		fmt.Fprintf(w, "<details><summary>All other comparisons (%d)</summary>\n\n", len(rest))
 		table(rest)
+		fmt.Fprint(w, "</details>\n\n")
+	}
+	if len(r.Informational) > 0 {
+		fmt.Fprintf(w, "<details><summary>Information only, not gated (%d)</summary>\n\n", len(r.Informational))
+		table(r.Informational)
 		fmt.Fprint(w, "</details>\n\n")
 	}
 	var lines []string
@@ -217,4 +233,22 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// mdeOver says which comparisons MinDetectable is the median of.
+func (r *Report) mdeOver() string {
+	if r.Inconclusive > 0 {
+		return "the inconclusive comparisons"
+	}
+	return "comparisons"
+}
+
+// abRule describes the A/B confirmation when some comparison is an A/B one.
+func (r *Report) abRule() string {
+	for _, c := range r.Comparisons {
+		if c.Rounds > 0 {
+			return "; A/B: interleaved rounds, a regression confirmed by more rounds with alpha spent over the looks"
+		}
+	}
+	return ""
 }

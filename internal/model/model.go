@@ -161,6 +161,9 @@ func parseInputs(texts []string) ([]InputSpec, error) {
 	return specs, nil
 }
 
+// LooksLikePath reports whether a --model value names a file rather than a built-in.
+func LooksLikePath(s string) bool { return looksLikePath(s) }
+
 func looksLikePath(s string) bool {
 	return strings.ContainsAny(s, `/\`) || strings.HasSuffix(s, ".pt") || strings.HasSuffix(s, ".pth") ||
 		strings.HasSuffix(s, ".ts") || strings.HasSuffix(s, ".torchscript")

@@ -33,6 +33,9 @@ type Preset struct {
 	MaxSeconds       float64
 	TimeoutSeconds   float64
 	Grids            []Grid
+	// GateConfigs selects the configurations an A/B gate tests per changed model file
+	// (recommended, batch1, all); nil = the gate's default.
+	GateConfigs []string
 
 	// Mode is "bench" (each configuration a perflab bench) or "load" (each configuration
 	// and offered rate a perflab load; see Load).
@@ -92,6 +95,7 @@ type presetDoc struct {
 	Grid             *gridDoc   `yaml:"grid"`
 	Grids            []gridDoc  `yaml:"grids"`
 	Quick            *presetDoc `yaml:"quick"`
+	GateConfigs      []string   `yaml:"gate_configs"`
 
 	Mode            *string  `yaml:"mode"`
 	DurationS       *float64 `yaml:"duration_s"`
@@ -244,6 +248,16 @@ func (p *Preset) apply(source string, doc *presetDoc) error {
 	bad := func(key, why string) error { return fmt.Errorf("preset %s: %s: %s", source, key, why) }
 	if doc.Description != "" {
 		p.Description = doc.Description
+	}
+	if doc.GateConfigs != nil {
+		for _, g := range doc.GateConfigs {
+			switch g {
+			case "recommended", "batch1", "all":
+			default:
+				return bad("gate_configs", fmt.Sprintf("unknown value %q (want some of recommended, batch1, all)", g))
+			}
+		}
+		p.GateConfigs = doc.GateConfigs
 	}
 	if doc.Iters != nil {
 		if *doc.Iters < 1 {

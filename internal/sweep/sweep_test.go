@@ -54,6 +54,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty list", "name: x\ngrid:\n  models: []\n", false, "empty list"},
 		{"nested list", "name: x\ngrid:\n  models: [[a]]\n", false, "items must be plain values"},
 		{"bad onednn_isa", "name: x\ngrid:\n  models: [m.pt]\n  onednn_isa: [default,\n    avx9]\n", false, `line 5: onednn_isa: unknown value "avx9" (want default or one of sse41,`},
+		{"bad gate_configs", "name: x\ngate_configs: [fastest]\ngrid:\n  models: [m.pt]\n", false, `gate_configs: unknown value "fastest"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +66,13 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error %q should be one line naming the preset", err)
 			}
 		})
+	}
+}
+
+func TestGateConfigs(t *testing.T) {
+	p, err := Parse("x", []byte("name: x\ngate_configs: [batch1, all]\ngrid:\n  models: [m.pt]\n"), false)
+	if err != nil || strings.Join(p.GateConfigs, ",") != "batch1,all" {
+		t.Errorf("gate_configs: %v, %v", p, err)
 	}
 }
 

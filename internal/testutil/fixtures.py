@@ -75,6 +75,21 @@ class Warns(nn.Module):
         return x + 1
 
 
+class MLP(nn.Module):
+    """float32[B,64] -> float32[B,64] through `layers` hidden 256-wide layers: mlp.pt (2),
+    mlp_twin.pt (2, other weights: the same speed), mlp_slow.pt (8: several times slower)."""
+
+    def __init__(self, layers: int):
+        super().__init__()
+        dims = [64] + [256] * layers + [64]
+        self.layers = nn.ModuleList([nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.relu(layer(x))
+        return x
+
+
 import warnings  # noqa: E402  (TorchScript resolves warnings.warn from the module globals)
 
 
@@ -82,7 +97,8 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     for name, m in [("conv", Conv()), ("two_inputs", TwoInputs()), ("linear", Linear()),
-                    ("raises", Raises()), ("noisy", Noisy()), ("warns", Warns())]:
+                    ("raises", Raises()), ("noisy", Noisy()), ("warns", Warns()),
+                    ("mlp", MLP(2)), ("mlp_twin", MLP(2)), ("mlp_slow", MLP(8))]:
         m.eval()
         torch.jit.save(torch.jit.script(m), os.path.join(out, name + ".pt"))
     # A plain torch.save checkpoint (not TorchScript).

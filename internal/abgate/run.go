@@ -1,0 +1,148 @@
+package abgate
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/report"
+)
+
+// Request is one A/B test of a change against its base.
+type Request struct {
+	Records   []*record.Record // the sweep's records, models repository-relative
+	Report    *report.Report   // the sweep's report (recommended configurations); nil = none
+	Models    []string         // the preset's models; nil = those of Records
+	Root      string           // the repository's top level
+	Source    Source           // the base's files
+	Dir       string           // where the base's files are written
+	Selectors []string         // gated configurations (DefaultSelectors when nil)
+	Metrics   []string
+	Seq       gate.SeqOptions
+	Iters     int
+	Warmup    int
+	Measure   gate.Measure
+}
+
+// Result is what the A/B test found.
+type Result struct {
+	Files   []ModelFile
+	Configs []gate.ABConfig
+	Runs    []gate.ABRun
+	Report  *gate.Report // the A/B comparisons (none when no file changed)
+	Notes   []string     // one per model file, for the verdict
+	records []*record.Record
+}
+
+// Records are the sweep's records the result was made from.
+func (res *Result) Records() []*record.Record { return res.records }
+
+func fileOf(files []ModelFile, r *record.Record) (ModelFile, bool) {
+	for _, f := range files {
+		if f.Name == r.Model {
+			return f, true
+		}
+	}
+	return ModelFile{}, false
+}
+
+// Run finds the changed model files, picks their gated configurations and A/B tests them
+// (gate.Sequential).
+func Run(ctx context.Context, req Request) (*Result, error) {
+	models := req.Models
+	if models == nil {
+		seen := map[string]bool{}
+		for _, r := range req.Records {
+			if !seen[r.Model] {
+				seen[r.Model] = true
+				models = append(models, r.Model)
+			}
+		}
+	}
+	files, err := Files(ctx, models, req.Root, req.Source, req.Dir)
+	if err != nil {
+		return nil, err
+	}
+	sels := req.Selectors
+	if len(sels) == 0 {
+		sels = DefaultSelectors
+	}
+	res := &Result{Files: files, records: req.Records}
+	res.Configs = Configs(req.Records, req.Report, files, sels, req.Iters, req.Warmup)
+	for _, f := range files {
+		note := f.Note(req.Source.Describe())
+		if f.State == Changed {
+			n := 0
+			for _, c := range res.Configs {
+				if c.New == f.Path {
+					n++
+				}
+			}
+			if n == 0 {
+				note += ": but no usable configuration of it was measured, so nothing was A/B tested"
+			}
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("`%s`: %s", orName(f), note))
+	}
+	if len(res.Configs) == 0 {
+		res.Report = &gate.Report{Comparisons: []gate.Comparison{}}
+		return res, nil
+	}
+	rep, runs, err := gate.Sequential(ctx, res.Configs, req.Metrics, req.Seq, req.Measure)
+	if err != nil {
+		return nil, err
+	}
+	res.Report, res.Runs = rep, runs
+	return res, nil
+}
+
+func orName(f ModelFile) string {
+	if f.Rel != "" {
+		return f.Rel
+	}
+	return f.Name
+}
+
+// Apply puts the A/B result into the stored-baseline verdict rep: the A/B comparisons
+// replace the stored ones of the same configurations, the notes say what happened to each
+// model file. When nothing was compared at all and every model of the preset is a file
+// unchanged since the base, the verdict is pass (identical bytes cannot have regressed by
+// themselves) and says so; otherwise nothing compared stays inconclusive (or no baseline).
+func (res *Result) Apply(rep *gate.Report) {
+	rep.MergeAB(res.Report)
+	rep.Notes = append(rep.Notes, res.Notes...)
+	// A configuration of a file identical at the base is not gated on the stored
+	// baseline: such a comparison measures the runner's drift, not the change.
+	unchanged := map[string]bool{}
+	for _, f := range res.Files {
+		if f.State == Unchanged {
+			unchanged[f.Name] = true
+		}
+	}
+	if len(unchanged) > 0 {
+		byKey := map[string]string{}
+		for _, r := range res.records {
+			byKey[r.Key()] = r.Model
+		}
+		dropped := rep.DropComparisons(func(c gate.Comparison) bool { return c.Rounds == 0 && unchanged[byKey[c.Key]] })
+		if dropped > 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%d stored-baseline comparison(s) of model files unchanged since the base are shown for information, not gated: between runs they measure the runner's drift, not this change", dropped))
+		}
+	}
+	if len(rep.Comparisons) > 0 || len(rep.FailedConfigs) > 0 || len(res.Files) == 0 {
+		return
+	}
+	for _, f := range res.Files {
+		if f.State != Unchanged {
+			return
+		}
+	}
+	for _, r := range res.Records() {
+		if _, ok := fileOf(res.Files, r); !ok {
+			return // a built-in model, not compared
+		}
+	}
+	rep.Verdict = gate.Pass
+	rep.Summary = fmt.Sprintf("no model file changed since the base (%d file(s), sha256 equal): nothing can have regressed by itself", len(res.Files))
+}
