@@ -66,6 +66,16 @@ func Files(w io.Writer, paths []string, onBad func(*record.LineError)) (Result, 
 			if len(b) > 0 {
 				rec, perr := record.Parse(b)
 				if perr != nil {
+					if glued, at := record.GluedRecord(b); glued != nil {
+						// A torn record glued to a whole one: report the torn part, keep the record.
+						res.Malformed++
+						if onBad != nil {
+							onBad(&record.LineError{File: p, Line: line, Err: fmt.Errorf("torn record (%d bytes of a write that was cut short) glued to the next record, which is kept", at)})
+						}
+						rec, perr, b = glued, nil, b[at:]
+					}
+				}
+				if perr != nil {
 					res.Malformed++
 					if onBad != nil {
 						onBad(&record.LineError{File: p, Line: line, Err: perr})

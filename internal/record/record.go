@@ -84,6 +84,11 @@ type Record struct {
 	Load *LoadInfo `json:"load,omitempty"`
 
 	Env *Env `json:"env,omitempty"`
+
+	// NonFinite names the fields that hold NaN or an infinity, which JSON cannot write:
+	// the field is written as 0 and its path here ("correctness.rel_diff": "NaN", "+Inf",
+	// "-Inf"); reading the record puts the value back.
+	NonFinite map[string]string `json:"non_finite,omitempty"`
 }
 
 // Preprocess is the separately timed vision preprocessing of one image (decode JPEG,
