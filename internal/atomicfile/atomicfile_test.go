@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestWrite(t *testing.T) {
@@ -38,5 +39,34 @@ func TestWrite(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "x", "keep")); string(b) != "k" {
 		t.Error("the folder's content changed")
+	}
+}
+
+// TestLockExcludes: a second Lock of the same path waits until the first is released.
+func TestLockExcludes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "b.json")
+	unlock, err := Lock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{})
+	go func() {
+		u2, err := Lock(path)
+		if err != nil {
+			t.Error(err)
+		}
+		close(got)
+		u2()
+	}()
+	select {
+	case <-got:
+		t.Fatal("a second Lock succeeded while the first was held")
+	case <-time.After(200 * time.Millisecond):
+	}
+	unlock()
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second Lock did not get the lock after the first was released")
 	}
 }
