@@ -149,6 +149,7 @@ func Run(c Config) (*record.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	torch.SetCrashContext(crashContext(c, m.Name, intra))
 	r, err := newRunner(c, m, file, intra, interop)
 	if err != nil {
 		return nil, err
@@ -188,6 +189,7 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	torch.SetCrashContext(crashContext(c, ma.Name+" and "+mb.Name+" (A/B)", intra))
 	ra, err := newRunner(c, ma, fileA, intra, interop)
 	if err != nil {
 		return nil, nil, err
@@ -227,6 +229,21 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 		}
 	}
 	return ra.rec, rb.rec, nil
+}
+
+// crashContext says what runs, for a native crash's one line.
+func crashContext(c Config, name string, threads int) string {
+	s := fmt.Sprintf("model %s (batch %d, compile %s, threads %d", name, c.BatchSize, c.Compile, threads)
+	if c.ChannelsLast {
+		s += ", channels_last"
+	}
+	if c.Quantize {
+		s += ", quantize"
+	}
+	if len(c.Inputs) > 0 {
+		s += ", input " + strings.Join(c.Inputs, " ")
+	}
+	return s + ")"
 }
 
 func sum(ns []int64) int64 {

@@ -7,11 +7,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/testutil"
 )
 
 // startPerflab starts the test binary as perflab in dir.
@@ -74,6 +78,181 @@ func TestBaselineUpdateConcurrent(t *testing.T) {
 		}
 		if want := 300 + 10*(pair+1); len(got.Entries) != want {
 			t.Fatalf("pair %d: %d entries after two concurrent updates, want %d (one update's entries were lost)", pair, len(got.Entries), want)
+		}
+	}
+}
+
+// writePreset writes a sweep preset of one custom model (float32[B,8]).
+func writePreset(t *testing.T, dir, model string, timeoutS int) string {
+	t.Helper()
+	p := filepath.Join(dir, "preset.yaml")
+	y := fmt.Sprintf("name: faults\niters: 20\nwarmup: 2\ntimeout_seconds: %d\ngrid:\n  models: [%s]\n  inputs: ['float32[B,8]']\n  threads: [1]\n  compile: [off]\n", timeoutS, model)
+	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// childrenOf returns the pids of pid's child processes.
+func childrenOf(pid int) []int {
+	var kids []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(b)) {
+			if k, err := strconv.Atoi(s); err == nil {
+				kids = append(kids, k)
+			}
+		}
+	}
+	return kids
+}
+
+// alive reports whether pid runs (a zombie waiting for its reaper does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+}
+
+// TestSweepKilledTakesItsChild: kill -9 of a sweep whose child hangs ends the child too
+// (parent-death signal), long before the configuration's timeout.
+func TestSweepKilledTakesItsChild(t *testing.T) {
+	dir := t.TempDir()
+	preset := writePreset(t, dir, testutil.Hostile(t, "hang.pt"), 600)
+	cmd, out := startPerflab(t, dir, "sweep", "--preset", preset, "--out", filepath.Join(dir, "s.jsonl"), "--progress", "none")
+	var kids []int
+	for deadline := time.Now().Add(60 * time.Second); len(kids) == 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		kids = childrenOf(cmd.Process.Pid)
+	}
+	if len(kids) == 0 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the sweep started no child\n%s", out)
+	}
+	time.Sleep(500 * time.Millisecond) // the child is in its forward
+	cmd.Process.Kill()
+	cmd.Wait()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if !alive(kids[0]) {
+			return
+		}
+	}
+	syscall.Kill(kids[0], syscall.SIGKILL)
+	t.Fatalf("child %d still runs 20 s after its sweep was killed with kill -9", kids[0])
+}
+
+// TestSweepHungChildTimesOut: a hanging configuration is killed at --timeout, with its
+// process group, and recorded as failed; the sweep exits 2 when nothing succeeded.
+func TestSweepHungChildTimesOut(t *testing.T) {
+	hang := testutil.Hostile(t, "hang.pt")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "s.jsonl")
+	res := runPerflab(t, nil, "sweep", "--preset", writePreset(t, dir, hang, 600), "--timeout", "3s", "--out", out, "--progress", "none")
+	if res.code != ExitUsage || !strings.Contains(res.stderr, "every configuration failed (1)") {
+		t.Errorf("sweep where everything failed: exit %d, stderr %q; want 2 and 'every configuration failed'", res.code, res.stderr)
+	}
+	recs, err := record.ReadFile(out, nil)
+	if err != nil || len(recs) != 1 || recs[0].OK() || !strings.Contains(recs[0].Error, "timed out after 3s") {
+		t.Fatalf("records %+v (%v), want one failed 'timed out after 3s'\n%s", recs, err, res.stderr)
+	}
+	for _, p := range processesWith(hang) {
+		syscall.Kill(p, syscall.SIGKILL)
+		t.Errorf("process %d running %s outlived its timeout", p, hang)
+	}
+}
+
+// processesWith returns the live processes whose command line contains s.
+func processesWith(s string) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err != nil || !strings.Contains(string(b), s) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(d)); err == nil && alive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestNativeCrashReported: a model that crashes libtorch makes bench exit 3 with one line
+// naming the signal, model and configuration, and a sweep records it as such.
+func TestNativeCrashReported(t *testing.T) {
+	segv := testutil.Hostile(t, "segv.pt")
+	res := runPerflab(t, nil, "bench", "--model", segv, "--input", "float32[B,8]", "--iters", "5", "--batch-size", "2")
+	if res.code != ExitCrash || strings.Count(strings.TrimSpace(res.stderr), "\n") != 0 || strings.Contains(res.stderr, "goroutine") ||
+		!strings.Contains(res.stderr, "native crash: SIGSEGV") || !strings.Contains(res.stderr, segv+" (batch 2, compile auto") {
+		t.Fatalf("bench: exit %d, stderr %q; want %d and one line naming SIGSEGV, the model and batch", res.code, res.stderr, ExitCrash)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "s.jsonl")
+	runPerflab(t, nil, "sweep", "--preset", writePreset(t, dir, segv, 120), "--out", out, "--progress", "none")
+	recs, err := record.ReadFile(out, nil)
+	if err != nil || len(recs) != 1 || recs[0].OK() || !strings.Contains(recs[0].Error, "exit status 3: native crash: SIGSEGV") || strings.Contains(recs[0].Error, "gs 0x") {
+		t.Fatalf("sweep records %+v (%v), want one failed with the native crash line", recs, err)
+	}
+}
+
+// TestModelPrintsDoNotCorruptSweep: a model that print()s in its forward is measured by a
+// sweep (its child writes the record on a file descriptor of its own).
+func TestModelPrintsDoNotCorruptSweep(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "s.jsonl")
+	res := runPerflab(t, nil, "sweep", "--preset", writePreset(t, dir, testutil.Hostile(t, "prints.pt"), 120), "--out", out, "--progress", "none")
+	recs, err := record.ReadFile(out, nil)
+	if res.code != 0 || err != nil || len(recs) != 1 || !recs[0].OK() || !strings.Contains(strings.Join(recs[0].Notes, "\n"), "the model printed on stdout") {
+		t.Fatalf("exit %d, records %+v (%v): want one ok record noting the model's prints\n%s", res.code, recs, err, res.stderr)
+	}
+}
+
+// TestInfOutputRecorded: a model whose output holds infinities is measured and recorded
+// (bench --json with --compile on compares outputs holding Inf), and its record reads back.
+func TestInfOutputRecorded(t *testing.T) {
+	inf := testutil.Hostile(t, "inf_out.pt")
+	res := runPerflab(t, nil, "bench", "--model", inf, "--input", "float32[B,8]", "--iters", "5", "--compile", "on", "--json")
+	if res.code != 0 {
+		t.Fatalf("bench: exit %d: %s", res.code, res.stderr)
+	}
+	r, err := record.Parse([]byte(strings.TrimSpace(res.stdout)))
+	if err != nil || r.Correctness == nil {
+		t.Fatalf("record %q: %v, want one with a correctness check", res.stdout, err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "s.jsonl")
+	res = runPerflab(t, nil, "sweep", "--preset", writePreset(t, dir, inf, 120), "--out", out, "--progress", "none")
+	if recs, err := record.ReadFile(out, nil); res.code != 0 || err != nil || len(recs) != 1 || !recs[0].OK() {
+		t.Fatalf("sweep: exit %d, records %+v (%v)\n%s", res.code, recs, err, res.stderr)
+	}
+}
+
+// TestSweepBadFlagsUpFront: negative --timeout and --warmup, and an --out that cannot be
+// written, are refused before any configuration runs (the model would hang).
+func TestSweepBadFlagsUpFront(t *testing.T) {
+	dir := t.TempDir()
+	preset := writePreset(t, dir, testutil.Hostile(t, "hang.pt"), 600)
+	file := filepath.Join(dir, "plain")
+	os.WriteFile(file, []byte("x"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--timeout", "-1s"}, "--timeout must be positive"},
+		{[]string{"--warmup", "-5"}, "--warmup must be >= 0, got -5"},
+		{[]string{"--out", dir}, "is not writable"},
+		{[]string{"--out", filepath.Join(file, "x.jsonl")}, "cannot create its folder"},
+	} {
+		args := append([]string{"sweep", "--preset", preset, "--progress", "none", "--out", filepath.Join(dir, "o.jsonl")}, tc.args...)
+		code, _, stderr := runMain(args...)
+		if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
 		}
 	}
 }

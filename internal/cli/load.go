@@ -57,8 +57,9 @@ type LoadOptions struct {
 	Simulate bool
 	From     []string // JSONL files with the service times to simulate from
 
-	Out  string
-	JSON bool
+	Out      string
+	JSON     bool
+	ResultFD int // hidden --result-fd: where the --json result goes (sweep children)
 
 	CPUs func() float64 // CPUs available; nil = env.CPUsAvailable
 }
@@ -154,6 +155,8 @@ compute percentiles, the batch-size histogram and per-batch service times.
 	f.StringArrayVar(&opts.From, "from", nil, "--simulate: JSONL file of bench/sweep (or load) records to take batch service times from (repeatable)")
 	f.StringVar(&opts.Out, "out", "", "append the record(s) to this JSONL file (folders are created)")
 	f.BoolVar(&opts.JSON, "json", false, "print the record (with --find-capacity: the summary) as one JSON line on stdout instead of the summary")
+	f.IntVar(&opts.ResultFD, "result-fd", 0, "write the --json record to this file descriptor instead of stdout (for parent processes)")
+	_ = f.MarkHidden("result-fd")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
 }
@@ -362,7 +365,7 @@ func RunLoad(ctx context.Context, opts *LoadOptions) error {
 
 // emitLoad appends rec to --out and prints it (its JSON line with --json).
 func emitLoad(opts *LoadOptions, rec *record.Record) error {
-	return emitRecord(opts.IO.Out, rec, opts.Out, opts.JSON, func() { printLoadSummary(opts.IO.Out, rec, opts.Out) })
+	return emitRecord(resultOut(opts.IO.Out, opts.ResultFD), rec, opts.Out, opts.JSON, func() { printLoadSummary(opts.IO.Out, rec, opts.Out) })
 }
 
 func cloneLoadRecord(r *record.Record) *record.Record {

@@ -242,9 +242,10 @@ case "$model" in
   crash.pt) echo "about to crash" >&2; kill -SEGV $$;;
   hang.pt) sleep 30;;
   bad.pt) echo "perflab: model file bad.pt is empty: re-export it" >&2; exit 2;;
-  junk.pt) echo "not json";;
+  junk.pt) echo "not json" >&3;;
+  prints.pt) echo '{"model": "printed by the model"';;
 esac
-echo "{\"schema_version\":1,\"mode\":\"bench\",\"status\":\"ok\",\"model\":\"$model\",\"batch_size\":$batch,\"compile\":true,\"compile_requested\":\"$compile\",\"threads\":$threads,\"interop_threads\":$interop,\"channels_last\":false,\"quantize\":false,\"device\":\"cpu\",\"latency_p50\":1,\"latency_p90\":2,\"latency_p95\":3,\"latency_p99\":4,\"throughput_rps\":100,\"forward_ms_per_batch\":1}"
+echo "{\"schema_version\":1,\"mode\":\"bench\",\"status\":\"ok\",\"model\":\"$model\",\"batch_size\":$batch,\"compile\":true,\"compile_requested\":\"$compile\",\"threads\":$threads,\"interop_threads\":$interop,\"channels_last\":false,\"quantize\":false,\"device\":\"cpu\",\"latency_p50\":1,\"latency_p90\":2,\"latency_p95\":3,\"latency_p99\":4,\"throughput_rps\":100,\"forward_ms_per_batch\":1}" >&3
 `
 	path := filepath.Join(t.TempDir(), "perflab")
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
@@ -254,7 +255,7 @@ echo "{\"schema_version\":1,\"mode\":\"bench\",\"status\":\"ok\",\"model\":\"$mo
 }
 
 func TestRunnerOutcomes(t *testing.T) {
-	p := mustParse(t, "name: t\ntimeout_seconds: 1\ngrid:\n  models: [ok.pt, crash.pt, hang.pt, bad.pt, junk.pt]\n  inputs: ['float32[B,8]']\n")
+	p := mustParse(t, "name: t\ntimeout_seconds: 1\ngrid:\n  models: [ok.pt, crash.pt, hang.pt, bad.pt, junk.pt, prints.pt]\n  inputs: ['float32[B,8]']\n")
 	plan, err := p.MakePlan(PlanOptions{Seed: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +274,7 @@ func TestRunnerOutcomes(t *testing.T) {
 	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("the hanging child was not killed at its timeout (run took %s)", took)
 	}
-	if res.Done != 1 || res.Failed != 4 || len(progress) != 5 {
+	if res.Done != 2 || res.Failed != 4 || len(progress) != 6 {
 		t.Fatalf("result %+v, progress %v", res, progress)
 	}
 	recs, err := record.ReadFile(out, func(le *record.LineError) { t.Errorf("bad line written: %v", le) })
@@ -292,7 +293,11 @@ func TestRunnerOutcomes(t *testing.T) {
 		"crash.pt": "crashed: killed by signal segmentation fault: about to crash",
 		"hang.pt":  "timed out after 1s",
 		"bad.pt":   "exit status 2: model file bad.pt is empty: re-export it",
-		"junk.pt":  "child printed no valid record",
+		"junk.pt":  "child wrote no valid record",
+	}
+	// What the model prints on stdout is kept apart from the result (fd 3), and noted.
+	if r := byModel["prints.pt"]; r == nil || !r.OK() || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "the model printed on stdout") {
+		t.Errorf("prints.pt: %+v, want ok with a note about its stdout", r)
 	}
 	for m, why := range want {
 		r := byModel[m]
