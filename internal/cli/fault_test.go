@@ -256,3 +256,32 @@ func TestSweepBadFlagsUpFront(t *testing.T) {
 		}
 	}
 }
+
+// TestGateABTimeout: gate --ab with a model that hangs ends at --timeout with exit 2 and
+// a message naming the models; a model that crashes libtorch gives exit 3; a model that
+// print()s is measured.
+func TestGateABTimeout(t *testing.T) {
+	lin, hang := testutil.Fixture(t, "linear.pt"), testutil.Hostile(t, "hang.pt")
+	start := time.Now()
+	r := runPerflab(t, nil, "gate", "--ab", lin, "--ab", hang, "--input", "float32[B,8]", "--rounds", "3", "--iters", "20", "--warmup", "1", "--timeout", "3s")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "timed out after 3s") || !strings.Contains(r.stderr, hang) {
+		t.Fatalf("exit %d, stderr %q; want 2 and a timeout naming %s", r.code, r.stderr, hang)
+	}
+	if took := time.Since(start); took > 60*time.Second {
+		t.Errorf("gate --ab took %s with a 3s timeout", took)
+	}
+	for _, p := range processesWith(hang) {
+		syscall.Kill(p, syscall.SIGKILL)
+		t.Errorf("process %d running %s outlived the gate", p, hang)
+	}
+	segv := testutil.Hostile(t, "segv.pt")
+	r = runPerflab(t, nil, "gate", "--ab", lin, "--ab", segv, "--input", "float32[B,8]", "--rounds", "3", "--iters", "20", "--warmup", "1")
+	if r.code != ExitCrash || !strings.Contains(r.stderr, "native crash: SIGSEGV") || !strings.Contains(r.stderr, segv) {
+		t.Fatalf("exit %d, stderr %q; want %d naming the crash and the model", r.code, r.stderr, ExitCrash)
+	}
+	prints := testutil.Hostile(t, "prints.pt")
+	r = runPerflab(t, nil, "gate", "--ab", lin, "--ab", prints, "--input", "float32[B,8]", "--rounds", "3", "--iters", "20", "--warmup", "1", "--metrics", "p50", "--threshold", "99%")
+	if r.code != ExitOK && r.code != ExitRegression {
+		t.Fatalf("gate --ab with a printing model: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/sweep"
 )
 
 // GateOptions are the inputs of `perflab gate`.
@@ -45,11 +46,12 @@ type GateOptions struct {
 	Compile   string
 	Iters     int
 	Warmup    int
+	Timeout   time.Duration // per A/B round (one child process); 0 = none
 }
 
 // NewGateCmd returns `perflab gate`. runF replaces RunGate in tests.
 func NewGateCmd(ios IO, runF func(*GateOptions) error) *cobra.Command {
-	opts := &GateOptions{IO: ios, Alpha: 0.01, Threshold: "5%", Rounds: 8, BatchSize: 1, Threads: 1, Compile: "auto", Iters: 400, Warmup: 20,
+	opts := &GateOptions{IO: ios, Alpha: 0.01, Threshold: "5%", Rounds: 8, BatchSize: 1, Threads: 1, Compile: "auto", Iters: 400, Warmup: 20, Timeout: 10 * time.Minute,
 		Sweep: SweepOptions{IO: ios, Warmup: -1, Repeat: 1, Seed: -1, Progress: "auto", Now: time.Now}}
 	cmd := &cobra.Command{
 		Use:   "gate",
@@ -111,6 +113,7 @@ A missing baseline ("no baseline yet") and an inconclusive comparison exit 0, an
 	f.StringVar(&opts.Compile, "compile", opts.Compile, "A/B mode: auto, on or off")
 	f.IntVar(&opts.Iters, "iters", opts.Iters, "A/B mode: timed iterations per run (p99 needs >= 368)")
 	f.IntVar(&opts.Warmup, "warmup", opts.Warmup, "A/B mode: warm-up iterations per run")
+	f.DurationVar(&opts.Timeout, "timeout", opts.Timeout, "A/B mode: time limit of one round (a hanging model is killed; exit 2)")
 	return cmd
 }
 
@@ -251,6 +254,9 @@ func runAB(ctx context.Context, opts *GateOptions, metrics []string, gopts gate.
 	default:
 		return nil, fmt.Errorf("--compile must be auto, on or off, got %q", opts.Compile)
 	}
+	if opts.Timeout <= 0 {
+		return nil, fmt.Errorf("--timeout must be positive, e.g. 10m, got %s", opts.Timeout)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -271,21 +277,27 @@ func runAB(ctx context.Context, opts *GateOptions, metrics []string, gopts gate.
 		for _, in := range opts.Inputs {
 			args = append(args, "--input", in)
 		}
-		cmd := exec.CommandContext(ctx, exe, args...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
+		// The records come on a file descriptor of their own (a model may print on stdout).
+		ch := sweep.RunChild(ctx, exe, args, opts.Timeout)
+		if err := ch.Err; err != nil {
 			if ctx.Err() != nil {
 				return nil, &exitError{code: ExitInterrupted, err: errors.New("interrupted")}
 			}
-			msg := strings.TrimSpace(stderr.String())
+			if ch.TimedOut {
+				return nil, fmt.Errorf("A/B round %d (%s vs %s) timed out after %s and was killed: a model hangs, or raise --timeout", r+1, opts.AB[first], opts.AB[second], opts.Timeout)
+			}
+			msg := strings.TrimSpace(ch.Stderr)
 			if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 				msg = msg[i+1:]
 			}
-			return nil, fmt.Errorf("A/B round %d failed: %s", r+1, strings.TrimPrefix(msg, "perflab: "))
+			err = fmt.Errorf("A/B round %d (%s vs %s) failed: %s", r+1, opts.AB[first], opts.AB[second], strings.TrimPrefix(msg, "perflab: "))
+			if ee := (*exec.ExitError)(nil); errors.As(ch.Err, &ee) && ee.ExitCode() == ExitCrash {
+				return nil, &exitError{code: ExitCrash, err: err}
+			}
+			return nil, err
 		}
 		var got [2]*record.Record
-		rd := record.NewReader(&stdout, "perflab bench --ab-with")
+		rd := record.NewReader(bytes.NewReader(ch.Result), "perflab bench --ab-with")
 		for i := range got {
 			rec, err := rd.Next()
 			if err != nil {

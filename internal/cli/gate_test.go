@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -120,6 +121,7 @@ func TestGateFlags(t *testing.T) {
 		"--compile", "off",
 		"--iters", "500",
 		"--warmup", "7",
+		"--timeout", "90s",
 	}
 	o, err = parseGate(t, every...)
 	if err != nil {
@@ -149,6 +151,7 @@ func TestGateFlags(t *testing.T) {
 		{"Compile", o.Compile, "off"},
 		{"Iters", o.Iters, 500},
 		{"Warmup", o.Warmup, 7},
+		{"Timeout", o.Timeout, 90 * time.Second},
 	}
 	for _, c := range checks {
 		g, _ := json.Marshal(c.got)
