@@ -285,3 +285,30 @@ func TestGateABTimeout(t *testing.T) {
 		t.Fatalf("gate --ab with a printing model: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestBadBaselineSamplesRefused: gate and update refuse a baseline with a negative, zero
+// or absurd sample, with exit 2 naming the entry.
+func TestBadBaselineSamplesRefused(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(5, 6))
+	in := writeJSONL(t, filepath.Join(dir, "r.jsonl"), gtRecord(rng, "m1", 1, gtFP))
+	good := filepath.Join(dir, "b.json")
+	if code, _, stderr := runMain("baseline", "update", "--results", in, "--baseline", good); code != 0 {
+		t.Fatal(stderr)
+	}
+	b, _ := os.ReadFile(good)
+	for _, bad := range []string{"-2.5", "0", "1e300"} {
+		path := filepath.Join(dir, "bad.json")
+		i := bytes.Index(b, []byte(`"samples_ms": [`)) + len(`"samples_ms": [`)
+		os.WriteFile(path, append(append(append([]byte{}, b[:i]...), []byte(bad+",")...), b[i:]...), 0o644)
+		for _, args := range [][]string{
+			{"gate", "--results", in, "--baseline", path},
+			{"baseline", "update", "--results", in, "--baseline", path},
+		} {
+			code, stdout, stderr := runMain(args...)
+			if code != ExitUsage || !strings.Contains(stderr, "entry "+gtKey("m1")+" run 1: samples_ms[0]") || strings.Contains(stdout, "PASS") {
+				t.Errorf("%s with sample %s: exit %d, stderr %q; want 2 naming the entry", args[0], bad, code, stderr)
+			}
+		}
+	}
+}

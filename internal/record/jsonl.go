@@ -117,7 +117,7 @@ func (e *LineError) Unwrap() error { return e.Err }
 
 // Reader reads records from JSONL. Blank lines are skipped. Lines of any length are read.
 type Reader struct {
-	name string
+	name    string
 	br      *bufio.Reader
 	line    int
 	pending *Record // a record found after a torn line, returned by the next Next
