@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/perflab/perflab/internal/atomicfile"
+	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/record"
 )
 
@@ -26,6 +27,9 @@ import (
 // still gates an older one's pull requests); a file of a newer major version is refused
 // with "upgrade perflab". A file without schema_version is read as version 1.
 const SchemaVersion = 1
+
+// MaxFileBytes bounds the baseline file read.
+const MaxFileBytes = 1 << 30
 
 // MaxSampleMs bounds a stored latency sample: one forward call of a day is not a
 // measurement but a corrupt file.
@@ -87,7 +91,7 @@ var ErrNotExist = errors.New("no baseline")
 
 // Load reads a baseline file. A missing file returns an error wrapping ErrNotExist.
 func Load(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	b, err := limitfile.Read(path, MaxFileBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist", ErrNotExist, path)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/preprocess"
 	"github.com/perflab/perflab/internal/record"
@@ -73,6 +74,17 @@ type Config struct {
 	MaxSeconds       float64
 }
 
+// Limits checked before anything runs: each timed iteration keeps its time (8 bytes in
+// memory, ~10 in the record), so a million iterations make a 10 MB record.
+const (
+	MaxIters = 1_000_000
+	MaxBatch = 65_536
+	// MaxInputElements bounds the elements of one set of inputs (4 GiB of float32).
+	MaxInputElements = 1 << 30
+	// MaxImageBytes bounds the --image file read.
+	MaxImageBytes = 256 << 20
+)
+
 // Defaults returns the seed tool's defaults.
 func Defaults() Config {
 	return Config{Device: "cpu", BatchSize: 1, Iters: 200, Warmup: 20, Compile: CompileAuto, PreprocessIters: 50}
@@ -103,6 +115,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--interop-threads must be >= 1 (or 0 for libtorch's default), got %d", c.InteropThreads)
 	case c.PreprocessIters < 0:
 		return fmt.Errorf("--preprocess-iters must be >= 0, got %d", c.PreprocessIters)
+	case c.Iters > MaxIters:
+		return fmt.Errorf("--iters %d is more than %d: every iteration's time is kept; use --max-seconds to bound a long run", c.Iters, MaxIters)
+	case c.Warmup > MaxIters:
+		return fmt.Errorf("--warmup %d is more than %d", c.Warmup, MaxIters)
+	case c.PreprocessIters > MaxIters:
+		return fmt.Errorf("--preprocess-iters %d is more than %d", c.PreprocessIters, MaxIters)
+	case c.BatchSize > MaxBatch:
+		return fmt.Errorf("--batch-size %d is more than %d", c.BatchSize, MaxBatch)
 	}
 	switch c.Compile {
 	case CompileAuto, CompileOn, CompileOff:
@@ -110,7 +130,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--compile must be auto, on or off, got %q", c.Compile)
 	}
 	if c.Image != "" {
-		if fi, err := os.Stat(c.Image); err != nil || fi.IsDir() {
+		if fi, err := os.Stat(c.Image); err != nil || !fi.Mode().IsRegular() {
 			return fmt.Errorf("--image %s is not a readable file: give a JPEG or PNG", c.Image)
 		}
 	}
@@ -263,6 +283,19 @@ func resolve(c Config, name string) (*model.Model, string, error) {
 	}
 	if c.ChannelsLast && !m.HasImageInput() {
 		return nil, "", fmt.Errorf("--channels-last applies to vision models (a float [B,C,H,W] input); %s takes %s: drop --channels-last", m.Name, specsText(m.Inputs))
+	}
+	var elems int64
+	for _, s := range m.Inputs {
+		n := int64(1)
+		for _, d := range s.Shape(c.BatchSize) {
+			if n *= max(d, 1); n > MaxInputElements {
+				break
+			}
+		}
+		elems += n
+	}
+	if elems > MaxInputElements {
+		return nil, "", fmt.Errorf("the inputs at batch size %d hold %d elements, more than the %d perflab allocates (%s): lower --batch-size", c.BatchSize, elems, int64(MaxInputElements), specsText(m.Inputs))
 	}
 	file := m.Path
 	if c.Quantize {
@@ -664,7 +697,7 @@ func timePreprocess(image string, iters int) (*record.Preprocess, error) {
 		name = "synthetic 640x480 JPEG"
 		data, err = preprocess.SyntheticJPEG(640, 480, 0, 90)
 	} else {
-		data, err = os.ReadFile(image)
+		data, err = limitfile.Read(image, MaxImageBytes)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("preprocessing image %s: %w", name, err)

@@ -312,3 +312,51 @@ func TestBadBaselineSamplesRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestSizeLimitsUpFront: absurd sizes and non-regular files end in one line and exit 2,
+// in a real process (no Go panic, no out-of-memory crash), before any work.
+func TestSizeLimitsUpFront(t *testing.T) {
+	dir := t.TempDir()
+	lin := testutil.Fixture(t, "linear.pt")
+	fifo := filepath.Join(dir, "model.pt")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var big strings.Builder
+	big.WriteString("name: big\ngrid:\n  models: [m.pt]\n  inputs: ['float32[B,8]']\n  batch_size: [")
+	for i := 1; i <= 400; i++ {
+		fmt.Fprintf(&big, "%d,", i)
+	}
+	big.WriteString("401]\n  threads: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30]\n  interop_threads: [1,2,3,4,5,6,7,8,9,10]\n  compile: [on, off, auto]\n  channels_last: [false, true]\n  quantize: [false, true]\n")
+	bigPreset := filepath.Join(dir, "big.yaml")
+	os.WriteFile(bigPreset, []byte(big.String()), 0o644)
+	rng := rand.New(rand.NewPCG(1, 2))
+	results := writeJSONL(t, filepath.Join(dir, "r.jsonl"), gtRecord(rng, "m1", 1, gtFP))
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"iters 1e14", []string{"bench", "--model", lin, "--input", "float32[B,8]", "--iters", "100000000000000"}, "--iters 100000000000000 is more than 1000000"},
+		{"warmup 1e12", []string{"bench", "--model", lin, "--input", "float32[B,8]", "--warmup", "1000000000000"}, "--warmup 1000000000000 is more than 1000000"},
+		{"load rate 1e7 for 100s", []string{"load", "--model", lin, "--input", "float32[B,8]", "--rate", "1e7", "--duration", "100s", "--threads", "1"}, "more than the 5000000 one run holds"},
+		{"12M-configuration preset", []string{"sweep", "--preset", bigPreset, "--dry-run"}, "has more than 100000 configurations"},
+		{"repeat 1e9", []string{"sweep", "--preset", writePreset(t, dir, lin, 60), "--repeat", "1000000000", "--dry-run"}, "--repeat 1000000000 x 1 configurations is more than"},
+		{"results /dev/zero", []string{"gate", "--results", "/dev/zero", "--baseline", filepath.Join(dir, "none.json")}, "/dev/zero is not a regular file (a character device)"},
+		{"report /dev/zero", []string{"report", "--input", "/dev/zero", "--out", filepath.Join(dir, "r.md")}, "/dev/zero is not a regular file"},
+		{"baseline /dev/zero", []string{"gate", "--results", results, "--baseline", "/dev/zero"}, "/dev/zero is not a regular file"},
+		{"merge /dev/zero", []string{"merge", "--out", filepath.Join(dir, "m.jsonl"), "/dev/zero"}, "/dev/zero is not a regular file"},
+		{"image /dev/zero", []string{"bench", "--model", "resnet18", "--image", "/dev/zero", "--iters", "1"}, "--image /dev/zero is not a readable file"},
+		{"model FIFO", []string{"bench", "--model", fifo, "--input", "float32[B,8]"}, "is not a regular file (a device, FIFO or socket)"},
+		{"model /dev/zero", []string{"bench", "--model", "/dev/zero", "--input", "float32[B,8]"}, "model file /dev/zero is not a regular file"},
+		{"input of 64 GiB", []string{"bench", "--model", lin, "--input", "float32[B,8]", "--batch-size", "65536", "--input", "float32[B,1024,256]"}, "elements, more than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runPerflab(t, nil, tc.args...)
+			if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tc.want)
+			}
+			checkErrorLine(t, r.stderr)
+		})
+	}
+}

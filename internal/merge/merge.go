@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/record"
 )
 
@@ -41,7 +42,7 @@ func Files(w io.Writer, paths []string, onBad func(*record.LineError)) (Result, 
 	presets, fps := map[string]bool{}, map[string]bool{}
 	bw := bufio.NewWriter(w)
 	for _, p := range paths {
-		f, err := os.Open(p)
+		f, err := limitfile.Open(p)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return res, fmt.Errorf("input %s does not exist", p)

@@ -175,6 +175,8 @@ func checkFile(path string) error {
 		return fmt.Errorf("model file %s: %w", path, err)
 	case fi.IsDir():
 		return fmt.Errorf("model file %s is a folder: give the .pt file inside it", path)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("model file %s is not a regular file (a device, FIFO or socket): give a TorchScript .pt file", path)
 	case fi.Size() == 0:
 		return fmt.Errorf("model file %s is empty: re-export it with torch.jit.save", path)
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/perflab/perflab/internal/limitfile"
 )
 
 // Marshal returns r as one JSON line, newline included. Non-finite numbers (JSON has
@@ -142,14 +144,17 @@ func (r *Reader) Next() (*Record, error) {
 		return rec, nil
 	}
 	for {
-		b, err := r.br.ReadBytes('\n')
+		b, long, err := r.readLine()
 		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("read %s: %w", r.name, err)
 		}
-		if len(b) == 0 && err != nil {
+		if len(b) == 0 && !long && err != nil {
 			return nil, io.EOF
 		}
 		r.line++
+		if long {
+			return nil, &LineError{File: r.name, Line: r.line, Err: fmt.Errorf("line longer than %d MiB: not a perflab record", MaxLineBytes>>20)}
+		}
 		complete := b[len(b)-1] == '\n'
 		if r.line == 1 {
 			b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
@@ -170,6 +175,27 @@ func (r *Reader) Next() (*Record, error) {
 			return nil, &LineError{File: r.name, Line: r.line, Err: fmt.Errorf("torn last line (no newline at its end: a write was cut short, by a full disk or a kill): %v", perr)}
 		}
 		return nil, &LineError{File: r.name, Line: r.line, Err: perr}
+	}
+}
+
+// MaxLineBytes bounds one JSONL line (a record of a million samples is ~20 MB); longer
+// lines are reported and skipped without being held in memory.
+const MaxLineBytes = 256 << 20
+
+// readLine returns the next line with its newline, or reports (long) that it was longer
+// than MaxLineBytes, having read past it.
+func (r *Reader) readLine() (line []byte, long bool, err error) {
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if !long && len(line)+len(chunk) <= MaxLineBytes {
+			line = append(line, chunk...)
+		} else {
+			long, line = true, nil
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return line, long, err
 	}
 }
 
@@ -292,7 +318,7 @@ func duplicateKey(b []byte) string {
 // ReadFile reads every record of a JSONL file. Malformed lines are passed to onBad (which
 // may be nil) and skipped.
 func ReadFile(path string, onBad func(*LineError)) ([]*Record, error) {
-	f, err := os.Open(path)
+	f, err := limitfile.Open(path)
 	if err != nil {
 		return nil, err
 	}

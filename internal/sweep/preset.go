@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/presets"
 )
@@ -124,7 +125,7 @@ func Load(nameOrPath string, quick bool) (*Preset, error) {
 	if !strings.ContainsAny(nameOrPath, `/\`) && !strings.HasSuffix(nameOrPath, ".yaml") && !strings.HasSuffix(nameOrPath, ".yml") {
 		return nil, fmt.Errorf("unknown preset %q: use a built-in (%s) or a path to a preset YAML file", nameOrPath, strings.Join(presets.Names(), ", "))
 	}
-	data, err := os.ReadFile(nameOrPath)
+	data, err := limitfile.Read(nameOrPath, 16<<20)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("preset file %s does not exist: check the path (built-ins are %s)", nameOrPath, strings.Join(presets.Names(), ", "))
