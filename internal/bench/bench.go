@@ -124,6 +124,13 @@ func (c *Config) Validate() error {
 	case c.BatchSize > MaxBatch:
 		return fmt.Errorf("--batch-size %d is more than %d", c.BatchSize, MaxBatch)
 	}
+	// More threads than CPUs measure the scheduler's contention, not the model (and 999
+	// threads on 2 CPUs start ~2000 OS threads).
+	if cpus := env.DefaultThreads(); c.Threads > cpus {
+		return fmt.Errorf("--threads %d is more than the %d CPUs available to this process (affinity and cgroup quota applied): oversubscribed threads measure contention, not the model; use --threads %d or fewer", c.Threads, cpus, cpus)
+	} else if c.InteropThreads > cpus {
+		return fmt.Errorf("--interop-threads %d is more than the %d CPUs available to this process: use --interop-threads %d or fewer", c.InteropThreads, cpus, cpus)
+	}
 	switch c.Compile {
 	case CompileAuto, CompileOn, CompileOff:
 	default:
@@ -384,8 +391,9 @@ type runner struct {
 	m       *model.Model
 	rec     *record.Record
 	handles []interface{ Close() error }
-	module  *torch.Module   // the configuration to time
-	inputs  []*torch.Tensor // its inputs
+	module  *torch.Module          // the configuration to time
+	inputs  []*torch.Tensor        // its inputs
+	ran     map[*torch.Module]bool // modules whose forward worked once
 }
 
 func (r *runner) keep(h interface{ Close() error }) { r.handles = append(r.handles, h) }
@@ -417,7 +425,15 @@ func LoadModule(path string, nInputs int) (*torch.Module, error) {
 		mod.Close()
 		return nil, fmt.Errorf("model %s has no usable forward method: %v", path, err)
 	}
-	if n != nInputs {
+	switch {
+	case n == nInputs:
+	case nInputs == 0:
+		mod.Close()
+		return nil, fmt.Errorf("model %s: forward takes %d argument(s) but no --input was given (%s): add one --input per argument, e.g. --input 'float32[B,3,224,224]'", path, n, schema)
+	case n == 0:
+		mod.Close()
+		return nil, fmt.Errorf("model %s: forward takes no argument but %d --input given (%s): drop --input", path, nInputs, schema)
+	default:
 		mod.Close()
 		return nil, fmt.Errorf("model %s: forward takes %d argument(s) but %d --input given (%s): give one --input per argument", path, n, nInputs, schema)
 	}
@@ -426,12 +442,20 @@ func LoadModule(path string, nInputs int) (*torch.Module, error) {
 
 func (r *runner) forward(mod *torch.Module, inputs []*torch.Tensor, what string) (*torch.Value, error) {
 	out, err := mod.Forward(inputs)
+	if err != nil && r.ran[mod] {
+		// It ran before on inputs of the same shapes: the input is not what is wrong.
+		return nil, fmt.Errorf("%s failed on a later call with the same input (the first call worked): %s: the model is stateful or fails at random", what, torchMsg(err))
+	}
 	if err != nil {
 		schema, _, _ := mod.Schema()
 		return nil, fmt.Errorf("%s rejected input %s at batch size %d: %s: check --input and --batch-size against its forward: %s",
 			what, shapesText(r.m.Inputs, r.c.BatchSize), r.c.BatchSize, torchMsg(err), schema)
 	}
 	r.keep(out)
+	if r.ran == nil {
+		r.ran = map[*torch.Module]bool{}
+	}
+	r.ran[mod] = true
 	return out, nil
 }
 
