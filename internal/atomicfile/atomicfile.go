@@ -1,5 +1,7 @@
 // Package atomicfile writes files so that a reader sees either the old content or the new,
-// never a partial file: a temporary file in the same folder, synced, then renamed.
+// never a partial file: a temporary file in the same folder, synced, then renamed. A
+// failed write (a full disk) leaves the old file and no temporary file; the temporary
+// file of a killed writer is removed by the next Write of the same path.
 package atomicfile
 
 import (
@@ -15,10 +17,13 @@ func Write(path string, b []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create folder for %s: %w", path, err)
 	}
+	removeStale(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	// The lock on the temporary file says its writer is alive (removeStale).
+	syscall.Flock(int(tmp.Fd()), syscall.LOCK_EX)
 	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
 	for _, step := range []func() error{
 		func() error { _, err := tmp.Write(b); return err },
@@ -37,6 +42,33 @@ func Write(path string, b []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// removeStale deletes the temporary files an earlier Write of path left behind when its
+// process was killed (kill -9, a TERM it did not catch): those nobody holds locked.
+func removeStale(path string) {
+	olds, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+globEscape(filepath.Base(path))+".*.tmp"))
+	for _, name := range olds {
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.Remove(name)
+		}
+		f.Close()
+	}
+}
+
+func globEscape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '*' || c == '?' || c == '[' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
 
 // Lock takes an exclusive lock for a read-modify-write of path: flock on the sidecar file

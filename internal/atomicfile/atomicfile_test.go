@@ -1,8 +1,11 @@
 package atomicfile
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -68,5 +71,63 @@ func TestLockExcludes(t *testing.T) {
 	case <-got:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the second Lock did not get the lock after the first was released")
+	}
+}
+
+// TestWriteRemovesStaleTemporaries: the hidden temporary file a killed writer left is
+// removed by the next Write; one a live writer holds is not.
+func TestWriteRemovesStaleTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "b.json")
+	stale := filepath.Join(dir, ".b.json.123.tmp")
+	live := filepath.Join(dir, ".b.json.456.tmp")
+	other := filepath.Join(dir, ".c.json.789.tmp")
+	for _, p := range []string{stale, live, other} {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(path, []byte("new\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file is still there: %v", err)
+	}
+	for _, p := range []string{live, other} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
+	}
+}
+
+// TestWriteFullDisk: on a full 64 KiB tmpfs the write fails with ENOSPC, the old file
+// stays as it was and no temporary file is left.
+func TestWriteFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	path := filepath.Join(dir, "plot.png")
+	if err := Write(path, []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	err := Write(path, make([]byte, 200<<10))
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Write of 200 KiB on a 64 KiB tmpfs: %v, want ENOSPC", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Errorf("the old file changed: %q", b)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }

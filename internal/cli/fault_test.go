@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"image/png"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -358,5 +359,46 @@ func TestSizeLimitsUpFront(t *testing.T) {
 			}
 			checkErrorLine(t, r.stderr)
 		})
+	}
+}
+
+// TestReportFullDisk: report on a full disk fails with one line and leaves only whole
+// files (every PNG there decodes) and no hidden temporary file.
+func TestReportFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(7, 8))
+	var recs []*record.Record
+	for i := range 6 {
+		r := gtRecord(rng, fmt.Sprintf("m%d", i), 1+float64(i)/10, gtFP)
+		r.BatchSize = 1 + i%3
+		recs = append(recs, r)
+	}
+	in := writeJSONL(t, filepath.Join(dir, "r.jsonl"), recs...)
+	full := filepath.Join(dir, "full")
+	os.Mkdir(full, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", full).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", full).Run() })
+	// Fill most of it so that the plots cannot all fit.
+	os.WriteFile(filepath.Join(full, "filler"), make([]byte, 40<<10), 0o644)
+	r := runPerflab(t, nil, "report", "--input", in, "--out", filepath.Join(full, "report.md"))
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "no space left on device") {
+		t.Fatalf("report on a full disk: exit %d, stderr %q", r.code, r.stderr)
+	}
+	checkErrorLine(t, r.stderr)
+	pngs, _ := filepath.Glob(filepath.Join(full, "*.png"))
+	for _, p := range pngs {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(f); err != nil {
+			t.Errorf("%s is not a whole PNG: %v", p, err)
+		}
+		f.Close()
+	}
+	if left, _ := filepath.Glob(filepath.Join(full, ".*")); len(left) != 0 {
+		t.Errorf("hidden files left: %v", left)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perflab/perflab/internal/atomicfile"
 	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/record"
@@ -199,8 +200,8 @@ func writeVerdict(opts *GateOptions, rep *gate.Report) error {
 		if err := os.MkdirAll(filepath.Dir(opts.Out), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(opts.Out, buf.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write --out %s: %w", opts.Out, err)
+		if err := atomicfile.Write(opts.Out, buf.Bytes()); err != nil {
+			return fmt.Errorf("--out: %w", err)
 		}
 	}
 	if opts.JSON {
