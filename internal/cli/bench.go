@@ -135,7 +135,7 @@ func printSummary(opts *BenchOptions, r *record.Record) {
 		compile = "on"
 	}
 	fmt.Fprintf(w, "%s  batch %d  compile %s (asked %s)  threads %d/%d  channels_last %t  quantize %t\n",
-		r.Model, r.BatchSize, compile, r.CompileRequested, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize)
+		record.Printable(r.Model), r.BatchSize, compile, r.CompileRequested, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize)
 	printLatencies(w, r, "iterations")
 	fmt.Fprintf(w, "  throughput  %9.1f req/s   forward %.3f ms/batch   %d iters, IQR/median %.1f%%\n",
 		r.ThroughputRPS, r.ForwardMsPerBatch, r.Iters, r.IQROverMedian*100)

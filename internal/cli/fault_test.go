@@ -402,3 +402,37 @@ func TestReportFullDisk(t *testing.T) {
 		t.Errorf("hidden files left: %v", left)
 	}
 }
+
+// TestNewlineInModelNameEscaped: a model name holding newlines cannot inject a markdown
+// heading or a workflow command line into report.md, the gate's verdict or the log.
+func TestNewlineInModelNameEscaped(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(9, 10))
+	evil := "m\n## injected\n::error::owned\r\x1b[31m"
+	in := writeJSONL(t, filepath.Join(dir, "r.jsonl"), gtRecord(rng, evil, 1, gtFP), gtRecord(rng, "plain", 1, gtFP))
+	md := filepath.Join(dir, "report.md")
+	code, stdout, stderr := runMain("report", "--input", in, "--out", md, "--no-plots")
+	if code != 0 {
+		t.Fatalf("report: %d %s", code, stderr)
+	}
+	b, _ := os.ReadFile(md)
+	base := filepath.Join(dir, "b.json")
+	if code, _, stderr := runMain("baseline", "update", "--results", in, "--baseline", base); code != 0 {
+		t.Fatal(stderr)
+	}
+	gcode, gout, gerr := runMain("gate", "--results", in, "--baseline", base, "--out", filepath.Join(dir, "v.md"))
+	v, _ := os.ReadFile(filepath.Join(dir, "v.md"))
+	for name, text := range map[string]string{"report.md": string(b), "report stdout": stdout, "gate stdout": gout, "gate stderr": gerr, "gate --out": string(v)} {
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "## injected") || strings.HasPrefix(strings.TrimSpace(line), "::error::") || strings.ContainsAny(line, "\r\x1b") {
+				t.Errorf("%s has an injected line: %q", name, line)
+			}
+		}
+	}
+	if !strings.Contains(string(b), `m\n## injected\n::error::owned\r\x1b[31m`) {
+		t.Errorf("report.md does not show the escaped name:\n%s", b)
+	}
+	if gcode != 0 {
+		t.Errorf("gate: exit %d", gcode)
+	}
+}

@@ -538,7 +538,7 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 	}
 	compile := loadOnOff(r.Compile)
 	fmt.Fprintf(w, "%s %s: %d %s x %d %s, max batch %d, max delay %s ms, compile %s (asked %s)\n",
-		verb, r.Model, l.Instances, loadPlural(l.Instances, "instance", "instances"), r.Threads, loadPlural(r.Threads, "thread", "threads"),
+		verb, record.Printable(r.Model), l.Instances, loadPlural(l.Instances, "instance", "instances"), r.Threads, loadPlural(r.Threads, "thread", "threads"),
 		l.MaxBatch, loadNum(l.MaxDelayMs), compile, r.CompileRequested)
 	if c := l.Capacity; c != nil {
 		if c.CapacityRPS > 0 {

@@ -229,6 +229,8 @@ func Parse(b []byte) (*Record, error) {
 		return nil, fmt.Errorf("key %q appears twice in one object: keep one", k)
 	}
 	decodeNonFinite(&rec)
+	// Names are rendered in reports, PR comments and logs: keep them on one line.
+	rec.Model, rec.Preset = Printable(rec.Model), Printable(rec.Preset)
 	if err := rec.validate(); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,9 @@ package record
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/perflab/perflab/internal/stats"
 )
@@ -222,7 +225,7 @@ func (r *Record) Usable() bool {
 // Load and simulate records (Load set) add the mode, instances, max delay and arrival
 // process, then the offered rate ("<bench key>|load|inst=2|delay=5ms|poisson|rate=40"),
 // or for a capacity-search summary its percentile and budget ("...|capacity=p95,50ms").
-// Bench keys are unchanged.
+// Bench keys are unchanged. Control characters in the model name are escaped (Printable).
 func (r *Record) Key() string {
 	if r.Load == nil {
 		return r.benchKey()
@@ -259,5 +262,32 @@ func (r *Record) benchKey() string {
 	if device == "" {
 		device = "cpu"
 	}
-	return fmt.Sprintf("%s|b%d|compile=%s|t%d|i%d|cl=%t|q=%t|%s", r.Model, r.BatchSize, compile, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize, device)
+	return fmt.Sprintf("%s|b%d|compile=%s|t%d|i%d|cl=%t|q=%t|%s", Printable(r.Model), r.BatchSize, compile, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize, device)
+}
+
+// Printable returns s with its control characters (newlines, carriage returns, tabs,
+// escape sequences, Unicode line separators) written as Go escapes (\n, \x1b, \u2028):
+// a name read from a file or a flag then stays on its line wherever it is rendered, and
+// cannot start a markdown heading or a workflow command (::error::) of its own.
+func Printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

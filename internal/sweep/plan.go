@@ -81,9 +81,9 @@ func (c Config) record() *record.Record {
 
 // String is a short human label, e.g. "resnet18 b4 compile=on t2/1 cl".
 func (c Config) String() string {
-	s := fmt.Sprintf("%s b%d compile=%s t%d/%d", c.Model, c.BatchSize, c.Compile, c.Threads, c.InteropThreads)
+	s := fmt.Sprintf("%s b%d compile=%s t%d/%d", record.Printable(c.Model), c.BatchSize, c.Compile, c.Threads, c.InteropThreads)
 	if c.Mode == ModeLoad {
-		s = fmt.Sprintf("%s %dx%dt max-batch %d delay %gms compile=%s", c.Model, c.Instances, c.Threads, c.BatchSize, c.MaxDelayMs, c.Compile)
+		s = fmt.Sprintf("%s %dx%dt max-batch %d delay %gms compile=%s", record.Printable(c.Model), c.Instances, c.Threads, c.BatchSize, c.MaxDelayMs, c.Compile)
 		if c.Arrival != "" && c.Arrival != "poisson" {
 			s += " " + c.Arrival
 		}
