@@ -384,3 +384,22 @@ func TestArgs(t *testing.T) {
 		t.Errorf("Args:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestParseAliasesAndStrictInts: aliases to lists (and list items) are followed; a
+// float, even tagged !!float, is refused where an integer is wanted.
+func TestParseAliasesAndStrictInts(t *testing.T) {
+	p := mustParse(t, "name: a\ngrids:\n  - models: [a.pt]\n    inputs: &in ['float32[B,8]']\n    batch_size: &b [1, &two 2]\n  - models: [b.pt]\n    inputs: *in\n    batch_size: *b\n    threads: [*two]\n")
+	if len(p.Grids) != 2 || !slices.Equal(p.Grids[1].BatchSizes, []int{1, 2}) || !slices.Equal(p.Grids[1].Inputs, []string{"float32[B,8]"}) || !slices.Equal(p.Grids[1].Threads, []int{2}) {
+		t.Fatalf("aliases not followed: %+v", p.Grids)
+	}
+	for _, doc := range []string{
+		"name: f\niters: !!float 20.5\ngrid:\n  models: [a.pt]\n",
+		"name: f\niters: 20.5\ngrid:\n  models: [a.pt]\n",
+		"name: f\nwarmup: !!float 2\ngrid:\n  models: [a.pt]\n",
+		"name: f\ngrid:\n  models: [a.pt]\n  batch_size: [!!float 2]\n",
+	} {
+		if _, err := Parse("f.yaml", []byte(doc), false); err == nil || !strings.Contains(err.Error(), "line ") {
+			t.Errorf("Parse(%q) = %v, want an error with its line", doc, err)
+		}
+	}
+}
