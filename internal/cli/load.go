@@ -21,6 +21,7 @@ import (
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/load/torchsvc"
 	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/torch"
 )
 
 // LoadOptions are the inputs of `perflab load`.
@@ -378,6 +379,8 @@ func cloneLoadRecord(r *record.Record) *record.Record {
 
 // liveBackend starts the instances of the real model.
 func liveBackend(opts *LoadOptions) (*loadBackend, func(), error) {
+	torch.SetCrashContext(fmt.Sprintf("perflab load of model %s (%d instances x %d threads, max batch %d, compile %s)",
+		opts.Model, opts.Instances, opts.Threads, opts.MaxBatch, opts.Compile))
 	svc, err := torchsvc.New(torchsvc.Config{Model: opts.Model, Inputs: opts.Inputs, Compile: opts.Compile,
 		Threads: opts.Threads, InteropThreads: opts.InteropThreads, ChannelsLast: opts.ChannelsLast,
 		Quantize: opts.Quantize, MaxBatch: opts.MaxBatch, Seed: opts.Seed})
