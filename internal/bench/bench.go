@@ -35,11 +35,23 @@ const (
 	CompileOff  = "off"
 )
 
-// Tolerances on the relative output difference (max|a-b| / max|a|) against the plain model.
-const (
-	FloatTolerance = 1e-3
-	Int8Tolerance  = 0.1
+// Tolerance is the correctness guard's element-wise rule against the plain model's
+// output: |ref-out| <= atol + Rtol*|ref|, with atol = AtolScale * rms(ref) of each output
+// tensor, so that the absolute part follows the output's own scale.
+type Tolerance struct {
+	Rtol, AtolScale float64
+}
+
+// The guard's tolerances: float configurations (compile, channels_last) may only round
+// differently; the int8 variant is a different model that must stay close.
+var (
+	FloatTolerance = Tolerance{Rtol: 1e-3, AtolScale: 1e-3}
+	Int8Tolerance  = Tolerance{Rtol: 0.1, AtolScale: 0.1}
 )
+
+// DegenerateScale is the largest |reference| at or under which outputs cannot be judged:
+// activations that vanished (e.g. untrained BatchNorm statistics) leave only rounding.
+const DegenerateScale = 1e-6
 
 // Confidence is the confidence level of the percentile intervals in records.
 const Confidence = 0.95
@@ -62,6 +74,7 @@ type Config struct {
 	ChannelsLast    bool
 	Quantize        bool
 	Seed            int64
+	OneDNNISA       string // oneDNN ISA cap (env.OneDNNISAs); "" = the library's choice
 	PreprocessIters int    // vision models only; 0 = skip
 	Image           string // JPEG for preprocessing; "" = a synthetic 640x480 JPEG
 
@@ -136,6 +149,11 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("--compile must be auto, on or off, got %q", c.Compile)
 	}
+	if c.OneDNNISA != "" {
+		if err := env.CheckOneDNNISA(c.OneDNNISA); err != nil {
+			return fmt.Errorf("--onednn-isa: %v", err)
+		}
+	}
 	if c.Image != "" {
 		if fi, err := os.Stat(c.Image); err != nil || !fi.Mode().IsRegular() {
 			return fmt.Errorf("--image %s is not a readable file: give a JPEG or PNG", c.Image)
@@ -172,6 +190,9 @@ func Run(c Config) (*record.Record, error) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if err := SetOneDNNISA(c.OneDNNISA); err != nil {
+		return nil, err
+	}
 	intra, interop, err := setThreads(c)
 	if err != nil {
 		return nil, err
@@ -212,6 +233,9 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if err := SetOneDNNISA(c.OneDNNISA); err != nil {
+		return nil, nil, err
+	}
 	intra, interop, err := setThreads(c)
 	if err != nil {
 		return nil, nil, err
@@ -320,6 +344,18 @@ func resolve(c Config, name string) (*model.Model, string, error) {
 	return m, file, nil
 }
 
+// SetOneDNNISA caps oneDNN's instruction set for this process ("" leaves the library's
+// choice). It must run before any model is loaded or run, once per process.
+func SetOneDNNISA(isa string) error {
+	if isa == "" {
+		return nil
+	}
+	if err := torch.SetOneDNNISA(isa); err != nil {
+		return fmt.Errorf("--onednn-isa %s: %s: it applies once per process, before any model runs", isa, torchMsg(err))
+	}
+	return nil
+}
+
 // setThreads applies the thread counts on the calling (locked) OS thread and reads back
 // what libtorch applied.
 func setThreads(c Config) (intra, interop int, err error) {
@@ -351,6 +387,7 @@ func newRunner(c Config, m *model.Model, file string, intra, interop int) (*runn
 		InteropThreads:   interop,
 		ChannelsLast:     c.ChannelsLast,
 		Quantize:         c.Quantize,
+		OneDNNISA:        c.OneDNNISA,
 		Iters:            c.Iters,
 		Warmup:           c.Warmup,
 		Seed:             c.Seed,
@@ -381,8 +418,14 @@ func (r *runner) finish() error {
 	if err != nil {
 		return err
 	}
-	rec.Env = env.Collect(env.Libtorch{Version: bi.TorchVersion, BLASConfig: bi.BLASConfig, Parallel: bi.ParallelInfo})
+	rec.Env = CollectEnv(bi)
 	return nil
+}
+
+// CollectEnv describes this machine and process, with what only libtorch knows.
+func CollectEnv(bi torch.BuildInfo) *record.Env {
+	isa, _ := torch.OneDNNISA() // "" when oneDNN is not loaded: the record then says nothing
+	return env.Collect(env.Libtorch{Version: bi.TorchVersion, BLASConfig: bi.BLASConfig, Parallel: bi.ParallelInfo, OneDNNISA: isa})
 }
 
 // runner holds the libtorch handles of one Run; close frees them all.
@@ -540,10 +583,39 @@ func (r *runner) prepare(file string) error {
 	}
 	cr.Reference = "plain model (no compile, contiguous, float) on the same input"
 	rec.Correctness = cr
-	if !cr.OK {
-		rec.Warnings = append(rec.Warnings, fmt.Sprintf("outputs differ from the plain model: relative difference %.3g > tolerance %.3g; recommendations will refuse this configuration", cr.RelDiff, cr.Tolerance))
+	if w := GuardWarning(cr, rec.Compile); w != "" {
+		rec.Warnings = append(rec.Warnings, w)
 	}
 	return nil
+}
+
+// GuardWarning is the record's warning for a configuration whose outputs differ from the
+// plain model, or cannot be judged; "" when they match. compiled says whether
+// optimize_for_inference was applied: its oneDNN kernels then depend on the ISA.
+func GuardWarning(cr *record.Correctness, compiled bool) string {
+	switch cr.Verdict {
+	case record.VerdictDiffer:
+		w := "outputs differ from the plain model: " + cr.Detail() + "; recommendations will refuse this configuration"
+		if compiled {
+			w += "; " + isaAdvice()
+		}
+		return w
+	case record.VerdictDegenerate:
+		return "outputs cannot be checked against the plain model: " + cr.Note
+	}
+	return ""
+}
+
+// isaAdvice names the oneDNN ISA this process used and suggests the other kernels.
+func isaAdvice() string {
+	isa, err := torch.OneDNNISA()
+	if err != nil {
+		return "the optimized kernels are oneDNN's: compare with --compile off"
+	}
+	if strings.HasPrefix(isa, "avx512") {
+		return fmt.Sprintf("the optimized kernels used oneDNN ISA %s: try --onednn-isa avx2 (oneDNN 2.6's AVX-512 kernels miscompute some fused convolutions) or --compile off", isa)
+	}
+	return fmt.Sprintf("the optimized kernels used oneDNN ISA %s: try another with --onednn-isa (or none, for the best the CPU has) or --compile off", isa)
 }
 
 // compile applies freeze + optimize_for_inference. With auto, a failure or an output
@@ -572,39 +644,77 @@ func (r *runner) compile(base *torch.Module, in []*torch.Tensor) (*torch.Module,
 	}
 	r.keep(optOut)
 	// base and opt are the same model (float or int8): they must agree to float precision.
-	tol := FloatTolerance
-	cr, err := CompareOutputs(baseOut, optOut, tol)
-	if err != nil || !cr.OK {
-		why := "outputs changed"
-		if err != nil {
-			why = err.Error()
-		} else {
-			why = fmt.Sprintf("outputs changed (relative difference %.3g > %.3g)", cr.RelDiff, tol)
-		}
-		r.rec.Notes = append(r.rec.Notes, "compile auto: optimize_for_inference "+why+", ran without it")
+	if note, ok := AutoCompileVerdict(baseOut, optOut); !ok {
+		r.rec.Notes = append(r.rec.Notes, note)
 		return base, nil
+	} else if note != "" {
+		r.rec.Notes = append(r.rec.Notes, note)
 	}
 	return opt, nil
 }
 
-// CompareOutputs compares a configuration's output with the reference (plain model)
-// output: the largest absolute difference relative to the largest reference value, against
-// the tolerance tol.
-func CompareOutputs(ref, out *torch.Value, tol float64) (*record.Correctness, error) {
-	diff, refMax, err := ref.MaxAbsDiff(out)
+// AutoCompileVerdict decides compile auto: whether the optimized model's output opt may
+// replace the unoptimized model's base (same model, same input), with a note for the
+// record when it may not, or when it cannot be judged (then the optimized model is kept:
+// nothing shows that it computes anything else).
+func AutoCompileVerdict(base, opt *torch.Value) (note string, ok bool) {
+	cr, err := CompareOutputs(base, opt, FloatTolerance)
+	switch {
+	case err != nil:
+		return "compile auto: " + err.Error() + ", ran without optimize_for_inference", false
+	case cr.Verdict == record.VerdictDiffer:
+		return "compile auto: optimize_for_inference changed the outputs, " + cr.Summary() + ", ran without it; " + isaAdvice(), false
+	case cr.Verdict == record.VerdictDegenerate:
+		return "compile auto: applied, but its outputs could not be checked: " + cr.Note, true
+	}
+	return "", true
+}
+
+// CompareOutputs is the correctness guard: it compares a configuration's output with the
+// reference (plain model) output under tol, as record.Correctness documents.
+func CompareOutputs(ref, out *torch.Value, tol Tolerance) (*record.Correctness, error) {
+	cmp, err := ref.Compare(out, tol.Rtol, tol.AtolScale)
 	if err != nil {
 		return nil, fmt.Errorf("compare outputs with the plain model: %s", torchMsg(err))
 	}
-	rel := diff
-	if refMax > 0 {
-		rel = diff / refMax
+	return judge(cmp, tol), nil
+}
+
+// judge turns a comparison into the guard's verdict.
+func judge(cmp torch.Comparison, tol Tolerance) *record.Correctness {
+	c := &record.Correctness{MaxAbsDiff: cmp.MaxAbsDiff, RefMaxAbs: cmp.RefMaxAbs, RefRMS: cmp.RefRMS,
+		Tolerance: tol.Rtol, AtolScale: tol.AtolScale, Worst: cmp.Worst, NonFiniteMismatch: cmp.NonFiniteMismatch,
+		Rows: cmp.Rows, Top1Agree: cmp.Top1Agree, Top5Agree: cmp.Top5Agree, Verdict: record.VerdictMatch}
+	if cmp.RefMaxAbs > 0 {
+		c.RelDiff = cmp.MaxAbsDiff / cmp.RefMaxAbs
 	}
-	c := &record.Correctness{MaxAbsDiff: diff, RefMaxAbs: refMax, RelDiff: rel, Tolerance: tol}
-	c.OK = rel <= tol // false for NaN
-	if math.IsNaN(rel) || math.IsInf(rel, 0) {
-		c.MaxAbsDiff, c.RelDiff = -1, -1 // JSON has no NaN: -1 marks "not a number"
+	switch {
+	case cmp.NonFiniteMismatch > 0:
+		c.Verdict = record.VerdictDiffer
+		c.Note = fmt.Sprintf("%d of %d output values are NaN or Inf on one side only", cmp.NonFiniteMismatch, cmp.Elements)
+	case cmp.Elements > 0 && cmp.RefNonFinite == cmp.Elements:
+		c.Verdict = record.VerdictDegenerate
+		c.Note = fmt.Sprintf("the plain model's outputs are all NaN or Inf (%d values): fix the model or its inputs (--input ranges)", cmp.Elements)
+	case cmp.Elements > 0 && cmp.RefMaxAbs <= DegenerateScale:
+		c.Verdict = record.VerdictDegenerate
+		c.Note = fmt.Sprintf("the plain model's outputs are all near zero (largest |value| %.2g <= %g): activations vanished (e.g. untrained BatchNorm statistics) and only rounding is left to compare", cmp.RefMaxAbs, DegenerateScale)
+	case cmp.Worst > 1:
+		c.Verdict = record.VerdictDiffer
+		c.Note = fmt.Sprintf("largest difference %.3g = %.3gx the tolerance (atol %.2g + rtol %.2g x |ref|)", cmp.MaxAbsDiff, cmp.Worst, cmp.WorstAtol, tol.Rtol)
+	case cmp.Rows > 0 && cmp.Top5Agree < cmp.Rows:
+		c.Verdict = record.VerdictDiffer
+		c.Note = fmt.Sprintf("the plain model's top-1 class is outside the top-5 on %d of %d rows", cmp.Rows-cmp.Top5Agree, cmp.Rows)
 	}
-	return c, nil
+	c.OK = c.Verdict != record.VerdictDiffer
+	for _, f := range []*float64{&c.MaxAbsDiff, &c.RelDiff} {
+		if math.IsNaN(*f) || math.IsInf(*f, 0) {
+			*f = -1 // JSON has no NaN: -1 marks "not a number"
+		}
+	}
+	if math.IsInf(c.Worst, 1) || math.IsNaN(c.Worst) {
+		c.Worst = math.MaxFloat64 // a difference where the reference tensor is exactly 0
+	}
+	return c
 }
 
 // measure warms up, then times forward calls with the Go GC paused, in chunks so that

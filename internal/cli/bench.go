@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perflab/perflab/internal/bench"
+	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 )
@@ -44,7 +45,12 @@ the batch size, optionally :LO..HI (inclusive value range), e.g. 'float32[B,3,22
 --compile on means torch::jit::freeze + torch::jit::optimize_for_inference (torch.compile
 does not exist in libtorch C++); auto applies it unless it fails or changes the outputs, and
 the record says what was applied. Before timing, every optimized, channels_last or quantized
-configuration is checked against the plain model on the same input.
+configuration is checked against the plain model on the same input: element-wise
+|ref-out| <= atol + rtol*|ref| (atol follows the output's own scale), NaN/Inf in the same
+places, and for classifier outputs the plain model's top-1 class within the top-5.
+
+--onednn-isa caps the instruction set of oneDNN's kernels (what --compile on runs on) for
+this process, as ONEDNN_MAX_CPU_ISA does; the ISA used is in every record's env.
 
 ` + exitCodesHelp,
 		Example: `  perflab bench --model resnet18 --batch-size 4 --iters 200 --warmup 20 --compile auto --threads 2 --out results/runs.jsonl
@@ -73,6 +79,7 @@ configuration is checked against the plain model on the same input.
 	f.BoolVar(&c.ChannelsLast, "channels-last", false, "channels_last memory format for model and input (vision models)")
 	f.BoolVar(&c.Quantize, "quantize", false, "use the model's dynamic-int8 variant (tiny_transformer)")
 	f.Int64Var(&c.Seed, "seed", 0, "seed of the random input data")
+	f.StringVar(&c.OneDNNISA, "onednn-isa", "", "cap oneDNN's CPU kernels at this ISA for this process: "+strings.Join(env.OneDNNISAs, ", ")+" (default: the best the CPU has)")
 	f.IntVar(&c.PreprocessIters, "preprocess-iters", c.PreprocessIters, "vision models: images to preprocess for the separate preprocessing timing (0 = skip)")
 	f.StringVar(&c.Image, "image", "", "vision models: JPEG to preprocess (default: a generated 640x480 JPEG)")
 	f.StringVar(&c.TargetPercentile, "target-percentile", "p95", "adaptive stopping: the percentile whose CI decides (p50, p90, p95, p99)")
@@ -143,11 +150,11 @@ func printSummary(opts *BenchOptions, r *record.Record) {
 		fmt.Fprintf(w, "  preprocess  p50 %.3f ms  p95 %.3f ms per image (%s)\n", r.Preprocess.P50, r.Preprocess.P95, r.Preprocess.Image)
 	}
 	if c := r.Correctness; c != nil {
-		verdict := "match"
+		s := c.Summary()
 		if !c.OK {
-			verdict = "DIFFER"
+			s = strings.ToUpper(record.VerdictDiffer) + strings.TrimPrefix(s, record.VerdictDiffer)
 		}
-		fmt.Fprintf(w, "  outputs vs plain model: %s (relative difference %.2g, tolerance %.2g)\n", verdict, c.RelDiff, c.Tolerance)
+		fmt.Fprintf(w, "  outputs vs plain model: %s\n", s)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)
@@ -156,7 +163,7 @@ func printSummary(opts *BenchOptions, r *record.Record) {
 		fmt.Fprintf(w, "  warning: %s\n", m)
 	}
 	if e := r.Env; e != nil {
-		fmt.Fprintf(w, "  env: %s, %g CPUs, libtorch %s, BLAS %s (fingerprint %s)\n", e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS, e.Fingerprint)
+		fmt.Fprintf(w, "  env: %s, %g CPUs, libtorch %s, oneDNN ISA %s, BLAS %s (fingerprint %s)\n", e.CPUModel, e.CPUsAvailable, e.Torch, orUnknown(e.OneDNNISA), e.BLAS, e.Fingerprint)
 	}
 	if opts.Out != "" {
 		fmt.Fprintf(w, "  appended to %s\n", opts.Out)
@@ -196,4 +203,11 @@ func emitRecord(w io.Writer, rec *record.Record, out string, asJSON bool, summar
 	}
 	_, err = w.Write(line)
 	return err
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

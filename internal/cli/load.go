@@ -591,7 +591,7 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 		fmt.Fprintf(w, "  warning: %s\n", m)
 	}
 	if e := r.Env; e != nil {
-		fmt.Fprintf(w, "  env: %s, %g CPUs, libtorch %s, BLAS %s (fingerprint %s)\n", e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS, e.Fingerprint)
+		fmt.Fprintf(w, "  env: %s, %g CPUs, libtorch %s, oneDNN ISA %s, BLAS %s (fingerprint %s)\n", e.CPUModel, e.CPUsAvailable, e.Torch, orUnknown(e.OneDNNISA), e.BLAS, e.Fingerprint)
 	}
 	if out != "" {
 		fmt.Fprintf(w, "  appended to %s\n", out)

@@ -149,7 +149,7 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 		seed = uint64(opts.Now().UnixNano())
 	}
 	plan, err := p.MakePlan(sweep.PlanOptions{Models: opts.Models, Repeat: opts.Repeat, Seed: seed,
-		CPUsAvailable: env.CPUsAvailable(), Shard: shard, Shards: shards})
+		CPUsAvailable: env.CPUsAvailable(), CPUISA: env.CPUISA(), Shard: shard, Shards: shards})
 	if err != nil {
 		return "", err
 	}

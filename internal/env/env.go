@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,7 @@ type Libtorch struct {
 	Version    string
 	BLASConfig string
 	Parallel   string
+	OneDNNISA  string // the ISA oneDNN's kernels use (torch.OneDNNISA)
 }
 
 // Collect describes this machine and process.
@@ -38,6 +40,8 @@ func Collect(lt Libtorch) *record.Env {
 		LogicalCPUs:    onlineCPUs(),
 		CgroupCPUQuota: cgroupQuotaText(),
 		CPUsAvailable:  CPUsAvailable(),
+		CPUISA:         CPUISA(),
+		OneDNNISA:      lt.OneDNNISA,
 		Torch:          lt.Version,
 		BLAS:           loadedBLAS(),
 		BLASConfig:     lt.BLASConfig,
@@ -53,10 +57,94 @@ func Collect(lt Libtorch) *record.Env {
 }
 
 // Fingerprint hashes the fields that decide whether two measurements are comparable:
-// CPU model, CPUs available, libtorch version and the BLAS loaded.
+// CPU model, CPUs available, libtorch version, the BLAS loaded, and the CPU's vector ISA
+// with the one oneDNN used (an AVX2 runner and an AVX-512 runner of the same CPU model
+// name run different kernels). Records without the ISA fields keep their old hash.
 func Fingerprint(e *record.Env) string {
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s|%g|%s|%s", e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS)))
+	s := fmt.Sprintf("%s|%g|%s|%s", e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS)
+	if e.CPUISA != "" || e.OneDNNISA != "" {
+		s += "|" + e.CPUISA + "|" + e.OneDNNISA
+	}
+	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:6])
+}
+
+// OneDNNISAs are the values of --onednn-isa and of a preset's onednn_isa, as oneDNN 2.6
+// names them for ONEDNN_MAX_CPU_ISA (lower case). "" (or "default" in presets) leaves
+// the choice to the library: the best the CPU has.
+var OneDNNISAs = []string{"sse41", "avx", "avx2", "avx2_vnni", "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "avx512_core_amx"}
+
+// CheckOneDNNISA returns an error naming the valid values when name is not one of them.
+func CheckOneDNNISA(name string) error {
+	for _, v := range OneDNNISAs {
+		if name == v {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown oneDNN ISA %q: use one of %s (or leave it unset for the library's choice)", name, strings.Join(OneDNNISAs, ", "))
+}
+
+// oneDNNISANeeds lists, for each ISA cap, a CPU flag it needs beyond the cap below it.
+var oneDNNISANeeds = map[string]string{
+	"sse41": "sse4_2", "avx": "avx", "avx2": "avx2", "avx2_vnni": "avx_vnni", "avx512_core": "avx512f",
+	"avx512_core_vnni": "avx512_vnni", "avx512_core_bf16": "avx512_bf16", "avx512_core_amx": "amx_tile",
+}
+
+// OneDNNISAIsDefault reports whether capping oneDNN at isa leaves this CPU the kernels it
+// runs without a cap: no higher ISA's flag is present (cpuISA as CPUISA returns it).
+func OneDNNISAIsDefault(isa, cpuISA string) bool {
+	have := map[string]bool{}
+	for _, f := range strings.Fields(cpuISA) {
+		have[f] = true
+	}
+	i := slices.Index(OneDNNISAs, isa)
+	if i < 0 {
+		return false
+	}
+	for _, higher := range OneDNNISAs[i+1:] {
+		if higher == "avx2_vnni" && isa != "avx2" {
+			continue // avx2_vnni sits beside the AVX-512 line, above avx2 only
+		}
+		if have[oneDNNISANeeds[higher]] {
+			return false
+		}
+	}
+	return true
+}
+
+// isaFlags are the /proc/cpuinfo flags that decide which kernels oneDNN and OpenBLAS run.
+var isaFlags = map[string]bool{
+	"sse4_2": true, "avx": true, "avx2": true, "fma": true, "f16c": true,
+	"avx512f": true, "avx512bw": true, "avx512vl": true, "avx512dq": true, "avx512_vnni": true,
+	"avx512_bf16": true, "avx512_fp16": true, "avx_vnni": true, "amx_tile": true, "amx_bf16": true, "amx_int8": true,
+	"asimd": true, "sve": true, "sve2": true, // arm64
+}
+
+// CPUISA lists the CPU's vector ISA flags that matter for kernels, sorted, e.g.
+// "avx avx2 avx512_bf16 avx512_vnni avx512bw avx512dq avx512f avx512vl f16c fma sse4_2".
+func CPUISA() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if k = strings.TrimSpace(k); !ok || (k != "flags" && k != "Features") {
+			continue
+		}
+		var have []string
+		for _, fl := range strings.Fields(v) {
+			if isaFlags[fl] {
+				have = append(have, fl)
+			}
+		}
+		slices.Sort(have)
+		return strings.Join(have, " ")
+	}
+	return ""
 }
 
 // CPUsAvailable is the number of CPUs this process can keep busy: the CPUs in its affinity

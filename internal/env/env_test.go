@@ -184,3 +184,27 @@ func TestFirstLines(t *testing.T) {
 		}
 	}
 }
+
+func TestOneDNNISAIsDefault(t *testing.T) {
+	zen4 := "avx avx2 avx512_bf16 avx512_vnni avx512bw avx512dq avx512f avx512vl f16c fma sse4_2"
+	avx2only := "avx avx2 f16c fma sse4_2"
+	tests := []struct {
+		isa, cpu string
+		want     bool
+	}{
+		{"avx2", zen4, false},
+		{"avx512_core", zen4, false},
+		{"avx512_core_bf16", zen4, true},
+		{"avx512_core_amx", zen4, true},
+		{"avx2", avx2only, true},
+		{"avx", avx2only, false},
+		{"avx512_core", avx2only, true},
+		{"avx2", avx2only + " avx_vnni", false},
+		{"bogus", zen4, false},
+	}
+	for _, tc := range tests {
+		if got := OneDNNISAIsDefault(tc.isa, tc.cpu); got != tc.want {
+			t.Errorf("OneDNNISAIsDefault(%s, %q) = %v, want %v", tc.isa, tc.cpu, got, tc.want)
+		}
+	}
+}

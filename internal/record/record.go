@@ -46,6 +46,7 @@ type Record struct {
 	InteropThreads   int      `json:"interop_threads,omitempty"`
 	ChannelsLast     bool     `json:"channels_last"`
 	Quantize         bool     `json:"quantize"`
+	OneDNNISA        string   `json:"onednn_isa,omitempty"` // the oneDNN ISA cap asked for; "" = the library's choice
 	Iters            int      `json:"iters,omitempty"`
 	Warmup           int      `json:"warmup,omitempty"`
 	Seed             int64    `json:"seed,omitempty"`
@@ -106,13 +107,76 @@ type Preprocess struct {
 
 // Correctness compares the configuration's output with the plain model's (no compile,
 // contiguous, float) on the same input, before timing.
+//
+// The rule (bench.CompareOutputs): element by element, |ref-out| <= atol + rtol*|ref|
+// on positions finite in both, with atol = atol_scale * rms(ref) per output tensor (the
+// absolute tolerance follows the output's own scale); NaN/Inf must sit at the same
+// positions; a classifier-shaped output ([B,C], C >= 2) must also keep the reference's
+// top-1 class within its top-5 on every row. A reference that is all NaN/Inf or all near
+// zero (max |ref| <= 1e-6) cannot be judged: verdict "degenerate", with a note.
 type Correctness struct {
-	Reference  string  `json:"reference"` // what the output was compared with
-	MaxAbsDiff float64 `json:"max_abs_diff"`
+	Reference string `json:"reference"`         // what the output was compared with
+	Verdict   string `json:"verdict,omitempty"` // "match", "differ" or "degenerate"; "" in old records
+	Note      string `json:"note,omitempty"`    // why, for differ and degenerate
+
+	MaxAbsDiff float64 `json:"max_abs_diff"` // over positions finite in both; -1 = not a number
 	RefMaxAbs  float64 `json:"ref_max_abs"`
-	RelDiff    float64 `json:"rel_diff"`  // max_abs_diff / max(ref_max_abs, 1e-6)
-	Tolerance  float64 `json:"tolerance"` // on rel_diff
-	OK         bool    `json:"ok"`        // rel_diff <= tolerance
+	RefRMS     float64 `json:"ref_rms,omitempty"`
+	RelDiff    float64 `json:"rel_diff"`  // max_abs_diff / ref_max_abs (informative); -1 = not a number
+	Tolerance  float64 `json:"tolerance"` // rtol
+	AtolScale  float64 `json:"atol_scale,omitempty"`
+	// Worst is the largest |ref-out| / (atol + rtol*|ref|): <= 1 is within tolerance.
+	// MaxFloat64 marks a difference where the reference tensor is exactly zero.
+	Worst             float64 `json:"worst_over_tolerance,omitempty"`
+	NonFiniteMismatch int64   `json:"nonfinite_mismatch,omitempty"` // positions NaN/Inf on one side only
+	Rows              int64   `json:"rows,omitempty"`               // classifier rows compared
+	Top1Agree         int64   `json:"top1_agree,omitempty"`         // rows with the same arg-max
+	Top5Agree         int64   `json:"top5_agree,omitempty"`         // rows whose reference arg-max is in the top-5
+	OK                bool    `json:"ok"`                           // verdict is not "differ"
+}
+
+// Verdicts of the correctness guard.
+const (
+	VerdictMatch      = "match"
+	VerdictDiffer     = "differ"
+	VerdictDegenerate = "degenerate"
+)
+
+// Summary says in one phrase how the outputs compared, e.g. "match (worst 0.02 of the
+// tolerance; top-1 agrees on 4/4 rows)".
+func (c *Correctness) Summary() string {
+	verdict := c.Verdict
+	if verdict == "" {
+		verdict = VerdictMatch
+		if !c.OK {
+			verdict = VerdictDiffer
+		}
+	}
+	return verdict + " (" + c.Detail() + ")"
+}
+
+// Detail is Summary without the verdict word.
+func (c *Correctness) Detail() string {
+	if c.Verdict == "" { // an old record: relative difference only
+		op := "<="
+		if !c.OK {
+			op = ">"
+		}
+		return fmt.Sprintf("relative difference %.2g %s tolerance %.2g", c.RelDiff, op, c.Tolerance)
+	}
+	var parts []string
+	switch {
+	case c.Note != "":
+		parts = append(parts, c.Note)
+	case c.Worst > 0:
+		parts = append(parts, fmt.Sprintf("largest difference %.2g = %.2g of the tolerance", c.MaxAbsDiff, c.Worst))
+	default:
+		parts = append(parts, "identical")
+	}
+	if c.Rows > 0 {
+		parts = append(parts, fmt.Sprintf("top-1 agrees on %d/%d rows, top-5 on %d/%d", c.Top1Agree, c.Rows, c.Top5Agree, c.Rows))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Env says where a record was measured. Records with equal fingerprints are comparable.
@@ -122,8 +186,10 @@ type Env struct {
 	LogicalCPUs    int     `json:"logical_cpus"`   // online CPUs of the machine
 	CPUsAvailable  float64 `json:"cpus_available"` // (fp) affinity and cgroup quota applied
 	CgroupCPUQuota string  `json:"cgroup_cpu_quota,omitempty"`
-	Torch          string  `json:"torch"` // (fp) libtorch version
-	BLAS           string  `json:"blas"`  // (fp) the BLAS library actually loaded
+	CPUISA         string  `json:"cpu_isa,omitempty"`    // (fp) the CPU's vector ISA flags, e.g. "avx2 avx512f fma"
+	OneDNNISA      string  `json:"onednn_isa,omitempty"` // (fp) the ISA oneDNN's kernels used
+	Torch          string  `json:"torch"`                // (fp) libtorch version
+	BLAS           string  `json:"blas"`                 // (fp) the BLAS library actually loaded
 	BLASConfig     string  `json:"blas_config,omitempty"`
 	Parallel       string  `json:"parallel,omitempty"` // libtorch's parallel backend summary
 	OS             string  `json:"os"`
@@ -218,7 +284,8 @@ func (r *Record) Usable() bool {
 }
 
 // Key identifies a configuration independently of its results: model, batch size, compile
-// as requested, threads, inter-op threads, channels_last, quantize and device. Sweeps
+// as requested, threads, inter-op threads, channels_last, quantize, device and, when one
+// was asked for, the oneDNN ISA ("...|cpu|isa=avx2"). Sweeps
 // resume by it and baselines are keyed by it. Records of the seed tool (no
 // compile_requested) use their applied compile.
 //
@@ -262,7 +329,11 @@ func (r *Record) benchKey() string {
 	if device == "" {
 		device = "cpu"
 	}
-	return fmt.Sprintf("%s|b%d|compile=%s|t%d|i%d|cl=%t|q=%t|%s", Printable(r.Model), r.BatchSize, compile, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize, device)
+	key := fmt.Sprintf("%s|b%d|compile=%s|t%d|i%d|cl=%t|q=%t|%s", Printable(r.Model), r.BatchSize, compile, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize, device)
+	if r.OneDNNISA != "" {
+		key += "|isa=" + r.OneDNNISA
+	}
+	return key
 }
 
 // Printable returns s with its control characters (newlines, carriage returns, tabs,

@@ -224,7 +224,7 @@ func computeLoad(recs []*record.Record, o Options) *LoadReport {
 		}
 		if cr := r.Correctness; cr != nil && !cr.OK && c.Usable {
 			c.Usable = false
-			c.Notes = append(c.Notes, fmt.Sprintf("outputs differ from the plain model (relative difference %.2g > tolerance %.2g)", cr.RelDiff, cr.Tolerance))
+			c.Notes = append(c.Notes, "outputs differ from the plain model ("+cr.Detail()+")")
 		}
 	}
 	for _, k := range order {

@@ -414,7 +414,7 @@ func merge(rs []*record.Record) *Entry {
 	for _, r := range rs {
 		if c := r.Correctness; c != nil && !c.OK {
 			e.Usable = false
-			e.NotUsable = fmt.Sprintf("outputs differ from the plain model (relative difference %.2g > tolerance %.2g)", c.RelDiff, c.Tolerance)
+			e.NotUsable = "outputs differ from the plain model (" + c.Detail() + ")"
 			break
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 )
@@ -22,7 +23,8 @@ type Config struct {
 	InteropThreads int      `json:"interop_threads"`
 	ChannelsLast   bool     `json:"channels_last"`
 	Quantize       bool     `json:"quantize"`
-	Repeat         int      `json:"repeat"` // 1-based
+	OneDNNISA      string   `json:"onednn_isa,omitempty"` // "" = the library's choice
+	Repeat         int      `json:"repeat"`               // 1-based
 	Key            string   `json:"key"`
 
 	// Load presets: BatchSize is the batcher's max batch, and the configuration runs at
@@ -49,6 +51,7 @@ type PlanOptions struct {
 	Repeat        int      // times each configuration runs (>= 1)
 	Seed          uint64   // shuffle seed, recorded in every record as order_seed
 	CPUsAvailable float64  // thread counts above this are skipped
+	CPUISA        string   // the CPU's ISA flags (env.CPUISA): onednn_isa caps that change nothing are skipped; "" = keep all
 	Shard, Shards int      // run only shard Shard of Shards (1-based); 0/0 = all
 }
 
@@ -67,7 +70,7 @@ func (c Config) key() string {
 func (c Config) record() *record.Record {
 	r := &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Model: c.Model, Inputs: c.Inputs, Device: "cpu",
 		BatchSize: c.BatchSize, CompileRequested: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads,
-		ChannelsLast: c.ChannelsLast, Quantize: c.Quantize}
+		ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA}
 	if c.Mode == ModeLoad {
 		r.Mode = ModeLoad
 		r.Load = &record.LoadInfo{Arrival: c.Arrival, OfferedRPS: c.Rate, Instances: c.Instances, MaxBatch: c.BatchSize,
@@ -98,6 +101,9 @@ func (c Config) String() string {
 	}
 	if c.Quantize {
 		s += " int8"
+	}
+	if c.OneDNNISA != "" {
+		s += " isa=" + c.OneDNNISA
 	}
 	if c.Repeat > 1 {
 		s += " #" + strconv.Itoa(c.Repeat)
@@ -132,6 +138,8 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 			return
 		case cfg.ChannelsLast && !vision, cfg.Quantize && !int8:
 			return // the knob does not apply to this model
+		case cfg.OneDNNISA != "" && opts.CPUISA != "" && env.OneDNNISAIsDefault(cfg.OneDNNISA, opts.CPUISA):
+			skipped = append(skipped, Skipped{cfg, fmt.Sprintf("onednn_isa %s: the same kernels as the library's choice on this CPU (%s)", cfg.OneDNNISA, opts.CPUISA)})
 		case opts.CPUsAvailable > 0 && float64(cpus) > math.Ceil(opts.CPUsAvailable):
 			skipped = append(skipped, Skipped{cfg, fmt.Sprintf("%s > %g CPUs available", why, opts.CPUsAvailable)})
 		default:
@@ -170,9 +178,9 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 				})
 				continue
 			}
-			cross([]int{len(g.BatchSizes), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize)}, func(ix []int) {
+			cross([]int{len(g.BatchSizes), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize), len(g.OneDNNISA)}, func(ix []int) {
 				cfg := Config{Model: m, Inputs: g.Inputs, BatchSize: g.BatchSizes[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
-					Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]]}
+					Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]], OneDNNISA: g.OneDNNISA[ix[6]]}
 				add(cfg, vision, int8, cfg.Threads, fmt.Sprintf("%d threads", cfg.Threads))
 			})
 		}

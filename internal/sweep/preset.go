@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/presets"
@@ -66,6 +67,7 @@ type Grid struct {
 	Compile        []string
 	ChannelsLast   []bool
 	Quantize       []bool
+	OneDNNISA      []string // "" = the library's choice ("default" in YAML)
 
 	// Load presets only.
 	Instances  []int
@@ -109,6 +111,7 @@ type gridDoc struct {
 	Compile        yaml.Node `yaml:"compile"`
 	ChannelsLast   yaml.Node `yaml:"channels_last"`
 	Quantize       yaml.Node `yaml:"quantize"`
+	OneDNNISA      yaml.Node `yaml:"onednn_isa"`
 	Instances      yaml.Node `yaml:"instances"`
 	MaxBatch       yaml.Node `yaml:"max_batch"`
 	MaxDelayMs     yaml.Node `yaml:"max_delay_ms"`
@@ -208,6 +211,8 @@ func (p *Preset) checkMode(source string) error {
 		switch {
 		case g.batchGiven:
 			return bad("batch_size is not a load key: use max_batch (the batcher's largest batch)")
+		case len(g.OneDNNISA) != 1 || g.OneDNNISA[0] != "":
+			return bad("onednn_isa applies to bench presets only (perflab load has no --onednn-isa yet): remove it")
 		case l.FindCapacity && g.Rates != nil:
 			return bad("give rates or find_capacity, not both")
 		case !l.FindCapacity && g.Rates == nil:
@@ -350,6 +355,16 @@ func parseGrid(source string, d *gridDoc) (Grid, error) {
 	}
 	if g.Quantize, err = bools(source, "quantize", &d.Quantize); err != nil {
 		return g, err
+	}
+	if g.OneDNNISA, err = strings_(source, "onednn_isa", &d.OneDNNISA, []string{"default"}); err != nil {
+		return g, err
+	}
+	for i, isa := range g.OneDNNISA {
+		if isa == "default" {
+			g.OneDNNISA[i] = ""
+		} else if err := env.CheckOneDNNISA(isa); err != nil {
+			return g, fmt.Errorf("preset %s: line %d: onednn_isa: unknown value %q (want default or one of %s)", source, itemLine(&d.OneDNNISA, i), isa, strings.Join(env.OneDNNISAs, ", "))
+		}
 	}
 	if g.Instances, err = ints(source, "instances", &d.Instances, nil, 1); err != nil {
 		return g, err

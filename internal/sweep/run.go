@@ -127,6 +127,9 @@ func (rn *Runner) Args(c Config) []string {
 	if c.Quantize {
 		args = append(args, "--quantize")
 	}
+	if c.OneDNNISA != "" {
+		args = append(args, "--onednn-isa", c.OneDNNISA)
+	}
 	return append(args, rn.ExtraArgs...)
 }
 

@@ -53,6 +53,7 @@ func TestParseErrors(t *testing.T) {
 		{"no quick", "name: x\ngrid:\n  models: [m.pt]\n", true, "has no quick subset"},
 		{"empty list", "name: x\ngrid:\n  models: []\n", false, "empty list"},
 		{"nested list", "name: x\ngrid:\n  models: [[a]]\n", false, "items must be plain values"},
+		{"bad onednn_isa", "name: x\ngrid:\n  models: [m.pt]\n  onednn_isa: [default,\n    avx9]\n", false, `line 5: onednn_isa: unknown value "avx9" (want default or one of sse41,`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -401,5 +402,28 @@ func TestParseAliasesAndStrictInts(t *testing.T) {
 		if _, err := Parse("f.yaml", []byte(doc), false); err == nil || !strings.Contains(err.Error(), "line ") {
 			t.Errorf("Parse(%q) = %v, want an error with its line", doc, err)
 		}
+	}
+}
+
+// TestOneDNNISADimension: a preset's onednn_isa values become distinct configurations,
+// keyed apart, and reach the child as --onednn-isa ("default" passes nothing).
+func TestOneDNNISADimension(t *testing.T) {
+	p := mustParse(t, "name: t\ngrid:\n  models: [resnet18]\n  compile: [on]\n  onednn_isa: [default, avx2]\n")
+	cfgs, _, err := p.Expand(PlanOptions{Repeat: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfgs) != 2 || cfgs[0].OneDNNISA != "" || cfgs[1].OneDNNISA != "avx2" || cfgs[0].Key == cfgs[1].Key {
+		t.Fatalf("configs %+v", cfgs)
+	}
+	if !strings.HasSuffix(cfgs[1].Key, "|isa=avx2") || strings.Contains(cfgs[0].Key, "isa=") {
+		t.Errorf("keys %q, %q", cfgs[0].Key, cfgs[1].Key)
+	}
+	rn := &Runner{Preset: p}
+	if a := strings.Join(rn.Args(cfgs[1]), " "); !strings.Contains(a, "--onednn-isa avx2") {
+		t.Errorf("child args %q lack --onednn-isa avx2", a)
+	}
+	if a := strings.Join(rn.Args(cfgs[0]), " "); strings.Contains(a, "--onednn-isa") {
+		t.Errorf("child args %q pass an ISA for default", a)
 	}
 }

@@ -11,6 +11,7 @@
 #include <torch/script.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -361,7 +362,7 @@ char* pl_value_describe(pl_value* v, char** out) {
   PL_CATCH
 }
 
-char* pl_value_max_abs_diff(pl_value* a, pl_value* b, double* max_abs_diff, double* ref_max_abs) {
+char* pl_value_compare(pl_value* a, pl_value* b, double rtol, double atol_scale, pl_compare* out) {
   PL_TRY
   std::vector<at::Tensor> ta, tb;
   flatten(a->v, ta);
@@ -370,21 +371,104 @@ char* pl_value_max_abs_diff(pl_value* a, pl_value* b, double* max_abs_diff, doub
     throw std::invalid_argument("outputs differ in structure: " + std::to_string(ta.size()) + " vs " +
                                 std::to_string(tb.size()) + " tensors");
   }
-  double diff = 0, ref = 0;
+  pl_compare r{};
+  double sumsq = 0;
+  int64_t finite_n = 0;
+  int classifiers = 0;
   for (size_t i = 0; i < ta.size(); i++) {
     if (!ta[i].sizes().equals(tb[i].sizes())) {
       throw std::invalid_argument("output " + std::to_string(i) + " differs in shape");
     }
     if (ta[i].numel() == 0) continue;
-    at::Tensor x = ta[i].is_quantized() ? ta[i].dequantize() : ta[i];
-    at::Tensor y = tb[i].is_quantized() ? tb[i].dequantize() : tb[i];
-    x = x.to(at::kDouble);
-    y = y.to(at::kDouble);
-    diff = std::max(diff, (x - y).abs().max().item<double>());
-    ref = std::max(ref, x.abs().max().item<double>());
+    at::Tensor x = (ta[i].is_quantized() ? ta[i].dequantize() : ta[i]).to(at::kDouble).contiguous();
+    at::Tensor y = (tb[i].is_quantized() ? tb[i].dequantize() : tb[i]).to(at::kDouble).contiguous();
+    at::Tensor fx = at::isfinite(x), fy = at::isfinite(y);
+    // A position matches in kind when both are finite, both NaN, or both the same Inf.
+    at::Tensor same_kind = (fx & fy) | (at::isnan(x) & at::isnan(y)) |
+                           (at::isinf(x) & at::isinf(y) & (at::signbit(x) == at::signbit(y)));
+    r.elements += x.numel();
+    r.ref_nonfinite += x.numel() - fx.sum().item<int64_t>();
+    r.nonfinite_mismatch += x.numel() - same_kind.sum().item<int64_t>();
+    at::Tensor both = fx & fy;
+    at::Tensor xf = x.masked_select(fx);
+    int64_t nf = xf.numel();
+    double ss = nf ? (xf * xf).sum().item<double>() : 0;
+    sumsq += ss;
+    finite_n += nf;
+    if (nf) r.ref_max_abs = std::max(r.ref_max_abs, xf.abs().max().item<double>());
+    at::Tensor xb = x.masked_select(both), yb = y.masked_select(both);
+    if (xb.numel()) {
+      at::Tensor d = (xb - yb).abs();
+      r.max_abs_diff = std::max(r.max_abs_diff, d.max().item<double>());
+      double atol = atol_scale * (nf ? std::sqrt(ss / nf) : 0.0);
+      at::Tensor bound = atol + rtol * xb.abs();
+      // Where the bound is 0 (an all-zero reference tensor) any difference is infinitely over.
+      at::Tensor ratio = at::where(bound > 0, d / bound, at::where(d > 0, at::full_like(d, INFINITY), at::zeros_like(d)));
+      double w = ratio.max().item<double>();
+      if (w > r.worst) {
+        r.worst = w;
+        r.worst_atol = atol;
+      }
+    }
+    if (x.dim() == 2 && x.size(1) >= 2 && at::isFloatingType(ta[i].scalar_type())) classifiers++;
   }
-  *max_abs_diff = diff;
-  *ref_max_abs = ref;
+  r.ref_rms = finite_n ? std::sqrt(sumsq / finite_n) : 0;
+  if (classifiers == 1 && ta.size() == 1) {
+    at::Tensor x = ta[0].to(at::kDouble), y = tb[0].to(at::kDouble);
+    int64_t k = std::min<int64_t>(5, x.size(1));
+    at::Tensor ax = x.argmax(1), ay = y.argmax(1);
+    at::Tensor topy = std::get<1>(y.topk(k, 1));
+    r.rows = x.size(0);
+    r.top1_agree = (ax == ay).sum().item<int64_t>();
+    r.top5_agree = (topy == ax.unsqueeze(1)).any(1).sum().item<int64_t>();
+  }
+  *out = r;
+  PL_CATCH
+}
+
+namespace {
+// oneDNN 2.6's dnnl_cpu_isa_t values (oneapi/dnnl/dnnl_types.h), by the names
+// ONEDNN_MAX_CPU_ISA takes (lower case).
+struct isa_name {
+  const char* name;
+  int value;
+};
+const isa_name kISAs[] = {
+    {"all", 0x0},          {"sse41", 0x1},           {"avx", 0x3},
+    {"avx2", 0x7},         {"avx2_vnni", 0x407},     {"avx512_mic", 0xf},
+    {"avx512_mic_4ops", 0x1f}, {"avx512_core", 0x27}, {"avx512_core_vnni", 0x67},
+    {"avx512_core_bf16", 0xe7}, {"avx512_core_amx", 0x3e7},
+};
+void* dnnl_symbol(const char* name) {
+  void* f = dlsym(RTLD_DEFAULT, name);
+  if (!f) throw std::runtime_error(std::string("oneDNN is not loaded (no ") + name + ")");
+  return f;
+}
+}  // namespace
+
+char* pl_onednn_set_max_isa(const char* name) {
+  PL_TRY
+  int value = -1;
+  for (const auto& i : kISAs)
+    if (std::strcmp(i.name, name) == 0) value = i.value;
+  if (value < 0) throw std::invalid_argument(std::string("unknown oneDNN ISA ") + name);
+  using setter = int (*)(int);
+  int status = reinterpret_cast<setter>(dnnl_symbol("dnnl_set_max_cpu_isa"))(value);
+  if (status != 0) {
+    throw std::runtime_error(std::string("oneDNN refused ISA ") + name +
+                             " (it must be set before any oneDNN kernel is generated, and once)");
+  }
+  PL_CATCH
+}
+
+char* pl_onednn_effective_isa(char** name) {
+  PL_TRY
+  using getter = int (*)(void);
+  int v = reinterpret_cast<getter>(dnnl_symbol("dnnl_get_effective_cpu_isa"))();
+  std::string s = "0x" + [v] { std::ostringstream o; o << std::hex << v; return o.str(); }();
+  for (const auto& i : kISAs)
+    if (i.value == v) s = i.name;
+  *name = dup(s);
   PL_CATCH
 }
 

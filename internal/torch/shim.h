@@ -79,8 +79,29 @@ char* pl_forward_timed_pair(pl_module* a, pl_tensor** in_a, int n_a, pl_module* 
                             int n_b, int iters, int64_t* ns_a, int64_t* ns_b);
 // Describes an output value, e.g. "float32[2,1000]" or "(float32[2,4], int64[2])".
 char* pl_value_describe(pl_value* v, char** out);
-// Largest |a-b| over all tensors of two outputs of the same structure, and the largest |a|.
-char* pl_value_max_abs_diff(pl_value* a, pl_value* b, double* max_abs_diff, double* ref_max_abs);
+// How an output b compares with a reference output a of the same structure (see
+// pl_value_compare). Element-wise rule on finite positions:
+//   |a-b| <= atol + rtol*|a|, with atol = atol_scale * rms(a) of that tensor.
+typedef struct pl_compare {
+  int64_t elements;       // elements compared, over all tensors
+  int64_t ref_nonfinite;  // NaN or Inf elements of the reference
+  int64_t nonfinite_mismatch;  // positions where a and b are not the same NaN/Inf/finite kind
+  double max_abs_diff;    // largest |a-b| over positions finite in both
+  double ref_max_abs;     // largest finite |a|
+  double ref_rms;         // root mean square of the finite reference values, over all tensors
+  double worst;           // largest |a-b| / (atol + rtol*|a|): <= 1 means within tolerance
+  double worst_atol;      // the atol of the tensor that holds the worst element
+  int64_t rows;           // classifier-shaped output (one 2-d float tensor [B,C], C >= 2): B; else 0
+  int64_t top1_agree;     // rows whose arg-max agrees
+  int64_t top5_agree;     // rows whose reference arg-max is among b's top min(5,C)
+} pl_compare;
+char* pl_value_compare(pl_value* a, pl_value* b, double rtol, double atol_scale, pl_compare* out);
+
+// oneDNN's CPU instruction set: the cap (ONEDNN_MAX_CPU_ISA's values as oneDNN names them,
+// e.g. "avx2", "avx512_core") must be set before oneDNN generates any kernel; the
+// effective ISA is the cap meet the CPU's.
+char* pl_onednn_set_max_isa(const char* name);
+char* pl_onednn_effective_isa(char** name);
 void pl_value_free(pl_value* v);
 
 #ifdef __cplusplus

@@ -469,24 +469,73 @@ func (v *Value) String() string {
 	return takeString(s)
 }
 
-// MaxAbsDiff compares v (the reference) with other, which must have the same structure
-// and shapes: it returns the largest |v-other| over all tensors and the largest |v|.
-func (v *Value) MaxAbsDiff(other *Value) (maxAbsDiff, refMaxAbs float64, err error) {
+// Comparison is how an output compares with a reference output, element by element on
+// the positions finite in both: |ref-out| <= atol + rtol*|ref|, where each tensor's atol
+// is atolScale times the root mean square of its finite reference values (so the absolute
+// tolerance follows the output's own scale).
+type Comparison struct {
+	Elements          int64   // elements compared, over all tensors
+	RefNonFinite      int64   // NaN or Inf elements of the reference
+	NonFiniteMismatch int64   // positions where one side is NaN/Inf and the other is not the same
+	MaxAbsDiff        float64 // largest |ref-out| over positions finite in both
+	RefMaxAbs         float64 // largest finite |ref|
+	RefRMS            float64 // root mean square of the finite reference values
+	Worst             float64 // largest |ref-out| / (atol + rtol*|ref|); <= 1 is within tolerance
+	WorstAtol         float64 // the atol of the tensor holding the worst element
+	// Classifier-shaped outputs (a single 2-d float tensor [B, C], C >= 2): B rows, how
+	// many agree on the arg-max, and how many have the reference's arg-max among the
+	// output's top min(5, C). Rows is 0 for other outputs.
+	Rows, Top1Agree, Top5Agree int64
+}
+
+// Compare compares v (the reference) with other, which must have the same structure and
+// shapes (quantized tensors are dequantized first).
+func (v *Value) Compare(other *Value, rtol, atolScale float64) (Comparison, error) {
 	a, err := v.ptr()
 	if err != nil {
-		return 0, 0, err
+		return Comparison{}, err
 	}
 	b, err := other.ptr()
 	if err != nil {
-		return 0, 0, err
+		return Comparison{}, err
 	}
-	var d, r C.double
-	if err := check("compare outputs", C.pl_value_max_abs_diff(a, b, &d, &r)); err != nil {
-		return 0, 0, err
+	var r C.pl_compare
+	if err := check("compare outputs", C.pl_value_compare(a, b, C.double(rtol), C.double(atolScale), &r)); err != nil {
+		return Comparison{}, err
 	}
 	runtime.KeepAlive(v)
 	runtime.KeepAlive(other)
-	return float64(d), float64(r), nil
+	return Comparison{
+		Elements: int64(r.elements), RefNonFinite: int64(r.ref_nonfinite), NonFiniteMismatch: int64(r.nonfinite_mismatch),
+		MaxAbsDiff: float64(r.max_abs_diff), RefMaxAbs: float64(r.ref_max_abs), RefRMS: float64(r.ref_rms),
+		Worst: float64(r.worst), WorstAtol: float64(r.worst_atol),
+		Rows: int64(r.rows), Top1Agree: int64(r.top1_agree), Top5Agree: int64(r.top5_agree),
+	}, nil
+}
+
+// MaxAbsDiff returns the largest |v-other| over all tensors and the largest |v|.
+func (v *Value) MaxAbsDiff(other *Value) (maxAbsDiff, refMaxAbs float64, err error) {
+	c, err := v.Compare(other, 0, 0)
+	return c.MaxAbsDiff, c.RefMaxAbs, err
+}
+
+// SetOneDNNISA caps the instruction set oneDNN's kernels may use ("avx2", "avx512_core",
+// ... as ONEDNN_MAX_CPU_ISA names them). It works only before oneDNN generates its first
+// kernel (call it before loading or running any model) and only once per process.
+func SetOneDNNISA(name string) error {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	return check("set oneDNN ISA", C.pl_onednn_set_max_isa(cs))
+}
+
+// OneDNNISA returns the instruction set oneDNN's kernels use in this process: the cap
+// (SetOneDNNISA or ONEDNN_MAX_CPU_ISA) meet what the CPU supports.
+func OneDNNISA() (string, error) {
+	var s *C.char
+	if err := check("oneDNN ISA", C.pl_onednn_effective_isa(&s)); err != nil {
+		return "", err
+	}
+	return takeString(s), nil
 }
 
 // Close frees the value. It is safe to call more than once.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1055,5 +1056,75 @@ func TestErrorString(t *testing.T) {
 	err := error(&Error{Op: "forward", Msg: "boom"})
 	if err.Error() != "forward: boom" {
 		t.Errorf("Error() = %q", err.Error())
+	}
+}
+
+// TestCompare checks the element-wise comparison on real outputs: raises.pt returns 2*x,
+// so each case's values are twice the data given.
+func TestCompare(t *testing.T) {
+	m := load(t, "raises.pt")
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	out := func(data ...float32) *Value {
+		t.Helper()
+		in, err := FromFloat32(data, []int64{int64(len(data) / 8), 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { in.Close() })
+		return forward(t, m, in)
+	}
+	ref := []float32{1, 2, 3, 4, 5, 6, 7, 8, -1, -2, -3, -4, -5, -6, -7, 9}
+	changed := func(i int, v float32) []float32 {
+		d := slices.Clone(ref)
+		d[i] = v
+		return d
+	}
+	rms := 0.0
+	for _, v := range ref {
+		rms += 4 * float64(v) * float64(v)
+	}
+	rms = math.Sqrt(rms / float64(len(ref)))
+	tests := []struct {
+		name          string
+		ref, got      []float32
+		wantMismatch  int64
+		wantNonFinite int64
+		wantWorst     float64 // -1 = do not check
+		top1, top5    int64
+	}{
+		{"identical", ref, ref, 0, 0, 0, 2, 2},
+		// |diff| = 2*0.001 at ref 2*8=16: bound = 1e-3*rms + 1e-3*16.
+		{"small change", ref, changed(7, 8.001), 0, 0, 2 * 0.001 / (1e-3*rms + 1e-3*16), 2, 2},
+		{"same NaN", changed(0, nan), changed(0, nan), 0, 1, 0, 2, 2},
+		{"NaN on one side", ref, changed(3, nan), 1, 0, -1, 1, 2}, // arg-max takes NaN as the largest
+		{"Inf sign", changed(2, inf), changed(2, -inf), 1, 1, -1, 1, 1},
+		// Row 2's arg-max (9 at the end) moves to the first column (20): top-1 lost;
+		// 9 is still in the top-5 of [20,-2,...,9].
+		{"arg-max moves", ref, changed(8, 20), 0, 0, -1, 1, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := out(tc.ref...).Compare(out(tc.got...), 1e-3, 1e-3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Elements != 16 || c.NonFiniteMismatch != tc.wantMismatch || c.RefNonFinite != tc.wantNonFinite {
+				t.Errorf("elements %d, mismatch %d (want %d), ref non-finite %d (want %d)", c.Elements, c.NonFiniteMismatch, tc.wantMismatch, c.RefNonFinite, tc.wantNonFinite)
+			}
+			if tc.wantWorst >= 0 && math.Abs(c.Worst-tc.wantWorst) > 1e-3*tc.wantWorst+1e-9 {
+				t.Errorf("worst %g, want %g", c.Worst, tc.wantWorst)
+			}
+			if c.Rows != 2 || c.Top1Agree != tc.top1 || c.Top5Agree != tc.top5 {
+				t.Errorf("rows %d, top-1 %d (want %d), top-5 %d (want %d)", c.Rows, c.Top1Agree, tc.top1, c.Top5Agree, tc.top5)
+			}
+			if math.IsNaN(c.MaxAbsDiff) || math.IsNaN(c.RefRMS) {
+				t.Errorf("NaN leaked into %+v", c)
+			}
+		})
+	}
+	// A difference where the reference is exactly zero has no tolerance at all.
+	zero := make([]float32, 8)
+	if c, err := out(zero...).Compare(out(changed(0, 1)[:8]...), 1e-3, 1e-3); err != nil || !math.IsInf(c.Worst, 1) {
+		t.Errorf("zero reference: worst %g, err %v", c.Worst, err)
 	}
 }

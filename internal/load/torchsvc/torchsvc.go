@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/perflab/perflab/internal/bench"
-	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
@@ -233,7 +232,7 @@ func (s *Service) check(base, final *torch.Module, in *instance) (*torch.Module,
 		// Is it the optimization that changed the outputs?
 		crBase, err := compare(ref, base, in.inputs[1], tol)
 		if err == nil && crBase.OK {
-			s.note(fmt.Sprintf("compile auto: optimize_for_inference changed the outputs (relative difference %.3g > %.3g), ran without it", cr.RelDiff, tol))
+			s.note("compile auto: optimize_for_inference changed the outputs, " + cr.Summary() + ", ran without it")
 			final, cr = base, crBase
 		}
 	}
@@ -244,7 +243,7 @@ func (s *Service) check(base, final *torch.Module, in *instance) (*torch.Module,
 	return final, nil
 }
 
-func compare(ref *torch.Value, m *torch.Module, in []*torch.Tensor, tol float64) (*record.Correctness, error) {
+func compare(ref *torch.Value, m *torch.Module, in []*torch.Tensor, tol bench.Tolerance) (*record.Correctness, error) {
 	out, err := m.Forward(in)
 	if err != nil {
 		return nil, fmt.Errorf("the configured model failed at batch size 1: %s", msg(err))
@@ -348,8 +347,10 @@ func (s *Service) Record() (*record.Record, error) {
 	if rec.ModelSHA256, err = model.SHA256(s.file); err != nil {
 		return nil, fmt.Errorf("read model file %s: %w", s.file, err)
 	}
-	if cr := s.correctness; cr != nil && !cr.OK {
-		rec.Warnings = append(rec.Warnings, fmt.Sprintf("outputs differ from the plain model: relative difference %.3g > tolerance %.3g; recommendations will refuse this configuration", cr.RelDiff, cr.Tolerance))
+	if cr := s.correctness; cr != nil {
+		if w := bench.GuardWarning(cr, s.compiled); w != "" {
+			rec.Warnings = append(rec.Warnings, w)
+		}
 	}
 	for _, w := range torch.TakeWarnings() {
 		rec.Warnings = append(rec.Warnings, "libtorch: "+w)
@@ -358,7 +359,7 @@ func (s *Service) Record() (*record.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec.Env = env.Collect(env.Libtorch{Version: bi.TorchVersion, BLASConfig: bi.BLASConfig, Parallel: bi.ParallelInfo})
+	rec.Env = bench.CollectEnv(bi)
 	return rec, nil
 }
 
