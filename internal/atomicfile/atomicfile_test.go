@@ -131,3 +131,43 @@ func TestWriteFullDisk(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+// TestWriteTERMRemovesTemporary: a process stopped by SIGTERM in the middle of a Write
+// leaves no temporary file, and still dies of the signal.
+func TestWriteTERMRemovesTemporary(t *testing.T) {
+	if dir := os.Getenv("PERFLAB_TEST_WRITE_DIR"); dir != "" {
+		testHookBeforeRename = func() { os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644); time.Sleep(time.Minute) }
+		Write(filepath.Join(dir, "out.json"), make([]byte, 1<<20))
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWriteTERMRemovesTemporary$")
+	cmd.Env = append(os.Environ(), "PERFLAB_TEST_WRITE_DIR="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the writer never reached its rename")
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")); len(left) != 1 {
+		t.Fatalf("want the writer's temporary file while it writes, got %v", left)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Errorf("writer ended with %v, want killed by SIGTERM", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")); len(left) != 0 {
+		t.Errorf("temporary files left after SIGTERM: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.json")); !os.IsNotExist(err) {
+		t.Errorf("the interrupted write created out.json: %v", err)
+	}
+}
