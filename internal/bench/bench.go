@@ -252,14 +252,14 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	}
 	defer rb.close()
 	if err := ra.prepare(fileA); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("model A (%s): %w", ma.Name, err)
 	}
 	if err := rb.prepare(fileB); err != nil {
-		return nil, nil, fmt.Errorf("model B: %w", err)
+		return nil, nil, fmt.Errorf("model B (%s): %w", mb.Name, err)
 	}
 	if c.Warmup > 0 {
 		if err := ra.module.TimedForwardPair(ra.inputs, rb.module, rb.inputs, make([]int64, c.Warmup), make([]int64, c.Warmup)); err != nil {
-			return nil, nil, fmt.Errorf("warm-up forward failed: %s", torchMsg(err))
+			return nil, nil, fmt.Errorf("warm-up forward of %s and %s (A/B) failed: %s", ma.Name, mb.Name, torchMsg(err))
 		}
 	}
 	nsA, nsB := make([]int64, c.Iters), make([]int64, c.Iters)
@@ -268,7 +268,7 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	err = ra.module.TimedForwardPair(ra.inputs, rb.module, rb.inputs, nsA, nsB)
 	debug.SetGCPercent(old)
 	if err != nil {
-		return nil, nil, fmt.Errorf("timed forward failed: %s", torchMsg(err))
+		return nil, nil, fmt.Errorf("timed forward of %s and %s (A/B) failed: %s", ma.Name, mb.Name, torchMsg(err))
 	}
 	// Each side's wall time is the sum of its own calls: the loop's wall time holds both.
 	ra.summarise(nsA, sum(nsA), "iters")

@@ -794,3 +794,14 @@ func TestOneDNNISA(t *testing.T) {
 		}
 	})
 }
+
+// TestRunPairErrorsNameTheModel: an A/B failure says which model failed.
+func TestRunPairErrorsNameTheModel(t *testing.T) {
+	c := cfg(t, "linear.pt", "float32[B,8]")
+	c.Compile = bench.CompileAuto
+	bad := testutil.Hostile(t, "later_raise.pt")
+	_, _, err := bench.RunPair(c, bad)
+	if err == nil || !strings.Contains(err.Error(), "model B ("+bad+")") {
+		t.Fatalf("RunPair with a failing B: %v; want an error naming model B", err)
+	}
+}
