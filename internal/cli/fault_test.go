@@ -436,3 +436,35 @@ func TestNewlineInModelNameEscaped(t *testing.T) {
 		t.Errorf("gate: exit %d", gcode)
 	}
 }
+
+// TestSweepFullDiskThenResume: a sweep whose disk fills stops with the error (exit 2),
+// leaves only whole records, and --resume completes it once there is room, with every
+// configuration recorded once.
+func TestSweepFullDiskThenResume(t *testing.T) {
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full")
+	os.Mkdir(full, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", full).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", full).Run() })
+	preset := writePreset(t, dir, testutil.Fixture(t, "linear.pt"), 120)
+	out := filepath.Join(full, "s.jsonl")
+	// Leave room for about one record (each holds its 20 samples and its environment).
+	filler := filepath.Join(full, "filler")
+	os.WriteFile(filler, make([]byte, 60<<10), 0o644)
+	r := runPerflab(t, nil, "sweep", "--preset", preset, "--repeat", "4", "--out", out, "--progress", "none")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "no space left on device") || !strings.Contains(r.stderr, "left as it was") {
+		t.Fatalf("sweep on a full disk: exit %d, stderr %q", r.code, r.stderr)
+	}
+	recs, err := record.ReadFile(out, func(le *record.LineError) { t.Errorf("torn line on disk: %v", le) })
+	if err != nil || len(recs) >= 4 {
+		t.Fatalf("%d records (%v) after the disk filled", len(recs), err)
+	}
+	os.Remove(filler)
+	r = runPerflab(t, nil, "sweep", "--preset", preset, "--repeat", "4", "--out", out, "--resume", "--progress", "none")
+	recs, err = record.ReadFile(out, func(le *record.LineError) { t.Errorf("bad line: %v", le) })
+	if r.code != 0 || err != nil || len(recs) != 4 {
+		t.Fatalf("resume: exit %d, %d records (%v), want 4\n%s", r.code, len(recs), err, r.stderr)
+	}
+}
