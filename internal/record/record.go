@@ -130,8 +130,8 @@ type Correctness struct {
 	Worst             float64 `json:"worst_over_tolerance,omitempty"`
 	NonFiniteMismatch int64   `json:"nonfinite_mismatch,omitempty"` // positions NaN/Inf on one side only
 	Rows              int64   `json:"rows,omitempty"`               // classifier rows compared
-	Top1Agree         int64   `json:"top1_agree,omitempty"`         // rows with the same arg-max
-	Top5Agree         int64   `json:"top5_agree,omitempty"`         // rows whose reference arg-max is in the top-5
+	Top1Agree         int64   `json:"top1_agree"`                   // rows with the same arg-max
+	Top5Agree         int64   `json:"top5_agree"`                   // rows whose reference arg-max is in the top-5
 	OK                bool    `json:"ok"`                           // verdict is not "differ"
 }
 
