@@ -20,12 +20,23 @@ import (
 	"time"
 
 	"github.com/perflab/perflab/internal/atomicfile"
+	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 )
 
-// SchemaVersion is the version of the baseline file format.
+// SchemaVersion is the major version of the baseline file format. Within a major version
+// files only gain fields, which older perflab versions ignore (a newer perflab's baseline
+// still gates an older one's pull requests); a file of a newer major version is refused
+// with "upgrade perflab". A file without schema_version is read as version 1.
 const SchemaVersion = 1
+
+// MaxFileBytes bounds the baseline file read.
+const MaxFileBytes = 1 << 30
+
+// MaxSampleMs bounds a stored latency sample: one forward call of a day is not a
+// measurement but a corrupt file.
+const MaxSampleMs = 86_400_000
 
 // DefaultKeep is how many runs an entry keeps by default.
 const DefaultKeep = 5
@@ -83,7 +94,7 @@ var ErrNotExist = errors.New("no baseline")
 
 // Load reads a baseline file. A missing file returns an error wrapping ErrNotExist.
 func Load(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	b, err := limitfile.Read(path, MaxFileBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist", ErrNotExist, path)
 	}
@@ -97,33 +108,23 @@ func Load(path string) (*File, error) {
 func Parse(name string, b []byte) (*File, error) {
 	var f File
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("baseline %s is malformed: %v: fix it or regenerate it with perflab baseline update", name, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("baseline %s is malformed: data after the JSON object: fix it or regenerate it with perflab baseline update", name)
 	}
-	switch {
-	case f.SchemaVersion < 1 || f.SchemaVersion > SchemaVersion:
-		return nil, fmt.Errorf("baseline %s: schema_version %d is not supported (want %d)", name, f.SchemaVersion, SchemaVersion)
-	case f.Keep < 1:
-		return nil, fmt.Errorf("baseline %s: keep must be >= 1", name)
+	if f.SchemaVersion == 0 {
+		f.SchemaVersion = 1 // written before the field existed
 	}
-	seen := map[string]bool{}
-	for i, e := range f.Entries {
-		if e.Key == "" || e.Model == "" || e.BatchSize < 1 {
-			return nil, fmt.Errorf("baseline %s: entry %d lacks key, model or batch_size", name, i+1)
-		}
-		if seen[e.Key] {
-			return nil, fmt.Errorf("baseline %s: entry %q appears twice", name, e.Key)
-		}
-		seen[e.Key] = true
-		for j, r := range e.Runs {
-			if len(r.SamplesMs) == 0 {
-				return nil, fmt.Errorf("baseline %s: %s run %d has no samples_ms", name, e.Key, j+1)
-			}
-		}
+	switch {
+	case f.SchemaVersion < 0:
+		return nil, fmt.Errorf("baseline %s: schema_version %d is not supported (want %d)", name, f.SchemaVersion, SchemaVersion)
+	case f.SchemaVersion > SchemaVersion:
+		return nil, fmt.Errorf("baseline %s: schema_version %d is newer than this perflab understands (%d): upgrade perflab", name, f.SchemaVersion, SchemaVersion)
+	}
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("baseline %s: %v: fix it or regenerate it with perflab baseline update", name, err)
 	}
 	if f.Entries == nil {
 		f.Entries = []Entry{}
@@ -131,6 +132,45 @@ func Parse(name string, b []byte) (*File, error) {
 	// Hand-edited or merged files may be out of order; Lookup needs them sorted.
 	sort.Slice(f.Entries, func(i, j int) bool { return f.Entries[i].Key < f.Entries[j].Key })
 	return &f, nil
+}
+
+// Validate checks what the gate relies on: keep >= 1, each entry's key, model and batch
+// size present and unique, and every run's samples finite, positive and below MaxSampleMs
+// (a corrupt or hand-edited sample would make the gate pass or fail on nonsense). Its
+// errors name the entry and the run.
+func (f *File) Validate() error {
+	if f.Keep < 1 {
+		return errors.New("keep must be >= 1")
+	}
+	seen := map[string]bool{}
+	for i, e := range f.Entries {
+		if e.Key == "" || e.Model == "" || e.BatchSize < 1 {
+			return fmt.Errorf("entry %d lacks key, model or batch_size", i+1)
+		}
+		if seen[e.Key] {
+			return fmt.Errorf("entry %q appears twice", e.Key)
+		}
+		seen[e.Key] = true
+		for j, r := range e.Runs {
+			if len(r.SamplesMs) == 0 {
+				return fmt.Errorf("entry %s run %d has no samples_ms", e.Key, j+1)
+			}
+			for k, v := range r.SamplesMs {
+				if !(v > 0 && v <= MaxSampleMs) {
+					return fmt.Errorf("entry %s run %d: samples_ms[%d] = %g is not a latency (want > 0 and <= %d ms)", e.Key, j+1, k, v, MaxSampleMs)
+				}
+			}
+			for _, m := range []struct {
+				name string
+				v    float64
+			}{{"latency_p50", r.LatencyP50}, {"latency_p95", r.LatencyP95}, {"latency_p99", r.LatencyP99}, {"throughput_rps", r.ThroughputRPS}} {
+				if !(m.v >= 0) || math.IsInf(m.v, 0) {
+					return fmt.Errorf("entry %s run %d: %s = %g is not a measurement (want >= 0)", e.Key, j+1, m.name, m.v)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Lookup returns the entry with the key, or nil.
@@ -166,6 +206,10 @@ func (f *File) Update(recs []*record.Record, commit string, now time.Time) Updat
 		case len(r.SamplesMs) == 0:
 			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: no samples_ms (a record from an older tool?)", r.Key()))
 			continue
+		case badSample(r.SamplesMs) >= 0:
+			i := badSample(r.SamplesMs)
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: samples_ms[%d] = %g is not a latency (want > 0 and <= %d ms)", r.Key(), i, r.SamplesMs[i], MaxSampleMs))
+			continue
 		}
 		key := r.Key()
 		e := f.Lookup(key)
@@ -197,6 +241,16 @@ func (f *File) Update(recs []*record.Record, commit string, now time.Time) Updat
 	return res
 }
 
+// badSample returns the index of the first sample that is not a latency, or -1.
+func badSample(ms []float64) int {
+	for i, v := range ms {
+		if !(v > 0 && v <= MaxSampleMs) {
+			return i
+		}
+	}
+	return -1
+}
+
 func entryFor(r *record.Record) Entry {
 	compile := r.CompileRequested
 	if compile == "" {
@@ -215,7 +269,7 @@ func runFor(r *record.Record, commit string, now time.Time) Run {
 		ThroughputRPS: round(r.ThroughputRPS, 1e-3), LatencyP50: round(r.LatencyP50, 1e-4), LatencyP95: round(r.LatencyP95, 1e-4),
 		LatencyP99: round(r.LatencyP99, 1e-4), SamplesMs: make([]float64, len(r.SamplesMs))}
 	for i, v := range r.SamplesMs {
-		run.SamplesMs[i] = round(v, 1e-4)
+		run.SamplesMs[i] = max(round(v, 1e-4), 1e-4) // a latency stays positive
 	}
 	if e := r.Env; e != nil {
 		run.Fingerprint, run.CPUModel, run.CPUsAvailable, run.Torch, run.BLAS = e.Fingerprint, e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS
@@ -248,6 +302,9 @@ func (f *File) Marshal() ([]byte, error) {
 // Save writes the file atomically: a temporary file in the same folder, synced, then
 // renamed over path.
 func (f *File) Save(path string) error {
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("baseline %s not written: %v", path, err)
+	}
 	b, err := f.Marshal()
 	if err != nil {
 		return err

@@ -63,7 +63,7 @@ func TestUpdateRun(t *testing.T) {
 			Commit: "deadbeef", Date: "2026-01-30T14:30:22Z", Fingerprint: "fp1", CPUModel: "Test CPU", CPUsAvailable: 1.5,
 			Torch: "2.1.0", BLAS: "openblas", ModelSHA256: "abc123", Iters: 4,
 			ThroughputRPS: 123.457, LatencyP50: 1.2346, LatencyP95: 2, LatencyP99: 4,
-			SamplesMs: []float64{1.2346, 0, 10.0001, 2}, // rounded to 0.1 µs
+			SamplesMs: []float64{1.2346, 0.0001, 10.0001, 2}, // rounded to 0.1 µs, never to 0
 		}},
 	}
 	if len(f.Entries) != 1 || !reflect.DeepEqual(f.Entries[0], want) {
@@ -465,18 +465,32 @@ func TestParseErrors(t *testing.T) {
 		{"not JSON", `{"schema_version": 1,`, []string{"baseline b.json is malformed", "unexpected EOF", "perflab baseline update"}},
 		{"empty", ``, []string{"baseline b.json is malformed"}},
 		{"wrong type", `{"schema_version": "1"}`, []string{"baseline b.json is malformed", "schema_version"}},
-		{"unknown field", strings.Replace(ok, `"keep": 5`, `"keep": 5, "kept": 3`, 1), []string{"baseline b.json is malformed", `unknown field "kept"`}},
-		{"unknown run field", strings.Replace(ok, `"iters": 2`, `"iters": 2, "p42": 1`, 1), []string{"malformed", `unknown field "p42"`}},
-		{"schema 2", strings.Replace(ok, `"schema_version": 1`, `"schema_version": 2`, 1), []string{"baseline b.json: schema_version 2 is not supported (want 1)"}},
-		{"schema missing", strings.Replace(ok, `"schema_version": 1, `, ``, 1), []string{"baseline b.json: schema_version 0 is not supported"}},
+		{"schema 2", strings.Replace(ok, `"schema_version": 1`, `"schema_version": 2`, 1), []string{"baseline b.json: schema_version 2 is newer than this perflab understands (1): upgrade perflab"}},
+		{"schema negative", strings.Replace(ok, `"schema_version": 1`, `"schema_version": -1`, 1), []string{"baseline b.json: schema_version -1 is not supported"}},
+		{"negative sample", file(`"schema_version": 1, "keep": 5, `, entry("a", run)+","+entry("b", strings.Replace(run, `[1,2]`, `[1,-2]`, 1))),
+			[]string{"baseline b.json: entry b run 1: samples_ms[1] = -2 is not a latency", "perflab baseline update"}},
+		{"zero sample", file(`"schema_version": 1, "keep": 5, `, entry("a", strings.Replace(run, `[1,2]`, `[0,2]`, 1))), []string{"entry a run 1: samples_ms[0] = 0 is not a latency"}},
+		{"huge sample", file(`"schema_version": 1, "keep": 5, `, entry("a", strings.Replace(run, `[1,2]`, `[1e300,2]`, 1))), []string{"entry a run 1: samples_ms[0] = 1e+300 is not a latency"}},
+		{"negative p95", file(`"schema_version": 1, "keep": 5, `, entry("a", strings.Replace(run, `"latency_p95": 1`, `"latency_p95": -1`, 1))), []string{"entry a run 1: latency_p95 = -1 is not a measurement"}},
 		{"keep 0", strings.Replace(ok, `"keep": 5`, `"keep": 0`, 1), []string{"baseline b.json: keep must be >= 1"}},
 		{"duplicate key", file(`"schema_version": 1, "keep": 5, `, entry("a", run)+","+entry("a", run)), []string{`baseline b.json: entry "a" appears twice`}},
 		{"run without samples", file(`"schema_version": 1, "keep": 5, `, entry("a", run)+","+entry("b", run+","+strings.Replace(run, `"samples_ms": [1,2]`, `"samples_ms": []`, 1))),
-			[]string{"baseline b.json: b run 2 has no samples_ms"}},
+			[]string{"baseline b.json: entry b run 2 has no samples_ms"}},
 		{"run with null samples", file(`"schema_version": 1, "keep": 5, `, entry("a", strings.Replace(run, `[1,2]`, `null`, 1))), []string{"a run 1 has no samples_ms"}},
 		{"entry without key", file(`"schema_version": 1, "keep": 5, `, entry("", run)), []string{"baseline b.json: entry 1 lacks key, model or batch_size"}},
 		{"entry with batch 0", file(`"schema_version": 1, "keep": 5, `, entry("a", run)+","+strings.Replace(entry("b", run), `"batch_size": 1`, `"batch_size": 0`, 1)),
 			[]string{"entry 2 lacks key, model or batch_size"}},
+	}
+	// Fields of a newer perflab (same major version) are ignored; a file without
+	// schema_version is version 1.
+	for name, content := range map[string]string{
+		"unknown field":     strings.Replace(ok, `"keep": 5`, `"keep": 5, "kept": 3`, 1),
+		"unknown run field": strings.Replace(ok, `"iters": 2`, `"iters": 2, "p42": 1`, 1),
+		"schema missing":    strings.Replace(ok, `"schema_version": 1, `, ``, 1),
+	} {
+		if f, err := Parse("b.json", []byte(content)); err != nil || len(f.Entries) != 2 || f.SchemaVersion != 1 {
+			t.Errorf("%s: %v; want the file read as version 1 with its 2 entries", name, err)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -530,5 +544,25 @@ func TestParseUnsortedEntries(t *testing.T) {
 	b, _ := f.Marshal()
 	if _, err := Parse("b.json", b); err != nil {
 		t.Errorf("after Update, the baseline no longer parses: %v", err)
+	}
+}
+
+// TestSaveValidates: a baseline with a sample that is not a latency is not written.
+func TestSaveValidates(t *testing.T) {
+	f := New("p", 5)
+	f.Update([]*record.Record{rec("m", "fp", 1, 2)}, "c", day(1))
+	f.Entries[0].Runs[0].SamplesMs[1] = -3
+	path := filepath.Join(t.TempDir(), "b.json")
+	if err := f.Save(path); err == nil || !strings.Contains(err.Error(), "entry "+key("m")+" run 1: samples_ms[1] = -3") {
+		t.Fatalf("Save = %v, want an error naming the entry", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the invalid baseline was written: %v", err)
+	}
+	// Update skips records whose samples are not latencies.
+	bad := rec("z", "fp", 1, 2)
+	bad.SamplesMs[0] = 0
+	if res := New("p", 5).Update([]*record.Record{bad}, "c", day(1)); res.Added != 0 || len(res.Skipped) != 1 || !strings.Contains(res.Skipped[0], "samples_ms[0] = 0 is not a latency") {
+		t.Errorf("Update of a zero sample: %+v", res)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/preprocess"
 	"github.com/perflab/perflab/internal/record"
@@ -86,6 +87,17 @@ type Config struct {
 	MaxSeconds       float64
 }
 
+// Limits checked before anything runs: each timed iteration keeps its time (8 bytes in
+// memory, ~10 in the record), so a million iterations make a 10 MB record.
+const (
+	MaxIters = 1_000_000
+	MaxBatch = 65_536
+	// MaxInputElements bounds the elements of one set of inputs (4 GiB of float32).
+	MaxInputElements = 1 << 30
+	// MaxImageBytes bounds the --image file read.
+	MaxImageBytes = 256 << 20
+)
+
 // Defaults returns the seed tool's defaults.
 func Defaults() Config {
 	return Config{Device: "cpu", BatchSize: 1, Iters: 200, Warmup: 20, Compile: CompileAuto, PreprocessIters: 50}
@@ -116,6 +128,21 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--interop-threads must be >= 1 (or 0 for libtorch's default), got %d", c.InteropThreads)
 	case c.PreprocessIters < 0:
 		return fmt.Errorf("--preprocess-iters must be >= 0, got %d", c.PreprocessIters)
+	case c.Iters > MaxIters:
+		return fmt.Errorf("--iters %d is more than %d: every iteration's time is kept; use --max-seconds to bound a long run", c.Iters, MaxIters)
+	case c.Warmup > MaxIters:
+		return fmt.Errorf("--warmup %d is more than %d", c.Warmup, MaxIters)
+	case c.PreprocessIters > MaxIters:
+		return fmt.Errorf("--preprocess-iters %d is more than %d", c.PreprocessIters, MaxIters)
+	case c.BatchSize > MaxBatch:
+		return fmt.Errorf("--batch-size %d is more than %d", c.BatchSize, MaxBatch)
+	}
+	// More threads than CPUs measure the scheduler's contention, not the model (and 999
+	// threads on 2 CPUs start ~2000 OS threads).
+	if cpus := env.DefaultThreads(); c.Threads > cpus {
+		return fmt.Errorf("--threads %d is more than the %d CPUs available to this process (affinity and cgroup quota applied): oversubscribed threads measure contention, not the model; use --threads %d or fewer", c.Threads, cpus, cpus)
+	} else if c.InteropThreads > cpus {
+		return fmt.Errorf("--interop-threads %d is more than the %d CPUs available to this process: use --interop-threads %d or fewer", c.InteropThreads, cpus, cpus)
 	}
 	switch c.Compile {
 	case CompileAuto, CompileOn, CompileOff:
@@ -128,7 +155,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Image != "" {
-		if fi, err := os.Stat(c.Image); err != nil || fi.IsDir() {
+		if fi, err := os.Stat(c.Image); err != nil || !fi.Mode().IsRegular() {
 			return fmt.Errorf("--image %s is not a readable file: give a JPEG or PNG", c.Image)
 		}
 	}
@@ -170,6 +197,7 @@ func Run(c Config) (*record.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	torch.SetCrashContext(crashContext(c, m.Name, intra))
 	r, err := newRunner(c, m, file, intra, interop)
 	if err != nil {
 		return nil, err
@@ -212,6 +240,7 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	torch.SetCrashContext(crashContext(c, ma.Name+" and "+mb.Name+" (A/B)", intra))
 	ra, err := newRunner(c, ma, fileA, intra, interop)
 	if err != nil {
 		return nil, nil, err
@@ -223,14 +252,14 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	}
 	defer rb.close()
 	if err := ra.prepare(fileA); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("model A (%s): %w", ma.Name, err)
 	}
 	if err := rb.prepare(fileB); err != nil {
-		return nil, nil, fmt.Errorf("model B: %w", err)
+		return nil, nil, fmt.Errorf("model B (%s): %w", mb.Name, err)
 	}
 	if c.Warmup > 0 {
 		if err := ra.module.TimedForwardPair(ra.inputs, rb.module, rb.inputs, make([]int64, c.Warmup), make([]int64, c.Warmup)); err != nil {
-			return nil, nil, fmt.Errorf("warm-up forward failed: %s", torchMsg(err))
+			return nil, nil, fmt.Errorf("warm-up forward of %s and %s (A/B) failed: %s", ma.Name, mb.Name, torchMsg(err))
 		}
 	}
 	nsA, nsB := make([]int64, c.Iters), make([]int64, c.Iters)
@@ -239,7 +268,7 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	err = ra.module.TimedForwardPair(ra.inputs, rb.module, rb.inputs, nsA, nsB)
 	debug.SetGCPercent(old)
 	if err != nil {
-		return nil, nil, fmt.Errorf("timed forward failed: %s", torchMsg(err))
+		return nil, nil, fmt.Errorf("timed forward of %s and %s (A/B) failed: %s", ma.Name, mb.Name, torchMsg(err))
 	}
 	// Each side's wall time is the sum of its own calls: the loop's wall time holds both.
 	ra.summarise(nsA, sum(nsA), "iters")
@@ -251,6 +280,21 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 		}
 	}
 	return ra.rec, rb.rec, nil
+}
+
+// crashContext says what runs, for a native crash's one line.
+func crashContext(c Config, name string, threads int) string {
+	s := fmt.Sprintf("model %s (batch %d, compile %s, threads %d", name, c.BatchSize, c.Compile, threads)
+	if c.ChannelsLast {
+		s += ", channels_last"
+	}
+	if c.Quantize {
+		s += ", quantize"
+	}
+	if len(c.Inputs) > 0 {
+		s += ", input " + strings.Join(c.Inputs, " ")
+	}
+	return s + ")"
 }
 
 func sum(ns []int64) int64 {
@@ -270,6 +314,19 @@ func resolve(c Config, name string) (*model.Model, string, error) {
 	}
 	if c.ChannelsLast && !m.HasImageInput() {
 		return nil, "", fmt.Errorf("--channels-last applies to vision models (a float [B,C,H,W] input); %s takes %s: drop --channels-last", m.Name, specsText(m.Inputs))
+	}
+	var elems int64
+	for _, s := range m.Inputs {
+		n := int64(1)
+		for _, d := range s.Shape(c.BatchSize) {
+			if n *= max(d, 1); n > MaxInputElements {
+				break
+			}
+		}
+		elems += n
+	}
+	if elems > MaxInputElements {
+		return nil, "", fmt.Errorf("the inputs at batch size %d hold %d elements, more than the %d perflab allocates (%s): lower --batch-size", c.BatchSize, elems, int64(MaxInputElements), specsText(m.Inputs))
 	}
 	file := m.Path
 	if c.Quantize {
@@ -377,8 +434,9 @@ type runner struct {
 	m       *model.Model
 	rec     *record.Record
 	handles []interface{ Close() error }
-	module  *torch.Module   // the configuration to time
-	inputs  []*torch.Tensor // its inputs
+	module  *torch.Module          // the configuration to time
+	inputs  []*torch.Tensor        // its inputs
+	ran     map[*torch.Module]bool // modules whose forward worked once
 }
 
 func (r *runner) keep(h interface{ Close() error }) { r.handles = append(r.handles, h) }
@@ -410,7 +468,15 @@ func LoadModule(path string, nInputs int) (*torch.Module, error) {
 		mod.Close()
 		return nil, fmt.Errorf("model %s has no usable forward method: %v", path, err)
 	}
-	if n != nInputs {
+	switch {
+	case n == nInputs:
+	case nInputs == 0:
+		mod.Close()
+		return nil, fmt.Errorf("model %s: forward takes %d argument(s) but no --input was given (%s): add one --input per argument, e.g. --input 'float32[B,3,224,224]'", path, n, schema)
+	case n == 0:
+		mod.Close()
+		return nil, fmt.Errorf("model %s: forward takes no argument but %d --input given (%s): drop --input", path, nInputs, schema)
+	default:
 		mod.Close()
 		return nil, fmt.Errorf("model %s: forward takes %d argument(s) but %d --input given (%s): give one --input per argument", path, n, nInputs, schema)
 	}
@@ -419,12 +485,20 @@ func LoadModule(path string, nInputs int) (*torch.Module, error) {
 
 func (r *runner) forward(mod *torch.Module, inputs []*torch.Tensor, what string) (*torch.Value, error) {
 	out, err := mod.Forward(inputs)
+	if err != nil && r.ran[mod] {
+		// It ran before on inputs of the same shapes: the input is not what is wrong.
+		return nil, fmt.Errorf("%s failed on a later call with the same input (the first call worked): %s: the model is stateful or fails at random", what, torchMsg(err))
+	}
 	if err != nil {
 		schema, _, _ := mod.Schema()
 		return nil, fmt.Errorf("%s rejected input %s at batch size %d: %s: check --input and --batch-size against its forward: %s",
 			what, shapesText(r.m.Inputs, r.c.BatchSize), r.c.BatchSize, torchMsg(err), schema)
 	}
 	r.keep(out)
+	if r.ran == nil {
+		r.ran = map[*torch.Module]bool{}
+	}
+	r.ran[mod] = true
 	return out, nil
 }
 
@@ -757,7 +831,7 @@ func timePreprocess(image string, iters int) (*record.Preprocess, error) {
 		name = "synthetic 640x480 JPEG"
 		data, err = preprocess.SyntheticJPEG(640, 480, 0, 90)
 	} else {
-		data, err = os.ReadFile(image)
+		data, err = limitfile.Read(image, MaxImageBytes)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("preprocessing image %s: %w", name, err)

@@ -277,6 +277,9 @@ func TestValidate(t *testing.T) {
 		{"warmup -1", func(c *bench.Config) { c.Warmup = -1 }, []string{"--warmup", "got -1"}},
 		{"threads -1", func(c *bench.Config) { c.Threads = -1 }, []string{"--threads", "got -1"}},
 		{"interop -2", func(c *bench.Config) { c.InteropThreads = -2 }, []string{"--interop-threads", "got -2"}},
+		{"threads 999", func(c *bench.Config) { c.Threads = 999 }, []string{"--threads 999 is more than the", "CPUs available"}},
+		{"interop 999", func(c *bench.Config) { c.InteropThreads = 999 }, []string{"--interop-threads 999 is more than the"}},
+		{"iters 1e14", func(c *bench.Config) { c.Iters = 1e14 }, []string{"--iters 100000000000000 is more than 1000000"}},
 		{"preprocess -1", func(c *bench.Config) { c.PreprocessIters = -1 }, []string{"--preprocess-iters", "got -1"}},
 		{"compile maybe", func(c *bench.Config) { c.Compile = "maybe" }, []string{"--compile", `"maybe"`, "auto, on or off"}},
 		{"compile empty", func(c *bench.Config) { c.Compile = "" }, []string{"--compile"}},
@@ -662,6 +665,36 @@ func TestRunPair(t *testing.T) {
 	}
 }
 
+// TestRunNoArgumentModel: a forward without arguments is benchmarked without --input.
+func TestRunNoArgumentModel(t *testing.T) {
+	c := bench.Defaults()
+	c.Model, c.Iters, c.Warmup, c.Threads, c.Compile = testutil.Hostile(t, "noarg.pt"), 10, 1, 1, bench.CompileOff
+	rec, err := bench.Run(c)
+	if err != nil || rec.Iters != 10 || len(rec.Inputs) != 0 || rec.Output != "float32[2,3]" {
+		t.Fatalf("Run of a forward without arguments: %+v, %v", rec, err)
+	}
+	c.Inputs = []string{"float32[B,8]"}
+	if _, err := bench.Run(c); err == nil || !strings.Contains(err.Error(), "forward takes no argument but 1 --input given") {
+		t.Errorf("with an --input: %v", err)
+	}
+	c.Model, c.Inputs = testutil.Fixture(t, "linear.pt"), nil
+	if _, err := bench.Run(c); err == nil || !strings.Contains(err.Error(), "forward takes 1 argument(s) but no --input was given") {
+		t.Errorf("linear.pt without --input: %v", err)
+	}
+}
+
+// TestRunLaterFailureNotBlamedOnInput: a model that fails on its second call is not
+// reported as rejecting its input.
+func TestRunLaterFailureNotBlamedOnInput(t *testing.T) {
+	c := cfg(t, "linear.pt", "float32[B,8]")
+	c.Model, c.Compile = testutil.Hostile(t, "later_raise.pt"), bench.CompileAuto
+	_, err := bench.Run(c)
+	if err == nil || !strings.Contains(err.Error(), "failed on a later call with the same input") || strings.Contains(err.Error(), "check --input") ||
+		!strings.Contains(err.Error(), "model gave up after 1 call") {
+		t.Fatalf("Run: %v; want a later-call failure with the model's message, not blamed on --input", err)
+	}
+}
+
 // childConfigEnv makes the test binary a bench child: TestMain runs bench.Run on the
 // configuration in it (JSON) and prints the record, so that process-wide settings taken
 // before libtorch initialises (the oneDNN ISA) can be tested in a fresh process.
@@ -760,4 +793,15 @@ func TestOneDNNISA(t *testing.T) {
 			t.Errorf("SetOneDNNISA after kernels ran: %v", err)
 		}
 	})
+}
+
+// TestRunPairErrorsNameTheModel: an A/B failure says which model failed.
+func TestRunPairErrorsNameTheModel(t *testing.T) {
+	c := cfg(t, "linear.pt", "float32[B,8]")
+	c.Compile = bench.CompileAuto
+	bad := testutil.Hostile(t, "later_raise.pt")
+	_, _, err := bench.RunPair(c, bad)
+	if err == nil || !strings.Contains(err.Error(), "model B ("+bad+")") {
+		t.Fatalf("RunPair with a failing B: %v; want an error naming model B", err)
+	}
 }

@@ -95,7 +95,7 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 		Stdout:    opts.IO.Out,
 		Version:   env.Version,
 		Now:       time.Now,
-		MeasureAB: MeasureAB(opts.IO.ErrOut),
+		MeasureAB: MeasureAB(opts.IO.ErrOut, 10*time.Minute),
 		Sweep: func(ctx context.Context, req action.SweepRequest) (string, error) {
 			sio := IO{In: opts.IO.In, Out: opts.IO.ErrOut, ErrOut: opts.IO.ErrOut}
 			return runSweep(ctx, &SweepOptions{IO: sio, Preset: req.Preset, Quick: req.Quick, Models: req.Models,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perflab/perflab/internal/atomicfile"
 	"github.com/perflab/perflab/internal/baseline"
 )
 
@@ -82,6 +83,19 @@ func RunBaselineUpdate(opts *BaselineUpdateOptions) error {
 	if err != nil {
 		return err
 	}
+	if probe := baseline.New("", opts.Keep).Update(recs, "", opts.Now()); probe.Added == 0 {
+		for _, s := range probe.Skipped {
+			fmt.Fprintln(opts.IO.ErrOut, "not stored:", s)
+		}
+		return fmt.Errorf("no usable record in %s to store (%d skipped): the baseline was not changed", strings.Join(opts.Results, ", "), len(probe.Skipped))
+	}
+	// Read, update and write under the baseline's lock: two concurrent updates take turns,
+	// and the second one merges into what the first wrote.
+	unlock, err := atomicfile.Lock(opts.Baseline)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	f, err := baseline.Load(opts.Baseline)
 	if errors.Is(err, baseline.ErrNotExist) {
 		preset := ""

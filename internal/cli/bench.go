@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,6 +22,9 @@ type BenchOptions struct {
 	Out    string // JSONL file to append the record to; "" = none
 	JSON   bool   // print the record as JSON on stdout instead of the summary
 	ABWith string // a second model measured interleaved with --model (A/B); "" = none
+	// ResultFD, when > 0, is the file descriptor the JSON record goes to instead of stdout
+	// (hidden --result-fd: sweep and gate --ab children, whose model may print on stdout).
+	ResultFD int
 }
 
 // NewBenchCmd returns `perflab bench`. runF replaces runBench in tests.
@@ -83,8 +88,19 @@ this process, as ONEDNN_MAX_CPU_ISA does; the ISA used is in every record's env.
 	f.StringVar(&opts.Out, "out", "", "append the record to this JSONL file (folders are created)")
 	f.BoolVar(&opts.JSON, "json", false, "print the record as one JSON line on stdout instead of the summary")
 	f.StringVar(&opts.ABWith, "ab-with", "", "A/B: also measure this model (same inputs), alternating forward calls with --model in one process; two records")
+	f.IntVar(&opts.ResultFD, "result-fd", 0, "write the --json record to this file descriptor instead of stdout (for parent processes)")
+	_ = f.MarkHidden("result-fd")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
+}
+
+// resultOut is where a command's --json result goes: the file descriptor fd when > 0
+// (opened by the parent process), else w.
+func resultOut(w io.Writer, fd int) io.Writer {
+	if fd > 0 {
+		return os.NewFile(uintptr(fd), "--result-fd "+strconv.Itoa(fd))
+	}
+	return w
 }
 
 // RunBench measures the configuration (or, with --ab-with, the A/B pair), appends the
@@ -108,7 +124,7 @@ func RunBench(opts *BenchOptions) error {
 		recs = []*record.Record{rec}
 	}
 	for _, rec := range recs {
-		if err := emitRecord(opts.IO.Out, rec, opts.Out, opts.JSON, func() { printSummary(opts, rec) }); err != nil {
+		if err := emitRecord(resultOut(opts.IO.Out, opts.ResultFD), rec, opts.Out, opts.JSON, func() { printSummary(opts, rec) }); err != nil {
 			return err
 		}
 	}
@@ -126,7 +142,7 @@ func printSummary(opts *BenchOptions, r *record.Record) {
 		compile = "on"
 	}
 	fmt.Fprintf(w, "%s  batch %d  compile %s (asked %s)  threads %d/%d  channels_last %t  quantize %t\n",
-		r.Model, r.BatchSize, compile, r.CompileRequested, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize)
+		record.Printable(r.Model), r.BatchSize, compile, r.CompileRequested, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize)
 	printLatencies(w, r, "iterations")
 	fmt.Fprintf(w, "  throughput  %9.1f req/s   forward %.3f ms/batch   %d iters, IQR/median %.1f%%\n",
 		r.ThroughputRPS, r.ForwardMsPerBatch, r.Iters, r.IQROverMedian*100)

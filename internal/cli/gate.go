@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perflab/perflab/internal/abgate"
+	"github.com/perflab/perflab/internal/atomicfile"
 	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/record"
@@ -66,13 +67,14 @@ type GateOptions struct {
 
 	FailOnInconclusive bool
 
-	gateConfigsSet bool // --gate-configs was given
+	gateConfigsSet bool          // --gate-configs was given
+	Timeout        time.Duration // per A/B round (one child process); 0 = none
 }
 
 // NewGateCmd returns `perflab gate`. runF replaces RunGate in tests.
 func NewGateCmd(ios IO, runF func(*GateOptions) error) *cobra.Command {
 	opts := &GateOptions{IO: ios, Alpha: 0.01, Threshold: "5%", Rounds: 6, BatchSize: 1, Threads: 1, Compile: "auto", Iters: 400, Warmup: 20,
-		MaxLooks: 3, GateConfigs: strings.Join(abgate.DefaultSelectors, ","),
+		MaxLooks: 3, GateConfigs: strings.Join(abgate.DefaultSelectors, ","), Timeout: 10 * time.Minute,
 		Sweep: SweepOptions{IO: ios, Warmup: -1, Repeat: 1, Seed: -1, Progress: "auto", Now: time.Now}}
 	cmd := &cobra.Command{
 		Use:   "gate",
@@ -152,6 +154,7 @@ A missing baseline ("no baseline yet") and an inconclusive verdict exit 0, and s
 	f.StringVar(&opts.Against, "against", "", "with --preset: A/B every model file that differs from its version at this git revision, e.g. origin/main")
 	f.StringVar(&opts.GateConfigs, "gate-configs", opts.GateConfigs, "with --against: configurations A/B tested per changed model: recommended, batch1, all")
 	f.BoolVar(&opts.FailOnInconclusive, "fail-on-inconclusive", false, "exit 1 when the verdict is inconclusive (or nothing was compared)")
+	f.DurationVar(&opts.Timeout, "timeout", opts.Timeout, "A/B mode: time limit of one round (a hanging model is killed; exit 2)")
 	return cmd
 }
 
@@ -301,7 +304,7 @@ func runAgainst(ctx context.Context, opts *GateOptions, metrics []string, gopts 
 	defer os.RemoveAll(dir)
 	fmt.Fprintf(opts.IO.ErrOut, "A/B against %s (%s)\n", opts.Against, shortSHA(rev))
 	ab, err := abgate.Run(ctx, abgate.Request{Records: recs, Report: rrep, Root: root, Source: src, Dir: dir, Selectors: sels,
-		Metrics: metrics, Seq: seqOptions(opts, gopts), Iters: opts.Iters, Warmup: opts.Warmup, Measure: MeasureAB(opts.IO.ErrOut)})
+		Metrics: metrics, Seq: seqOptions(opts, gopts), Iters: opts.Iters, Warmup: opts.Warmup, Measure: MeasureAB(opts.IO.ErrOut, opts.Timeout)})
 	if err != nil {
 		return nil, err
 	}
@@ -317,8 +320,8 @@ func writeVerdict(opts *GateOptions, rep *gate.Report) error {
 		if err := os.MkdirAll(filepath.Dir(opts.Out), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(opts.Out, buf.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write --out %s: %w", opts.Out, err)
+		if err := atomicfile.Write(opts.Out, buf.Bytes()); err != nil {
+			return fmt.Errorf("--out: %w", err)
 		}
 	}
 	if opts.JSON {
@@ -372,7 +375,7 @@ func runAB(ctx context.Context, opts *GateOptions, metrics []string, gopts gate.
 	key := fmt.Sprintf("%s -> %s (b%d, compile=%s, t%d)", opts.AB[0], opts.AB[1], opts.BatchSize, opts.Compile, opts.Threads)
 	cfg := gate.ABConfig{Key: key, Old: opts.AB[0], New: opts.AB[1], Inputs: opts.Inputs, BatchSize: opts.BatchSize, Threads: opts.Threads,
 		InteropThreads: 1, Compile: opts.Compile, Iters: opts.Iters, Warmup: opts.Warmup}
-	rep, _, err := gate.Sequential(ctx, []gate.ABConfig{cfg}, metrics, seqOptions(opts, gopts), MeasureAB(opts.IO.ErrOut))
+	rep, _, err := gate.Sequential(ctx, []gate.ABConfig{cfg}, metrics, seqOptions(opts, gopts), MeasureAB(opts.IO.ErrOut, opts.Timeout))
 	return rep, err
 }
 
@@ -385,6 +388,9 @@ func checkABFlags(opts *GateOptions) error {
 	}
 	if opts.Budget < 0 {
 		return fmt.Errorf("--budget must be >= 0, got %s", opts.Budget)
+	}
+	if opts.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, e.g. 10m, got %s", opts.Timeout)
 	}
 	switch opts.Compile {
 	case "auto", "on", "off":
@@ -402,7 +408,9 @@ func seqOptions(opts *GateOptions, gopts gate.Options) gate.SeqOptions {
 // --ab-with B` child process alternating the two models' forward calls (so both see the
 // same machine conditions); which model is A alternates between rounds (ABBA). Progress
 // goes to progress.
-func MeasureAB(progress io.Writer) gate.Measure {
+// Each round has the time limit timeout (0 = none): a hanging model is killed, with its
+// process group.
+func MeasureAB(progress io.Writer, timeout time.Duration) gate.Measure {
 	return func(ctx context.Context, cfg gate.ABConfig, first, n int) (a, b []gate.Run, err error) {
 		exe, err := os.Executable()
 		if err != nil {
@@ -429,21 +437,27 @@ func MeasureAB(progress io.Writer) gate.Measure {
 			for _, in := range cfg.Inputs {
 				args = append(args, "--input", in)
 			}
-			cmd := exec.CommandContext(ctx, exe, args...)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); err != nil {
+			// The records come on a file descriptor of their own (a model may print on stdout).
+			ch := sweep.RunChild(ctx, exe, args, timeout)
+			if err := ch.Err; err != nil {
 				if ctx.Err() != nil {
 					return nil, nil, &exitError{code: ExitInterrupted, err: errors.New("interrupted")}
 				}
-				msg := strings.TrimSpace(stderr.String())
+				if ch.TimedOut {
+					return nil, nil, fmt.Errorf("A/B round %d of %s (%s vs %s) timed out after %s and was killed: a model hangs, or raise --timeout", r+1, cfg.Key, cfg.Old, cfg.New, timeout)
+				}
+				msg := strings.TrimSpace(ch.Stderr)
 				if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 					msg = msg[i+1:]
 				}
-				return nil, nil, fmt.Errorf("A/B round %d of %s failed: %s", r+1, cfg.Key, strings.TrimPrefix(msg, "perflab: "))
+				err = fmt.Errorf("A/B round %d of %s (%s vs %s) failed: %s", r+1, cfg.Key, cfg.Old, cfg.New, strings.TrimPrefix(msg, "perflab: "))
+				if ee := (*exec.ExitError)(nil); errors.As(ch.Err, &ee) && ee.ExitCode() == ExitCrash {
+					return nil, nil, &exitError{code: ExitCrash, err: err}
+				}
+				return nil, nil, err
 			}
 			var got [2]*record.Record
-			rd := record.NewReader(&stdout, "perflab bench --ab-with")
+			rd := record.NewReader(bytes.NewReader(ch.Result), "perflab bench --ab-with")
 			for i := range got {
 				rec, err := rd.Next()
 				if err != nil {

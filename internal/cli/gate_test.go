@@ -129,6 +129,7 @@ func TestGateFlags(t *testing.T) {
 		"--against", "origin/main",
 		"--gate-configs", "all",
 		"--fail-on-inconclusive",
+		"--timeout", "90s",
 	}
 	o, err = parseGate(t, every...)
 	if err != nil {
@@ -163,6 +164,7 @@ func TestGateFlags(t *testing.T) {
 		{"Against", o.Against, "origin/main"},
 		{"GateConfigs", o.GateConfigs, "all"},
 		{"FailOnInconclusive", o.FailOnInconclusive, true},
+		{"Timeout", o.Timeout, 90 * time.Second},
 	}
 	for _, c := range checks {
 		g, _ := json.Marshal(c.got)

@@ -21,6 +21,7 @@ import (
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/load/torchsvc"
 	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/torch"
 )
 
 // LoadOptions are the inputs of `perflab load`.
@@ -57,8 +58,9 @@ type LoadOptions struct {
 	Simulate bool
 	From     []string // JSONL files with the service times to simulate from
 
-	Out  string
-	JSON bool
+	Out      string
+	JSON     bool
+	ResultFD int // hidden --result-fd: where the --json result goes (sweep children)
 
 	CPUs func() float64 // CPUs available; nil = env.CPUsAvailable
 }
@@ -154,6 +156,8 @@ compute percentiles, the batch-size histogram and per-batch service times.
 	f.StringArrayVar(&opts.From, "from", nil, "--simulate: JSONL file of bench/sweep (or load) records to take batch service times from (repeatable)")
 	f.StringVar(&opts.Out, "out", "", "append the record(s) to this JSONL file (folders are created)")
 	f.BoolVar(&opts.JSON, "json", false, "print the record (with --find-capacity: the summary) as one JSON line on stdout instead of the summary")
+	f.IntVar(&opts.ResultFD, "result-fd", 0, "write the --json record to this file descriptor instead of stdout (for parent processes)")
+	_ = f.MarkHidden("result-fd")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
 }
@@ -362,7 +366,7 @@ func RunLoad(ctx context.Context, opts *LoadOptions) error {
 
 // emitLoad appends rec to --out and prints it (its JSON line with --json).
 func emitLoad(opts *LoadOptions, rec *record.Record) error {
-	return emitRecord(opts.IO.Out, rec, opts.Out, opts.JSON, func() { printLoadSummary(opts.IO.Out, rec, opts.Out) })
+	return emitRecord(resultOut(opts.IO.Out, opts.ResultFD), rec, opts.Out, opts.JSON, func() { printLoadSummary(opts.IO.Out, rec, opts.Out) })
 }
 
 func cloneLoadRecord(r *record.Record) *record.Record {
@@ -375,6 +379,8 @@ func cloneLoadRecord(r *record.Record) *record.Record {
 
 // liveBackend starts the instances of the real model.
 func liveBackend(opts *LoadOptions) (*loadBackend, func(), error) {
+	torch.SetCrashContext(fmt.Sprintf("perflab load of model %s (%d instances x %d threads, max batch %d, compile %s)",
+		opts.Model, opts.Instances, opts.Threads, opts.MaxBatch, opts.Compile))
 	svc, err := torchsvc.New(torchsvc.Config{Model: opts.Model, Inputs: opts.Inputs, Compile: opts.Compile,
 		Threads: opts.Threads, InteropThreads: opts.InteropThreads, ChannelsLast: opts.ChannelsLast,
 		Quantize: opts.Quantize, MaxBatch: opts.MaxBatch, Seed: opts.Seed})
@@ -535,7 +541,7 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 	}
 	compile := loadOnOff(r.Compile)
 	fmt.Fprintf(w, "%s %s: %d %s x %d %s, max batch %d, max delay %s ms, compile %s (asked %s)\n",
-		verb, r.Model, l.Instances, loadPlural(l.Instances, "instance", "instances"), r.Threads, loadPlural(r.Threads, "thread", "threads"),
+		verb, record.Printable(r.Model), l.Instances, loadPlural(l.Instances, "instance", "instances"), r.Threads, loadPlural(r.Threads, "thread", "threads"),
 		l.MaxBatch, loadNum(l.MaxDelayMs), compile, r.CompileRequested)
 	if c := l.Capacity; c != nil {
 		if c.CapacityRPS > 0 {

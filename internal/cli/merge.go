@@ -61,6 +61,13 @@ func RunMerge(opts *MergeOptions) error {
 			return fmt.Errorf("--out %s is also an input: write the merge to a new file", opts.Out)
 		}
 	}
+	// Under --out's lock: concurrent merges into one file take turns, and none reads an
+	// input another is replacing.
+	unlock, err := atomicfile.Lock(opts.Out)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var buf bytes.Buffer
 	res, err := merge.Files(&buf, opts.Inputs, func(le *record.LineError) { fmt.Fprintln(opts.IO.ErrOut, "warning:", le) })
 	if err != nil {

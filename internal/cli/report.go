@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perflab/perflab/internal/atomicfile"
 	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/report"
@@ -147,8 +148,8 @@ func RunReport(opts *ReportOptions) error {
 		if err := report.Markdown(&buf, rep, ro); err != nil {
 			return err
 		}
-		if err := os.WriteFile(opts.Out, buf.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
+		if err := atomicfile.Write(opts.Out, buf.Bytes()); err != nil {
+			return fmt.Errorf("report: %w", err)
 		}
 		if !opts.JSON {
 			if err := report.Text(opts.IO.Out, rep); err != nil {

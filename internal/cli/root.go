@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/torch"
 )
 
 // Exit codes, the one table perflab uses (documented in --help and the README).
@@ -18,12 +19,15 @@ const (
 	ExitOK         = 0 // success (gate: no regression, or nothing to compare yet)
 	ExitRegression = 1 // gate: a regression was found
 	ExitUsage      = 2 // bad flags, bad input, or a configuration that cannot run
+	ExitCrash      = 3 // a native crash inside libtorch (the model crashed it: SIGSEGV, SIGABRT, ...)
 )
 
 const exitCodesHelp = `Exit codes:
   0  success
   1  regression found (gate)
   2  usage or input error (bad flag, missing or corrupt model, wrong input shape, ...)
+  3  native crash: the model crashed libtorch (SIGSEGV, SIGABRT, ...); one line names
+     the signal, the model and the configuration
   130  interrupted (Ctrl-C): finished records are kept`
 
 // IO is where a command reads and writes; tests pass buffers.
@@ -74,6 +78,7 @@ Any TorchScript file works too: --model path.pt --input 'float32[B,3,224,224]'.
 
 // Main runs perflab with args and returns the process exit code.
 func Main(args []string, ios IO) int {
+	torch.OnNativeCrash(ExitCrash)
 	root := NewRoot(ios)
 	root.SetArgs(args)
 	err := root.Execute()

@@ -125,8 +125,14 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 	if opts.Iters > 0 {
 		p.Iters = opts.Iters
 	}
+	if opts.Warmup < -1 {
+		return "", fmt.Errorf("--warmup must be >= 0, got %d", opts.Warmup)
+	}
 	if opts.Warmup >= 0 {
 		p.Warmup = opts.Warmup
+	}
+	if opts.Timeout < 0 {
+		return "", fmt.Errorf("--timeout must be positive, e.g. 5m, got %s", opts.Timeout)
 	}
 	if opts.Repeat < 1 {
 		return "", fmt.Errorf("--repeat must be >= 1, got %d", opts.Repeat)
@@ -171,6 +177,9 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 	if out == "" {
 		out = filepath.Join("results", "sweeps", opts.Now().Format("20060102_150405")+"_"+sanitize(p.Name)+".jsonl")
 	}
+	if err := checkAppendable(out); err != nil {
+		return "", err
+	}
 	done := map[string]int{}
 	if opts.Resume {
 		if done, err = sweep.Done(out, func(le *record.LineError) { fmt.Fprintln(opts.IO.ErrOut, "warning:", le) }); err != nil {
@@ -214,7 +223,28 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 	if res.Interrupted {
 		return out, &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted: %d configurations recorded in %s; continue with --out %s --resume", res.Done+res.Failed, out, out)}
 	}
+	if res.Done == 0 && res.Failed > 0 {
+		return out, fmt.Errorf("every configuration failed (%d): the reasons are in %s (status \"failed\", field \"error\")", res.Failed, out)
+	}
 	return out, nil
+}
+
+// checkAppendable makes sure records can be appended to path before any configuration
+// runs: its folder is created and the file opened for appending (and created, empty).
+func checkAppendable(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("--out %s: cannot create its folder: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("--out %s is not writable: %w", path, err)
+	}
+	fi, err := f.Stat()
+	f.Close()
+	if err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("--out %s is not a regular file: give a .jsonl file path", path)
+	}
+	return nil
 }
 
 func sanitize(s string) string {

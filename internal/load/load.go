@@ -85,8 +85,14 @@ func (c *Config) Validate() error {
 	case c.QueueSize < 0:
 		return fmt.Errorf("--queue-size must be >= 0 (0 = unbounded), got %d", c.QueueSize)
 	}
+	if n := c.Rate * (c.Duration + c.Warmup).Seconds(); n > MaxRequests {
+		return fmt.Errorf("--rate %g for %s (+ %s warm-up) schedules %.3g requests, more than the %d one run holds: lower --rate or --duration", c.Rate, c.Duration, c.Warmup, n, MaxRequests)
+	}
 	return nil
 }
+
+// MaxRequests bounds the requests one run schedules (each is tracked in memory).
+const MaxRequests = 5_000_000
 
 // DefaultTimeout is the request timeout used when none is given: the largest of 1 s, ten
 // times the latency budget (when there is one) and ten times the service time of a full

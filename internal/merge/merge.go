@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/record"
 )
 
@@ -41,7 +42,7 @@ func Files(w io.Writer, paths []string, onBad func(*record.LineError)) (Result, 
 	presets, fps := map[string]bool{}, map[string]bool{}
 	bw := bufio.NewWriter(w)
 	for _, p := range paths {
-		f, err := os.Open(p)
+		f, err := limitfile.Open(p)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return res, fmt.Errorf("input %s does not exist", p)
@@ -65,6 +66,16 @@ func Files(w io.Writer, paths []string, onBad func(*record.LineError)) (Result, 
 			b = bytes.TrimSpace(b)
 			if len(b) > 0 {
 				rec, perr := record.Parse(b)
+				if perr != nil {
+					if glued, at := record.GluedRecord(b); glued != nil {
+						// A torn record glued to a whole one: report the torn part, keep the record.
+						res.Malformed++
+						if onBad != nil {
+							onBad(&record.LineError{File: p, Line: line, Err: fmt.Errorf("torn record (%d bytes of a write that was cut short) glued to the next record, which is kept", at)})
+						}
+						rec, perr, b = glued, nil, b[at:]
+					}
+				}
 				if perr != nil {
 					res.Malformed++
 					if onBad != nil {

@@ -82,3 +82,19 @@ func TestFilesErrors(t *testing.T) {
 		t.Errorf("junk only: %v", err)
 	}
 }
+
+// TestFilesTornLine: a torn record glued to a whole one is reported and the whole one kept.
+func TestFilesTornLine(t *testing.T) {
+	dir := t.TempDir()
+	a, b := line("a", 1, "fp", "p"), line("b", 2, "fp", "p")
+	p := write(t, dir, "torn.jsonl", a, b[:40]+b)
+	var out bytes.Buffer
+	var bad []*record.LineError
+	res, err := Files(&out, []string{p}, func(le *record.LineError) { bad = append(bad, le) })
+	if err != nil || res.Records != 2 || len(bad) != 1 || !strings.Contains(bad[0].Error(), "torn record") {
+		t.Fatalf("res %+v, err %v, bad %v; want 2 records and one torn line", res, err, bad)
+	}
+	if want := a + "\n" + b + "\n"; out.String() != want {
+		t.Errorf("merged\n%s\nwant\n%s", out.String(), want)
+	}
+}

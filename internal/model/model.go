@@ -94,7 +94,7 @@ type Model struct {
 
 // Resolve turns --model and --input values into a Model. A built-in name takes no
 // --input (unless they match its own); anything else is a path to a TorchScript file and
-// needs one --input per forward argument.
+// needs one --input per forward argument (none for a forward without arguments).
 func Resolve(nameOrPath string, inputs []string) (*Model, error) {
 	if nameOrPath == "" {
 		return nil, errors.New("missing --model: give a built-in name (" + strings.Join(BuiltinNames(), ", ") + ") or a TorchScript file path")
@@ -108,9 +108,8 @@ func Resolve(nameOrPath string, inputs []string) (*Model, error) {
 	if err := checkFile(nameOrPath); err != nil {
 		return nil, err
 	}
-	if len(inputs) == 0 {
-		return nil, fmt.Errorf("model %s needs its inputs described: add one --input per forward argument, e.g. --input 'float32[B,3,224,224]'", nameOrPath)
-	}
+	// No --input is right for a forward without arguments; loading the file checks the
+	// count against its forward (bench.LoadModule).
 	specs, err := parseInputs(inputs)
 	if err != nil {
 		return nil, err
@@ -178,6 +177,8 @@ func checkFile(path string) error {
 		return fmt.Errorf("model file %s: %w", path, err)
 	case fi.IsDir():
 		return fmt.Errorf("model file %s is a folder: give the .pt file inside it", path)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("model file %s is not a regular file (a device, FIFO or socket): give a TorchScript .pt file", path)
 	case fi.Size() == 0:
 		return fmt.Errorf("model file %s is empty: re-export it with torch.jit.save", path)
 	}

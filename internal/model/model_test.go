@@ -384,7 +384,6 @@ func TestResolveCustomFile(t *testing.T) {
 		{"folder", folder, in, []string{folder, "folder"}},
 		{"folder with slash", dir + "/", in, []string{"folder"}},
 		{"under a file", filepath.Join(plain, "m.pt"), in, []string{filepath.Join(plain, "m.pt"), "not a directory"}},
-		{"no --input", good, nil, []string{good, "--input", "e.g. --input 'float32[B,3,224,224]'"}},
 		{"bad --input", good, []string{"float32[B,0]"}, []string{"malformed --input", `"0"`}},
 	}
 	for _, tt := range tests {

@@ -79,6 +79,30 @@ func (t Transform) validate() error {
 	return nil
 }
 
+// MaxPixels bounds the images decode accepts (its header is read first): a 300-byte
+// JPEG may claim 65500x65500 pixels, 16 GiB once decoded.
+const MaxPixels = 64 << 20
+
+// checkDimensions reads the image header and refuses more than MaxPixels.
+func checkDimensions(data []byte) error {
+	var cfg image.Config
+	var err error
+	format := "jpeg"
+	if bytes.HasPrefix(data, pngMagic) {
+		format = "png"
+		cfg, err = png.DecodeConfig(bytes.NewReader(data))
+	} else {
+		cfg, err = jpeg.DecodeConfig(bytes.NewReader(data))
+	}
+	if err != nil {
+		return fmt.Errorf("decode image: %s: %v", format, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
+		return fmt.Errorf("decode image: %dx%d pixels is more than the %d megapixels perflab decodes: give a smaller image", cfg.Width, cfg.Height, MaxPixels>>20)
+	}
+	return nil
+}
+
 // decode decodes a JPEG or PNG, chosen by its magic bytes.
 func decode(data []byte) (image.Image, error) {
 	var (
@@ -88,6 +112,12 @@ func decode(data []byte) (image.Image, error) {
 	switch {
 	case len(data) == 0:
 		return nil, errors.New("decode image: empty input")
+	case bytes.HasPrefix(data, jpegMagic), bytes.HasPrefix(data, pngMagic):
+		if err := checkDimensions(data); err != nil {
+			return nil, err
+		}
+	}
+	switch {
 	case bytes.HasPrefix(data, jpegMagic):
 		img, err = jpeg.Decode(bytes.NewReader(data))
 		if err != nil {

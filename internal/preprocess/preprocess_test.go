@@ -689,3 +689,22 @@ func BenchmarkResample640x480(b *testing.B) {
 		ImageNet.resample(img, out, s)
 	}
 }
+
+// TestDecodeRefusesHugeDimensions: a small JPEG whose header claims 65500x65500 pixels is
+// refused from its header, before 16 GiB are allocated.
+func TestDecodeRefusesHugeDimensions(t *testing.T) {
+	data, err := SyntheticJPEG(16, 16, 1, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The SOF0 marker (FF C0): length (2), precision (1), height (2), width (2).
+	i := bytes.Index(data, []byte{0xff, 0xc0})
+	if i < 0 {
+		t.Fatal("no SOF0 marker in the synthetic JPEG")
+	}
+	data[i+5], data[i+6], data[i+7], data[i+8] = 0xff, 0xdc, 0xff, 0xdc // 65500 x 65500
+	_, err = decode(data)
+	if err == nil || !strings.Contains(err.Error(), "65500x65500 pixels is more than the 64 megapixels") {
+		t.Fatalf("decode of a %d-byte JPEG claiming 65500x65500: %v", len(data), err)
+	}
+}

@@ -9,7 +9,9 @@ package record
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/perflab/perflab/internal/stats"
 )
@@ -86,6 +88,11 @@ type Record struct {
 	Load *LoadInfo `json:"load,omitempty"`
 
 	Env *Env `json:"env,omitempty"`
+
+	// NonFinite names the fields that hold NaN or an infinity, which JSON cannot write:
+	// the field is written as 0 and its path here ("correctness.rel_diff": "NaN", "+Inf",
+	// "-Inf"); reading the record puts the value back.
+	NonFinite map[string]string `json:"non_finite,omitempty"`
 }
 
 // Preprocess is the separately timed vision preprocessing of one image (decode JPEG,
@@ -285,7 +292,7 @@ func (r *Record) Usable() bool {
 // Load and simulate records (Load set) add the mode, instances, max delay and arrival
 // process, then the offered rate ("<bench key>|load|inst=2|delay=5ms|poisson|rate=40"),
 // or for a capacity-search summary its percentile and budget ("...|capacity=p95,50ms").
-// Bench keys are unchanged.
+// Bench keys are unchanged. Control characters in the model name are escaped (Printable).
 func (r *Record) Key() string {
 	if r.Load == nil {
 		return r.benchKey()
@@ -322,9 +329,36 @@ func (r *Record) benchKey() string {
 	if device == "" {
 		device = "cpu"
 	}
-	key := fmt.Sprintf("%s|b%d|compile=%s|t%d|i%d|cl=%t|q=%t|%s", r.Model, r.BatchSize, compile, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize, device)
+	key := fmt.Sprintf("%s|b%d|compile=%s|t%d|i%d|cl=%t|q=%t|%s", Printable(r.Model), r.BatchSize, compile, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize, device)
 	if r.OneDNNISA != "" {
 		key += "|isa=" + r.OneDNNISA
 	}
 	return key
+}
+
+// Printable returns s with its control characters (newlines, carriage returns, tabs,
+// escape sequences, Unicode line separators) written as Go escapes (\n, \x1b, \u2028):
+// a name read from a file or a flag then stays on its line wherever it is rendered, and
+// cannot start a markdown heading or a workflow command (::error::) of its own.
+func Printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

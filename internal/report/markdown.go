@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/perflab/perflab/internal/record"
 )
 
 // PlotFile is a plot written next to the markdown.
@@ -112,7 +114,7 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 	pf("Constraint %s. Only configurations that succeeded and whose outputs match the plain model are recommended. Configurations are statistically indistinguishable when their %s confidence intervals overlap and their throughputs are within %.0f%%; among those, the cheapest (fewest threads, then inter-op threads, then batch) is preferred.\n",
 		rep.Options.ConstraintText(), p, ThroughputTieTolerance*100)
 	for _, r := range rep.Recommendations {
-		pf("\n### %s\n\n", r.Model)
+		pf("\n### %s\n\n", record.Printable(r.Model))
 		if r.None {
 			pf("**No recommendation.** %s.\n", capitalize(r.Reason))
 			if c := r.Closest; c != nil {
@@ -268,7 +270,7 @@ func yesNo(b bool) string {
 
 // cell makes s safe inside a markdown table cell.
 func cell(s string) string {
-	s = strings.NewReplacer("|", `\|`, "\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+	s = strings.ReplaceAll(record.Printable(s), "|", `\|`)
 	if strings.TrimSpace(s) == "" {
 		return "-"
 	}

@@ -84,9 +84,9 @@ func (c Config) record() *record.Record {
 
 // String is a short human label, e.g. "resnet18 b4 compile=on t2/1 cl".
 func (c Config) String() string {
-	s := fmt.Sprintf("%s b%d compile=%s t%d/%d", c.Model, c.BatchSize, c.Compile, c.Threads, c.InteropThreads)
+	s := fmt.Sprintf("%s b%d compile=%s t%d/%d", record.Printable(c.Model), c.BatchSize, c.Compile, c.Threads, c.InteropThreads)
 	if c.Mode == ModeLoad {
-		s = fmt.Sprintf("%s %dx%dt max-batch %d delay %gms compile=%s", c.Model, c.Instances, c.Threads, c.BatchSize, c.MaxDelayMs, c.Compile)
+		s = fmt.Sprintf("%s %dx%dt max-batch %d delay %gms compile=%s", record.Printable(c.Model), c.Instances, c.Threads, c.BatchSize, c.MaxDelayMs, c.Compile)
 		if c.Arrival != "" && c.Arrival != "poisson" {
 			s += " " + c.Arrival
 		}
@@ -146,6 +146,24 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 			out = append(out, cfg)
 		}
 		seen[cfg.Key] = true
+	}
+	// The size of the grid, before building it.
+	total := 0
+	for _, g := range p.Grids {
+		n := len(g.Models)
+		lens := []int{len(g.BatchSizes), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize)}
+		if p.Mode == ModeLoad {
+			lens = []int{len(g.MaxBatch), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize),
+				len(g.Instances), len(g.MaxDelayMs), len(g.Arrival), max(1, len(g.Rates))}
+		}
+		for _, l := range lens {
+			if n = n * l; n > MaxConfigs {
+				break
+			}
+		}
+		if total += n; total > MaxConfigs {
+			return nil, nil, fmt.Errorf("preset %s has more than %d configurations: split it, or use --models and --quick", p.Name, MaxConfigs)
+		}
 	}
 	for _, g := range p.Grids {
 		for _, m := range g.Models {
@@ -243,6 +261,10 @@ func knobsFor(name string, inputs []string) (vision, int8 bool) {
 	return false, false
 }
 
+// MaxConfigs bounds the configurations (times repetitions) of one sweep: at a second
+// each that is more than a day, and a larger grid is a typo or an attack.
+const MaxConfigs = 100_000
+
 // MakePlan expands the preset and orders the result: each repetition is one round over
 // all configurations, shuffled with opts.Seed, so that machine drift does not favour a
 // setting and repeats of one configuration are spread over the sweep.
@@ -264,6 +286,9 @@ func (p *Preset) MakePlan(opts PlanOptions) (*Plan, error) {
 		cfgs = mine
 	}
 	repeat := max(1, opts.Repeat)
+	if len(cfgs) > 0 && repeat > MaxConfigs/len(cfgs) {
+		return nil, fmt.Errorf("--repeat %d x %d configurations is more than the %d runs a sweep plans: lower --repeat", repeat, len(cfgs), MaxConfigs)
+	}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
 	plan := &Plan{Skipped: skipped}
 	for r := 1; r <= repeat; r++ {

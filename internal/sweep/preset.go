@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/presets"
 )
@@ -86,8 +87,8 @@ type Grid struct {
 type presetDoc struct {
 	Name             string     `yaml:"name"`
 	Description      string     `yaml:"description"`
-	Iters            *int       `yaml:"iters"`
-	Warmup           *int       `yaml:"warmup"`
+	Iters            *strictInt `yaml:"iters"`
+	Warmup           *strictInt `yaml:"warmup"`
 	TargetPercentile *string    `yaml:"target_percentile"`
 	TargetCI         *float64   `yaml:"target_ci"`
 	MaxSeconds       *float64   `yaml:"max_seconds"`
@@ -131,7 +132,7 @@ func Load(nameOrPath string, quick bool) (*Preset, error) {
 	if !strings.ContainsAny(nameOrPath, `/\`) && !strings.HasSuffix(nameOrPath, ".yaml") && !strings.HasSuffix(nameOrPath, ".yml") {
 		return nil, fmt.Errorf("unknown preset %q: use a built-in (%s) or a path to a preset YAML file", nameOrPath, strings.Join(presets.Names(), ", "))
 	}
-	data, err := os.ReadFile(nameOrPath)
+	data, err := limitfile.Read(nameOrPath, 16<<20)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("preset file %s does not exist: check the path (built-ins are %s)", nameOrPath, strings.Join(presets.Names(), ", "))
@@ -263,13 +264,13 @@ func (p *Preset) apply(source string, doc *presetDoc) error {
 		if *doc.Iters < 1 {
 			return bad("iters", "must be >= 1")
 		}
-		p.Iters = *doc.Iters
+		p.Iters = int(*doc.Iters)
 	}
 	if doc.Warmup != nil {
 		if *doc.Warmup < 0 {
 			return bad("warmup", "must be >= 0")
 		}
-		p.Warmup = *doc.Warmup
+		p.Warmup = int(*doc.Warmup)
 	}
 	if doc.TargetPercentile != nil {
 		switch *doc.TargetPercentile {
@@ -423,15 +424,40 @@ func floats(source, key string, n *yaml.Node, positive bool) ([]float64, error) 
 	return out, nil
 }
 
-// items returns a list node's items; a single scalar counts as a one-item list.
+// strictInt is an integer key that refuses anything YAML does not read as an integer
+// (20.5, !!float 20, "20").
+type strictInt int
+
+func (v *strictInt) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	i, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || err != nil {
+		return fmt.Errorf("line %d: want an integer, got %q", n.Line, n.Value)
+	}
+	*v = strictInt(i)
+	return nil
+}
+
+// items returns a list node's items; a single scalar counts as a one-item list. Aliases
+// (*name) are followed, for the list and for its items.
 func items(source, key string, n *yaml.Node) ([]*yaml.Node, error) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
 	switch n.Kind {
 	case 0:
 		return nil, nil
 	case yaml.ScalarNode:
 		return []*yaml.Node{n}, nil
 	case yaml.SequenceNode:
-		for _, it := range n.Content {
+		content := make([]*yaml.Node, len(n.Content))
+		for i, it := range n.Content {
+			if it.Kind == yaml.AliasNode && it.Alias != nil {
+				it = it.Alias
+			}
+			content[i] = it
 			if it.Kind != yaml.ScalarNode {
 				return nil, fmt.Errorf("preset %s: line %d: %s: items must be plain values", source, it.Line, key)
 			}
@@ -439,7 +465,7 @@ func items(source, key string, n *yaml.Node) ([]*yaml.Node, error) {
 		if len(n.Content) == 0 {
 			return nil, fmt.Errorf("preset %s: line %d: %s: empty list", source, n.Line, key)
 		}
-		return n.Content, nil
+		return content, nil
 	}
 	return nil, fmt.Errorf("preset %s: line %d: %s: want a list, e.g. [1, 2]", source, n.Line, key)
 }
@@ -471,7 +497,7 @@ func ints(source, key string, n *yaml.Node, def []int, minimum int) ([]int, erro
 	out := make([]int, len(its))
 	for i, it := range its {
 		v, err := strconv.Atoi(it.Value)
-		if err != nil || v < minimum {
+		if err != nil || v < minimum || it.ShortTag() == "!!float" {
 			return nil, fmt.Errorf("preset %s: line %d: %s: unknown value %q (want an integer >= %d)", source, it.Line, key, it.Value, minimum)
 		}
 		out[i] = v

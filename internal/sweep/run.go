@@ -184,45 +184,34 @@ func (rn *Runner) RunOne(ctx context.Context, c Config) *record.Record {
 
 // runOne runs one child and returns its record, or a failed record saying why.
 func (rn *Runner) runOne(ctx context.Context, c Config, timeout time.Duration) *record.Record {
-	cctx := ctx
-	var cancel context.CancelFunc = func() {}
-	if timeout > 0 {
-		cctx, cancel = context.WithTimeout(ctx, timeout)
-	}
-	defer cancel()
-	cmd := exec.CommandContext(cctx, rn.Exe, rn.Args(c)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// Its own process group: a Ctrl-C reaches the sweep, which stops the child itself.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-
+	ch := RunChild(ctx, rn.Exe, rn.Args(c), timeout)
 	fail := func(why string) *record.Record {
 		r := c.record()
 		r.Status, r.Error, r.Timestamp = record.StatusFailed, why, time.Now().UTC().Format(time.RFC3339)
 		return r
 	}
-	switch {
-	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+	switch err := ch.Err; {
+	case ch.TimedOut:
 		return fail(fmt.Sprintf("timed out after %s (timeout_seconds); killed", timeout))
 	case err != nil:
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return fail(fmt.Sprintf("crashed: killed by signal %s%s", ws.Signal(), lastLine(stderr.String(), ": ")))
+				return fail(fmt.Sprintf("crashed: killed by signal %s%s", ws.Signal(), lastLine(ch.Stderr, ": ")))
 			}
-			return fail(fmt.Sprintf("exit status %d%s", ee.ExitCode(), lastLine(stderr.String(), ": ")))
+			return fail(fmt.Sprintf("exit status %d%s", ee.ExitCode(), lastLine(ch.Stderr, ": ")))
 		}
 		return fail("could not run perflab " + rn.Args(c)[0] + ": " + err.Error())
 	}
-	rec, perr := record.Parse(bytes.TrimSpace(stdout.Bytes()))
+	rec, perr := record.Parse(bytes.TrimSpace(ch.Result))
 	if perr != nil {
-		return fail("child printed no valid record: " + perr.Error())
+		return fail("child wrote no valid record: " + perr.Error())
 	}
 	if rec.Key() != c.Key {
 		rec.Notes = append(rec.Notes, "applied configuration differs from the planned one: "+c.Key)
+	}
+	if out := bytes.TrimSpace(ch.Stdout); len(out) > 0 {
+		rec.Notes = append(rec.Notes, "the model printed on stdout (kept apart from the result): "+firstLineOf(out))
 	}
 	return rec
 }
@@ -240,4 +229,15 @@ func lastLine(s, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// firstLineOf returns b's first line, at most 200 bytes, for a note.
+func firstLineOf(b []byte) string {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	if len(b) > 200 {
+		b = append(b[:200:200], "..."...)
+	}
+	return strconv.Quote(string(b))
 }

@@ -251,9 +251,10 @@ case "$model" in
   crash.pt) echo "about to crash" >&2; kill -SEGV $$;;
   hang.pt) sleep 30;;
   bad.pt) echo "perflab: model file bad.pt is empty: re-export it" >&2; exit 2;;
-  junk.pt) echo "not json";;
+  junk.pt) echo "not json" >&3;;
+  prints.pt) echo '{"model": "printed by the model"';;
 esac
-echo "{\"schema_version\":1,\"mode\":\"bench\",\"status\":\"ok\",\"model\":\"$model\",\"batch_size\":$batch,\"compile\":true,\"compile_requested\":\"$compile\",\"threads\":$threads,\"interop_threads\":$interop,\"channels_last\":false,\"quantize\":false,\"device\":\"cpu\",\"latency_p50\":1,\"latency_p90\":2,\"latency_p95\":3,\"latency_p99\":4,\"throughput_rps\":100,\"forward_ms_per_batch\":1}"
+echo "{\"schema_version\":1,\"mode\":\"bench\",\"status\":\"ok\",\"model\":\"$model\",\"batch_size\":$batch,\"compile\":true,\"compile_requested\":\"$compile\",\"threads\":$threads,\"interop_threads\":$interop,\"channels_last\":false,\"quantize\":false,\"device\":\"cpu\",\"latency_p50\":1,\"latency_p90\":2,\"latency_p95\":3,\"latency_p99\":4,\"throughput_rps\":100,\"forward_ms_per_batch\":1}" >&3
 `
 	path := filepath.Join(t.TempDir(), "perflab")
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
@@ -263,7 +264,7 @@ echo "{\"schema_version\":1,\"mode\":\"bench\",\"status\":\"ok\",\"model\":\"$mo
 }
 
 func TestRunnerOutcomes(t *testing.T) {
-	p := mustParse(t, "name: t\ntimeout_seconds: 1\ngrid:\n  models: [ok.pt, crash.pt, hang.pt, bad.pt, junk.pt]\n  inputs: ['float32[B,8]']\n")
+	p := mustParse(t, "name: t\ntimeout_seconds: 1\ngrid:\n  models: [ok.pt, crash.pt, hang.pt, bad.pt, junk.pt, prints.pt]\n  inputs: ['float32[B,8]']\n")
 	plan, err := p.MakePlan(PlanOptions{Seed: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +283,7 @@ func TestRunnerOutcomes(t *testing.T) {
 	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("the hanging child was not killed at its timeout (run took %s)", took)
 	}
-	if res.Done != 1 || res.Failed != 4 || len(progress) != 5 {
+	if res.Done != 2 || res.Failed != 4 || len(progress) != 6 {
 		t.Fatalf("result %+v, progress %v", res, progress)
 	}
 	recs, err := record.ReadFile(out, func(le *record.LineError) { t.Errorf("bad line written: %v", le) })
@@ -301,7 +302,11 @@ func TestRunnerOutcomes(t *testing.T) {
 		"crash.pt": "crashed: killed by signal segmentation fault: about to crash",
 		"hang.pt":  "timed out after 1s",
 		"bad.pt":   "exit status 2: model file bad.pt is empty: re-export it",
-		"junk.pt":  "child printed no valid record",
+		"junk.pt":  "child wrote no valid record",
+	}
+	// What the model prints on stdout is kept apart from the result (fd 3), and noted.
+	if r := byModel["prints.pt"]; r == nil || !r.OK() || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "the model printed on stdout") {
+		t.Errorf("prints.pt: %+v, want ok with a note about its stdout", r)
 	}
 	for m, why := range want {
 		r := byModel[m]
@@ -386,6 +391,25 @@ func TestArgs(t *testing.T) {
 	want := "bench --model x.pt --batch-size 4 --compile on --threads 2 --interop-threads 1 --iters 77 --warmup 3 --target-percentile p95 --target-ci 0.05 --max-seconds 4 --json --input float32[B,3,8,8] --channels-last --preprocess-iters 0"
 	if got != want {
 		t.Errorf("Args:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestParseAliasesAndStrictInts: aliases to lists (and list items) are followed; a
+// float, even tagged !!float, is refused where an integer is wanted.
+func TestParseAliasesAndStrictInts(t *testing.T) {
+	p := mustParse(t, "name: a\ngrids:\n  - models: [a.pt]\n    inputs: &in ['float32[B,8]']\n    batch_size: &b [1, &two 2]\n  - models: [b.pt]\n    inputs: *in\n    batch_size: *b\n    threads: [*two]\n")
+	if len(p.Grids) != 2 || !slices.Equal(p.Grids[1].BatchSizes, []int{1, 2}) || !slices.Equal(p.Grids[1].Inputs, []string{"float32[B,8]"}) || !slices.Equal(p.Grids[1].Threads, []int{2}) {
+		t.Fatalf("aliases not followed: %+v", p.Grids)
+	}
+	for _, doc := range []string{
+		"name: f\niters: !!float 20.5\ngrid:\n  models: [a.pt]\n",
+		"name: f\niters: 20.5\ngrid:\n  models: [a.pt]\n",
+		"name: f\nwarmup: !!float 2\ngrid:\n  models: [a.pt]\n",
+		"name: f\ngrid:\n  models: [a.pt]\n  batch_size: [!!float 2]\n",
+	} {
+		if _, err := Parse("f.yaml", []byte(doc), false); err == nil || !strings.Contains(err.Error(), "line ") {
+			t.Errorf("Parse(%q) = %v, want an error with its line", doc, err)
+		}
 	}
 }
 
