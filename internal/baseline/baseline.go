@@ -79,6 +79,8 @@ type Run struct {
 	LatencyP95    float64   `json:"latency_p95"`
 	LatencyP99    float64   `json:"latency_p99"`
 	SamplesMs     []float64 `json:"samples_ms"` // rounded to 0.1 µs
+	// OtherCPUs: CPUs other processes kept busy during the run (record env.other_cpus).
+	OtherCPUs *float64 `json:"other_cpus,omitempty"`
 }
 
 // New returns an empty baseline for a preset.
@@ -273,6 +275,7 @@ func runFor(r *record.Record, commit string, now time.Time) Run {
 	}
 	if e := r.Env; e != nil {
 		run.Fingerprint, run.CPUModel, run.CPUsAvailable, run.Torch, run.BLAS = e.Fingerprint, e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS
+		run.OtherCPUs = e.OtherCPUs
 	}
 	return run
 }

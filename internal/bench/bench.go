@@ -265,7 +265,10 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	nsA, nsB := make([]int64, c.Iters), make([]int64, c.Iters)
 	runtime.GC()
 	old := debug.SetGCPercent(-1)
+	ra.cpu[0] = env.SampleCPU()
 	err = ra.module.TimedForwardPair(ra.inputs, rb.module, rb.inputs, nsA, nsB)
+	ra.cpu[1] = env.SampleCPU()
+	rb.cpu = ra.cpu
 	debug.SetGCPercent(old)
 	if err != nil {
 		return nil, nil, fmt.Errorf("timed forward of %s and %s (A/B) failed: %s", ma.Name, mb.Name, torchMsg(err))
@@ -419,8 +422,18 @@ func (r *runner) finish() error {
 		return err
 	}
 	rec.Env = CollectEnv(bi)
+	if other, ok := env.OtherCPUs(r.cpu[0], r.cpu[1]); ok {
+		rec.Env.OtherCPUs = &other
+		if other >= BusyOtherCPUs {
+			rec.Warnings = append(rec.Warnings, fmt.Sprintf("busy machine: other processes kept %.2f CPUs busy during the timed loop (of %g available); figures are contended", other, rec.Env.CPUsAvailable))
+		}
+	}
 	return nil
 }
+
+// BusyOtherCPUs is the contention (CPUs used by other processes during the timed loop)
+// from which a record warns that its figures are contended.
+const BusyOtherCPUs = 0.5
 
 // CollectEnv describes this machine and process, with what only libtorch knows.
 func CollectEnv(bi torch.BuildInfo) *record.Env {
@@ -437,6 +450,7 @@ type runner struct {
 	module  *torch.Module          // the configuration to time
 	inputs  []*torch.Tensor        // its inputs
 	ran     map[*torch.Module]bool // modules whose forward worked once
+	cpu     [2]env.CPUTimes        // around the timed loop: how busy the rest of the machine was
 }
 
 func (r *runner) keep(h interface{ Close() error }) { r.handles = append(r.handles, h) }
@@ -727,7 +741,9 @@ func (r *runner) measure() error {
 		}
 	}
 	ns := make([]int64, c.Iters)
+	r.cpu[0] = env.SampleCPU()
 	n, wall, reason, err := r.timeLoop(ns)
+	r.cpu[1] = env.SampleCPU()
 	if err != nil {
 		return fmt.Errorf("timed forward failed: %s", torchMsg(err))
 	}

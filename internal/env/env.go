@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -299,4 +300,64 @@ func firstLines(s string) string {
 		keep = append(keep, l)
 	}
 	return strings.Join(keep, "; ")
+}
+
+// CPUTimes is a snapshot of the machine's busy CPU time and this process's own, for
+// measuring how much of the machine other processes used meanwhile (OtherCPUs).
+type CPUTimes struct {
+	At         time.Time
+	Busy, Self float64 // CPU-seconds: all CPUs busy (incl. steal), and this process (all threads)
+	OK         bool
+}
+
+// userHZ is the kernel's clock tick for /proc times (USER_HZ, 100 on Linux).
+const userHZ = 100
+
+// SampleCPU reads /proc/stat and /proc/self/stat.
+func SampleCPU() CPUTimes {
+	t := CPUTimes{At: time.Now()}
+	stat, err1 := os.ReadFile("/proc/stat")
+	self, err2 := os.ReadFile("/proc/self/stat")
+	if err1 != nil || err2 != nil {
+		return t
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return t
+	}
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system irq softirq steal
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return t
+		}
+		t.Busy += v / userHZ
+	}
+	s := string(self)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	g := strings.Fields(s) // g[0] is field 3 (state): utime is field 14, stime 15
+	if len(g) < 13 {
+		return t
+	}
+	ut, err1 := strconv.ParseFloat(g[11], 64)
+	st, err2 := strconv.ParseFloat(g[12], 64)
+	if err1 != nil || err2 != nil {
+		return t
+	}
+	t.Self, t.OK = (ut+st)/userHZ, true
+	return t
+}
+
+// OtherCPUs is the mean number of CPUs that other processes (and the hypervisor, as
+// steal) kept busy between two snapshots; false when it cannot be told (no /proc, or
+// under a second of wall time: the clock tick is 10 ms).
+func OtherCPUs(a, b CPUTimes) (float64, bool) {
+	wall := b.At.Sub(a.At).Seconds()
+	if !a.OK || !b.OK || wall < 1 {
+		return 0, false
+	}
+	other := ((b.Busy - a.Busy) - (b.Self - a.Self)) / wall
+	return math.Round(max(0, other)*100) / 100, true
 }

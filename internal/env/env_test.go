@@ -3,10 +3,12 @@ package env
 import (
 	"math"
 	"os"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -206,5 +208,29 @@ func TestOneDNNISAIsDefault(t *testing.T) {
 		if got := OneDNNISAIsDefault(tc.isa, tc.cpu); got != tc.want {
 			t.Errorf("OneDNNISAIsDefault(%s, %q) = %v, want %v", tc.isa, tc.cpu, got, tc.want)
 		}
+	}
+}
+
+// TestOtherCPUs: a busy child process counts as other work; the figure stays within the
+// machine's CPUs. (Other processes on a shared machine add to it: only a lower bound on
+// the child's share can be asserted.)
+func TestOtherCPUs(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "while :; do :; done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	a := SampleCPU()
+	time.Sleep(1200 * time.Millisecond)
+	b := SampleCPU()
+	other, ok := OtherCPUs(a, b)
+	if !ok {
+		t.Fatalf("OtherCPUs not known: %+v %+v", a, b)
+	}
+	if other < 0.5 || other > float64(onlineCPUs())+0.05 {
+		t.Errorf("other CPUs %.2f with a busy child, want in [0.5, %d]", other, onlineCPUs())
+	}
+	if _, ok := OtherCPUs(a, SampleCPU()); ok && time.Since(a.At) < time.Second {
+		t.Errorf("a span under a second must not give a figure")
 	}
 }

@@ -63,6 +63,7 @@ var quantiles = map[string]float64{"p50": 50, "p90": 90, "p95": 95, "p99": 99}
 type Run struct {
 	SamplesMs     []float64
 	ThroughputRPS float64
+	OtherCPUs     *float64 // CPUs other processes kept busy during the run; nil = not known
 }
 
 // Verdicts of a comparison.
@@ -116,10 +117,14 @@ type Comparison struct {
 	// all would decide it at the same noise and the same measured change.
 	Rounds       int `json:"rounds,omitempty"`
 	RoundsNeeded int `json:"rounds_needed,omitempty"`
-	logRatio     float64
-	seLog        float64
-	tested       bool
-	higherBad    bool
+	// Contention, for stored baselines: the CPUs other processes kept busy during the
+	// current runs and during the baseline's (means over the runs that know it).
+	CurrentOtherCPUs  *float64 `json:"current_other_cpus,omitempty"`
+	BaselineOtherCPUs *float64 `json:"baseline_other_cpus,omitempty"`
+	logRatio          float64
+	seLog             float64
+	tested            bool
+	higherBad         bool
 }
 
 // logValue is one run's log metric value and the within-run standard error of it.
@@ -300,8 +305,45 @@ func Compare(key, metric string, current, baseline []Run, pool Pool) Comparison 
 	c.seLog = math.Sqrt(sigma2 * (1/float64(base.n) + 1/float64(cur.n)))
 	c.logRatio = cur.mean - base.mean
 	c.DF = float64(mod.DF)
+	c.CurrentOtherCPUs, c.BaselineOtherCPUs = meanOtherCPUs(current), meanOtherCPUs(baseline)
 	c.finish(cur, base, math.Sqrt(sigma2/float64(cur.n)), math.Sqrt(sigma2/float64(base.n)))
 	return c
+}
+
+// ContentionMargin is how many more CPUs other processes may have used during the current
+// runs than during the baseline's before a stored-baseline slowdown cannot be told from
+// contention. Assumption: on a machine whose other processes take that much more CPU, a
+// run can be slower by any amount (measured here: 2 cores, load 1.5 -> 5, the same model
+// 87-211% slower), so such a regression is reported inconclusive, never a failure.
+const ContentionMargin = 0.5
+
+func meanOtherCPUs(runs []Run) *float64 {
+	sum, n := 0.0, 0
+	for _, r := range runs {
+		if r.OtherCPUs != nil {
+			sum += *r.OtherCPUs
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	m := sum / float64(n)
+	return &m
+}
+
+// contended says why a stored-baseline regression cannot be told from contention: the
+// current runs shared the machine with ContentionMargin or more CPUs of other work than
+// the baseline's did. "" when they did not, or when either side does not know.
+func (c *Comparison) contended() string {
+	if c.Rounds > 0 || c.CurrentOtherCPUs == nil || c.BaselineOtherCPUs == nil {
+		return ""
+	}
+	cur, base := *c.CurrentOtherCPUs, *c.BaselineOtherCPUs
+	if cur-base < ContentionMargin {
+		return ""
+	}
+	return fmt.Sprintf("other processes kept %.2f CPUs busy during this run vs %.2f during the baseline's, so a slowdown cannot be told from contention: rerun on a quiet runner, or gate model files A/B", cur, base)
 }
 
 // ComparePaired compares A/B measurements taken in interleaved rounds: a[r] and b[r]
@@ -434,6 +476,9 @@ func Decide(cs []Comparison, opts Options) {
 		ci := fmt.Sprintf("the %s CI of the ratio [%.3f, %.3f]", Pct(1-2*eqAlpha), math.Exp(lr-critEq*c.seLog), math.Exp(lr+critEq*c.seLog))
 		c.RoundsNeeded = 0
 		switch {
+		case sig && bad > band && c.contended() != "":
+			c.Verdict = Inconclusive
+			c.Reason = fmt.Sprintf("%s: cannot tell: significant (p=%.2g after Holm) and beyond the %s threshold, but %s", change, c.PAdj, th, c.contended())
 		case sig && bad > band:
 			c.Verdict = Regression
 			c.Reason = fmt.Sprintf("%s: significant (p=%.2g after Holm < %.2g) and beyond the %s threshold", change, c.PAdj, opts.Alpha, th)

@@ -174,10 +174,14 @@ func Check(in Input) *Report {
 			p.fp = ""
 		}
 		for _, r := range cur {
-			p.cur = append(p.cur, Run{SamplesMs: r.SamplesMs, ThroughputRPS: r.ThroughputRPS})
+			run := Run{SamplesMs: r.SamplesMs, ThroughputRPS: r.ThroughputRPS}
+			if r.Env != nil {
+				run.OtherCPUs = r.Env.OtherCPUs
+			}
+			p.cur = append(p.cur, run)
 		}
 		for _, r := range base {
-			p.base = append(p.base, Run{SamplesMs: r.SamplesMs, ThroughputRPS: r.ThroughputRPS})
+			p.base = append(p.base, Run{SamplesMs: r.SamplesMs, ThroughputRPS: r.ThroughputRPS, OtherCPUs: r.OtherCPUs})
 		}
 		pairs = append(pairs, p)
 	}

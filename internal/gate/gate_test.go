@@ -1394,3 +1394,49 @@ func TestThresholdText(t *testing.T) {
 		t.Errorf("reason %q / rule %q do not say 2.5%%", cs[0].Reason, buf.String())
 	}
 }
+
+// TestCompareContention: a stored-baseline slowdown measured while other processes kept
+// the machine busier than during the baseline is inconclusive, never a regression; with
+// the same contention (or where it is not known) the same slowdown is a regression.
+func TestCompareContention(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	rng := rand.New(rand.NewPCG(7, 7))
+	mk := func(other *float64, factors ...float64) []Run {
+		rs := lognormalRuns(rng, 300, 0.05, factors...)
+		for i := range rs {
+			rs[i].OtherCPUs = other
+		}
+		return rs
+	}
+	opts := Options{Alpha: 0.01, Threshold: 0.05}
+	tests := []struct {
+		name          string
+		curOther      *float64
+		baseOther     *float64
+		want          string
+		reasonContain string
+	}{
+		{"busier now", f(1.6), f(0.1), Inconclusive, "other processes kept 1.60 CPUs busy during this run vs 0.10"},
+		{"as busy", f(1.6), f(1.5), Regression, "significant"},
+		{"quieter now", f(0.0), f(1.5), Regression, "significant"},
+		{"baseline does not know", f(1.6), nil, Regression, "significant"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			base := mk(tc.baseOther, 1, 1.02, 0.98)
+			cur := mk(tc.curOther, 2)
+			cs := []Comparison{Compare(key("m"), "p50", cur, base, Pool{})}
+			Decide(cs, opts)
+			if c := cs[0]; c.Verdict != tc.want || !strings.Contains(c.Reason, tc.reasonContain) {
+				t.Errorf("verdict %q (%s), want %q containing %q", c.Verdict, c.Reason, tc.want, tc.reasonContain)
+			}
+		})
+	}
+	// A/B rounds measure both sides under the same contention: never downgraded.
+	a, b := mk(f(0), 1, 1, 1, 1), mk(f(1.9), 2, 2, 2, 2)
+	cs := []Comparison{ComparePaired(key("m"), "p50", a, b)}
+	Decide(cs, opts)
+	if cs[0].Verdict != Regression {
+		t.Errorf("paired: %q (%s)", cs[0].Verdict, cs[0].Reason)
+	}
+}

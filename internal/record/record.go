@@ -188,15 +188,19 @@ type Env struct {
 	CgroupCPUQuota string  `json:"cgroup_cpu_quota,omitempty"`
 	CPUISA         string  `json:"cpu_isa,omitempty"`    // (fp) the CPU's vector ISA flags, e.g. "avx2 avx512f fma"
 	OneDNNISA      string  `json:"onednn_isa,omitempty"` // (fp) the ISA oneDNN's kernels used
-	Torch          string  `json:"torch"`                // (fp) libtorch version
-	BLAS           string  `json:"blas"`                 // (fp) the BLAS library actually loaded
-	BLASConfig     string  `json:"blas_config,omitempty"`
-	Parallel       string  `json:"parallel,omitempty"` // libtorch's parallel backend summary
-	OS             string  `json:"os"`
-	Kernel         string  `json:"kernel,omitempty"`
-	Hostname       string  `json:"hostname,omitempty"`
-	Perflab        string  `json:"perflab"`
-	Go             string  `json:"go"`
+	// OtherCPUs is the mean number of CPUs other processes (and the hypervisor, as steal)
+	// kept busy during the timed loop; absent when it could not be told. Not in the
+	// fingerprint: it says how contended the machine was, which the gate takes into account.
+	OtherCPUs  *float64 `json:"other_cpus,omitempty"`
+	Torch      string   `json:"torch"` // (fp) libtorch version
+	BLAS       string   `json:"blas"`  // (fp) the BLAS library actually loaded
+	BLASConfig string   `json:"blas_config,omitempty"`
+	Parallel   string   `json:"parallel,omitempty"` // libtorch's parallel backend summary
+	OS         string   `json:"os"`
+	Kernel     string   `json:"kernel,omitempty"`
+	Hostname   string   `json:"hostname,omitempty"`
+	Perflab    string   `json:"perflab"`
+	Go         string   `json:"go"`
 }
 
 // LoadInfo is what one open-loop load run (or its simulation) offered and measured. Rates
