@@ -401,10 +401,13 @@ func TestRunPullRequestCommentsOnceThenEdits(t *testing.T) {
 	api.Handle("POST", "/repos/acme/app/issues/7/comments", func(r *githubtest.Request) (int, any) {
 		var in map[string]any
 		r.JSON(&in)
-		c := map[string]any{"id": 501, "body": in["body"], "html_url": "https://github.com/acme/app/pull/7#issuecomment-501"}
+		c := map[string]any{"id": 501, "body": in["body"], "html_url": "https://github.com/acme/app/pull/7#issuecomment-501",
+			"user": map[string]any{"login": "github-actions[bot]", "type": "Bot"}}
 		comments = append(comments, c)
 		return 201, c
 	})
+	// The workflow token may not read its own user: its comments are a Bot's.
+	api.Reply("GET", "/user", 403, githubtest.Message("Resource not accessible by integration"))
 	var edited string
 	api.Handle("PATCH", "/repos/acme/app/issues/comments/501", func(r *githubtest.Request) (int, any) {
 		var in map[string]string
@@ -544,13 +547,13 @@ func TestRunNoBaselineAndNoRunnerFiles(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	log := w.stdout.String()
-	for _, want := range []string{"GITHUB_OUTPUT is not set", "output verdict=no baseline", "GITHUB_STEP_SUMMARY is not set", "using the base branch's head"} {
+	for _, want := range []string{"GITHUB_OUTPUT is not set", "output verdict=no baseline", "GITHUB_STEP_SUMMARY is not set", "using the head of main"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
 	}
 	summary := w.file(filepath.Join(w.ws, OutDir, "summary.md"))
-	if !strings.Contains(summary, "it is not used") || !strings.Contains(summary, "does not exist at the base main") {
+	if !strings.Contains(summary, "it is not used") || !strings.Contains(summary, "does not exist at the head base000000 of main") || !strings.Contains(summary, "No baseline was found") {
 		t.Errorf("summary:\n%s", summary)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -34,6 +35,8 @@ const (
 	InGitHubToken      = "github-token"
 	InResults          = "results"
 	InShard            = "shard"
+	InCommentKey       = "comment-key"
+	InBaselineBranch   = "baseline-branch"
 )
 
 // Defaults are the inputs' defaults, the same as action.yml's (a test checks it). An empty
@@ -57,6 +60,8 @@ var Defaults = map[string]string{
 	InGitHubToken:      "",
 	InResults:          "",
 	InShard:            "",
+	InCommentKey:       "",
+	InBaselineBranch:   "",
 }
 
 // Outputs are the action's outputs, as action.yml declares them.
@@ -89,6 +94,13 @@ type Inputs struct {
 	Token            string
 	Results          []string // JSONL files or globs to gate instead of sweeping
 	Shard            string   // I/N: sweep one shard only, no gate
+	// CommentKey tells this workflow's sticky comment apart from another workflow's on
+	// the same pull request ("" = the default comment).
+	CommentKey string
+	// BaselineBranch keeps the baseline on a branch of its own (for a protected default
+	// branch): read there by pull requests, written there by pushes ("" = the default
+	// branch, at the merge base).
+	BaselineBranch string
 }
 
 // ReadInput returns input name's value through go-githubactions: INPUT_<NAME> uppercased
@@ -179,6 +191,14 @@ func ParseInputs(getenv func(string) string) (*Inputs, error) {
 	default:
 		bad(InUpdateBaseline, "%q must be auto (on a push to the default branch), true (on any push) or false", in.UpdateBaseline)
 	}
+	in.CommentKey = get(InCommentKey)
+	if in.CommentKey != "" && !commentKey.MatchString(in.CommentKey) {
+		bad(InCommentKey, "%q: use letters, digits, '.', '_' or '-' (at most 40)", in.CommentKey)
+	}
+	in.BaselineBranch = strings.TrimPrefix(get(InBaselineBranch), "refs/heads/")
+	if b := in.BaselineBranch; b != "" && (strings.ContainsAny(b, " ~^:?*[\\") || strings.Contains(b, "..") || strings.HasPrefix(b, "-") || strings.HasSuffix(b, "/")) {
+		bad(InBaselineBranch, "%q is not a valid branch name", b)
+	}
 	in.Shard = get(InShard)
 	if _, _, err := sweep.ParseShard(in.Shard); err != nil {
 		bad(InShard, "%s", inputWords(err.Error()))
@@ -188,6 +208,8 @@ func ParseInputs(getenv func(string) string) (*Inputs, error) {
 	}
 	return in, errors.Join(errs...)
 }
+
+var commentKey = regexp.MustCompile(`^[A-Za-z0-9._-]{1,40}$`)
 
 // inputWords turns a flag error ("--constraint must be ...") into an input error
 // ("constraint must be ...").
