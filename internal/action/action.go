@@ -210,6 +210,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		r.logf("perflab: %s — failing the check (fail-on-regression: true)", r.gate.Summary)
 	case r.gate != nil && r.gate.Verdict == gate.Failed && r.mode == ModePullRequest:
 		r.logf("perflab: %s — not failing the check (fail-on-regression: false)", r.gate.Summary)
+	case r.gate != nil && r.mode == ModeBaseline && r.gate.Baseline == nil:
+		r.logf("perflab: first baseline of %s: nothing to compare with", r.baselineRel)
 	case r.gate != nil && r.mode == ModeBaseline:
 		r.logf("perflab: compared with the previous baseline: %s: %s (information only: the baseline moves on)", r.gate.Verdict, r.gate.Summary)
 	case r.gate != nil:
@@ -712,17 +714,25 @@ func (r *runner) compose(limit int, withMarker bool) string {
 	}
 	switch {
 	case r.gate != nil && r.mode == ModeBaseline:
-		head := fmt.Sprintf("### perflab: baseline `%s` %s\n\n", r.baselineRel, orNone(r.stored))
-		var buf bytes.Buffer
-		r.gate.Markdown(&buf)
-		secs = append(secs, section{text: head},
-			section{text: "<details><summary>This push compared with the previous baseline (information only)</summary>\n\n" + escapeTablePipes(buf.String()) + "</details>\n\n", optional: true})
-	case r.gate != nil:
-		var buf bytes.Buffer
-		r.gate.Markdown(&buf)
-		secs = append(secs, section{text: escapeTablePipes(buf.String())})
+		icon := "✅"
+		if !strings.HasPrefix(r.stored, "stored") {
+			icon = "⚠️"
+		}
+		head := fmt.Sprintf("### %s perflab: baseline `%s` %s\n\n", icon, r.baselineRel, orNone(r.stored))
+		if icon != "✅" {
+			head += "**No baseline was stored by this run**: pull requests keep being compared with the previous baseline, or with none (their verdict is then \"no baseline\" and they cannot fail).\n\n"
+		}
+		secs = append(secs, section{text: head})
 		if r.gate.Baseline == nil {
-			secs = append(secs, section{text: fmt.Sprintf("**Baseline used:** `%s` — %s.\n\n", r.baselineRel, r.source)})
+			secs = append(secs, section{text: fmt.Sprintf("This is the first baseline of `%s` (%s): there was nothing to compare this %s with.\n\n", r.baselineRel, r.source, r.ev.Name)})
+		} else {
+			secs = append(secs, section{text: "<details><summary>This run compared with the previous baseline (information only: the baseline moves on)</summary>\n\n" +
+				escapeTablePipes(verdictMarkdown(r.gate, "compared with the previous baseline: "+r.gate.Verdict)) + "</details>\n\n", optional: true})
+		}
+	case r.gate != nil:
+		secs = append(secs, section{text: escapeTablePipes(verdictMarkdown(r.gate, "perflab gate: "+r.gate.Verdict))})
+		if r.gate.Baseline == nil {
+			secs = append(secs, section{text: fmt.Sprintf("**Baseline used:** `%s`: %s.\n\n", r.baselineRel, r.source)})
 		}
 	default:
 		secs = append(secs, section{text: fmt.Sprintf("### perflab report (%s: not gated)\n\n", r.ev.Name)})

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -228,7 +230,7 @@ func TestChartAndRecommendations(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := chart(rep)
-	for _, w := range []string{"```mermaid\nxychart-beta\n", `title "my model.pt: p95 latency per configuration"`, `x-axis ["`, "bar [", "line [4, 4, 4]", "★ b", "y-axis \"p95 latency (ms)\" 0 -->"} {
+	for _, w := range []string{"```mermaid\nxychart-beta horizontal\n", `title "my model.pt: p95 latency (ms) per configuration"`, `x-axis ["`, "bar [", "line [4, 4, 4]", "★ b", "y-axis \"p95 latency (ms)\" 0 -->"} {
 		if !strings.Contains(c, w) {
 			t.Errorf("chart lacks %q:\n%s", w, c)
 		}
@@ -247,6 +249,91 @@ func TestChartAndRecommendations(t *testing.T) {
 	var parsed report.JSONReport
 	if err := json.Unmarshal([]byte(js), &parsed); err != nil || len(parsed.Recommendations) != 1 {
 		t.Errorf("recommended-config does not parse as perflab report --json: %v", err)
+	}
+}
+
+// One slow outlier must not flatten the real bars: the axis follows the bulk of the values
+// (and the budget), the outlier is cut at the axis end and its label says its value.
+func TestChartClipsOutliers(t *testing.T) {
+	var recs []*record.Record
+	for i, ms := range []float64{11, 14, 20, 33, 55, 2400} {
+		recs = append(recs, rec("m.pt", 1<<i, 1, ms, 200, "fp", uint64(i)))
+	}
+	rep, err := report.Compute(recs, report.Options{Constraint: "latency", Percentile: "p95", BudgetMs: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := chart(rep)
+	top := regexp.MustCompile(`y-axis "p95 latency \(ms\)" 0 --> ([0-9.]+)`).FindStringSubmatch(c)
+	if top == nil {
+		t.Fatalf("no y-axis range:\n%s", c)
+	}
+	end, _ := strconv.ParseFloat(top[1], 64)
+	if end < 60 || end > 200 {
+		t.Errorf("axis ends at %v ms; want it set by the 11-55 ms bars and the 50 ms budget, not the 2.4 s outlier:\n%s", end, c)
+	}
+	if !strings.Contains(c, "▶ 2") || !strings.Contains(c, "a bar cut at the end of the axis") {
+		t.Errorf("the cut bar is not labelled with its value:\n%s", c)
+	}
+	bars := regexp.MustCompile(`bar \[([^\]]*)\]`).FindStringSubmatch(c)
+	for _, v := range strings.Split(bars[1], ", ") {
+		if f, _ := strconv.ParseFloat(v, 64); f > end {
+			t.Errorf("bar %v beyond the axis end %v", f, end)
+		}
+	}
+	// Without an outlier nothing is cut.
+	rep2, _ := report.Compute(recs[:5], report.Options{Constraint: "latency", Percentile: "p95", BudgetMs: 50})
+	if c2 := chart(rep2); strings.Contains(c2, "▶") {
+		t.Errorf("a bar was cut without an outlier:\n%s", c2)
+	}
+}
+
+// The verdict table fits a comment: six columns with the verdict first, short labels,
+// values on inconclusive rows, p never printed as 0, capped rows.
+func TestVerdictMarkdown(t *testing.T) {
+	rep := &gate.Report{Verdict: gate.Regression, Summary: "1 regression", Alpha: 0.01, Threshold: 0.05, Metrics: []string{"p95"},
+		Baseline: &gate.BaselineInfo{Path: "baselines/x.json", Source: "contents API at the merge base abc with main", Commits: []string{"a", "b"},
+			FirstDate: "2026-11-30T10:00:00Z", LastDate: "2026-12-01T10:00:00Z", Fingerprints: []string{"fp1"}}}
+	rep.Comparisons = append(rep.Comparisons,
+		gate.Comparison{Key: "mobilenet_v3_small|b4|compile=on|t2|i1|cl=true|q=false|cpu", Metric: "p95", Verdict: gate.Regression,
+			Baseline: gate.Estimate{Value: 10, Runs: 2}, Current: gate.Estimate{Value: 20, Runs: 1}, Ratio: 2, PAdj: 0},
+		gate.Comparison{Key: "mobilenet_v3_small|b1|compile=off|t1|i1|cl=false|q=false|cpu", Metric: "p99", Verdict: gate.Inconclusive,
+			Baseline: gate.Estimate{Value: 12, Runs: 1}, Current: gate.Estimate{Value: 13, Runs: 1}})
+	for i := 0; i < 70; i++ {
+		rep.Comparisons = append(rep.Comparisons, gate.Comparison{Key: fmt.Sprintf("m%d|b1|compile=off|t1|i1|cl=false|q=false|cpu", i), Metric: "p95",
+			Verdict: gate.NoChange, Baseline: gate.Estimate{Value: 5, Runs: 1}, Current: gate.Estimate{Value: 5.1, Runs: 1}, Ratio: 1.02, PAdj: 0.5})
+	}
+	md := verdictMarkdown(rep, "perflab gate: regression")
+	for _, want := range []string{
+		"### ❌ perflab gate: regression", "| | configuration | metric | baseline | now | change |",
+		"| ❌ | `mobilenet_v3_small` b4 t2 compile channels_last | p95 | 10.00 ms (×2) | 20.00 ms | **+100.0% (p<0.001)** |",
+		"| ❔ | `mobilenet_v3_small` b1 t1 | p99 | 12.00 ms | 13.00 ms | +8.3% |",
+		"*… and 11 more: every comparison is in `perflab-results/verdict.json`.*",
+		"**Baseline:** `baselines/x.json` from the contents API at the merge base abc with main: 2 commits, measured from 2026-11-30 to 2026-12-01 on `fp1`.",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("verdict lacks %q:\n%s", want, md)
+		}
+	}
+	for _, bad := range []string{"p=0)", "p=0 ", "))", "compile=off", "| - |"} {
+		if strings.Contains(md, bad) {
+			t.Errorf("verdict contains %q:\n%s", bad, md)
+		}
+	}
+	// The widest row stays narrow: at most 6 cells, and no cell over 60 characters.
+	for _, l := range strings.Split(md, "\n") {
+		if !strings.HasPrefix(l, "| ") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(l, "|"), " | ")
+		if len(cells) != 6 {
+			t.Errorf("row with %d cells: %s", len(cells), l)
+		}
+		for _, c := range cells {
+			if len([]rune(c)) > 60 {
+				t.Errorf("cell of %d characters: %q", len([]rune(c)), c)
+			}
+		}
 	}
 }
 

@@ -83,4 +83,3 @@ var quoted = regexp.MustCompile("`[^`]*`|\"[^\"\n]{12,}\"")
 func withoutContent(msg string) string {
 	return quoted.ReplaceAllString(msg, "(value not shown)")
 }
-
