@@ -383,11 +383,15 @@ func newWorld(t *testing.T, event string, payload map[string]any) *world {
 }
 
 func (w *world) run(api *githubtest.Server) (*Result, error) {
-	w.stdout.Reset()
-	w.stderr.Reset()
 	if api != nil {
 		w.env["GITHUB_API_URL"] = api.URL
 	}
+	return w.runNow()
+}
+
+func (w *world) runNow() (*Result, error) {
+	w.stdout.Reset()
+	w.stderr.Reset()
 	return Run(context.Background(), Deps{
 		Getenv: mapEnv(w.env), Stdout: &w.stdout, Version: "test",
 		Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
