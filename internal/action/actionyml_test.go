@@ -281,3 +281,34 @@ func TestWorkflows(t *testing.T) {
 		t.Errorf("perf-fork-comment.yml must run on workflow_run and never check out code: %v", err)
 	}
 }
+
+// The README's "Use it in your workflow" examples are the workflow files make e2e runs: the
+// files without their header comment, with `uses: ./` as a user writes it (the release that
+// action.yml's image names).
+func TestReadmeExamplesAreTheWorkflows(t *testing.T) {
+	a := loadActionYML(t)
+	version := a.Runs.Image[strings.LastIndex(a.Runs.Image, ":")+1:]
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"perf-gate.yml", "perf-baseline.yml", "perf-fork-comment.yml"} {
+		b, err := os.ReadFile(filepath.Join(root, ".github", "workflows", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		i := 0
+		for i < len(lines) && (strings.HasPrefix(lines[i], "#") || lines[i] == "") {
+			i++
+		}
+		body := strings.ReplaceAll(strings.TrimRight(strings.Join(lines[i:], "\n"), "\n"), "uses: ./", "uses: perflab/perflab@"+version)
+		want := "```yaml\n# .github/workflows/" + name + "\n" + body + "\n```"
+		if name == "perf-fork-comment.yml" {
+			want = "```yaml\n" + body + "\n```"
+		}
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("README lacks %s as it is (header comment dropped, uses: perflab/perflab@%s); want:\n%s", name, version, want)
+		}
+	}
+}

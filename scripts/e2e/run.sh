@@ -87,10 +87,18 @@ run_act() {
       --pull=false --network host --bind --no-cache-server --action-offline-mode \
       --local-repository "actions/upload-artifact@v4=$ROOT/scripts/e2e/upload-artifact" \
       --env GITHUB_API_URL="$API" --env GITHUB_SERVER_URL=https://github.com --env GITHUB_RUN_ID=4242 \
-      -s GITHUB_TOKEN="$token" ) >"$LOGS/$name.log" 2>&1 || rc=$?
+      -s GITHUB_TOKEN="$token" ) 2>&1 | stamp >"$LOGS/$name.log" || rc=$?
   echo "$rc" >"$LOGS/$name.rc"
-  log "act $name: exit $rc in $(( $(date +%s) - start )) s"
+  # From the job's start to the first configuration's result (its timed forwards done).
+  local first
+  first=$(grep -m1 -E '\| \[1/[0-9]+\] ' "$LOGS/$name.log" | awk '{print $1}')
+  log "act $name: exit $rc in $(( $(date +%s) - start )) s; first configuration measured at ${first:-?} s after act started"
 }
+
+# stamp prefixes each line with the seconds since it started (act's own log has no times).
+stamp() { python3 -u -c 'import sys, time
+t = time.time()
+for l in sys.stdin: sys.stdout.write("%7.2f %s" % (time.time() - t, l))'; }
 
 pr_event() { # NUMBER HEAD_REPO HEAD_SHA BASE_SHA
   cat <<JSON
@@ -112,15 +120,18 @@ JSON
 run_act push push perf-baseline.yml e2e-write "$E2E_STATE/push.json"
 state >"$LOGS/state-1.json"
 
+# The pull requests branch off main after the baseline commit: their merge base has it.
+MAIN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["branches"]["main"])' "$LOGS/state-1.json")
+
 # 2. pull request #7, with a reviewer's comment quoting the marker already there.
 hub comment '{"issue":7,"login":"alice","type":"User","body":"> <!-- perflab-gate -->\n> ### perflab gate: regression\n\nIs this real?"}'
-pr_event 7 acme/models "$SHA" "$SHA" >"$E2E_STATE/pr7.json"
+pr_event 7 acme/models "$SHA" "$MAIN" >"$E2E_STATE/pr7.json"
 run_act pr7-first pull_request perf-gate.yml e2e-write "$E2E_STATE/pr7.json"
 cp "$REPO/perflab-results/summary.md" "$LOGS/pr7-first.summary.md" 2>/dev/null || true
 state >"$LOGS/state-2.json"
 
 # 3. pull request #8 from a fork: read-only token.
-pr_event 8 forker/models "$SHA" "$SHA" >"$E2E_STATE/pr8.json"
+pr_event 8 forker/models "$SHA" "$MAIN" >"$E2E_STATE/pr8.json"
 run_act fork pull_request perf-gate.yml e2e-read "$E2E_STATE/pr8.json"
 state >"$LOGS/state-3.json"
 
