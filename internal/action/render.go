@@ -152,7 +152,9 @@ func escapeTablePipes(md string) string {
 	return strings.Join(lines, "\n")
 }
 
-// recommendations renders the recommended configuration of each model as a table.
+// recommendations renders the recommended configuration of each model as a table narrow
+// enough for a comment (four columns: the configuration in words, the latency with its
+// interval, the throughput), the answer first.
 func recommendations(rep *report.Report) string {
 	var b strings.Builder
 	p := rep.Options.Percentile
@@ -161,26 +163,50 @@ func recommendations(rep *report.Report) string {
 		b.WriteString("No model was measured.\n\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "| model | batch | compile | threads (intra/inter) | channels_last | int8 | %s | throughput |\n|---|---:|---|---:|---|---|---:|---:|\n", p)
+	fmt.Fprintf(&b, "| model | configuration | %s | throughput |\n|---|---|---:|---:|\n", p)
 	var notes []string
 	for _, r := range rep.Recommendations {
 		name := modelName(r.Model)
 		if r.None || r.Chosen == nil {
-			fmt.Fprintf(&b, "| `%s` | — | — | — | — | — | — | — |\n", name)
+			fmt.Fprintf(&b, "| `%s` | **none fits** | – | – |\n", name)
 			notes = append(notes, fmt.Sprintf("- `%s`: no recommendation: %s", name, r.Reason))
 			continue
 		}
 		c := r.Chosen
-		lat := fmtMs(c.Lat(p))
+		lat := "**" + fmtMs(c.Lat(p)) + " ms**"
 		if l, ok := c.Latency[p]; ok && l.HasCI {
-			lat += fmt.Sprintf(" [%s, %s]", fmtMs(l.CI.Lo), fmtMs(l.CI.Hi))
+			lat += fmt.Sprintf("<br><sub>[%s, %s]</sub>", fmtMs(l.CI.Lo), fmtMs(l.CI.Hi))
 		}
-		fmt.Fprintf(&b, "| `%s` | %d | %s | %s | %s | %s | %s | %.1f req/s |\n", name, c.BatchSize, c.CompileLabel(), c.ThreadsLabel(),
-			yesNo(c.ChannelsLast), yesNo(c.Quantize), lat, c.ThroughputRPS)
+		fmt.Fprintf(&b, "| `%s` | **%s** | %s | %.1f req/s |\n", name, configWords(c), lat, c.ThroughputRPS)
 		notes = append(notes, fmt.Sprintf("- `%s`: %s", name, r.Reason))
 	}
 	b.WriteString("\n" + strings.Join(notes, "\n") + "\n\n")
 	return b.String()
+}
+
+// configWords says a configuration as one would set it: "batch 4, 2 threads (1 inter-op),
+// compile, channels_last".
+func configWords(e *report.Entry) string {
+	threads := fmt.Sprintf("%d thread", e.Threads)
+	if e.Threads != 1 {
+		threads += "s"
+	}
+	if e.InteropThreads > 1 {
+		threads += fmt.Sprintf(" (%d inter-op)", e.InteropThreads)
+	}
+	parts := []string{fmt.Sprintf("batch %d", e.BatchSize), threads}
+	if e.Compile {
+		parts = append(parts, "compile")
+	} else {
+		parts = append(parts, "eager")
+	}
+	if e.ChannelsLast {
+		parts = append(parts, "channels_last")
+	}
+	if e.Quantize {
+		parts = append(parts, "int8")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // chart renders a Mermaid xychart per model (at most maxChartModels): the chosen latency

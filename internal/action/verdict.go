@@ -89,12 +89,32 @@ func verdictMarkdown(rep *gate.Report, heading string) string {
 	for _, n := range rep.Notes {
 		notes = append(notes, "- "+n)
 	}
+	// Failed configurations, one line per reason (a sweep often fails many the same way).
+	type group struct {
+		broken bool
+		reason string
+		keys   []string
+	}
+	var groups []*group
 	for _, f := range rep.FailedConfigs {
-		if f.WasInBaseline {
-			notes = append(notes, fmt.Sprintf("- ❌ broken (measured in the baseline, fails now): %s: %s", configLabel(f.Key), f.Reason))
-		} else {
-			notes = append(notes, fmt.Sprintf("- ⚠️ failed, not compared: %s: %s", configLabel(f.Key), f.Reason))
+		var g *group
+		for _, x := range groups {
+			if x.broken == f.WasInBaseline && x.reason == f.Reason {
+				g = x
+			}
 		}
+		if g == nil {
+			g = &group{broken: f.WasInBaseline, reason: f.Reason}
+			groups = append(groups, g)
+		}
+		g.keys = append(g.keys, f.Key)
+	}
+	for _, g := range groups {
+		what := "⚠️ not compared (failed)"
+		if g.broken {
+			what = "❌ broken (measured in the baseline, fails now)"
+		}
+		notes = append(notes, fmt.Sprintf("- %s, %s: %s: %s", what, plural(len(g.keys), "configuration"), g.reason, labels(g.keys, 6)))
 	}
 	if n := len(rep.OnlyInResults); n > 0 && rep.Baseline != nil {
 		notes = append(notes, fmt.Sprintf("- new, no baseline entry yet: %s", labels(rep.OnlyInResults, 8)))
