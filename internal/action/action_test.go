@@ -344,6 +344,9 @@ func TestAnnotationsAreCapped(t *testing.T) {
 	}
 	rep.Comparisons = append(rep.Comparisons, gate.Comparison{Key: "ok", Metric: "p95", Verdict: gate.NoChange})
 	msgs := annotations(rep, MaxAnnotations)
+	if !strings.Contains(msgs[0], "+50.0% (p<0.001)") || strings.Contains(msgs[0], "p=0") {
+		t.Errorf("annotation %q: want the change and p<0.001, never p=0", msgs[0])
+	}
 	if len(msgs) != MaxAnnotations || !strings.Contains(msgs[9], "6 more regressions") {
 		t.Errorf("%d annotations, last %q", len(msgs), msgs[len(msgs)-1])
 	}

@@ -337,7 +337,8 @@ func annotations(rep *gate.Report, limit int) []string {
 			msgs = append(msgs, fmt.Sprintf("… and %d more regressions: see the job summary", len(regs)-i))
 			break
 		}
-		msgs = append(msgs, fmt.Sprintf("%s: %s (baseline %s, now %s)", c.Key, c.Reason, fmtEst(c.Metric, c.Baseline.Value), fmtEst(c.Metric, c.Current.Value)))
+		msgs = append(msgs, fmt.Sprintf("%s %s %s, significant and beyond the threshold (baseline %s, now %s)", strings.ReplaceAll(configLabel(c.Key), "`", ""),
+			c.Metric, fmtChange(c), fmtEst(c.Metric, c.Baseline.Value), fmtEst(c.Metric, c.Current.Value)))
 	}
 	return msgs
 }

@@ -33,13 +33,17 @@ the action's inputs from INPUT_* variables and the event from GITHUB_EVENT_NAME 
 GITHUB_EVENT_PATH, and talks to the REST API at GITHUB_API_URL with the github-token input.
 
   pull_request      sweep the preset, write the report, gate the results against the baseline
-                    as of the pull request's merge base (read through the contents API; the
-                    workspace file when the API cannot be read), keep ONE comment up to date
-                    (found by a hidden marker), write the job summary and the outputs.
-  push to the default branch (update-baseline: auto)
+                    as of the pull request's merge base (read through the contents API, never
+                    from the pull request's own checkout), keep ONE comment up to date (the
+                    token's own, starting with a hidden marker; comment-key makes one per
+                    workflow), write the job summary and the outputs.
+  merge_group       the same gate for a merge queue's group, without a comment.
+  push, workflow_dispatch or schedule on the default branch (update-baseline: auto)
                     sweep, merge the results into the baseline and store it through the
                     contents API ("perflab: update baseline ... [skip ci]"), retrying when
-                    another job wrote it meanwhile.
+                    another job wrote it meanwhile; on the baseline-branch input's branch
+                    instead when set (a protected default branch refuses the commit: the run
+                    says so and does not fail).
   anything else     sweep and report only.
 
 With the shard input (I/N) it sweeps one shard and stops; with the results input it gates
@@ -49,7 +53,8 @@ summary and the log say how to get the comment (pull_request -> artifact -> work
 Inputs, outputs and example workflows: see the README, "Use it in your workflow".
 
 ` + exitCodesHelp + `
-  (action: 1 only with fail-on-regression: true; 2 also when the baseline could not be stored)`,
+  (action: 1 only with fail-on-regression: true; 2 also for an input path outside the workspace,
+   or a baseline store that failed for another reason than permissions or branch protection)`,
 		Example: `  # what the container runs; locally, simulate the runner:
   GITHUB_EVENT_NAME=pull_request GITHUB_EVENT_PATH=event.json GITHUB_REPOSITORY=o/r \
     GITHUB_WORKSPACE=$PWD INPUT_PRESET=cpu_vision INPUT_QUICK=true perflab action`,
