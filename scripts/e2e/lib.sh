@@ -8,6 +8,7 @@ DOCKER_SOCK=/run/perflab-docker.sock
 DOCKER_PIDFILE=/run/perflab-docker.pid
 export DOCKER_HOST=unix://$DOCKER_SOCK
 DOCKER=/usr/bin/docker  # docker.io's client, matching its daemon
+export PATH=/usr/local/go/bin:$PATH  # Go on this machine kind
 SUDO=""; if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 log() { printf 'e2e: %s\n' "$*" >&2; }
