@@ -154,6 +154,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
+	// The real path: every path the action writes is resolved through links and checked
+	// against it, and shown relative to it.
+	if real, err := filepath.EvalSymlinks(r.ws); err == nil {
+		r.ws = real
+	}
 	if r.out, err = r.inWorkspace(OutDir, "the output folder"); err != nil {
 		return nil, err
 	}
