@@ -732,10 +732,10 @@ func (r *runner) compose(limit int, withMarker bool) string {
 			secs = append(secs, section{text: fmt.Sprintf("This is the first baseline of `%s` (%s): there was nothing to compare this %s with.\n\n", r.baselineRel, r.source, r.ev.Name)})
 		} else {
 			secs = append(secs, section{text: "<details><summary>This run compared with the previous baseline (information only: the baseline moves on)</summary>\n\n" +
-				escapeTablePipes(verdictMarkdown(r.gate, "compared with the previous baseline: "+r.gate.Verdict)) + "</details>\n\n", optional: true})
+				escapeTablePipes(verdictMarkdown(r.gate, "compared with the previous baseline: "+r.gate.Verdict, "")) + "</details>\n\n", optional: true})
 		}
 	case r.gate != nil:
-		secs = append(secs, section{text: escapeTablePipes(verdictMarkdown(r.gate, "perflab gate: "+r.gate.Verdict))})
+		secs = append(secs, section{text: escapeTablePipes(verdictMarkdown(r.gate, "perflab gate: "+r.gate.Verdict, atAGlance(r.rep)))})
 		if r.gate.Baseline == nil {
 			secs = append(secs, section{text: fmt.Sprintf("**Baseline used:** `%s`: %s.\n\n", r.baselineRel, r.source)})
 		}

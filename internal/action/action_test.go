@@ -303,7 +303,7 @@ func TestVerdictMarkdown(t *testing.T) {
 		rep.Comparisons = append(rep.Comparisons, gate.Comparison{Key: fmt.Sprintf("m%d|b1|compile=off|t1|i1|cl=false|q=false|cpu", i), Metric: "p95",
 			Verdict: gate.NoChange, Baseline: gate.Estimate{Value: 5, Runs: 1}, Current: gate.Estimate{Value: 5.1, Runs: 1}, Ratio: 1.02, PAdj: 0.5})
 	}
-	md := verdictMarkdown(rep, "perflab gate: regression")
+	md := verdictMarkdown(rep, "perflab gate: regression", "")
 	for _, want := range []string{
 		"### ❌ perflab gate: regression", "| | configuration | metric | baseline | now | change |",
 		"| ❌ | `mobilenet_v3_small` b4 t2 compile channels_last | p95 | 10.00 ms (×2) | 20.00 ms | **+100.0% (p<0.001)** |",
@@ -518,7 +518,7 @@ func TestRunPullRequestCommentsOnceThenEdits(t *testing.T) {
 		t.Errorf("result %+v\n%s", res, w.stdout.String())
 	}
 	body := comments[0]["body"].(string)
-	for _, want := range []string{gate.Marker, "perflab gate: pass", "contents API at the merge base mb00000000", "Recommended configuration",
+	for _, want := range []string{gate.Marker, "perflab gate: pass", "contents API at the merge base mb00000000", "Recommended configuration", "**Recommended for `m.pt`:** batch ",
 		"```mermaid", "<details><summary>Full report</summary>", "[workflow run](https://github.com/acme/app/actions/runs/99)"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("comment lacks %q:\n%s", want, body)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/report"
 )
 
 // Table limits of the comment and the summary: the rows of the flagged table (regressions
@@ -37,9 +38,9 @@ func verdictIcon(v string) string {
 // github.com: six narrow columns with the verdict first, short configuration labels,
 // values shown whenever they exist (inconclusive rows too), capped row counts, and the
 // baseline and the rule in words. The full numbers are in perflab-results/verdict.json.
-func verdictMarkdown(rep *gate.Report, heading string) string {
+func verdictMarkdown(rep *gate.Report, heading, glance string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### %s %s\n\n%s.\n\n", verdictIcon(rep.Verdict), heading, capitalize(rep.Summary))
+	fmt.Fprintf(&b, "### %s %s\n\n%s.\n\n%s", verdictIcon(rep.Verdict), heading, capitalize(rep.Summary), glance)
 	var flagged, rest []gate.Comparison
 	for _, c := range rep.Comparisons {
 		if c.Verdict == gate.Regression || c.Verdict == gate.Improvement {
@@ -126,6 +127,31 @@ func verdictMarkdown(rep *gate.Report, heading string) string {
 		b.WriteString(strings.Join(notes, "\n") + "\n\n")
 	}
 	return b.String()
+}
+
+// atAGlance is the recommended configuration of each model in one line, for the top of
+// the comment (the table further down has the details); "" without a report.
+func atAGlance(rep *report.Report) string {
+	if rep == nil {
+		return ""
+	}
+	p := rep.Options.Percentile
+	var b strings.Builder
+	for i, r := range rep.Recommendations {
+		if i == maxChartModels {
+			break
+		}
+		if r.None || r.Chosen == nil {
+			fmt.Fprintf(&b, "**Recommended for `%s`:** none fits (%s).<br>\n", modelName(r.Model), rep.Options.ConstraintText())
+			continue
+		}
+		c := r.Chosen
+		fmt.Fprintf(&b, "**Recommended for `%s`:** %s — %s %s ms, %.1f req/s.<br>\n", modelName(r.Model), configWords(c), p, fmtMs(c.Lat(p)), c.ThroughputRPS)
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return strings.TrimSuffix(b.String(), "<br>\n") + "\n\n"
 }
 
 // comparisonTable writes at most limit rows, then says how many were left out.
