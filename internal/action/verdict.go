@@ -41,14 +41,18 @@ func verdictIcon(v string) string {
 func verdictMarkdown(rep *gate.Report, heading, glance string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s %s\n\n%s.\n\n%s", verdictIcon(rep.Verdict), heading, capitalize(rep.Summary), glance)
-	var flagged, rest []gate.Comparison
+	var flagged, improved, rest []gate.Comparison
 	for _, c := range rep.Comparisons {
-		if c.Verdict == gate.Regression || c.Verdict == gate.Improvement {
+		switch c.Verdict {
+		case gate.Regression:
 			flagged = append(flagged, c)
-		} else {
+		case gate.Improvement:
+			improved = append(improved, c)
+		default:
 			rest = append(rest, c)
 		}
 	}
+	flagged = append(flagged, improved...) // regressions first
 	if len(flagged) > 0 {
 		comparisonTable(&b, flagged, maxFlaggedRows)
 	}

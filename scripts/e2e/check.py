@@ -109,7 +109,7 @@ check(len(posts) == 1 and posts[0]["status"] == 403, "fork: the comment was refu
 flog = read("fork.log")
 check("read-only token" in flog and "workflow_run" in flog, "fork: the log explains the read-only token and the workflow_run pattern")
 
-# 4. pull request #7 against a twice-as-fast baseline: regression, exit 1, same comment edited.
+# 4. pull request #7 against a ten times faster baseline: regression, exit 1, same comment edited.
 code = rc("pr7-regression")
 rlog = read("pr7-regression.log")
 check(code == 1, "pr7-regression: act exit %d, want 1" % code)

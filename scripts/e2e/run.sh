@@ -7,7 +7,7 @@
 #   2. pull request #7 (perf-gate.yml): one comment created (a reviewer's comment quoting the
 #      marker is left alone), job summary, outputs; exit 1 only on a regression.
 #   3. pull request #8 from a fork, read-only token: no comment, no failure for it.
-#   4. pull request #7 again against a baseline twice as fast as this machine: verdict
+#   4. pull request #7 again against a baseline ten times as fast as this machine: verdict
 #      regression, exit 1, the same comment edited.
 # Installs what it needs (docker.io, debootstrap, act), starts a Docker daemon without a
 # bridge network when none runs and stops the one it started. Warm reruns reuse the cached
@@ -135,17 +135,18 @@ pr_event 8 forker/models "$SHA" "$MAIN" >"$E2E_STATE/pr8.json"
 run_act fork pull_request perf-gate.yml e2e-read "$E2E_STATE/pr8.json"
 state >"$LOGS/state-3.json"
 
-# 4. pull request #7 again, against a baseline whose samples are half of this machine's.
+# 4. pull request #7 again, against a baseline 10x faster than this machine (between two runs
+#    on a loaded 2-core machine latencies drift by 2x, so a 2x faster baseline is not enough).
 python3 - "$LOGS/state-3.json" >"$E2E_STATE/fast-baseline.json" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1]))
 b = json.loads(st["commits"][st["branches"]["main"]]["files"]["baselines/cpu_vision.json"])
 for e in b["entries"]:
     for r in e["runs"]:
-        r["samples_ms"] = [round(s / 2, 4) for s in r["samples_ms"]]
+        r["samples_ms"] = [round(s / 10, 4) for s in r["samples_ms"]]
         for k in ("latency_p50", "latency_p95", "latency_p99"):
-            r[k] = r[k] / 2
-        r["throughput_rps"] = r["throughput_rps"] * 2
+            r[k] = r[k] / 10
+        r["throughput_rps"] = r["throughput_rps"] * 10
 json.dump(b, sys.stdout, indent=2)
 PY
 python3 -c 'import json,sys; print(json.dumps({"branch":"main","sha":"'"$(printf fast%.0s {1..10})"'","files":{"baselines/cpu_vision.json":open(sys.argv[1]).read()}}))' \
