@@ -25,6 +25,7 @@ git -C "$REPO" remote add origin https://github.com/acme/models.git
 echo '{"ref":"refs/heads/dev","repository":{"full_name":"acme/models","default_branch":"main"}}' >"$E2E_STATE/dispatch.json"
 log=$E2E_STATE/first-forward.log
 echo "load before: $(uptime)"
+set +e +o pipefail  # act dies of SIGPIPE once the first configuration is read: expected
 ( cd "$REPO" && HOME=$E2E_STATE/act-home exec "$ROOT/.tools/act" workflow_dispatch -e "$E2E_STATE/dispatch.json" \
     -W .github/workflows/perf-baseline.yml -P ubuntu-latest=debian:bookworm-slim --pull=false --network host \
     --bind --no-cache-server --action-offline-mode \
@@ -45,6 +46,7 @@ for l in sys.stdin:
         sys.stdout.flush()
         break
 ' | tee "$log"
+set -e -o pipefail
 echo "load after: $(uptime)"
 left=$($DOCKER ps -aq --filter name=act-perf-baseline || true)
 [ -z "$left" ] || $DOCKER rm -f $left >/dev/null
