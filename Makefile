@@ -10,7 +10,7 @@ VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    := -X github.com/perflab/perflab/internal/env.Version=$(VERSION)
 GOTESTFLAGS ?= -timeout 20m
 
-.PHONY: all setup build models test demo bench-overhead calibrate-gate clean
+.PHONY: all setup build models test lint-workflows e2e demo bench-overhead calibrate-gate clean
 
 all: build
 
@@ -27,8 +27,21 @@ $(MODEL_FILES) &: models/export.py
 	$(PYTHON) models/export.py --out $(MODELS_DIR)
 	@touch $(MODEL_FILES)
 
-test: setup models
+test: setup models lint-workflows
 	PERFLAB_MODELS_DIR=$(CURDIR)/$(MODELS_DIR) go test $(GOTESTFLAGS) ./...
+
+# actionlint checks action.yml and the workflows as GitHub would read them (the pinned
+# version comes from the Go module proxy, once, into .tools/).
+ACTIONLINT_VERSION := v1.7.12
+lint-workflows:
+	@.tools/actionlint -version 2>/dev/null | grep -q '^$(ACTIONLINT_VERSION:v%=%)$$' || \
+	  GOBIN=$(CURDIR)/.tools go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	.tools/actionlint
+
+# The action, run for real: its image built from the Dockerfile, the example workflows run
+# by act against a fake GitHub API on loopback (scripts/e2e/run.sh; README, "Testing").
+e2e:
+	bash scripts/e2e/run.sh
 
 # The main job on a built-in model: a quick sweep, then the report with its recommendation.
 demo: build models

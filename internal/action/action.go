@@ -161,9 +161,16 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
-	r.out = filepath.Join(r.ws, OutDir)
+	// The real path: every path the action writes is resolved through links and checked
+	// against it, and shown relative to it.
+	if real, err := filepath.EvalSymlinks(r.ws); err == nil {
+		r.ws = real
+	}
+	if r.out, err = r.inWorkspace(OutDir, "the output folder"); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(r.out, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", r.out, err)
+		return nil, fmt.Errorf("create %s: %w", OutDir, err)
 	}
 	if r.token != "" {
 		if r.client, err = r.d.NewClient(r.token, r.d.Getenv("GITHUB_API_URL")); err != nil {
@@ -208,7 +215,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		r.annotate()
 		r.writeFile("verdict.json", func(w io.Writer) error { return r.gate.JSON(w) })
 	}
-	if r.mode == ModePullRequest {
+	if r.mode == ModePullRequest && !r.ev.IsMergeGroup() {
 		res.CommentURL = r.comment(ctx)
 	}
 	r.writeSummary()
@@ -220,6 +227,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		r.logf("perflab: %s — failing the check (fail-on-regression: true)", r.gate.Summary)
 	case r.gate != nil && r.gate.Verdict == gate.Failed && r.mode == ModePullRequest:
 		r.logf("perflab: %s — not failing the check (fail-on-regression: false)", r.gate.Summary)
+	case r.gate != nil && r.mode == ModeBaseline && r.gate.Baseline == nil:
+		r.logf("perflab: first baseline of %s: nothing to compare with", r.baselineRel)
 	case r.gate != nil && r.mode == ModeBaseline:
 		r.logf("perflab: compared with the previous baseline: %s: %s (information only: the baseline moves on)", r.gate.Verdict, r.gate.Summary)
 	case r.gate != nil:
@@ -234,8 +243,8 @@ func (r *runner) chooseMode() string {
 		return ModeShard
 	case r.ev.IsPullRequest():
 		return ModePullRequest
-	case r.ev.Name == "push" && r.ev.Branch() != "" &&
-		(r.in.UpdateBaseline == UpdateTrue || (r.in.UpdateBaseline == UpdateAuto && r.ev.IsDefaultBranchPush())):
+	case r.ev.Branch() != "" && (r.in.UpdateBaseline == UpdateTrue && r.ev.Name == "push" ||
+		r.in.UpdateBaseline != UpdateFalse && r.ev.IsDefaultBranchPush()):
 		return ModeBaseline
 	}
 	return ModeReport
@@ -250,12 +259,15 @@ func (r *runner) describe() string {
 	case ModePullRequest:
 		pr := r.ev.PR
 		what = fmt.Sprintf("pull request #%d (base %s %s, head %s", pr.Number, pr.BaseRef, short(pr.BaseSHA), short(pr.HeadSHA))
+		if r.ev.IsMergeGroup() {
+			what = fmt.Sprintf("merge queue group (base %s %s, head %s", pr.BaseRef, short(pr.BaseSHA), short(pr.HeadSHA))
+		}
 		if pr.Fork() {
 			what += ", from fork " + pr.HeadRepo
 		}
 		what += "): A/B the changed model files against the base, gate against the baseline at the base"
 	case ModeBaseline:
-		what = fmt.Sprintf("push to %s (%s): update the baseline (update-baseline: %s)", r.ev.Branch(), short(r.ev.SHA), r.in.UpdateBaseline)
+		what = fmt.Sprintf("%s on %s (%s): update the baseline (update-baseline: %s)", r.ev.Name, r.ev.Branch(), short(r.ev.SHA), r.in.UpdateBaseline)
 	default:
 		what = fmt.Sprintf("event %s (ref %s): sweep and report only", r.ev.Name, orNone(r.ev.Ref))
 	}
@@ -295,10 +307,13 @@ func (r *runner) collectResults(ctx context.Context) error {
 		r.logf("merged %d records from %d files into %s (%d duplicates dropped, %d malformed lines skipped)",
 			res.Records, res.Files, r.rel(r.results), res.Duplicates, res.Malformed)
 	} else {
-		preset := r.presetArg()
-		p, err := sweep.Load(preset, r.in.Quick)
+		preset, err := r.presetArg()
 		if err != nil {
 			return err
+		}
+		p, err := sweep.Load(preset, r.in.Quick)
+		if err != nil {
+			return errors.New(withoutContent(err.Error()))
 		}
 		r.preset = p.Name
 		name := "results.jsonl"
@@ -331,14 +346,15 @@ func (r *runner) collectResults(ctx context.Context) error {
 	return nil
 }
 
-// presetArg is the preset input as sweep.Load takes it: a built-in name, or a path made
-// absolute against the workspace (the action's working directory is not relied on).
-func (r *runner) presetArg() string {
+// presetArg is the preset input as sweep.Load takes it: a built-in name, or the real path
+// of a file in the workspace (the action's working directory is not relied on; a path or a
+// symbolic link leading out of the workspace is refused).
+func (r *runner) presetArg() (string, error) {
 	p := r.in.Preset
-	if _, ok := presets.Get(p); ok || filepath.IsAbs(p) {
-		return p
+	if _, ok := presets.Get(p); ok {
+		return p, nil
 	}
-	return filepath.Join(r.ws, p)
+	return r.inWorkspace(p, "input preset")
 }
 
 func (r *runner) presetOfRecords() string {
@@ -353,8 +369,10 @@ func (r *runner) presetOfRecords() string {
 	if len(names) == 1 {
 		return names[0]
 	}
-	if p, err := sweep.Load(r.presetArg(), r.in.Quick); err == nil {
-		return p.Name
+	if arg, err := r.presetArg(); err == nil {
+		if p, err := sweep.Load(arg, r.in.Quick); err == nil {
+			return p.Name
+		}
 	}
 	return strings.TrimSuffix(filepath.Base(r.in.Preset), filepath.Ext(r.in.Preset))
 }
@@ -367,6 +385,9 @@ func (r *runner) expand(patterns []string) ([]string, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(r.ws, p)
 		}
+		if rel, err := filepath.Rel(r.ws, p); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			return nil, fmt.Errorf("input results: %s is outside the workspace: give paths or globs in the repository", p)
+		}
 		m, err := filepath.Glob(p)
 		if err != nil {
 			return nil, fmt.Errorf("input results: bad pattern %q: %v", p, err)
@@ -375,7 +396,13 @@ func (r *runner) expand(patterns []string) ([]string, error) {
 			return nil, fmt.Errorf("input results: %s matches no file (did every shard upload its results?)", r.rel(p))
 		}
 		sort.Strings(m)
-		files = append(files, m...)
+		for _, f := range m {
+			real, err := r.inWorkspace(f, "input results")
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, real)
+		}
 	}
 	return files, nil
 }
@@ -403,7 +430,7 @@ func (r *runner) writeReport() error {
 	}
 	rep.Inputs = []string{r.rel(r.results)}
 	r.rep = rep
-	ro := report.RenderOptions{Generator: "perflab " + orNone(r.d.Version) + " (GitHub Action)"}
+	ro := report.RenderOptions{Generator: "perflab " + r.version() + " (GitHub Action)"}
 	if ro.Plots, err = report.WritePlots(rep, r.out, "report"); err != nil {
 		r.warnf("plots not written: %v", err)
 	}
@@ -440,8 +467,11 @@ func (r *runner) baselinePath() (string, error) {
 }
 
 // gatePullRequest loads the baseline as of the pull request's base (the commit the merge
-// commit is built on), gates the results against it, and A/B tests the changed model
-// files against their versions at the base.
+// commit is built on; or the head of the baseline-branch input), gates the results against
+// it, and A/B tests the changed model files against their versions at the base. The pull
+// request's own checkout is never a baseline source: a pull request that edits the baseline
+// file would hide its own regression. When the API cannot be read, the verdict is "no
+// baseline", said loudly.
 func (r *runner) gatePullRequest(ctx context.Context) error {
 	path, err := r.baselinePath()
 	if err != nil {
@@ -450,13 +480,16 @@ func (r *runner) gatePullRequest(ctx context.Context) error {
 	r.baselineRel = path
 	pr := r.ev.PR
 	var base *baseline.File
-	fallback := ""
+	unreadable := ""
 	if r.client == nil {
-		fallback = "no token to read the base branch"
+		unreadable = "the action got no github-token to read it"
 	} else {
-		ref, refDesc := pr.BaseSHA, "base "+pr.BaseRef+" "+short(pr.BaseSHA)
+		ref, refDesc := pr.BaseSHA, "head "+short(pr.BaseSHA)+" of "+pr.BaseRef
 		if ref == "" {
-			ref, refDesc = pr.BaseRef, "base branch "+pr.BaseRef
+			ref, refDesc = pr.BaseRef, "head of "+pr.BaseRef
+		}
+		if r.in.BaselineBranch != "" {
+			ref, refDesc = r.in.BaselineBranch, "head of the baseline branch "+r.in.BaselineBranch
 		}
 		f, err := r.client.GetFile(ctx, r.ev.Owner, r.ev.Repo, path, ref)
 		switch {
@@ -467,25 +500,17 @@ func (r *runner) gatePullRequest(ctx context.Context) error {
 			r.source = "contents API at the " + refDesc
 		case github.IsNotFound(err):
 			r.source = fmt.Sprintf("none: %s does not exist at the %s", path, refDesc)
-			if _, serr := os.Stat(filepath.Join(r.ws, path)); serr == nil {
-				r.notes = append(r.notes, fmt.Sprintf("The checkout has a `%s`, but it comes from this pull request, not from its base: it is not used (a pull request cannot set its own baseline).", path))
-			}
+			r.notes = append(r.notes, fmt.Sprintf("⚠️ **No baseline was found** (`%s` at the %s), so nothing was compared and this pull request cannot fail on a regression. A push to the default branch stores one (perf-baseline.yml, with `permissions: contents: write`); if that workflow runs, check its log for \"baseline ... not stored\".", path, refDesc))
 		default:
-			fallback = "the base branch could not be read: " + err.Error()
+			unreadable = "the API refused to read it: " + err.Error()
 		}
 	}
-	if fallback != "" {
-		b, err := baseline.Load(filepath.Join(r.ws, path))
-		switch {
-		case err == nil:
-			base = b
-			r.source = "workspace file, because " + fallback
-		case errors.Is(err, baseline.ErrNotExist):
-			r.source = fmt.Sprintf("none: %s is not in the workspace either (%s)", path, fallback)
-		default:
-			return err
-		}
-		r.warnf("baseline: %s", r.source)
+	if unreadable != "" {
+		r.source = fmt.Sprintf("none: %s could not be read from the base branch (%s)", path, unreadable)
+		r.notes = append(r.notes, fmt.Sprintf("⚠️ **No baseline could be read**: %s. Nothing was compared. The pull request's own `%s` is never used: it could hide the pull request's own regression. Give the job `permissions: contents: read`.", unreadable, path))
+		r.warnf("baseline: %s; the pull request's own copy is not used", r.source)
+	} else if _, serr := os.Lstat(filepath.Join(r.ws, path)); serr == nil && base == nil {
+		r.notes = append(r.notes, fmt.Sprintf("The checkout has a `%s`, but it comes from this pull request, not from its base: it is not used (a pull request cannot set its own baseline).", path))
 	}
 	r.logf("baseline used: %s — %s", path, r.source)
 	r.check(base)
@@ -555,7 +580,11 @@ func (r *runner) abAgainstBase(ctx context.Context) error {
 	}
 	var models []string
 	sels := r.in.GateConfigs
-	if p, err := sweep.Load(r.presetArg(), r.in.Quick); err == nil {
+	presetPath, err := r.presetArg()
+	if err != nil {
+		return err
+	}
+	if p, err := sweep.Load(presetPath, r.in.Quick); err == nil {
 		for _, g := range p.Grids {
 			models = append(models, g.Models...)
 		}
@@ -610,8 +639,24 @@ func (r *runner) updateBaseline(ctx context.Context) error {
 	}
 	r.baselineRel = path
 	branch := r.ev.Branch()
+	if r.in.BaselineBranch != "" {
+		branch = r.in.BaselineBranch
+	}
+	local, err := r.inWorkspace(filepath.FromSlash(path), "input baseline")
+	if err != nil {
+		return err
+	}
 	var cur *baseline.File
 	sha, fromAPI := "", false
+	if r.client != nil && r.in.BaselineBranch != "" {
+		created, err := r.client.EnsureBranch(ctx, r.ev.Owner, r.ev.Repo, branch, r.ev.SHA)
+		switch {
+		case err == nil && created:
+			r.logf("baseline branch %s created at %s", branch, short(r.ev.SHA))
+		case err != nil:
+			r.warnf("baseline branch %s: %v", branch, err)
+		}
+	}
 	if r.client != nil {
 		f, err := r.client.GetFile(ctx, r.ev.Owner, r.ev.Repo, path, branch)
 		switch {
@@ -629,7 +674,7 @@ func (r *runner) updateBaseline(ctx context.Context) error {
 		}
 	}
 	if !fromAPI {
-		b, err := baseline.Load(filepath.Join(r.ws, path))
+		b, err := baseline.Load(local)
 		switch {
 		case err == nil:
 			cur, r.source = b, "workspace file"
@@ -667,11 +712,7 @@ func (r *runner) updateBaseline(ctx context.Context) error {
 		r.warnf("baseline %s: %s", path, r.stored)
 		return nil
 	}
-	local := filepath.Join(r.ws, filepath.FromSlash(path))
-	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(local, content, 0o644); err != nil {
+	if err := r.writeWorkspaceFile(path, content); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	msg := fmt.Sprintf("perflab: update baseline %s [skip ci]\n\nMeasured at %s", path, orNone(commit))
@@ -681,7 +722,7 @@ func (r *runner) updateBaseline(ctx context.Context) error {
 	msg += ".\n"
 	hint := fmt.Sprintf("commit it in a later step: git add %s && git commit -m \"perflab: update baseline %s [skip ci]\" && git push", path, path)
 	if r.client == nil {
-		r.stored = fmt.Sprintf("written to the workspace only (no token): %s", hint)
+		r.stored = fmt.Sprintf("NOT stored (no token): written to the workspace only; %s", hint)
 		r.noticef("baseline %s updated in the workspace, not stored: no github-token. Give the job `permissions: contents: write`, or %s", path, hint)
 		return nil
 	}
@@ -697,7 +738,7 @@ func (r *runner) updateBaseline(ctx context.Context) error {
 			}
 			b, _, err := apply(f)
 			if err == nil {
-				err = os.WriteFile(local, b, 0o644)
+				err = r.writeWorkspaceFile(path, b)
 			}
 			return b, err
 		},
@@ -711,8 +752,12 @@ func (r *runner) updateBaseline(ctx context.Context) error {
 		r.logf("baseline %s: %s", path, r.stored)
 		return nil
 	case github.IsPermission(err):
-		r.stored = fmt.Sprintf("not stored: the token may not write to %s (%v); the updated file is in the workspace: %s", branch, err, hint)
-		r.noticef("baseline %s not stored: the token may not write contents (%v). Give the job `permissions: contents: write` (and let it push to %s), or %s", path, err, branch, hint)
+		r.stored = fmt.Sprintf("NOT stored: the token may not write to %s (%v); the updated file is in the workspace: %s", branch, err, hint)
+		r.warnf("baseline %s NOT stored: the token may not write contents (%v), so pull requests keep being compared with the old baseline (or none). Give the job `permissions: contents: write`, or %s", path, err, hint)
+		return nil
+	case github.IsRefused(err):
+		r.stored = fmt.Sprintf("NOT stored: %s refuses direct writes (%v); the updated file is in the workspace. Store baselines on a branch of their own: input `baseline-branch: perflab-baselines` (in the gate workflow too)", branch, err)
+		r.warnf("baseline %s NOT stored: %s refuses direct writes (%v): a protected branch or a ruleset. Set the input baseline-branch (e.g. perflab-baselines) in this workflow and in the gate workflow to keep baselines on a branch of their own", path, branch, err)
 		return nil
 	}
 	return fmt.Errorf("store the baseline: %w", err)
@@ -726,7 +771,7 @@ func (r *runner) comment(ctx context.Context) string {
 	r.writeFile("comment.md", func(w io.Writer) error { _, err := io.WriteString(w, body); return err })
 	r.writeFile("pr.json", func(w io.Writer) error {
 		return json.NewEncoder(w).Encode(map[string]any{"number": pr.Number, "head_sha": pr.HeadSHA, "base_sha": pr.BaseSHA,
-			"repository": r.ev.Owner + "/" + r.ev.Repo, "verdict": r.gate.Verdict, "regressions": r.gate.Regressions, "marker": gate.Marker})
+			"repository": r.ev.Owner + "/" + r.ev.Repo, "verdict": r.gate.Verdict, "regressions": r.gate.Regressions, "marker": r.marker()})
 	})
 	if !r.in.Comment {
 		r.logf("comment: false: no pull request comment (the verdict is in the job summary)")
@@ -737,7 +782,7 @@ func (r *runner) comment(ctx context.Context) string {
 		r.noticef("no pull request comment: no github-token. %s", forkHint(pr))
 		return ""
 	}
-	_, url, created, err := r.client.UpsertComment(ctx, r.ev.Owner, r.ev.Repo, pr.Number, gate.Marker, body)
+	_, url, created, err := r.client.UpsertComment(ctx, r.ev.Owner, r.ev.Repo, pr.Number, r.marker(), body)
 	switch {
 	case err == nil:
 		verb := "updated"
@@ -760,6 +805,15 @@ func (r *runner) comment(ctx context.Context) string {
 	return ""
 }
 
+// marker is the hidden first line of this workflow's sticky comment: gate.Marker, or with
+// the comment-key input <!-- perflab-gate:KEY -->, so that two workflows keep two comments.
+func (r *runner) marker() string {
+	if r.in.CommentKey == "" {
+		return gate.Marker
+	}
+	return strings.TrimSuffix(gate.Marker, " -->") + ":" + r.in.CommentKey + " -->"
+}
+
 func forkHint(pr *PullRequest) string {
 	s := "To get the comment on pull requests from forks, keep this workflow on pull_request, upload " + OutDir +
 		"/ as an artifact, and post " + OutDir + "/comment.md from a second workflow triggered by workflow_run, which has a write token " +
@@ -774,21 +828,29 @@ func forkHint(pr *PullRequest) string {
 func (r *runner) compose(limit int, withMarker bool) string {
 	var secs []section
 	if withMarker {
-		secs = append(secs, section{text: gate.Marker + "\n"})
+		secs = append(secs, section{text: r.marker() + "\n"})
 	}
 	switch {
 	case r.gate != nil && r.mode == ModeBaseline:
-		head := fmt.Sprintf("### perflab: baseline `%s` %s\n\n", r.baselineRel, orNone(r.stored))
-		var buf bytes.Buffer
-		r.gate.Markdown(&buf)
-		secs = append(secs, section{text: head},
-			section{text: "<details><summary>This push compared with the previous baseline (information only)</summary>\n\n" + escapeTablePipes(buf.String()) + "</details>\n\n", optional: true})
-	case r.gate != nil:
-		var buf bytes.Buffer
-		r.gate.Markdown(&buf)
-		secs = append(secs, section{text: escapeTablePipes(buf.String())})
+		icon := "✅"
+		if !strings.HasPrefix(r.stored, "stored") {
+			icon = "⚠️"
+		}
+		head := fmt.Sprintf("### %s perflab: baseline `%s` %s\n\n", icon, r.baselineRel, orNone(r.stored))
+		if icon != "✅" {
+			head += "**No baseline was stored by this run**: pull requests keep being compared with the previous baseline, or with none (their verdict is then \"no baseline\" and they cannot fail).\n\n"
+		}
+		secs = append(secs, section{text: head})
 		if r.gate.Baseline == nil {
-			secs = append(secs, section{text: fmt.Sprintf("**Baseline used:** `%s` — %s.\n\n", r.baselineRel, r.source)})
+			secs = append(secs, section{text: fmt.Sprintf("This is the first baseline of `%s` (%s): there was nothing to compare this %s with.\n\n", r.baselineRel, r.source, r.ev.Name)})
+		} else {
+			secs = append(secs, section{text: "<details><summary>This run compared with the previous baseline (information only: the baseline moves on)</summary>\n\n" +
+				escapeTablePipes(verdictMarkdown(r.gate, "compared with the previous baseline: "+r.gate.Verdict, "")) + "</details>\n\n", optional: true})
+		}
+	case r.gate != nil:
+		secs = append(secs, section{text: escapeTablePipes(verdictMarkdown(r.gate, "perflab gate: "+r.gate.Verdict, atAGlance(r.rep)))})
+		if r.gate.Baseline == nil {
+			secs = append(secs, section{text: fmt.Sprintf("**Baseline used:** `%s`: %s.\n\n", r.baselineRel, r.source)})
 		}
 	default:
 		secs = append(secs, section{text: fmt.Sprintf("### perflab report (%s: not gated)\n\n", r.ev.Name)})
@@ -818,20 +880,38 @@ func (r *runner) compose(limit int, withMarker bool) string {
 }
 
 func (r *runner) footer() string {
-	parts := []string{"perflab " + orNone(r.d.Version)}
+	parts := []string{"perflab " + r.version()}
 	src := "preset `" + r.preset + "`"
 	if r.in.Quick {
 		src += " (quick)"
 	}
 	parts = append(parts, src)
-	if r.ev.SHA != "" {
-		parts = append(parts, "commit "+short(r.ev.SHA))
+	// On a pull request GITHUB_SHA is the merge commit GitHub made, which nobody knows:
+	// the head commit is what was measured.
+	if sha := r.ev.SHA; r.ev.PR != nil && r.ev.PR.HeadSHA != "" {
+		parts = append(parts, "head "+short(r.ev.PR.HeadSHA))
+	} else if sha != "" {
+		parts = append(parts, "commit "+short(sha))
 	}
 	if u := r.runURL(); u != "" {
 		parts = append(parts, "[workflow run]("+u+")")
 	}
 	parts = append(parts, "results, report and plots in `"+OutDir+"/`")
 	return "<sub>" + strings.Join(parts, " · ") + "</sub>\n"
+}
+
+// version is perflab's version as built into the image (the release tag, or git describe of
+// the commit the image was built from), with the action's ref when the runner says it
+// (GITHUB_ACTION_REF) and it differs.
+func (r *runner) version() string {
+	v := r.d.Version
+	if v == "" {
+		v = "(unknown version)"
+	}
+	if ref := r.d.Getenv("GITHUB_ACTION_REF"); ref != "" && ref != v {
+		v += " (action " + orNone(r.d.Getenv("GITHUB_ACTION_REPOSITORY")) + "@" + ref + ")"
+	}
+	return v
 }
 
 func (r *runner) runURL() string {

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -239,7 +241,7 @@ func TestChartAndRecommendations(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := chart(rep)
-	for _, w := range []string{"```mermaid\nxychart-beta\n", `title "my model.pt: p95 latency per configuration"`, `x-axis ["`, "bar [", "line [4, 4, 4]", "★ b", "y-axis \"p95 latency (ms)\" 0 -->"} {
+	for _, w := range []string{"```mermaid\nxychart-beta horizontal\n", `title "my model.pt: p95 latency (ms) per configuration"`, `x-axis ["`, "bar [", "line [4, 4, 4]", "★ b", "y-axis \"p95 latency (ms)\" 0 -->"} {
 		if !strings.Contains(c, w) {
 			t.Errorf("chart lacks %q:\n%s", w, c)
 		}
@@ -261,6 +263,91 @@ func TestChartAndRecommendations(t *testing.T) {
 	}
 }
 
+// One slow outlier must not flatten the real bars: the axis follows the bulk of the values
+// (and the budget), the outlier is cut at the axis end and its label says its value.
+func TestChartClipsOutliers(t *testing.T) {
+	var recs []*record.Record
+	for i, ms := range []float64{11, 14, 20, 33, 55, 2400} {
+		recs = append(recs, rec("m.pt", 1<<i, 1, ms, 200, "fp", uint64(i)))
+	}
+	rep, err := report.Compute(recs, report.Options{Constraint: "latency", Percentile: "p95", BudgetMs: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := chart(rep)
+	top := regexp.MustCompile(`y-axis "p95 latency \(ms\)" 0 --> ([0-9.]+)`).FindStringSubmatch(c)
+	if top == nil {
+		t.Fatalf("no y-axis range:\n%s", c)
+	}
+	end, _ := strconv.ParseFloat(top[1], 64)
+	if end < 60 || end > 200 {
+		t.Errorf("axis ends at %v ms; want it set by the 11-55 ms bars and the 50 ms budget, not the 2.4 s outlier:\n%s", end, c)
+	}
+	if !strings.Contains(c, "▶ 2") || !strings.Contains(c, "a bar cut at the end of the axis") {
+		t.Errorf("the cut bar is not labelled with its value:\n%s", c)
+	}
+	bars := regexp.MustCompile(`bar \[([^\]]*)\]`).FindStringSubmatch(c)
+	for _, v := range strings.Split(bars[1], ", ") {
+		if f, _ := strconv.ParseFloat(v, 64); f > end {
+			t.Errorf("bar %v beyond the axis end %v", f, end)
+		}
+	}
+	// Without an outlier nothing is cut.
+	rep2, _ := report.Compute(recs[:5], report.Options{Constraint: "latency", Percentile: "p95", BudgetMs: 50})
+	if c2 := chart(rep2); strings.Contains(c2, "▶") {
+		t.Errorf("a bar was cut without an outlier:\n%s", c2)
+	}
+}
+
+// The verdict table fits a comment: six columns with the verdict first, short labels,
+// values on inconclusive rows, p never printed as 0, capped rows.
+func TestVerdictMarkdown(t *testing.T) {
+	rep := &gate.Report{Verdict: gate.Regression, Summary: "1 regression", Alpha: 0.01, Threshold: 0.05, Metrics: []string{"p95"},
+		Baseline: &gate.BaselineInfo{Path: "baselines/x.json", Source: "contents API at the merge base abc with main", Commits: []string{"a", "b"},
+			FirstDate: "2026-11-30T10:00:00Z", LastDate: "2026-12-01T10:00:00Z", Fingerprints: []string{"fp1"}}}
+	rep.Comparisons = append(rep.Comparisons,
+		gate.Comparison{Key: "mobilenet_v3_small|b4|compile=on|t2|i1|cl=true|q=false|cpu", Metric: "p95", Verdict: gate.Regression,
+			Baseline: gate.Estimate{Value: 10, Runs: 2}, Current: gate.Estimate{Value: 20, Runs: 1}, Ratio: 2, PAdj: 0},
+		gate.Comparison{Key: "mobilenet_v3_small|b1|compile=off|t1|i1|cl=false|q=false|cpu", Metric: "p99", Verdict: gate.Inconclusive,
+			Baseline: gate.Estimate{Value: 12, Runs: 1}, Current: gate.Estimate{Value: 13, Runs: 1}})
+	for i := 0; i < 70; i++ {
+		rep.Comparisons = append(rep.Comparisons, gate.Comparison{Key: fmt.Sprintf("m%d|b1|compile=off|t1|i1|cl=false|q=false|cpu", i), Metric: "p95",
+			Verdict: gate.NoChange, Baseline: gate.Estimate{Value: 5, Runs: 1}, Current: gate.Estimate{Value: 5.1, Runs: 1}, Ratio: 1.02, PAdj: 0.5})
+	}
+	md := verdictMarkdown(rep, "perflab gate: regression", "")
+	for _, want := range []string{
+		"### ❌ perflab gate: regression", "| | configuration | metric | baseline | now | change |",
+		"| ❌ | `mobilenet_v3_small` b4 t2 compile channels_last | p95 | 10.00 ms (×2) | 20.00 ms | **+100.0% (p<0.001)** |",
+		"| ❔ | `mobilenet_v3_small` b1 t1 | p99 | 12.00 ms | 13.00 ms | +8.3% |",
+		"*… and 11 more: every comparison is in `perflab-results/verdict.json`.*",
+		"**Baseline:** `baselines/x.json` from the contents API at the merge base abc with main: 2 commits, measured from 2026-11-30 to 2026-12-01 on `fp1`.",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("verdict lacks %q:\n%s", want, md)
+		}
+	}
+	for _, bad := range []string{"p=0)", "p=0 ", "))", "compile=off", "| - |"} {
+		if strings.Contains(md, bad) {
+			t.Errorf("verdict contains %q:\n%s", bad, md)
+		}
+	}
+	// The widest row stays narrow: at most 6 cells, and no cell over 60 characters.
+	for _, l := range strings.Split(md, "\n") {
+		if !strings.HasPrefix(l, "| ") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(l, "|"), " | ")
+		if len(cells) != 6 {
+			t.Errorf("row with %d cells: %s", len(cells), l)
+		}
+		for _, c := range cells {
+			if len([]rune(c)) > 60 {
+				t.Errorf("cell of %d characters: %q", len([]rune(c)), c)
+			}
+		}
+	}
+}
+
 func TestAnnotationsAreCapped(t *testing.T) {
 	rep := &gate.Report{}
 	for i := 0; i < 15; i++ {
@@ -268,6 +355,9 @@ func TestAnnotationsAreCapped(t *testing.T) {
 	}
 	rep.Comparisons = append(rep.Comparisons, gate.Comparison{Key: "ok", Metric: "p95", Verdict: gate.NoChange})
 	msgs := annotations(rep, MaxAnnotations)
+	if !strings.Contains(msgs[0], "+50.0% (p<0.001)") || strings.Contains(msgs[0], "p=0") {
+		t.Errorf("annotation %q: want the change and p<0.001, never p=0", msgs[0])
+	}
 	if len(msgs) != MaxAnnotations || !strings.Contains(msgs[9], "6 more regressions") {
 		t.Errorf("%d annotations, last %q", len(msgs), msgs[len(msgs)-1])
 	}
@@ -307,11 +397,15 @@ func newWorld(t *testing.T, event string, payload map[string]any) *world {
 }
 
 func (w *world) run(api *githubtest.Server) (*Result, error) {
-	w.stdout.Reset()
-	w.stderr.Reset()
 	if api != nil {
 		w.env["GITHUB_API_URL"] = api.URL
 	}
+	return w.runNow()
+}
+
+func (w *world) runNow() (*Result, error) {
+	w.stdout.Reset()
+	w.stderr.Reset()
 	return Run(context.Background(), Deps{
 		Getenv: mapEnv(w.env), Stdout: &w.stdout, Version: "test",
 		Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
@@ -410,10 +504,13 @@ func TestRunPullRequestCommentsOnceThenEdits(t *testing.T) {
 	api.Handle("POST", "/repos/acme/app/issues/7/comments", func(r *githubtest.Request) (int, any) {
 		var in map[string]any
 		r.JSON(&in)
-		c := map[string]any{"id": 501, "body": in["body"], "html_url": "https://github.com/acme/app/pull/7#issuecomment-501"}
+		c := map[string]any{"id": 501, "body": in["body"], "html_url": "https://github.com/acme/app/pull/7#issuecomment-501",
+			"user": map[string]any{"login": "github-actions[bot]", "type": "Bot"}}
 		comments = append(comments, c)
 		return 201, c
 	})
+	// The workflow token may not read its own user: its comments are a Bot's.
+	api.Reply("GET", "/user", 403, githubtest.Message("Resource not accessible by integration"))
 	var edited string
 	api.Handle("PATCH", "/repos/acme/app/issues/comments/501", func(r *githubtest.Request) (int, any) {
 		var in map[string]string
@@ -432,7 +529,7 @@ func TestRunPullRequestCommentsOnceThenEdits(t *testing.T) {
 		t.Errorf("result %+v\n%s", res, w.stdout.String())
 	}
 	body := comments[0]["body"].(string)
-	for _, want := range []string{gate.Marker, "perflab gate: inconclusive", "smallest change they could flag", "contents API at the base main base000000", "Recommended configuration",
+	for _, want := range []string{gate.Marker, "perflab gate: inconclusive", "smallest change they could flag", "contents API at the base main base000000", "Recommended configuration", "**Recommended for `m.pt`:** batch ",
 		"```mermaid", "<details><summary>Full report</summary>", "[workflow run](https://github.com/acme/app/actions/runs/99)"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("comment lacks %q:\n%s", want, body)
@@ -579,7 +676,7 @@ func TestRunNoBaselineAndNoRunnerFiles(t *testing.T) {
 		}
 	}
 	summary := w.file(filepath.Join(w.ws, OutDir, "summary.md"))
-	if !strings.Contains(summary, "it is not used") || !strings.Contains(summary, "does not exist at the base main") {
+	if !strings.Contains(summary, "it is not used") || !strings.Contains(summary, "does not exist at the head base000000 of main") || !strings.Contains(summary, "No baseline was found") {
 		t.Errorf("summary:\n%s", summary)
 	}
 }

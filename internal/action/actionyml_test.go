@@ -90,8 +90,11 @@ func TestActionYML(t *testing.T) {
 	if a.Name == "" || a.Description == "" {
 		t.Error("action.yml needs a name and a description")
 	}
-	if a.Runs.Using != "docker" || a.Runs.Image != "Dockerfile" || a.Runs.Entrypoint != "/usr/local/bin/perflab" || !slices.Equal(a.Runs.Args, []string{"action"}) {
-		t.Errorf("runs: %+v; want docker, Dockerfile, perflab action", a.Runs)
+	// The prebuilt image of this release; the Dockerfile's ENTRYPOINT is perflab, so
+	// runs.entrypoint is not repeated (actionlint checks that it would be a file in the
+	// repository), and args make it the action.
+	if a.Runs.Using != "docker" || !prebuiltImage.MatchString(a.Runs.Image) || a.Runs.Entrypoint != "" || !slices.Equal(a.Runs.Args, []string{"action"}) {
+		t.Errorf("runs: %+v; want docker, docker://ghcr.io/perflab/perflab:vX.Y.Z, no entrypoint, args [action]", a.Runs)
 	}
 	var inYML []string
 	for name, in := range a.Inputs {
@@ -152,6 +155,8 @@ func TestActionYML(t *testing.T) {
 	}
 }
 
+var prebuiltImage = regexp.MustCompile(`^docker://ghcr\.io/perflab/perflab:v\d+\.\d+\.\d+$`)
+
 func TestDockerfile(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
 	if err != nil {
@@ -172,14 +177,18 @@ func TestDockerfile(t *testing.T) {
 	if slices.Contains(runtime, "USER") || slices.Contains(runtime, "WORKDIR") {
 		t.Errorf("the runtime stage sets USER or WORKDIR (%v): Docker actions run as root in the workspace", runtime)
 	}
-	for _, want := range []string{"FROM debian:bookworm-slim", "libtorch1.13", "libopenblas0-pthread", "/usr/local/share/perflab/models",
+	for _, want := range []string{"ARG BASE_IMAGE=debian:bookworm-slim", "FROM ${BASE_IMAGE} AS runtime", "FROM --platform=$BUILDPLATFORM", "libtorch1.13", "libopenblas0-pthread", "/usr/local/share/perflab/models",
 		`ENTRYPOINT ["/usr/local/bin/perflab"]`, `CMD ["action"]`, "models/export.py"} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
-	if n := strings.Count(df, "\nFROM "); n != 2 {
-		t.Errorf("%d FROM lines; want a build and a runtime stage", n)
+	if n := strings.Count(df, "\nFROM "); n != 3 {
+		t.Errorf("%d FROM lines; want a models, a build and a runtime stage", n)
+	}
+	// The OpenBLAS alternatives are found per architecture, not named for x86_64 only.
+	if strings.Contains(df, "x86_64-linux-gnu") {
+		t.Error("the Dockerfile names x86_64 paths: the image must build for arm64 too")
 	}
 	if strings.Contains(df, "curl ") || strings.Contains(df, "wget ") || strings.Contains(df, "pip ") {
 		t.Error("the Dockerfile downloads outside package managers")
@@ -270,5 +279,36 @@ func TestWorkflows(t *testing.T) {
 	fork, err := os.ReadFile(filepath.Join(root, ".github", "workflows", "perf-fork-comment.yml"))
 	if err != nil || !strings.Contains(string(fork), "workflow_run") || strings.Contains(string(fork), "actions/checkout") {
 		t.Errorf("perf-fork-comment.yml must run on workflow_run and never check out code: %v", err)
+	}
+}
+
+// The README's "Use it in your workflow" examples are the workflow files make e2e runs: the
+// files without their header comment, with `uses: ./` as a user writes it (the release that
+// action.yml's image names).
+func TestReadmeExamplesAreTheWorkflows(t *testing.T) {
+	a := loadActionYML(t)
+	version := a.Runs.Image[strings.LastIndex(a.Runs.Image, ":")+1:]
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"perf-gate.yml", "perf-baseline.yml", "perf-fork-comment.yml"} {
+		b, err := os.ReadFile(filepath.Join(root, ".github", "workflows", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		i := 0
+		for i < len(lines) && (strings.HasPrefix(lines[i], "#") || lines[i] == "") {
+			i++
+		}
+		body := strings.ReplaceAll(strings.TrimRight(strings.Join(lines[i:], "\n"), "\n"), "uses: ./", "uses: perflab/perflab@"+version)
+		want := "```yaml\n# .github/workflows/" + name + "\n" + body + "\n```"
+		if name == "perf-fork-comment.yml" {
+			want = "```yaml\n" + body + "\n```"
+		}
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("README lacks %s as it is (header comment dropped, uses: perflab/perflab@%s); want:\n%s", name, version, want)
+		}
 	}
 }

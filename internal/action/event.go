@@ -16,7 +16,9 @@ type Event struct {
 	SHA           string // GITHUB_SHA
 	Ref           string // GITHUB_REF, e.g. refs/heads/main
 	DefaultBranch string // repository.default_branch
-	PR            *PullRequest
+	// PR is the pull request of a pull_request event, or what a merge_group event
+	// tests (Number 0: a merge queue's group has no pull request to comment on).
+	PR *PullRequest
 }
 
 // PullRequest is the part of a pull_request payload the action uses.
@@ -46,10 +48,24 @@ func (e *Event) Branch() string {
 // IsPullRequest reports whether the event is a pull request.
 func (e *Event) IsPullRequest() bool { return e.PR != nil }
 
-// IsDefaultBranchPush reports whether the event is a push to the repository's default branch.
+// IsDefaultBranchPush reports whether the event is a push to the repository's default
+// branch, or a manual (workflow_dispatch) or scheduled run on it: each measures the
+// default branch as it is, which is what its baseline is.
 func (e *Event) IsDefaultBranchPush() bool {
-	return e.Name == "push" && e.DefaultBranch != "" && e.Branch() == e.DefaultBranch
+	switch e.Name {
+	case "push", "workflow_dispatch", "schedule":
+	default:
+		return false
+	}
+	if e.Name == "schedule" && e.DefaultBranch == "" {
+		// Scheduled runs always run on the default branch; their payload may not name it.
+		return e.Branch() != ""
+	}
+	return e.DefaultBranch != "" && e.Branch() == e.DefaultBranch
 }
+
+// IsMergeGroup reports whether the event is a merge queue's group (gated, no comment).
+func (e *Event) IsMergeGroup() bool { return e.Name == "merge_group" && e.PR != nil }
 
 type payload struct {
 	Repository struct {
@@ -74,6 +90,12 @@ type payload struct {
 			} `json:"repo"` // null when the fork was deleted
 		} `json:"head"`
 	} `json:"pull_request"`
+	MergeGroup *struct {
+		HeadSHA string `json:"head_sha"`
+		HeadRef string `json:"head_ref"`
+		BaseSHA string `json:"base_sha"`
+		BaseRef string `json:"base_ref"`
+	} `json:"merge_group"`
 }
 
 // ReadEvent reads the event from the runner's environment.
@@ -120,6 +142,10 @@ func ReadEvent(getenv func(string) string) (*Event, error) {
 		if pr.Head.Repo != nil {
 			ev.PR.HeadRepo = pr.Head.Repo.FullName
 		}
+	}
+	if ev.Name == "merge_group" && p.MergeGroup != nil {
+		mg := p.MergeGroup
+		ev.PR = &PullRequest{BaseSHA: mg.BaseSHA, BaseRef: strings.TrimPrefix(mg.BaseRef, "refs/heads/"), HeadSHA: mg.HeadSHA, BaseRepo: repo, HeadRepo: repo}
 	}
 	return ev, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,8 @@ const (
 	InABRounds           = "ab-rounds"
 	InABBudget           = "ab-budget"
 	InFailOnInconclusive = "fail-on-inconclusive"
+	InCommentKey         = "comment-key"
+	InBaselineBranch     = "baseline-branch"
 )
 
 // Defaults are the inputs' defaults, the same as action.yml's (a test checks it). An empty
@@ -73,6 +76,8 @@ var Defaults = map[string]string{
 	InABRounds:           "6",
 	InABBudget:           "15m",
 	InFailOnInconclusive: "false",
+	InCommentKey:         "",
+	InBaselineBranch:     "",
 }
 
 // Outputs are the action's outputs, as action.yml declares them.
@@ -112,6 +117,13 @@ type Inputs struct {
 	ABRounds           int
 	ABBudget           time.Duration
 	FailOnInconclusive bool
+	// CommentKey tells this workflow's sticky comment apart from another workflow's on
+	// the same pull request ("" = the default comment).
+	CommentKey string
+	// BaselineBranch keeps the baseline on a branch of its own (for a protected default
+	// branch): read there by pull requests, written there by pushes ("" = the default
+	// branch, at the pull request's base).
+	BaselineBranch string
 }
 
 // ReadInput returns input name's value through go-githubactions: INPUT_<NAME> uppercased
@@ -224,6 +236,14 @@ func ParseInputs(getenv func(string) string) (*Inputs, error) {
 	default:
 		bad(InUpdateBaseline, "%q must be auto (on a push to the default branch), true (on any push) or false", in.UpdateBaseline)
 	}
+	in.CommentKey = get(InCommentKey)
+	if in.CommentKey != "" && !commentKey.MatchString(in.CommentKey) {
+		bad(InCommentKey, "%q: use letters, digits, '.', '_' or '-' (at most 40)", in.CommentKey)
+	}
+	in.BaselineBranch = strings.TrimPrefix(get(InBaselineBranch), "refs/heads/")
+	if b := in.BaselineBranch; b != "" && (strings.ContainsAny(b, " ~^:?*[\\") || strings.Contains(b, "..") || strings.HasPrefix(b, "-") || strings.HasSuffix(b, "/")) {
+		bad(InBaselineBranch, "%q is not a valid branch name", b)
+	}
 	in.Shard = get(InShard)
 	if _, _, err := sweep.ParseShard(in.Shard); err != nil {
 		bad(InShard, "%s", inputWords(err.Error()))
@@ -233,6 +253,8 @@ func ParseInputs(getenv func(string) string) (*Inputs, error) {
 	}
 	return in, errors.Join(errs...)
 }
+
+var commentKey = regexp.MustCompile(`^[A-Za-z0-9._-]{1,40}$`)
 
 // inputWords turns a flag error ("--constraint must be ...") into an input error
 // ("constraint must be ...").

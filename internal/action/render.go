@@ -152,7 +152,9 @@ func escapeTablePipes(md string) string {
 	return strings.Join(lines, "\n")
 }
 
-// recommendations renders the recommended configuration of each model as a table.
+// recommendations renders the recommended configuration of each model as a table narrow
+// enough for a comment (four columns: the configuration in words, the latency with its
+// interval, the throughput), the answer first.
 func recommendations(rep *report.Report) string {
 	var b strings.Builder
 	p := rep.Options.Percentile
@@ -161,35 +163,63 @@ func recommendations(rep *report.Report) string {
 		b.WriteString("No model was measured.\n\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "| model | batch | compile | threads (intra/inter) | channels_last | int8 | %s | throughput |\n|---|---:|---|---:|---|---|---:|---:|\n", p)
+	fmt.Fprintf(&b, "| model | configuration | %s | throughput |\n|---|---|---:|---:|\n", p)
 	var notes []string
 	for _, r := range rep.Recommendations {
 		name := modelName(r.Model)
 		if r.None || r.Chosen == nil {
-			fmt.Fprintf(&b, "| `%s` | — | — | — | — | — | — | — |\n", name)
+			fmt.Fprintf(&b, "| `%s` | **none fits** | – | – |\n", name)
 			notes = append(notes, fmt.Sprintf("- `%s`: no recommendation: %s", name, r.Reason))
 			continue
 		}
 		c := r.Chosen
-		lat := fmtMs(c.Lat(p))
+		lat := "**" + fmtMs(c.Lat(p)) + " ms**"
 		if l, ok := c.Latency[p]; ok && l.HasCI {
-			lat += fmt.Sprintf(" [%s, %s]", fmtMs(l.CI.Lo), fmtMs(l.CI.Hi))
+			lat += fmt.Sprintf("<br><sub>[%s, %s]</sub>", fmtMs(l.CI.Lo), fmtMs(l.CI.Hi))
 		}
-		fmt.Fprintf(&b, "| `%s` | %d | %s | %s | %s | %s | %s | %.1f req/s |\n", name, c.BatchSize, c.CompileLabel(), c.ThreadsLabel(),
-			yesNo(c.ChannelsLast), yesNo(c.Quantize), lat, c.ThroughputRPS)
+		fmt.Fprintf(&b, "| `%s` | **%s** | %s | %.1f req/s |\n", name, configWords(c), lat, c.ThroughputRPS)
 		notes = append(notes, fmt.Sprintf("- `%s`: %s", name, r.Reason))
 	}
 	b.WriteString("\n" + strings.Join(notes, "\n") + "\n\n")
 	return b.String()
 }
 
+// configWords says a configuration as one would set it: "batch 4, 2 threads (1 inter-op),
+// compile, channels_last".
+func configWords(e *report.Entry) string {
+	threads := fmt.Sprintf("%d thread", e.Threads)
+	if e.Threads != 1 {
+		threads += "s"
+	}
+	if e.InteropThreads > 1 {
+		threads += fmt.Sprintf(" (%d inter-op)", e.InteropThreads)
+	}
+	parts := []string{fmt.Sprintf("batch %d", e.BatchSize), threads}
+	if e.Compile {
+		parts = append(parts, "compile")
+	} else {
+		parts = append(parts, "eager")
+	}
+	if e.ChannelsLast {
+		parts = append(parts, "channels_last")
+	}
+	if e.Quantize {
+		parts = append(parts, "int8")
+	}
+	return strings.Join(parts, ", ")
+}
+
 // chart renders a Mermaid xychart per model (at most maxChartModels): the chosen latency
-// percentile of its fastest configurations as bars, the budget as a line, the recommended
-// configuration starred.
+// percentile of its fastest configurations as horizontal bars (their labels then stack
+// down the side and cannot overlap), the budget as a line, the recommended configuration
+// starred. Mermaid's xychart has a linear axis only: one slow outlier (a 2.4 s
+// configuration among 11-55 ms ones) would flatten every other bar and the budget line to
+// nothing. So the axis ends at axisTop, bars beyond it are cut there and their labels say
+// their real value.
 func chart(rep *report.Report) string {
 	p := rep.Options.Percentile
 	var b strings.Builder
-	shown := 0
+	shown, clippedAny := 0, false
 	for _, m := range rep.Models {
 		var es []*report.Entry
 		for _, e := range rep.Entries {
@@ -216,29 +246,34 @@ func chart(rep *report.Report) string {
 		if len(es) > maxChartConfigs {
 			es = es[:maxChartConfigs]
 		}
+		vals := make([]float64, len(es))
+		for i, e := range es {
+			vals[i] = e.Lat(p)
+		}
+		top := axisTop(vals, rep.Options.BudgetMs)
 		var labels, values, budget []string
-		top := 0.0
-		for _, e := range es {
+		for i, e := range es {
 			l := fmt.Sprintf("b%d %s", e.BatchSize, e.ShortLabel())
 			if e == chosen {
 				l = "★ " + l
 			}
-			labels = append(labels, strconv.Quote(l))
-			values = append(values, fmtNum(e.Lat(p)))
-			top = max(top, e.Lat(p))
+			v := vals[i]
+			if v > top {
+				l += " ▶ " + fmtMs(v) + " ms"
+				v, clippedAny = top, true
+			}
+			labels = append(labels, strconv.Quote(mermaidText(l)))
+			values = append(values, fmtNum(v))
 			if rep.Options.BudgetMs > 0 {
 				budget = append(budget, fmtNum(rep.Options.BudgetMs))
 			}
 		}
-		if rep.Options.BudgetMs > 0 {
-			top = max(top, rep.Options.BudgetMs)
-		}
-		title := fmt.Sprintf("%s: %s latency per configuration", modelName(m), p)
+		title := fmt.Sprintf("%s: %s latency (ms) per configuration", modelName(m), p)
 		if total > len(es) {
-			title += fmt.Sprintf(" (fastest %d of %d)", len(es), total)
+			title += fmt.Sprintf(", fastest %d of %d", len(es), total)
 		}
-		fmt.Fprintf(&b, "```mermaid\nxychart-beta\n    title %s\n    x-axis [%s]\n    y-axis \"%s latency (ms)\" 0 --> %s\n    bar [%s]\n",
-			strconv.Quote(mermaidText(title)), strings.Join(labels, ", "), p, fmtNum(niceCeil(top*1.1)), strings.Join(values, ", "))
+		fmt.Fprintf(&b, "```mermaid\nxychart-beta horizontal\n    title %s\n    x-axis [%s]\n    y-axis \"%s latency (ms)\" 0 --> %s\n    bar [%s]\n",
+			strconv.Quote(mermaidText(title)), strings.Join(labels, ", "), p, fmtNum(top), strings.Join(values, ", "))
 		if len(budget) > 0 {
 			fmt.Fprintf(&b, "    line [%s]\n", strings.Join(budget, ", "))
 		}
@@ -251,7 +286,27 @@ func chart(rep *report.Report) string {
 	if rep.Options.BudgetMs > 0 {
 		legend += fmt.Sprintf(" The line is the %s ms budget.", fmtNum(rep.Options.BudgetMs))
 	}
+	if clippedAny {
+		legend += " ▶ = a bar cut at the end of the axis (its value is in its label), so that one slow configuration does not flatten the others."
+	}
 	return "#### " + p + " latency by configuration\n\n" + b.String() + legend + "\n\n"
+}
+
+// axisTop is the end of a chart's value axis: a round number above every value and the
+// budget, unless a few outliers would squeeze the rest: then it is set by the bulk of the
+// values (3x their median, and never below 1.2x the budget) and the outliers are cut.
+func axisTop(vals []float64, budget float64) float64 {
+	s := slices.Clone(vals)
+	slices.Sort(s)
+	hi := s[len(s)-1]
+	bulk := s[(len(s)-1)/2] * 3
+	if budget > 0 {
+		bulk = max(bulk, budget*1.2)
+	}
+	if hi <= bulk {
+		return niceCeil(max(hi, budget) * 1.1)
+	}
+	return niceCeil(bulk)
 }
 
 // RecommendedJSON is the recommended-config output: perflab report --json's object, on one line.
@@ -282,7 +337,8 @@ func annotations(rep *gate.Report, limit int) []string {
 			msgs = append(msgs, fmt.Sprintf("… and %d more regressions: see the job summary", len(regs)-i))
 			break
 		}
-		msgs = append(msgs, fmt.Sprintf("%s: %s (baseline %s, now %s)", c.Key, c.Reason, fmtEst(c.Metric, c.Baseline.Value), fmtEst(c.Metric, c.Current.Value)))
+		msgs = append(msgs, fmt.Sprintf("%s %s %s, significant and beyond the threshold (baseline %s, now %s)", strings.ReplaceAll(configLabel(c.Key), "`", ""),
+			c.Metric, fmtChange(c), fmtEst(c.Metric, c.Baseline.Value), fmtEst(c.Metric, c.Current.Value)))
 	}
 	return msgs
 }

@@ -37,13 +37,17 @@ GITHUB_EVENT_PATH, and talks to the REST API at GITHUB_API_URL with the github-t
                     that changed since the pull request's base (pull_request.base.sha, from
                     git or the contents API, or the base-models folder) against its base
                     version, interleaved on this runner, on the gated configurations; gate
-                    the rest against the baseline at the base (contents API; the workspace
-                    file when the API cannot be read); keep ONE comment up to date (found by
-                    a hidden marker), write the job summary and the outputs.
-  push to the default branch (update-baseline: auto)
+                    the rest against the baseline at the base (read through the contents API,
+                    never from the pull request's own checkout); keep ONE comment up to date
+                    (the token's own, starting with a hidden marker; comment-key makes one per
+                    workflow), write the job summary and the outputs.
+  merge_group       the same gate for a merge queue's group, without a comment.
+  push, workflow_dispatch or schedule on the default branch (update-baseline: auto)
                     sweep, merge the results into the baseline and store it through the
                     contents API ("perflab: update baseline ... [skip ci]"), retrying when
-                    another job wrote it meanwhile.
+                    another job wrote it meanwhile; on the baseline-branch input's branch
+                    instead when set (a protected default branch refuses the commit: the run
+                    says so and does not fail).
   anything else     sweep and report only.
 
 With the shard input (I/N) it sweeps one shard and stops; with the results input it gates
@@ -54,7 +58,8 @@ Inputs, outputs and example workflows: see the README, "Use it in your workflow"
 
 ` + exitCodesHelp + `
   (action: 1 only with fail-on-regression: true, or on an inconclusive verdict with
-  fail-on-inconclusive: true; 2 also when the baseline could not be stored)`,
+  fail-on-inconclusive: true; 2 also for an input path outside the workspace, or a baseline
+  store that failed for another reason than permissions or branch protection)`,
 		Example: `  # what the container runs; locally, simulate the runner:
   GITHUB_EVENT_NAME=pull_request GITHUB_EVENT_PATH=event.json GITHUB_REPOSITORY=o/r \
     GITHUB_WORKSPACE=$PWD INPUT_PRESET=cpu_vision INPUT_QUICK=true perflab action`,

@@ -37,6 +37,23 @@ type actionEnv struct {
 	env map[string]string
 }
 
+// copyIn copies a results file into the workspace (the results input must name files
+// there) and returns its path in the repository.
+func (e *actionEnv) copyIn(path string) string {
+	e.t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(e.ws, "shards"), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.ws, "shards", filepath.Base(path)), b, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return "shards/" + filepath.Base(path)
+}
+
 // newActionEnv makes a workspace holding a tiny preset (one configuration of the conv.pt
 // fixture, 100 iterations: enough for a p95 confidence interval, a second of work).
 func newActionEnv(t *testing.T, eventName, payload string) *actionEnv {
@@ -272,11 +289,13 @@ func TestActionEndToEnd(t *testing.T) {
 			}
 			return 200, append([]map[string]any{{"id": 1, "body": "LGTM"}}, stored...)
 		}).Times(2)
+		api.Reply("GET", "/user", 403, githubtest.Message("Resource not accessible by integration"))
 		api.Handle("POST", "/repos/acme/app/issues/7/comments", func(r *githubtest.Request) (int, any) {
 			var in map[string]string
 			r.JSON(&in)
 			bodies = append(bodies, in["body"])
-			c := map[string]any{"id": 77, "body": in["body"], "html_url": "https://github.com/acme/app/pull/7#issuecomment-77"}
+			c := map[string]any{"id": 77, "body": in["body"], "html_url": "https://github.com/acme/app/pull/7#issuecomment-77",
+				"user": map[string]any{"login": "github-actions[bot]", "type": "Bot"}}
 			stored = append(stored, c)
 			return 201, c
 		})
@@ -376,7 +395,7 @@ func TestActionEndToEnd(t *testing.T) {
 		e := newActionEnv(t, "pull_request", "pull_request.json")
 		e.env["INPUT_COMMENT"] = "false"
 		e.env["INPUT_FAIL-ON-REGRESSION"] = "false"
-		e.env["INPUT_RESULTS"] = shared
+		e.env["INPUT_RESULTS"] = e.copyIn(shared)
 		r := e.run(prRegressionAPI(t))
 		if r.code != 0 || r.outputs["verdict"] != gate.Failed {
 			t.Fatalf("want exit 0 with verdict regression: %v", r)
@@ -433,7 +452,7 @@ func TestActionEndToEnd(t *testing.T) {
 
 	t.Run("read-only token on a fork: no failure, summary written, log explains", func(t *testing.T) {
 		e := newActionEnv(t, "pull_request", "pull_request_fork.json")
-		e.env["INPUT_RESULTS"] = shared
+		e.env["INPUT_RESULTS"] = e.copyIn(shared)
 		api := githubtest.New(t)
 		api.Reply("GET", e2eContents, 404, githubtest.Message("Not Found"))
 		api.Reply("GET", "/repos/acme/app/issues/8/comments", 200, []any{})
@@ -453,7 +472,7 @@ func TestActionEndToEnd(t *testing.T) {
 
 	t.Run("read-only token on push: baseline left in the workspace", func(t *testing.T) {
 		e := newActionEnv(t, "push", "push_main.json")
-		e.env["INPUT_RESULTS"] = shared
+		e.env["INPUT_RESULTS"] = e.copyIn(shared)
 		api := githubtest.New(t)
 		api.Reply("GET", e2eContents, 404, githubtest.Message("Not Found"))
 		api.Reply("PUT", e2eContents, 403, githubtest.Message("Resource not accessible by integration"))
@@ -471,7 +490,7 @@ func TestActionEndToEnd(t *testing.T) {
 
 	t.Run("push to another branch: report only", func(t *testing.T) {
 		e := newActionEnv(t, "push", "push_branch.json")
-		e.env["INPUT_RESULTS"] = shared
+		e.env["INPUT_RESULTS"] = e.copyIn(shared)
 		api := githubtest.New(t) // no request may be made
 		r := e.run(api)
 		if r.code != 0 || r.outputs["verdict"] != action.NotGated || len(api.Requests()) != 0 {
@@ -482,7 +501,7 @@ func TestActionEndToEnd(t *testing.T) {
 	t.Run("no token: no failure", func(t *testing.T) {
 		e := newActionEnv(t, "pull_request", "pull_request.json")
 		delete(e.env, "INPUT_GITHUB-TOKEN")
-		e.env["INPUT_RESULTS"] = shared
+		e.env["INPUT_RESULTS"] = e.copyIn(shared)
 		r := e.run(nil)
 		if r.code != 0 || !strings.Contains(r.stdout, "no github-token") || r.summary == "" {
 			t.Fatalf("%v", r)

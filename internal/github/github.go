@@ -30,7 +30,8 @@ const (
 	KindOther      Kind = iota
 	KindPermission      // 401, or 403/404 on a write: the token may not do this
 	KindNotFound        // 404 on a read
-	KindConflict        // a file write raced another one (409, or 422 about the sha)
+	KindConflict        // a file write raced another one (409 "does not match", or 422 about the sha)
+	KindRefused         // a file write refused by the branch: protection, rulesets, required checks
 )
 
 func (k Kind) String() string {
@@ -41,6 +42,8 @@ func (k Kind) String() string {
 		return "not found"
 	case KindConflict:
 		return "conflict"
+	case KindRefused:
+		return "refused by the branch"
 	}
 	return "error"
 }
@@ -75,6 +78,11 @@ func KindOf(err error) Kind {
 // IsPermission reports whether err means the token may not do what was asked.
 func IsPermission(err error) bool { return KindOf(err) == KindPermission }
 
+// IsRefused reports whether err means the branch refuses direct writes (a protected
+// branch, a ruleset, required status checks or reviews): store elsewhere (a baseline
+// branch) rather than retry.
+func IsRefused(err error) bool { return KindOf(err) == KindRefused }
+
 // IsNotFound reports whether err means the thing read does not exist (or is not visible).
 func IsNotFound(err error) bool { return KindOf(err) == KindNotFound }
 
@@ -85,6 +93,7 @@ type Client struct {
 	PutRetries int
 	// Sleep waits between conflict retries; tests replace it.
 	Sleep func(time.Duration)
+	self  *Identity // the token's identity, once asked
 }
 
 // NewClient returns a client for apiURL (GITHUB_API_URL: "https://api.github.com",
@@ -142,17 +151,24 @@ func classify(op string, write bool, err error) error {
 		return e
 	}
 	msg := strings.ToLower(e.Msg)
+	// GitHub says "PATH does not match SHA" (409) when the file changed since it was read,
+	// and "\"sha\" wasn't supplied" (422) when it was created meanwhile: those are races,
+	// retried. Any other 409 or 422 on a write is the branch refusing it ("Required status
+	// check ... is expected", "Protected branch update failed", "Repository rule
+	// violations found", "Changes must be made through a pull request"): not retried, and
+	// not the caller's failure either.
+	race := strings.Contains(msg, "does not match") || strings.Contains(msg, "but expected") || strings.Contains(msg, "sha")
 	switch {
 	case e.Status == http.StatusUnauthorized:
 		e.Kind = KindPermission
 	case write && (e.Status == http.StatusForbidden || e.Status == http.StatusNotFound):
 		e.Kind = KindPermission
-	case write && e.Status == http.StatusConflict && (strings.Contains(msg, "rule") || strings.Contains(msg, "protected")):
-		e.Kind = KindPermission // a branch protection or ruleset refuses the push
+	case write && (e.Status == http.StatusConflict || e.Status == http.StatusUnprocessableEntity) && race:
+		e.Kind = KindConflict
+	case write && (e.Status == http.StatusConflict || e.Status == http.StatusUnprocessableEntity):
+		e.Kind = KindRefused
 	case e.Status == http.StatusConflict:
 		e.Kind = KindConflict
-	case e.Status == http.StatusUnprocessableEntity && strings.Contains(msg, "sha"):
-		e.Kind = KindConflict // "sha wasn't supplied" (created meanwhile) or "does not match"
 	case e.Status == http.StatusNotFound:
 		e.Kind = KindNotFound
 	case e.Status == http.StatusForbidden:
@@ -161,12 +177,41 @@ func classify(op string, write bool, err error) error {
 	return e
 }
 
-// UpsertComment makes body the one comment on issue or pull request number that contains
-// marker: the first such comment is edited in place, or a new comment is created. It
+// Identity is who a comment's author is, as far as the sticky comment cares.
+type Identity struct {
+	Login string // "" = unknown: any Bot
+	Type  string // "Bot" or "User"
+}
+
+// identity returns the token's own user (GET /user). The workflow's GITHUB_TOKEN (an app
+// installation token) may not call it (403): its comments are by github-actions[bot], a
+// Bot, and so are any GitHub App's, so the answer is then "some Bot".
+func (c *Client) identity(ctx context.Context) Identity {
+	if c.self != nil {
+		return *c.self
+	}
+	id := Identity{Type: "Bot"}
+	if u, _, err := c.gh.Users.Get(ctx, ""); err == nil && u.GetLogin() != "" {
+		id = Identity{Login: u.GetLogin(), Type: u.GetType()}
+	}
+	c.self = &id
+	return id
+}
+
+func (id Identity) owns(u *gh.User) bool {
+	if id.Login != "" {
+		return strings.EqualFold(u.GetLogin(), id.Login)
+	}
+	return u.GetType() == "Bot"
+}
+
+// UpsertComment makes body the one comment of this token's identity on issue or pull
+// request number that starts with marker: that comment is edited in place, or a new one is
+// created. A comment by someone else (a reviewer quoting the marker) is never touched. It
 // returns the comment's id and URL and whether it was created.
 func (c *Client) UpsertComment(ctx context.Context, owner, repo string, number int, marker, body string) (id int64, htmlURL string, created bool, err error) {
-	if !strings.Contains(body, marker) {
-		return 0, "", false, fmt.Errorf("comment body lacks its marker %q: a later run could not find it", marker)
+	if !strings.HasPrefix(body, marker) {
+		return 0, "", false, fmt.Errorf("comment body does not start with its marker %q: a later run could not find it", marker)
 	}
 	opts := &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: 100}}
 	for {
@@ -175,13 +220,14 @@ func (c *Client) UpsertComment(ctx context.Context, owner, repo string, number i
 			return 0, "", false, classify(fmt.Sprintf("list comments of #%d", number), false, err)
 		}
 		for _, cm := range comments {
-			if strings.Contains(cm.GetBody(), marker) {
-				ed, _, err := c.gh.Issues.EditComment(ctx, owner, repo, cm.GetID(), &gh.IssueComment{Body: gh.String(body)})
-				if err != nil {
-					return 0, "", false, classify(fmt.Sprintf("edit comment %d on #%d", cm.GetID(), number), true, err)
-				}
-				return ed.GetID(), ed.GetHTMLURL(), false, nil
+			if !HasMarker(cm.GetBody(), marker) || !c.identity(ctx).owns(cm.GetUser()) {
+				continue
 			}
+			ed, _, err := c.gh.Issues.EditComment(ctx, owner, repo, cm.GetID(), &gh.IssueComment{Body: gh.String(body)})
+			if err != nil {
+				return 0, "", false, classify(fmt.Sprintf("edit comment %d on #%d", cm.GetID(), number), true, err)
+			}
+			return ed.GetID(), ed.GetHTMLURL(), false, nil
 		}
 		if resp.NextPage == 0 {
 			break
@@ -193,6 +239,13 @@ func (c *Client) UpsertComment(ctx context.Context, owner, repo string, number i
 		return 0, "", false, classify(fmt.Sprintf("create comment on #%d", number), true, err)
 	}
 	return cm.GetID(), cm.GetHTMLURL(), true, nil
+}
+
+// HasMarker reports whether a comment body is marked as marker's: it starts with marker,
+// on a line of its own. A quote of it ("> <!-- ... -->") or a mention in the text is not.
+func HasMarker(body, marker string) bool {
+	rest, ok := strings.CutPrefix(strings.TrimLeft(body, " \t\r\n"), marker)
+	return ok && (rest == "" || rest[0] == '\n' || rest[0] == '\r')
 }
 
 // File is a file read through the contents API.
@@ -324,4 +377,25 @@ func short(sha string) string {
 		return sha[:12]
 	}
 	return sha
+}
+
+// EnsureBranch creates branch at commit from unless it exists; it reports whether it
+// created it.
+func (c *Client) EnsureBranch(ctx context.Context, owner, repo, branch, from string) (bool, error) {
+	_, _, err := c.gh.Git.GetRef(ctx, owner, repo, "heads/"+branch)
+	if err == nil {
+		return false, nil
+	}
+	if err = classify("read branch "+branch, false, err); !IsNotFound(err) {
+		return false, err
+	}
+	if from == "" {
+		return false, &Error{Op: "create branch " + branch, Err: errors.New("no commit to start it from")}
+	}
+	ref := "refs/heads/" + branch
+	_, _, err = c.gh.Git.CreateRef(ctx, owner, repo, &gh.Reference{Ref: &ref, Object: &gh.GitObject{SHA: &from}})
+	if err != nil {
+		return false, classify("create branch "+branch+" at "+short(from), true, err)
+	}
+	return true, nil
 }

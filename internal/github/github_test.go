@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/perflab/perflab/internal/github"
+	"github.com/perflab/perflab/internal/github/fakehub"
 	"github.com/perflab/perflab/internal/github/githubtest"
 )
 
@@ -48,51 +50,90 @@ func TestEnterpriseAPIURLIsUsedAsIs(t *testing.T) {
 	}
 }
 
-func TestUpsertCommentCreatesThenEdits(t *testing.T) {
-	srv := githubtest.New(t)
-	const marker = "<!-- m -->"
-	var stored []map[string]any
-	srv.Handle("GET", "/repos/o/r/issues/7/comments", func(*githubtest.Request) (int, any) { return 200, stored }).Times(2)
-	srv.Handle("POST", "/repos/o/r/issues/7/comments", func(r *githubtest.Request) (int, any) {
-		var in map[string]any
-		r.JSON(&in)
-		c := map[string]any{"id": 42, "body": in["body"], "html_url": "https://x/c42"}
-		stored = append(stored, map[string]any{"id": 1, "body": "someone else"}, c)
-		return 201, c
-	})
-	srv.Handle("PATCH", "/repos/o/r/issues/comments/42", func(r *githubtest.Request) (int, any) {
-		var in map[string]any
-		r.JSON(&in)
-		if !strings.Contains(in["body"].(string), "second") {
-			t.Errorf("edit body %q", in["body"])
-		}
-		return 200, map[string]any{"id": 42, "body": in["body"]}
-	})
-	c := newClient(t, srv)
-	ctx := context.Background()
-	id, url, created, err := c.UpsertComment(ctx, "o", "r", 7, marker, marker+"\nfirst")
-	if err != nil || !created || id != 42 || url != "https://x/c42" {
-		t.Fatalf("first upsert: id %d url %q created %v err %v", id, url, created, err)
+// hubClient is a client of a fakehub for acme/app with token tok.
+func hubClient(t *testing.T, hub *fakehub.Hub, tok string) *github.Client {
+	t.Helper()
+	srv := httptest.NewServer(hub)
+	t.Cleanup(srv.Close)
+	c, err := github.NewClient(tok, srv.URL)
+	if err != nil {
+		t.Fatal(err)
 	}
-	id, _, created, err = c.UpsertComment(ctx, "o", "r", 7, marker, marker+"\nsecond")
-	if err != nil || created || id != 42 {
-		t.Fatalf("second upsert: id %d created %v err %v", id, created, err)
+	return c
+}
+
+func newHub() *fakehub.Hub {
+	return fakehub.New("acme", "app", map[string]fakehub.Token{
+		"bot":  {Login: "github-actions[bot]", Type: "Bot", Write: true, App: true},
+		"pat":  {Login: "octocat", Type: "User", Write: true},
+		"pat2": {Login: "hubot", Type: "User", Write: true},
+	})
+}
+
+// The sticky comment is the token's own: a reviewer's comment quoting or starting with the
+// marker is never edited, another key's comment neither, and pages are followed.
+func TestUpsertCommentOwnCommentOnly(t *testing.T) {
+	const marker = "<!-- m -->"
+	tests := []struct {
+		name   string
+		token  string
+		others []fakehub.Comment // before the first upsert
+	}{
+		{"workflow token", "bot", nil},
+		{"reviewer quotes the marker", "bot", []fakehub.Comment{
+			{Login: "alice", Type: "User", Body: "> " + marker + "\n> old verdict\nwhy?"},
+			{Login: "bob", Type: "User", Body: marker + "\nI copied the whole comment"}}},
+		{"another key", "bot", []fakehub.Comment{{Login: "github-actions[bot]", Type: "Bot", Body: "<!-- m:full -->\nother workflow"}}},
+		{"personal token ignores other users' copies", "pat", []fakehub.Comment{{Login: "hubot", Type: "User", Body: marker + "\nnot octocat's"}}},
+		{"many pages", "bot", func() []fakehub.Comment {
+			var cs []fakehub.Comment
+			for i := 0; i < 230; i++ {
+				cs = append(cs, fakehub.Comment{Login: "alice", Type: "User", Body: fmt.Sprint("comment ", i)})
+			}
+			return cs
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hub := newHub()
+			for _, o := range tt.others {
+				hub.AddComment(7, o)
+			}
+			c := hubClient(t, hub, tt.token)
+			ctx := context.Background()
+			id1, _, created, err := c.UpsertComment(ctx, "acme", "app", 7, marker, marker+"\nfirst")
+			if err != nil || !created {
+				t.Fatalf("first upsert: created %v, err %v", created, err)
+			}
+			// A fresh client, as the next workflow run has.
+			id2, _, created, err := hubClient(t, hub, tt.token).UpsertComment(ctx, "acme", "app", 7, marker, marker+"\nsecond")
+			if err != nil || created || id2 != id1 {
+				t.Fatalf("second upsert: id %d (first %d), created %v, err %v; want the first edited", id2, id1, created, err)
+			}
+			st := hub.Snapshot()
+			if len(st.Comments) != len(tt.others)+1 {
+				t.Fatalf("%d comments, want %d", len(st.Comments), len(tt.others)+1)
+			}
+			for i, o := range tt.others {
+				if st.Comments[i].Body != o.Body || st.Comments[i].Edits != 0 {
+					t.Errorf("someone else's comment %d was edited: %q", i, st.Comments[i].Body)
+				}
+			}
+			if mine := st.Comments[len(st.Comments)-1]; mine.Body != marker+"\nsecond" || mine.Edits != 1 {
+				t.Errorf("own comment %q, %d edits", mine.Body, mine.Edits)
+			}
+		})
 	}
 }
 
-func TestUpsertCommentPaginates(t *testing.T) {
-	srv := githubtest.New(t)
-	srv.Handle("GET", "/repos/o/r/issues/7/comments", func(r *githubtest.Request) (int, any) {
-		if r.Query.Get("page") == "2" {
-			return 200, []map[string]any{{"id": 9, "body": "x <!-- m --> y"}}
+func TestHasMarker(t *testing.T) {
+	for body, want := range map[string]bool{
+		"<!-- m -->\nx": true, "<!-- m -->": true, "\n<!-- m -->\r\nx": true,
+		"> <!-- m -->\nx": false, "see <!-- m -->": false, "<!-- m -->x": false, "<!-- m:full -->\n": false,
+	} {
+		if got := github.HasMarker(body, "<!-- m -->"); got != want {
+			t.Errorf("HasMarker(%q) = %v", body, got)
 		}
-		r.Reply.Set("Link", fmt.Sprintf(`<%s/repos/o/r/issues/7/comments?page=2&per_page=100>; rel="next"`, srv.URL))
-		return 200, []map[string]any{{"id": 1, "body": "unrelated"}}
-	}).Times(2)
-	srv.Reply("PATCH", "/repos/o/r/issues/comments/9", 200, map[string]any{"id": 9})
-	_, _, created, err := newClient(t, srv).UpsertComment(context.Background(), "o", "r", 7, "<!-- m -->", "<!-- m --> new")
-	if err != nil || created {
-		t.Fatalf("created %v, err %v; want the comment of page 2 edited", created, err)
 	}
 }
 
@@ -133,8 +174,11 @@ func TestClassify(t *testing.T) {
 		{"PUT", 403, "Resource not accessible by integration", github.KindPermission},
 		{"PUT", 409, "is at abc but expected def", github.KindConflict},
 		{"PUT", 422, "Invalid request. \"sha\" wasn't supplied.", github.KindConflict},
-		{"PUT", 409, "Repository rule violations found", github.KindPermission},
-		{"PUT", 422, "Invalid request. content is not valid Base64", github.KindOther},
+		{"PUT", 409, "Repository rule violations found", github.KindRefused},
+		{"PUT", 409, "Required status check \"perf\" is expected.", github.KindRefused},
+		{"PUT", 422, "Protected branch update failed for refs/heads/main.", github.KindRefused},
+		{"PUT", 409, "baselines/x.json does not match abc123", github.KindConflict},
+		{"PUT", 422, "Invalid request. content is not valid Base64", github.KindRefused},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s %d %s", tt.method, tt.status, tt.msg), func(t *testing.T) {

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# make e2e: the action, run for real. Builds the action's image from this commit's
+# Dockerfile and runs this repository's example workflows (.github/workflows/perf-*.yml,
+# verbatim) under act, a real GitHub Actions runner, against a fake GitHub API on loopback
+# (internal/github/fakehub), in a scratch repository "acme/models":
+#   1. push to main (perf-baseline.yml): the baseline is stored through the contents API.
+#   2. pull request #7 (perf-gate.yml): one comment created (a reviewer's comment quoting the
+#      marker is left alone), job summary, outputs; exit 1 only on a regression.
+#   3. pull request #8 from a fork, read-only token: no comment, no failure for it.
+#   4. pull request #7 again against a baseline ten times as fast as this machine: verdict
+#      regression, exit 1, the same comment edited.
+# Installs what it needs (docker.io, debootstrap, act), starts a Docker daemon without a
+# bridge network when none runs and stops the one it started. Warm reruns reuse the cached
+# base images and image layers under /var/tmp.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+source scripts/e2e/lib.sh
+
+ACT_VERSION=v0.2.89  # github.com/nektos/act, from the Go module proxy
+IMAGE=perflab:e2e
+T0=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - T0 )) s"; }
+
+FAKEHUB_PID=""
+cleanup() {
+  local rc=$?
+  if [ -n "$FAKEHUB_PID" ]; then kill "$FAKEHUB_PID" 2>/dev/null || true; wait "$FAKEHUB_PID" 2>/dev/null || true; fi
+  # act leaves its containers behind when it is interrupted.
+  local left
+  left=$($DOCKER ps -aq --filter name=act-perf- 2>/dev/null || true)
+  if [ -n "$left" ]; then $DOCKER rm -f $left >/dev/null 2>&1 || true; fi
+  e2e_stop_dockerd
+  if [ $rc = 0 ]; then log "PASS in $(elapsed)"; else log "FAIL (exit $rc) after $(elapsed); logs in $E2E_STATE/logs"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+e2e_install
+mkdir -p .tools "$E2E_STATE"
+if ! .tools/act --version 2>/dev/null | grep -q "${ACT_VERSION#v}"; then
+  log "installing act $ACT_VERSION"
+  GOBIN=$ROOT/.tools go install "github.com/nektos/act@$ACT_VERSION"
+fi
+go build -o .tools/fakehub ./internal/github/fakehub/cmd/fakehub
+
+e2e_dockerd
+e2e_base_images
+bash scripts/e2e/build-image.sh "$IMAGE"
+
+# The scratch repository: the action (pointed at the image just built, as this
+# repository's CI points it at its Dockerfile) and the example workflows, verbatim.
+REPO=$E2E_STATE/repo
+LOGS=$E2E_STATE/logs
+rm -rf "$REPO" "$LOGS"; mkdir -p "$REPO/.github/workflows" "$LOGS"
+sed "s|^  image: .*|  image: docker://$IMAGE|" action.yml >"$REPO/action.yml"
+grep -q "image: docker://$IMAGE" "$REPO/action.yml" || die "action.yml has no runs.image line to point at $IMAGE"
+cp .github/workflows/perf-gate.yml .github/workflows/perf-baseline.yml "$REPO/.github/workflows/"
+git -C "$REPO" init -q -b main
+git -C "$REPO" -c user.name=e2e -c user.email=e2e@example.com add -A
+git -C "$REPO" -c user.name=e2e -c user.email=e2e@example.com commit -q -m "acme/models with perflab's example workflows"
+git -C "$REPO" remote add origin https://github.com/acme/models.git
+SHA=$(git -C "$REPO" rev-parse HEAD)
+
+# The fake API, on loopback only.
+rm -f "$E2E_STATE/fakehub.url"
+.tools/fakehub -repo acme/models -addr 127.0.0.1:0 -addr-file "$E2E_STATE/fakehub.url" 2>"$LOGS/fakehub.log" &
+FAKEHUB_PID=$!
+for _ in $(seq 1 50); do [ -s "$E2E_STATE/fakehub.url" ] && break; sleep 0.1; done
+API=$(cat "$E2E_STATE/fakehub.url")
+hub() { curl -sfS -X POST "$API/_fakehub/$1" -d "$2" >/dev/null; }
+state() { curl -sfS "$API/_fakehub/state"; }
+hub commit "{\"branch\":\"main\",\"sha\":\"$SHA\",\"files\":{\"README.md\":\"acme models\"}}"
+
+mkdir -p "$E2E_STATE/act-home"
+# act asks for a default image on its first run unless it has a config file.
+echo "-P ubuntu-latest=debian:bookworm-slim" >"$E2E_STATE/act-home/.actrc"
+
+# run_act NAME EVENT WORKFLOW TOKEN EVENT.json: runs one workflow; its exit code is kept in
+# $LOGS/NAME.rc and its log in $LOGS/NAME.log.
+run_act() {
+  local name=$1 event=$2 workflow=$3 token=$4 payload=$5 start rc=0
+  start=$(date +%s)
+  log "act $event ($name): $workflow"
+  ( cd "$REPO" && HOME=$E2E_STATE/act-home "$ROOT/.tools/act" "$event" -e "$payload" \
+      -W ".github/workflows/$workflow" -P ubuntu-latest=debian:bookworm-slim \
+      --pull=false --network host --bind --no-cache-server --action-offline-mode \
+      --local-repository "actions/upload-artifact@v4=$ROOT/scripts/e2e/upload-artifact" \
+      --env GITHUB_API_URL="$API" --env GITHUB_SERVER_URL=https://github.com --env GITHUB_RUN_ID=4242 \
+      -s GITHUB_TOKEN="$token" ) 2>&1 | stamp >"$LOGS/$name.log" || rc=$?
+  echo "$rc" >"$LOGS/$name.rc"
+  # From the job's start to the first configuration's result (its timed forwards done).
+  local first
+  first=$(grep -m1 -E '\| \[1/[0-9]+\] ' "$LOGS/$name.log" | awk '{print $1}')
+  log "act $name: exit $rc in $(( $(date +%s) - start )) s; first configuration measured at ${first:-?} s after act started"
+}
+
+# stamp prefixes each line with the seconds since it started (act's own log has no times).
+stamp() { python3 -u -c 'import sys, time
+t = time.time()
+for l in sys.stdin: sys.stdout.write("%7.2f %s" % (time.time() - t, l))'; }
+
+pr_event() { # NUMBER HEAD_REPO HEAD_SHA BASE_SHA
+  cat <<JSON
+{"action":"synchronize","number":$1,
+ "pull_request":{"number":$1,"state":"open","title":"e2e",
+   "head":{"ref":"feature","sha":"$3","repo":{"full_name":"$2"}},
+   "base":{"ref":"main","sha":"$4","repo":{"full_name":"acme/models"}}},
+ "repository":{"full_name":"acme/models","default_branch":"main","private":false},
+ "sender":{"login":"alice","type":"User"}}
+JSON
+}
+
+# 1. push to main: the baseline is stored.
+cat >"$E2E_STATE/push.json" <<JSON
+{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000","after":"$SHA",
+ "repository":{"full_name":"acme/models","default_branch":"main","private":false},
+ "pusher":{"name":"alice"},"sender":{"login":"alice","type":"User"}}
+JSON
+run_act push push perf-baseline.yml e2e-write "$E2E_STATE/push.json"
+state >"$LOGS/state-1.json"
+
+# The pull requests branch off main after the baseline commit: their merge base has it.
+MAIN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["branches"]["main"])' "$LOGS/state-1.json")
+
+# 2. pull request #7, with a reviewer's comment quoting the marker already there.
+hub comment '{"issue":7,"login":"alice","type":"User","body":"> <!-- perflab-gate -->\n> ### perflab gate: regression\n\nIs this real?"}'
+pr_event 7 acme/models "$SHA" "$MAIN" >"$E2E_STATE/pr7.json"
+run_act pr7-first pull_request perf-gate.yml e2e-write "$E2E_STATE/pr7.json"
+cp "$REPO/perflab-results/summary.md" "$LOGS/pr7-first.summary.md" 2>/dev/null || true
+state >"$LOGS/state-2.json"
+
+# 3. pull request #8 from a fork: read-only token.
+pr_event 8 forker/models "$SHA" "$MAIN" >"$E2E_STATE/pr8.json"
+run_act fork pull_request perf-gate.yml e2e-read "$E2E_STATE/pr8.json"
+state >"$LOGS/state-3.json"
+
+# 4. pull request #7 again, against a baseline 10x faster than this machine (between two runs
+#    on a loaded 2-core machine latencies drift by 2x, so a 2x faster baseline is not enough).
+python3 - "$LOGS/state-3.json" >"$E2E_STATE/fast-baseline.json" <<'PY'
+import json, sys
+st = json.load(open(sys.argv[1]))
+b = json.loads(st["commits"][st["branches"]["main"]]["files"]["baselines/cpu_vision.json"])
+for e in b["entries"]:
+    for r in e["runs"]:
+        r["samples_ms"] = [round(s / 10, 4) for s in r["samples_ms"]]
+        for k in ("latency_p50", "latency_p95", "latency_p99"):
+            r[k] = r[k] / 10
+        r["throughput_rps"] = r["throughput_rps"] * 10
+json.dump(b, sys.stdout, indent=2)
+PY
+python3 -c 'import json,sys; print(json.dumps({"branch":"main","sha":"'"$(printf fast%.0s {1..10})"'","files":{"baselines/cpu_vision.json":open(sys.argv[1]).read()}}))' \
+  "$E2E_STATE/fast-baseline.json" | curl -sfS -X POST "$API/_fakehub/commit" -d @- >/dev/null
+hub config '{"merge_base":"fastfastfastfastfastfastfastfastfastfast"}'
+rm -rf "$REPO/perflab-results"
+run_act pr7-regression pull_request perf-gate.yml e2e-write "$E2E_STATE/pr7.json"
+state >"$LOGS/state-4.json"
+
+log "checking the runs ($(elapsed) so far)"
+python3 scripts/e2e/check.py "$LOGS"
