@@ -484,9 +484,9 @@ func (r *runner) gatePullRequest(ctx context.Context) error {
 	if r.client == nil {
 		unreadable = "the action got no github-token to read it"
 	} else {
-		ref, refDesc := pr.BaseSHA, "head "+short(pr.BaseSHA)+" of "+pr.BaseRef
+		ref, refDesc := pr.BaseSHA, "base "+pr.BaseRef+" "+short(pr.BaseSHA)
 		if ref == "" {
-			ref, refDesc = pr.BaseRef, "head of "+pr.BaseRef
+			ref, refDesc = pr.BaseRef, "base branch "+pr.BaseRef
 		}
 		if r.in.BaselineBranch != "" {
 			ref, refDesc = r.in.BaselineBranch, "head of the baseline branch "+r.in.BaselineBranch

@@ -676,7 +676,7 @@ func TestRunNoBaselineAndNoRunnerFiles(t *testing.T) {
 		}
 	}
 	summary := w.file(filepath.Join(w.ws, OutDir, "summary.md"))
-	if !strings.Contains(summary, "it is not used") || !strings.Contains(summary, "does not exist at the head base000000 of main") || !strings.Contains(summary, "No baseline was found") {
+	if !strings.Contains(summary, "it is not used") || !strings.Contains(summary, "does not exist at the base main base000000") || !strings.Contains(summary, "No baseline was found") {
 		t.Errorf("summary:\n%s", summary)
 	}
 }

@@ -88,7 +88,7 @@ check(len(alice) == 1 and alice[0]["edits"] == 0 and alice[0]["body"].startswith
 if mine:
     body = mine[0]["body"]
     check("perflab gate" in body and "Recommended configuration" in body and "```mermaid" in body, "pr7-first: the comment has the verdict, the recommendation and the chart")
-    check("contents API at the merge base" in body, "pr7-first: the comment says which baseline was used")
+    check("contents API at the " in body and "baselines/cpu_vision.json" in body, "pr7-first: the comment says which baseline was used")
     check(re.search(r"perflab [0-9a-f]{7}|perflab v\d", body) is not None and "perflab action" not in body, "pr7-first: the footer shows the real version")
 out = outputs(read("pr7-first.log"))
 check(out.get("results") == "perflab-results/results.jsonl" and out.get("report") == "perflab-results/report.md", "pr7-first: results and report outputs (%s, %s)" % (out.get("results"), out.get("report")))

@@ -120,7 +120,7 @@ JSON
 run_act push push perf-baseline.yml e2e-write "$E2E_STATE/push.json"
 state >"$LOGS/state-1.json"
 
-# The pull requests branch off main after the baseline commit: their merge base has it.
+# The pull requests branch off main after the baseline commit: their base (base.sha) has it.
 MAIN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["branches"]["main"])' "$LOGS/state-1.json")
 
 # 2. pull request #7, with a reviewer's comment quoting the marker already there.
@@ -147,13 +147,14 @@ for e in b["entries"]:
         for k in ("latency_p50", "latency_p95", "latency_p99"):
             r[k] = r[k] / 10
         r["throughput_rps"] = r["throughput_rps"] * 10
+        r.pop("other_cpus", None)  # contention unknown: the verdict must not depend on the load now
 json.dump(b, sys.stdout, indent=2)
 PY
 python3 -c 'import json,sys; print(json.dumps({"branch":"main","sha":"'"$(printf fast%.0s {1..10})"'","files":{"baselines/cpu_vision.json":open(sys.argv[1]).read()}}))' \
   "$E2E_STATE/fast-baseline.json" | curl -sfS -X POST "$API/_fakehub/commit" -d @- >/dev/null
-hub config '{"merge_base":"fastfastfastfastfastfastfastfastfastfast"}'
+pr_event 7 acme/models "$SHA" fastfastfastfastfastfastfastfastfastfast >"$E2E_STATE/pr7-fast.json" # base.sha: the fast baseline's commit
 rm -rf "$REPO/perflab-results"
-run_act pr7-regression pull_request perf-gate.yml e2e-write "$E2E_STATE/pr7.json"
+run_act pr7-regression pull_request perf-gate.yml e2e-write "$E2E_STATE/pr7-fast.json"
 state >"$LOGS/state-4.json"
 
 log "checking the runs ($(elapsed) so far)"
