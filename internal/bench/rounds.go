@@ -272,4 +272,3 @@ func targetOr(p string) string {
 	}
 	return p
 }
-

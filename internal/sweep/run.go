@@ -37,8 +37,6 @@ type Runner struct {
 	PreprocessIters int     // vision preprocessing timing, once per model; 0 = none
 	// WorkerProgress is called after each worker process.
 	WorkerProgress func(WorkerEvent)
-
-	asked map[string]bool
 }
 
 // Result counts what a Run did.

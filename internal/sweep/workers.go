@@ -128,7 +128,7 @@ func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) er
 					return nil
 				}
 				start := time.Now()
-				wantPrep := rn.PreprocessIters > 0 && prep[held[0].Model] == nil && !rn.preprocAsked(held[0].Model)
+				wantPrep := rn.PreprocessIters > 0 && prep[held[0].Model] == nil // until one worker timed it
 				got, pp, failed, rerun := rn.runWorker(ctx, held, w, wantPrep)
 				if ctx.Err() != nil {
 					res.Interrupted = true
@@ -188,19 +188,6 @@ func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) er
 		return err
 	}
 	return nil
-}
-
-// preprocAsked remembers the models whose preprocessing timing was asked of a worker, so
-// that only one worker per model times it (even when that worker fails).
-func (rn *Runner) preprocAsked(model string) bool {
-	if rn.asked == nil {
-		rn.asked = map[string]bool{}
-	}
-	if rn.asked[model] {
-		return true
-	}
-	rn.asked[model] = true
-	return false
 }
 
 // complete reports whether c has a run in every slot.
