@@ -73,6 +73,7 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 		}
 		c := base
 		c.BatchSize, c.Compile, c.ChannelsLast, c.Quantize = wc.BatchSize, wc.Compile, wc.ChannelsLast, wc.Quantize
+		t0 := time.Now()
 		rr, err := prepareRounds(c, refs, intra, interop)
 		if rr != nil {
 			all = append(all, rr.r)
@@ -84,15 +85,18 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 			continue
 		}
 		rr.key = wc.Key
+		rr.prepare = time.Since(t0)
 		live = append(live, rr)
 	}
 	if err := send(wire.Message{Measuring: true}); err != nil {
 		return err
 	}
 	for _, rr := range live {
+		t0 := time.Now()
 		if err := rr.warmUp(spec); err != nil {
 			rr.err = err
 		}
+		rr.warmup = time.Since(t0)
 	}
 	runRounds(spec, live)
 	// libtorch's warnings are process-wide: they belong to the worker, not one configuration.
@@ -144,9 +148,11 @@ type roundsRun struct {
 	wall   int64   // summed wall time of its blocks
 	rounds int
 	block  int // calls per block, from the warm-up
-	done   bool
-	reason string
-	err    error
+	// prepare and warmup are how long those took
+	prepare, warmup time.Duration
+	done            bool
+	reason          string
+	err             error
 }
 
 func prepareRounds(c Config, refs *references, intra, interop int) (*roundsRun, error) {
@@ -263,8 +269,10 @@ func (rr *roundsRun) finish(spec wire.Spec) {
 	rr.r.rec.Notes = append(rr.r.rec.Notes, fmt.Sprintf("worker %s: %d rounds of %d-call blocks, side by side with %d configurations", spec.Worker, rr.rounds, rr.block, len(spec.Configs)))
 	rr.r.rec.Runs = []record.Run{{Worker: spec.Worker, Status: record.StatusOK, Iters: len(rr.ns), Rounds: rr.rounds,
 		P50: rr.r.rec.LatencyP50, P90: rr.r.rec.LatencyP90, P95: rr.r.rec.LatencyP95, P99: rr.r.rec.LatencyP99,
-		ThroughputRPS: rr.r.rec.ThroughputRPS}}
+		ThroughputRPS: rr.r.rec.ThroughputRPS, PrepareMs: ms(rr.prepare), WarmupMs: ms(rr.warmup)}}
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
 
 func targetOr(p string) string {
 	if p == "" {

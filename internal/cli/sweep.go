@@ -51,17 +51,23 @@ func NewSweepCmd(ios IO, runF func(*SweepOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sweep",
 		Short: "Run a preset grid of configurations, one child process each, into one JSONL file",
-		Long: `Run every configuration of a preset, each in its own 'perflab bench' child process
-(libtorch's thread pools are per process), and append one record per configuration to a
-JSONL file as soon as it finishes: a killed sweep keeps every finished record, and
---resume continues it. A configuration that errors, crashes or hangs (timeout) becomes a
-record with status "failed" and the reason; the sweep goes on.
+		Long: `Run every configuration of a preset and append one record per configuration to a
+JSONL file as soon as it is finished: a killed sweep keeps every finished record, and
+--resume continues it. A bench preset's configurations are measured side by side in worker
+processes: --workers (default 3) processes per process-wide setting (model, threads,
+inter-op threads, oneDNN ISA), each holding all of that setting's configurations and timing
+them in rounds of short blocks in a random order; each record carries its runs (one per
+worker) and between-process intervals (latency_runs_ci) next to the within-run CI
+(latency_ci). Load presets run one 'perflab load' process per configuration. A
+configuration that errors, crashes or hangs (timeout) becomes a record with status
+"failed" and the reason; the sweep goes on.
 
 Built-in presets: ` + strings.Join(presets.Names(), ", ") + ` (or a path to a preset YAML file; schema in the
 README). --quick uses the preset's quick subset. Thread counts above the CPUs available to
 this process are skipped with a note. The order is shuffled with a recorded seed
 (order_seed) so that machine drift does not favour one setting; --repeat N runs N shuffled
-rounds. Each configuration stops early once its target percentile's CI is tight enough.
+repetitions. Each configuration stops early once its target percentile's CI (pooled over
+its workers) is tight enough.
 
 ` + exitCodesHelp,
 		Example: `  perflab sweep --preset cpu_vision --quick

@@ -117,6 +117,8 @@ type Run struct {
 	P95           float64 `json:"latency_p95,omitempty"`
 	P99           float64 `json:"latency_p99,omitempty"`
 	ThroughputRPS float64 `json:"throughput_rps,omitempty"`
+	PrepareMs     float64 `json:"prepare_ms,omitempty"` // load/compile/guard of this configuration in the worker
+	WarmupMs      float64 `json:"warmup_ms,omitempty"`  // its warm-up calls
 }
 
 // OK reports whether the run measured the configuration.
