@@ -10,7 +10,7 @@ VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    := -X github.com/perflab/perflab/internal/env.Version=$(VERSION)
 GOTESTFLAGS ?= -timeout 20m
 
-.PHONY: all setup build models test demo bench-overhead calibrate-gate clean
+.PHONY: all setup build models test demo bench-overhead calibrate-gate calibrate-sweep clean
 
 all: build
 
@@ -43,6 +43,11 @@ bench-overhead: build models
 # Measures perflab gate's false alarms (A/A) and detection of a ~10% slower model (README, "Calibration").
 calibrate-gate: build models
 	bash scripts/calibrate-gate.sh
+
+# Repeats the quick cpu_vision sweep and prints how often one sweep's figures fall inside
+# another's intervals, and whether the recommendations agree (README, "How a sweep measures").
+calibrate-sweep: build models
+	bash scripts/calibrate-sweep.sh 5
 
 clean:
 	rm -rf bin results reports $(MODELS_DIR)
