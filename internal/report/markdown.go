@@ -112,7 +112,7 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 	pf("Constraint %s. Only configurations that succeeded and whose outputs match the plain model are recommended. Configurations are statistically indistinguishable when their %s confidence intervals overlap and their throughputs are within %.0f%%; among those, the cheapest (fewest threads, then inter-op threads, then batch) is preferred.\n",
 		rep.Options.ConstraintText(), p, ThroughputTieTolerance*100)
 	if hasBetween(rep, p) {
-		pf("\nThe intervals are between-process 95%% CIs: each configuration was measured in several worker processes, and the interval comes from the processes' own %s values (a log-t interval), so it includes the run-to-run variation that the within-run order-statistic CI of the pooled samples (`latency_ci` in the records) leaves out.\n", p)
+		pf("\nThe intervals are between-process 95%% CIs: each configuration was measured in several worker processes, and the interval comes from the processes' own %s values (a log-t interval), so it includes the run-to-run variation that the within-run order-statistic CI of the pooled samples (`latency_ci` in the records) leaves out. Throughputs whose between-process CIs overlap also count as indistinguishable.\n", p)
 	}
 	for _, r := range rep.Recommendations {
 		pf("\n### %s\n\n", r.Model)
