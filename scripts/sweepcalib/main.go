@@ -6,6 +6,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"slices"
@@ -15,7 +16,11 @@ import (
 	"github.com/perflab/perflab/internal/stats"
 )
 
+var perPair = flag.Bool("pairs", false, "also print each ordered pair of sweeps")
+
 func main() {
+	flag.Parse()
+	os.Args = append(os.Args[:1], flag.Args()...)
 	if len(os.Args) < 3 {
 		fmt.Fprintln(os.Stderr, "usage: sweepcalib SWEEP.jsonl SWEEP.jsonl...")
 		os.Exit(2)
@@ -53,6 +58,12 @@ func main() {
 					if i == j {
 						continue
 					}
+					pin, pn := 0, 0
+					defer func(i, j int, name string) {
+						if *perPair && pn > 0 {
+							fmt.Printf("  %s: %s of sweep %d inside %s of sweep %d: %d of %d\n", p, p, i+1, name, j+1, pin, pn)
+						}
+					}(i, j, k.name)
 					for key, a := range sweeps[i] {
 						b := sweeps[j][key]
 						if b == nil {
@@ -63,8 +74,10 @@ func main() {
 							continue
 						}
 						n++
+						pn++
 						if v := pct(a, p); v >= ci.Lo && v <= ci.Hi {
 							in++
+							pin++
 						}
 					}
 				}
