@@ -232,3 +232,27 @@ func TestProcessKeyGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestShardsBySetting: with at least as many process-wide settings as shards, a shard holds
+// whole settings, so that its configurations are still measured side by side.
+func TestShardsBySetting(t *testing.T) {
+	p := mustParse(t, "name: t\ngrid:\n  models: [resnet18]\n  batch_size: [1, 4]\n  threads: [1, 2]\n  compile: [off, on]\n")
+	seen := map[string]int{}
+	for i := 1; i <= 2; i++ {
+		pl, err := p.MakePlan(PlanOptions{Shard: i, Shards: 2, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings := map[string]bool{}
+		for _, c := range pl.Configs {
+			settings[c.ProcessKey()] = true
+			seen[c.Key]++
+		}
+		if len(pl.Configs) != 4 || len(settings) != 1 {
+			t.Errorf("shard %d: %d configurations over %d settings, want 4 of one", i, len(pl.Configs), len(settings))
+		}
+	}
+	if len(seen) != 8 {
+		t.Errorf("shards cover %d configurations, want 8", len(seen))
+	}
+}
