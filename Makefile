@@ -10,7 +10,7 @@ VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    := -X github.com/perflab/perflab/internal/env.Version=$(VERSION)
 GOTESTFLAGS ?= -timeout 20m
 
-.PHONY: all setup build models test lint-workflows e2e demo bench-overhead calibrate-gate clean
+.PHONY: all setup build models test lint-workflows e2e demo bench-overhead calibrate-gate calibrate-sweep clean
 
 all: build
 
@@ -60,6 +60,11 @@ bench-overhead: build models
 CALIBRATE_ARGS ?= 10 10
 calibrate-gate: build models
 	flock /tmp/perflab-timing.lock bash scripts/calibrate-gate.sh $(CALIBRATE_ARGS)
+
+# Repeats the quick cpu_vision sweep and prints how often one sweep's figures fall inside
+# another's intervals, and whether the recommendations agree (README, "How a sweep measures").
+calibrate-sweep: build models
+	bash scripts/calibrate-sweep.sh 5
 
 clean:
 	rm -rf bin results reports $(MODELS_DIR)

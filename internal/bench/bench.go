@@ -451,6 +451,7 @@ type runner struct {
 	inputs  []*torch.Tensor        // its inputs
 	ran     map[*torch.Module]bool // modules whose forward worked once
 	cpu     [2]env.CPUTimes        // around the timed loop: how busy the rest of the machine was
+	refs    *references            // the plain model's outputs; nil = prepare makes its own
 }
 
 func (r *runner) keep(h interface{ Close() error }) { r.handles = append(r.handles, h) }
@@ -516,30 +517,64 @@ func (r *runner) forward(mod *torch.Module, inputs []*torch.Tensor, what string)
 	return out, nil
 }
 
-// prepare loads the plain model and the configuration, and runs the correctness guard.
-func (r *runner) prepare(file string) error {
-	c, rec := r.c, r.rec
-	plain, err := r.load(r.m.Path)
-	if err != nil {
-		return err
+// references holds the plain model and, per batch size, its random input and its output:
+// what every configuration of a model is checked against. A worker shares one between
+// its configurations (the reference runs once per model and batch size); handles are
+// kept by the runner that made it.
+type references struct {
+	plain   *torch.Module
+	byBatch map[int]*reference
+}
+
+type reference struct {
+	in  []*torch.Tensor
+	out *torch.Value
+}
+
+// get returns the reference of r's batch size, making it on first use.
+func (refs *references) get(r *runner) (*reference, error) {
+	c := r.c
+	if ref, ok := refs.byBatch[c.BatchSize]; ok {
+		return ref, nil
 	}
-	plainIn := make([]*torch.Tensor, len(r.m.Inputs))
+	in := make([]*torch.Tensor, len(r.m.Inputs))
 	for i, s := range r.m.Inputs {
 		dt, err := torch.ParseDType(s.DType)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		t, err := torch.Random(dt, s.Shape(c.BatchSize), s.HasRange, s.Lo, s.Hi, uint64(c.Seed)+uint64(i))
 		if err != nil {
-			return fmt.Errorf("make input %d (%s): %v", i, s, torchMsg(err))
+			return nil, fmt.Errorf("make input %d (%s): %v", i, s, torchMsg(err))
 		}
 		r.keep(t)
-		plainIn[i] = t
+		in[i] = t
 	}
-	refOut, err := r.forward(plain, plainIn, "model "+r.m.Name)
+	out, err := r.forward(refs.plain, in, "model "+r.m.Name)
+	if err != nil {
+		return nil, err
+	}
+	ref := &reference{in: in, out: out}
+	refs.byBatch[c.BatchSize] = ref
+	return ref, nil
+}
+
+// prepare loads the plain model and the configuration, and runs the correctness guard.
+func (r *runner) prepare(file string) error {
+	if r.refs == nil {
+		plain, err := r.load(r.m.Path)
+		if err != nil {
+			return err
+		}
+		r.refs = &references{plain: plain, byBatch: map[int]*reference{}}
+	}
+	c, rec := r.c, r.rec
+	plain := r.refs.plain
+	ref, err := r.refs.get(r)
 	if err != nil {
 		return err
 	}
+	plainIn, refOut := ref.in, ref.out
 	rec.Output = refOut.String()
 
 	// The configuration before compile: the int8 file or the plain model, channels_last.

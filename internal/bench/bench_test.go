@@ -21,6 +21,7 @@ import (
 	"github.com/perflab/perflab/internal/preprocess"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
+	"github.com/perflab/perflab/internal/sweep/wire"
 	"github.com/perflab/perflab/internal/testutil"
 	"github.com/perflab/perflab/internal/torch"
 )
@@ -803,5 +804,64 @@ func TestRunPairErrorsNameTheModel(t *testing.T) {
 	_, _, err := bench.RunPair(c, bad)
 	if err == nil || !strings.Contains(err.Error(), "model B ("+bad+")") {
 		t.Fatalf("RunPair with a failing B: %v; want an error naming model B", err)
+	}
+}
+
+// TestRunWorker measures three configurations of one model side by side in this process:
+// prepared once each, in rounds, each with its own record and its one run.
+func TestRunWorker(t *testing.T) {
+	spec := wire.Spec{Worker: "w1", Model: testutil.Fixture(t, "conv.pt"), Inputs: []string{"float32[B,3,16,16]"}, Threads: 1, InteropThreads: 1,
+		MinIters: 12, Iters: 30, TargetPercentile: "p95", Warmup: 50, WarmupSeconds: 0.001, BlockMs: 0.5, Seed: 3,
+		Configs: []wire.Config{{Key: "a", BatchSize: 1, Compile: "off"}, {Key: "b", BatchSize: 1, Compile: "on"},
+			{Key: "c", BatchSize: 2, Compile: "off", ChannelsLast: true}, {Key: "bad", BatchSize: 1, Compile: "off", Quantize: true}}}
+	var msgs []wire.Message
+	err := bench.RunWorker(spec, func(m wire.Message) error { msgs = append(msgs, m); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	recs := map[string]*record.Record{}
+	for _, m := range msgs {
+		switch {
+		case m.Prepare != "":
+			order = append(order, "prepare "+m.Prepare)
+		case m.Measuring:
+			order = append(order, "measuring")
+		case m.Record != nil:
+			recs[m.Key] = m.Record
+			order = append(order, "record "+m.Key)
+		}
+	}
+	// The failing configuration's record comes first, at once; the others after the rounds.
+	want := "prepare a,prepare b,prepare c,prepare bad,record bad,measuring,record a,record b,record c"
+	if got := strings.Join(order, ","); got != want {
+		t.Errorf("messages %s, want %s", got, want)
+	}
+	if r := recs["bad"]; r == nil || r.OK() || !strings.Contains(r.Error, "--quantize") {
+		t.Errorf("the unpreparable configuration: %+v", r)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		r := recs[k]
+		if r == nil || !r.OK() {
+			t.Fatalf("%s: %+v", k, r)
+		}
+		if len(r.Runs) != 1 || r.Runs[0].Worker != "w1" || r.Runs[0].Iters != r.Iters || r.Runs[0].Rounds < 1 || r.Runs[0].P95 != r.LatencyP95 {
+			t.Errorf("%s: runs %+v (iters %d)", k, r.Runs, r.Iters)
+		}
+		if r.Iters < spec.MinIters || r.Iters > spec.Iters || len(r.SamplesMs) != r.Iters {
+			t.Errorf("%s: %d iters (%d samples), want %d..%d", k, r.Iters, len(r.SamplesMs), spec.MinIters, spec.Iters)
+		}
+		if r.Warmup < 2 || r.Warmup >= 50 {
+			t.Errorf("%s: warm-up %d calls, want the time cap to stop it early (at least 2)", k, r.Warmup)
+		}
+		if r.Env == nil || r.Threads != 1 {
+			t.Errorf("%s: env %v threads %d", k, r.Env, r.Threads)
+		}
+	}
+	if !recs["b"].Compile || recs["a"].Compile || recs["b"].Correctness == nil || !recs["b"].Correctness.OK {
+		t.Errorf("compile applied a=%v b=%v, b's guard %+v", recs["a"].Compile, recs["b"].Compile, recs["b"].Correctness)
+	}
+	if c := recs["c"]; c.BatchSize != 2 || !c.ChannelsLast || c.Correctness == nil || !c.Correctness.OK {
+		t.Errorf("c: batch %d channels_last %v guard %+v", c.BatchSize, c.ChannelsLast, c.Correctness)
 	}
 }

@@ -72,7 +72,7 @@ Any TorchScript file works too: --model path.pt --input 'float32[B,3,224,224]'.
 		return &exitError{code: ExitUsage, err: fmt.Errorf("%v (see '%s --help')", err, c.CommandPath())}
 	})
 	root.AddCommand(NewLoadCmd(ios, nil))
-	root.AddCommand(NewBenchCmd(ios, nil), NewSweepCmd(ios, nil), NewReportCmd(ios, nil), NewGateCmd(ios, nil), NewBaselineCmd(ios), NewMergeCmd(ios, nil), NewActionCmd(ios, nil))
+	root.AddCommand(NewBenchCmd(ios, nil), NewSweepCmd(ios, nil), NewReportCmd(ios, nil), NewGateCmd(ios, nil), NewBaselineCmd(ios), NewMergeCmd(ios, nil), NewActionCmd(ios, nil), NewWorkerCmd(ios))
 	return root
 }
 

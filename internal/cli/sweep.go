@@ -41,6 +41,7 @@ type SweepOptions struct {
 	Shard    string
 	Exe      string // the perflab binary for child processes; "" = this executable
 	Progress string // auto, bar, lines, none
+	Workers  int    // worker processes per process-wide setting; 0 = sweep.DefaultWorkers
 	Now      func() time.Time
 }
 
@@ -50,17 +51,23 @@ func NewSweepCmd(ios IO, runF func(*SweepOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sweep",
 		Short: "Run a preset grid of configurations, one child process each, into one JSONL file",
-		Long: `Run every configuration of a preset, each in its own 'perflab bench' child process
-(libtorch's thread pools are per process), and append one record per configuration to a
-JSONL file as soon as it finishes: a killed sweep keeps every finished record, and
---resume continues it. A configuration that errors, crashes or hangs (timeout) becomes a
-record with status "failed" and the reason; the sweep goes on.
+		Long: `Run every configuration of a preset and append one record per configuration to a
+JSONL file as soon as it is finished: a killed sweep keeps every finished record, and
+--resume continues it. A bench preset's configurations are measured side by side in worker
+processes: --workers (default 3) processes per process-wide setting (model, threads,
+inter-op threads, oneDNN ISA), each holding all of that setting's configurations and timing
+them in rounds of short blocks in a random order; each record carries its runs (one per
+worker) and between-process intervals (latency_runs_ci) next to the within-run CI
+(latency_ci). Load presets run one 'perflab load' process per configuration. A
+configuration that errors, crashes or hangs (timeout) becomes a record with status
+"failed" and the reason; the sweep goes on.
 
 Built-in presets: ` + strings.Join(presets.Names(), ", ") + ` (or a path to a preset YAML file; schema in the
 README). --quick uses the preset's quick subset. Thread counts above the CPUs available to
 this process are skipped with a note. The order is shuffled with a recorded seed
 (order_seed) so that machine drift does not favour one setting; --repeat N runs N shuffled
-rounds. Each configuration stops early once its target percentile's CI is tight enough.
+repetitions. Each configuration stops early once its target percentile's CI (pooled over
+its workers) is tight enough.
 
 ` + exitCodesHelp,
 		Example: `  perflab sweep --preset cpu_vision --quick
@@ -90,6 +97,7 @@ rounds. Each configuration stops early once its target percentile's CI is tight 
 	f.Int64Var(&opts.Seed, "seed", -1, "seed of the shuffled order (default: from the clock; recorded as order_seed)")
 	f.DurationVar(&opts.Timeout, "timeout", 0, "time limit of one configuration, e.g. 5m (default: the preset's timeout_seconds)")
 	f.StringVar(&opts.Shard, "shard", "", "run only shard I of N of the configurations, e.g. 2/4 (merge the files with perflab merge)")
+	f.IntVar(&opts.Workers, "workers", sweep.DefaultWorkers, "bench presets: worker processes per process-wide setting (threads, inter-op threads, oneDNN ISA); >= 2 gives between-process intervals")
 	f.StringVar(&opts.Progress, "progress", "auto", "progress display: auto (bar on a terminal, lines otherwise), bar, lines, none")
 	_ = cmd.MarkFlagRequired("preset")
 	return cmd
@@ -192,9 +200,16 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 			return "", fmt.Errorf("find the perflab executable for child processes: %w", err)
 		}
 	}
+	workers := opts.Workers
+	if workers == 0 {
+		workers = sweep.DefaultWorkers
+	}
+	if workers < 1 {
+		return "", fmt.Errorf("--workers must be >= 1, got %d", opts.Workers)
+	}
 	rn := &sweep.Runner{Preset: p, Exe: exe, Out: out, OrderSeed: seed, Timeout: opts.Timeout}
 	if p.Mode == sweep.ModeBench {
-		rn.ExtraArgs = []string{"--preprocess-iters", "20"}
+		rn.Workers, rn.PreprocessIters = workers, 20
 	}
 
 	todo := 0
@@ -207,9 +222,13 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 	if p.Quick {
 		quick = " (quick)"
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "sweep %s%s: %d configurations to run (%d already in %s), order seed %d\n",
-		p.Name, quick, todo, len(plan.Configs)-todo, out, seed)
-	rn.Progress = progressReporter(opts, todo)
+	design := ", one process each"
+	if rn.Workers > 0 {
+		design = fmt.Sprintf(", %d worker %s per process-wide setting", rn.Workers, map[bool]string{true: "process", false: "processes"}[rn.Workers == 1])
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "sweep %s%s: %d configurations to run (%d already in %s)%s, order seed %d\n",
+		p.Name, quick, todo, len(plan.Configs)-todo, out, design, seed)
+	rn.Progress, rn.WorkerProgress = progressReporter(opts, todo, rn.Workers > 0)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -258,8 +277,9 @@ func sanitize(s string) string {
 }
 
 // progressReporter shows a bar with ETA on a terminal and one line per configuration
-// otherwise (CI logs).
-func progressReporter(opts *SweepOptions, n int) func(int, int, sweep.Config, *record.Record, time.Duration) {
+// (and, with workers, per worker process) otherwise (CI logs). With workers the bar
+// counts worker processes.
+func progressReporter(opts *SweepOptions, n int, workers bool) (func(int, int, sweep.Config, *record.Record, time.Duration), func(sweep.WorkerEvent)) {
 	mode := opts.Progress
 	if mode == "auto" {
 		mode = "lines"
@@ -279,31 +299,73 @@ func progressReporter(opts *SweepOptions, n int) func(int, int, sweep.Config, *r
 			return fmt.Sprintf("[%d/%d] %s: %s, p50 %.2f ms, p95 %.2f ms, %d requests (%s)",
 				i+1, n, c, what, r.LatencyP50, r.LatencyP95, l.Requests, took.Round(100*time.Millisecond))
 		}
+		if len(r.Runs) > 0 {
+			between := ""
+			if ci, ok := r.LatencyRunsCI["p95"]; ok {
+				between = fmt.Sprintf(" [%.2f, %.2f] between %d processes", ci.Lo, ci.Hi, len(r.Runs))
+			}
+			return fmt.Sprintf("[%d/%d] %s: p50 %.2f ms, p95 %.2f ms%s, %.1f req/s, %d iters",
+				i+1, n, c, r.LatencyP50, r.LatencyP95, between, r.ThroughputRPS, r.Iters)
+		}
 		return fmt.Sprintf("[%d/%d] %s: p50 %.2f ms, p95 %.2f ms, %.1f req/s, %d iters (%s)",
 			i+1, n, c, r.LatencyP50, r.LatencyP95, r.ThroughputRPS, r.Iters, took.Round(100*time.Millisecond))
 	}
+	wline := func(e sweep.WorkerEvent) string {
+		s := e.Setting
+		what := fmt.Sprintf("worker %d/%d of %s t%d/%d", e.Slot, e.Workers, s.Model, s.Threads, s.InteropThreads)
+		if s.OneDNNISA != "" {
+			what += " isa=" + s.OneDNNISA
+		}
+		if e.Failed != "" {
+			return fmt.Sprintf("(%d/%d) %s, %d configurations: FAILED: %s (%s)", e.Done, e.Total, what, e.Configs, e.Failed, e.Took.Round(100*time.Millisecond))
+		}
+		return fmt.Sprintf("(%d/%d) %s: %d configurations side by side (%s)", e.Done, e.Total, what, e.Configs, e.Took.Round(100*time.Millisecond))
+	}
 	switch mode {
 	case "bar":
-		bar := progressbar.NewOptions(n,
-			progressbar.OptionSetWriter(opts.IO.ErrOut),
-			progressbar.OptionSetDescription("sweep"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionShowElapsedTimeOnFinish(),
-			progressbar.OptionClearOnFinish(),
-		)
+		var bar *progressbar.ProgressBar
+		newBar := func(n int) *progressbar.ProgressBar {
+			return progressbar.NewOptions(n,
+				progressbar.OptionSetWriter(opts.IO.ErrOut),
+				progressbar.OptionSetDescription("sweep"),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionShowElapsedTimeOnFinish(),
+				progressbar.OptionClearOnFinish(),
+			)
+		}
+		if workers {
+			return func(i, n int, c sweep.Config, r *record.Record, took time.Duration) {
+					if !r.OK() && bar != nil {
+						bar.Clear()
+						fmt.Fprintln(opts.IO.ErrOut, line(i, n, c, r, took))
+					}
+				}, func(e sweep.WorkerEvent) {
+					if bar == nil {
+						bar = newBar(e.Total)
+					}
+					if e.Failed != "" {
+						bar.Clear()
+						fmt.Fprintln(opts.IO.ErrOut, wline(e))
+					}
+					bar.Add(1)
+				}
+		}
+		bar = newBar(n)
 		return func(i, n int, c sweep.Config, r *record.Record, took time.Duration) {
 			if !r.OK() {
 				bar.Clear()
 				fmt.Fprintln(opts.IO.ErrOut, line(i, n, c, r, took))
 			}
 			bar.Add(1)
-		}
+		}, nil
 	case "none":
-		return nil
+		return nil, nil
 	default:
 		return func(i, n int, c sweep.Config, r *record.Record, took time.Duration) {
-			fmt.Fprintln(opts.IO.ErrOut, line(i, n, c, r, took))
-		}
+				fmt.Fprintln(opts.IO.ErrOut, line(i, n, c, r, took))
+			}, func(e sweep.WorkerEvent) {
+				fmt.Fprintln(opts.IO.ErrOut, wline(e))
+			}
 	}
 }

@@ -73,6 +73,20 @@ type Record struct {
 	WallMs            float64             `json:"wall_ms,omitempty"` // the whole timed loop
 	SamplesMs         []float64           `json:"samples_ms,omitempty"`
 
+	// Run-to-run variation, on records of perflab sweep's worker design: the configuration
+	// was measured in several worker processes (Runs, one entry each), and latency_ci above
+	// is the within-run order-statistic CI of the pooled samples (it assumes i.i.d.
+	// samples and ignores process-to-process variation). The intervals below come from
+	// the runs' own figures (stats.Runs: a log-t interval over one value per process), so
+	// they include between-process variation; keys "p50".."p99" as in latency_ci.
+	//   latency_runs_ci: where the typical process's percentile lies (ties, effects, gate).
+	//   latency_next_pi: the prediction interval of the figure a repeat of this
+	//                    measurement (as many runs) reports: what the next sweep will see.
+	Runs             []Run               `json:"runs,omitempty"`
+	LatencyRunsCI    map[string]stats.CI `json:"latency_runs_ci,omitempty"`
+	LatencyNextPI    map[string]stats.CI `json:"latency_next_pi,omitempty"`
+	ThroughputRunsCI *stats.CI           `json:"throughput_runs_ci,omitempty"`
+
 	Preprocess  *Preprocess  `json:"preprocess,omitempty"`
 	Correctness *Correctness `json:"correctness,omitempty"`
 	Output      string       `json:"output,omitempty"` // output dtypes and shapes, e.g. "float32[4,1000]"
@@ -93,6 +107,43 @@ type Record struct {
 	// the field is written as 0 and its path here ("correctness.rel_diff": "NaN", "+Inf",
 	// "-Inf"); reading the record puts the value back.
 	NonFinite map[string]string `json:"non_finite,omitempty"`
+}
+
+// Run is one worker process's measurement of a configuration: its percentiles are of
+// its own samples only. Worker identifies the process within its sweep: configurations
+// with the same worker were measured side by side, in the same rounds of one process,
+// which is what paired knob effects compare.
+type Run struct {
+	Worker        string  `json:"worker"`
+	Status        string  `json:"status"` // "ok" or "failed"
+	Error         string  `json:"error,omitempty"`
+	Iters         int     `json:"iters,omitempty"`
+	Rounds        int     `json:"rounds,omitempty"` // rounds this configuration took part in
+	P50           float64 `json:"latency_p50,omitempty"`
+	P90           float64 `json:"latency_p90,omitempty"`
+	P95           float64 `json:"latency_p95,omitempty"`
+	P99           float64 `json:"latency_p99,omitempty"`
+	ThroughputRPS float64 `json:"throughput_rps,omitempty"`
+	PrepareMs     float64 `json:"prepare_ms,omitempty"` // load/compile/guard of this configuration in the worker
+	WarmupMs      float64 `json:"warmup_ms,omitempty"`  // its warm-up calls
+}
+
+// OK reports whether the run measured the configuration.
+func (r Run) OK() bool { return r.Status == StatusOK }
+
+// Pct returns the run's percentile p ("p95"); 0 when unknown.
+func (r Run) Pct(p string) float64 {
+	switch p {
+	case "p50":
+		return r.P50
+	case "p90":
+		return r.P90
+	case "p95":
+		return r.P95
+	case "p99":
+		return r.P99
+	}
+	return 0
 }
 
 // Preprocess is the separately timed vision preprocessing of one image (decode JPEG,

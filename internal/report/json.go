@@ -17,8 +17,10 @@ type JSONConfig struct {
 	ChannelsLast     bool     `json:"channels_last"`
 	Quantize         bool     `json:"quantize"`
 	Device           string   `json:"device,omitempty"`
-	LatencyMs        float64  `json:"latency_ms"` // at the chosen percentile
-	LatencyCI        *JSONCI  `json:"latency_ci,omitempty"`
+	LatencyMs        float64  `json:"latency_ms"`                // at the chosen percentile
+	LatencyCI        *JSONCI  `json:"latency_ci,omitempty"`      // within-run order-statistic CI
+	LatencyRunsCI    *JSONCI  `json:"latency_runs_ci,omitempty"` // between-process CI (worker processes)
+	Processes        int      `json:"processes,omitempty"`       // worker processes behind latency_runs_ci
 	ThroughputRPS    float64  `json:"throughput_rps"`
 	Iters            int      `json:"iters,omitempty"`
 	Runs             int      `json:"runs,omitempty"`
@@ -96,6 +98,10 @@ func jsonConfig(e *Entry, p string) *JSONConfig {
 	}
 	if l := e.Latency[p]; l.HasCI {
 		c.LatencyCI = &JSONCI{Lo: l.CI.Lo, Hi: l.CI.Hi, Confidence: l.CI.Confidence}
+	}
+	if l := e.Latency[p]; l.HasBetween {
+		c.LatencyRunsCI = &JSONCI{Lo: l.Between.Lo, Hi: l.Between.Hi, Confidence: l.Between.Confidence}
+		c.Processes = len(e.Processes)
 	}
 	return c
 }

@@ -113,6 +113,9 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 	pf("\n## Recommendations\n\n")
 	pf("Constraint %s. Only configurations that succeeded and whose outputs match the plain model are recommended. Configurations are statistically indistinguishable when their %s confidence intervals overlap and their throughputs are within %.0f%%; among those, the cheapest (fewest threads, then inter-op threads, then batch) is preferred.\n",
 		rep.Options.ConstraintText(), p, ThroughputTieTolerance*100)
+	if hasBetween(rep, p) {
+		pf("\nThe intervals are between-process 95%% CIs: each configuration was measured in several worker processes, and the interval comes from the processes' own %s values (a log-t interval), so it includes the run-to-run variation that the within-run order-statistic CI of the pooled samples (`latency_ci` in the records) leaves out. Throughputs whose between-process CIs overlap also count as indistinguishable.\n", p)
+	}
 	for _, r := range rep.Recommendations {
 		pf("\n### %s\n\n", record.Printable(r.Model))
 		if r.None {
@@ -143,7 +146,11 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 	}
 
 	pf("\n## All configurations\n\n")
-	pf("Latencies in ms, %s with its 95%% CI (\"no CI\": too few iterations or seed records). Sorted by model, batch, threads, compile, channels_last, quantize. **recommended**, runner-up and Pareto-front (best %s for its throughput on that model) configurations are marked in the notes.\n\n", p, p)
+	ciKind := ""
+	if hasBetween(rep, p) {
+		ciKind = " (between-process where measured in several worker processes)"
+	}
+	pf("Latencies in ms, %s with its 95%% CI%s (\"no CI\": too few iterations or seed records). Sorted by model, batch, threads, compile, channels_last, quantize. **recommended**, runner-up and Pareto-front (best %s for its throughput on that model) configurations are marked in the notes.\n\n", p, ciKind, p)
 	pf("| model | batch | compile | threads | channels_last | quantize | p50 | p90 | p95 | p99 | req/s | iters | notes |\n")
 	pf("|---|---:|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 	marks := map[*Entry][]string{}
@@ -244,21 +251,40 @@ func countFailed(rep *Report) int {
 }
 
 // latWithCI renders "p95 35.2 ms [34.8, 35.9]" or "p95 35.2 ms (no CI)".
+// With worker processes the interval is the between-process one: "p95 35.2 ms [33.1, 37.4]
+// between 3 processes".
 func latWithCI(e *Entry, p string) string {
 	l := e.Latency[p]
-	if !l.HasCI {
+	ci, between, ok := l.Interval()
+	if !ok {
 		return fmt.Sprintf("%s %s ms (no CI)", p, fmtMs(l.Value))
 	}
-	return fmt.Sprintf("%s %s ms [%s, %s]", p, fmtMs(l.Value), fmtMs(l.CI.Lo), fmtMs(l.CI.Hi))
+	s := fmt.Sprintf("%s %s ms [%s, %s]", p, fmtMs(l.Value), fmtMs(ci.Lo), fmtMs(ci.Hi))
+	if between {
+		s += fmt.Sprintf(" between %d processes", len(e.Processes))
+	}
+	return s
 }
 
 // latCell renders "35.2 [34.8, 35.9]" or "35.2 (no CI)".
+// The interval is the between-process one when there is one (see hasBetween).
 func latCell(e *Entry, p string) string {
 	l := e.Latency[p]
-	if !l.HasCI {
+	ci, _, ok := l.Interval()
+	if !ok {
 		return fmtMs(l.Value) + " (no CI)"
 	}
-	return fmt.Sprintf("%s [%s, %s]", fmtMs(l.Value), fmtMs(l.CI.Lo), fmtMs(l.CI.Hi))
+	return fmt.Sprintf("%s [%s, %s]", fmtMs(l.Value), fmtMs(ci.Lo), fmtMs(ci.Hi))
+}
+
+// hasBetween reports whether any entry has a between-process interval at p.
+func hasBetween(rep *Report, p string) bool {
+	for _, e := range rep.Entries {
+		if e.Latency[p].HasBetween {
+			return true
+		}
+	}
+	return false
 }
 
 func yesNo(b bool) string {

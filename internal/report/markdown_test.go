@@ -76,6 +76,7 @@ var goldenCases = []struct {
 	{"balanced_p95_50", []string{"testdata/sweep.jsonl"}, Options{Balanced, "p95", 50}},
 	{"latency_p99_20", []string{"testdata/sweep.jsonl"}, Options{Latency, "p99", 20}},
 	{"throughput_seed", []string{"testdata/seed.jsonl"}, Options{Throughput, "p95", 0}},
+	{"workers_balanced_p95", []string{"testdata/workers.jsonl"}, Options{Balanced, "p95", 0}},
 }
 
 func TestMarkdownGolden(t *testing.T) {

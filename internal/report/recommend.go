@@ -20,7 +20,11 @@
 // # Ties
 //
 // Two configurations are statistically indistinguishable when the confidence intervals of
-// their chosen percentile overlap AND their throughputs are within 5% of each other. A
+// their chosen percentile overlap AND their throughputs are within 5% of each other (or
+// their between-process throughput intervals overlap). The intervals are the
+// between-process ones (record latency_runs_ci: over the worker processes' own
+// percentiles) when both configurations have them, else the within-run order-statistic
+// CIs, which ignore process-to-process variation (about 20x narrower here). A
 // configuration without a CI for the chosen percentile (seed records, too few iterations)
 // is never indistinguishable from another. Among the configurations indistinguishable from
 // the top-scoring one, the cheapest is recommended: fewest threads, then fewest inter-op
@@ -94,6 +98,19 @@ type Pct struct {
 	Value float64
 	CI    stats.CI
 	HasCI bool // false when unknown: seed records, too few samples, or repeats without samples
+	// Between is the between-process interval (stats.Runs.Mean over the worker
+	// processes' own percentiles); HasBetween is false for records without runs.
+	Between    stats.CI
+	HasBetween bool
+}
+
+// Interval returns the interval ties use: the between-process one when there is one,
+// else the within-run CI; ok is false when there is neither.
+func (l Pct) Interval() (ci stats.CI, between, ok bool) {
+	if l.HasBetween {
+		return l.Between, true, true
+	}
+	return l.CI, false, l.HasCI
 }
 
 // Entry is one configuration: the records with the same record.Key merged.
@@ -115,6 +132,12 @@ type Entry struct {
 	Runs          int     // records merged
 	Pooled        bool    // several runs whose samples were pooled
 	IQROverMedian float64 // 0 when unknown
+	// Processes are the successful worker processes of the runs merged (record.Run):
+	// paired knob effects match them by Worker. ThroughputBetween is their throughput
+	// interval (HasThroughputBetween false without runs).
+	Processes            []record.Run
+	ThroughputBetween    stats.CI
+	HasThroughputBetween bool
 
 	Usable    bool
 	NotUsable string // why it may not be recommended ("" when Usable)
@@ -228,6 +251,29 @@ type Effect struct {
 	Speedup, SpeedupMin, SpeedupMax float64
 	// ThroughputRatio is the median over pairs of throughput(To) / throughput(From).
 	ThroughputRatio float64
+	// Paired effects, when both configurations of a pair were measured side by side in
+	// the same worker processes (same rounds, same process): Paired counts the
+	// per-process ratios latency(From) / latency(To) over all pairs, PairedSpeedup is
+	// their geometric mean and PairedCI its 95% interval (stats.Runs.Mean: it covers
+	// process-to-process variation and, over several pairs, how the effect varies across
+	// the grid). Paired is 0 otherwise (different processes, e.g. threads, or old records).
+	Paired        int
+	PairedSpeedup float64
+	PairedCI      stats.CI
+}
+
+// pairedRatios returns latency(a)/latency(b) at p for every worker process that
+// measured both a and b.
+func pairedRatios(a, b *Entry, p string) []float64 {
+	var out []float64
+	for _, ra := range a.Processes {
+		for _, rb := range b.Processes {
+			if ra.Worker == rb.Worker && ra.Pct(p) > 0 && rb.Pct(p) > 0 {
+				out = append(out, ra.Pct(p)/rb.Pct(p))
+			}
+		}
+	}
+	return out
 }
 
 // EnvGroup is the environment of records sharing one fingerprint.
@@ -410,6 +456,7 @@ func merge(rs []*record.Record) *Entry {
 	if math.IsNaN(e.IQROverMedian) || math.IsInf(e.IQROverMedian, 0) {
 		e.IQROverMedian = 0
 	}
+	betweenProcesses(e, rs)
 	e.Usable = true
 	for _, r := range rs {
 		if c := r.Correctness; c != nil && !c.OK {
@@ -433,6 +480,40 @@ func merge(rs []*record.Record) *Entry {
 		e.Notes = append(e.Notes, fmt.Sprintf("noisy (IQR/median %.0f%%)", e.IQROverMedian*100))
 	}
 	return e
+}
+
+// betweenProcesses fills e's between-process intervals from the worker processes of its
+// records (all records' runs together: repeats and several sweeps add processes).
+func betweenProcesses(e *Entry, rs []*record.Record) {
+	for _, r := range rs {
+		for _, run := range r.Runs {
+			if run.OK() {
+				e.Processes = append(e.Processes, run)
+			}
+		}
+	}
+	if len(e.Processes) == 0 {
+		return
+	}
+	for _, p := range Percentiles {
+		v := make([]float64, 0, len(e.Processes))
+		for _, run := range e.Processes {
+			v = append(v, run.Pct(p))
+		}
+		if s, ok := stats.SummarizeRuns(v, Confidence); ok {
+			l := e.Latency[p]
+			l.Between, l.HasBetween = s.Mean, true
+			e.Latency[p] = l
+		}
+	}
+	v := make([]float64, 0, len(e.Processes))
+	for _, run := range e.Processes {
+		v = append(v, run.ThroughputRPS)
+	}
+	if s, ok := stats.SummarizeRuns(v, Confidence); ok {
+		e.ThroughputBetween, e.HasThroughputBetween = s.Mean, true
+	}
+	e.Notes = append(e.Notes, fmt.Sprintf("%d worker %s", len(e.Processes), plural(len(e.Processes), "process", "processes")))
 }
 
 func validCI(ci stats.CI) bool {
@@ -568,14 +649,29 @@ func Score(e *Entry, constraint, p string) float64 {
 // ThroughputTieTolerance of each other.
 func Indistinguishable(a, b *Entry, p string) bool {
 	la, lb := a.Latency[p], b.Latency[p]
-	if !la.HasCI || !lb.HasCI {
+	if !la.HasCI && !la.HasBetween || !lb.HasCI && !lb.HasBetween {
 		return false
 	}
-	if la.CI.Hi < lb.CI.Lo || lb.CI.Hi < la.CI.Lo {
+	ca, cb := la.CI, lb.CI
+	if la.HasBetween && lb.HasBetween {
+		ca, cb = la.Between, lb.Between
+	} else if !la.HasCI || !lb.HasCI {
 		return false
+	}
+	if ca.Hi < cb.Lo || cb.Hi < ca.Lo {
+		return false
+	}
+	if a.HasThroughputBetween && b.HasThroughputBetween &&
+		!(a.ThroughputBetween.Hi < b.ThroughputBetween.Lo || b.ThroughputBetween.Hi < a.ThroughputBetween.Lo) {
+		return true
 	}
 	hi := max(a.ThroughputRPS, b.ThroughputRPS)
 	return hi > 0 && math.Abs(a.ThroughputRPS-b.ThroughputRPS) <= ThroughputTieTolerance*hi
+}
+
+// betweenBoth reports whether a and b are compared on between-process intervals at p.
+func betweenBoth(a, b *Entry, p string) bool {
+	return a.Latency[p].HasBetween && b.Latency[p].HasBetween
 }
 
 // cheaper orders tied configurations: fewer threads, then fewer inter-op threads, then
@@ -665,14 +761,18 @@ func recommend(model string, all []*Entry, failures []Failure, o Options) Recomm
 	}
 	if rec.Tie {
 		others := len(tied) - 1
-		if chosen != top {
-			fmt.Fprintf(&why, "; statistically indistinguishable from %s (%s CIs overlap, throughput within %.0f%%), so the cheaper one is preferred: %s",
-				top.Label(), p, ThroughputTieTolerance*100, cheaperWhy(chosen, top))
-		} else {
-			fmt.Fprintf(&why, "; statistically indistinguishable from %d other %s (%s CIs overlap, throughput within %.0f%%), and it is already the cheapest of them",
-				others, plural(others, "configuration", "configurations"), p, ThroughputTieTolerance*100)
+		kind, tput := "CIs overlap", fmt.Sprintf("throughput within %.0f%%", ThroughputTieTolerance*100)
+		if betweenBoth(chosen, top, p) {
+			kind, tput = "between-process CIs overlap", "throughput within "+fmt.Sprintf("%.0f%%", ThroughputTieTolerance*100)+" or its between-process CIs overlap"
 		}
-	} else if ru := rec.RunnerUp; ru != nil && (!chosen.Latency[p].HasCI || !ru.Latency[p].HasCI) && closeThroughput(chosen, ru) {
+		if chosen != top {
+			fmt.Fprintf(&why, "; statistically indistinguishable from %s (%s %s, %s), so the cheaper one is preferred: %s",
+				top.Label(), p, kind, tput, cheaperWhy(chosen, top))
+		} else {
+			fmt.Fprintf(&why, "; statistically indistinguishable from %d other %s (%s %s, %s), and it is already the cheapest of them",
+				others, plural(others, "configuration", "configurations"), p, kind, tput)
+		}
+	} else if ru := rec.RunnerUp; ru != nil && (!hasInterval(chosen, p) || !hasInterval(ru, p)) && closeThroughput(chosen, ru) {
 		fmt.Fprintf(&why, "; the runner-up's throughput is within %.0f%% but there is no CI for %s, so no tie can be established", ThroughputTieTolerance*100, p)
 	}
 	if rec.Excluded > 0 {
@@ -688,6 +788,9 @@ func recommend(model string, all []*Entry, failures []Failure, o Options) Recomm
 	}
 	return rec
 }
+
+// hasInterval reports whether e has an interval at p (between-process or within-run).
+func hasInterval(e *Entry, p string) bool { return e.Latency[p].HasCI || e.Latency[p].HasBetween }
 
 func closeThroughput(a, b *Entry) bool {
 	hi := max(a.ThroughputRPS, b.ThroughputRPS)
@@ -712,7 +815,7 @@ func compareText(e, ref *Entry, p string) string {
 	dt := (e.ThroughputRPS/ref.ThroughputRPS - 1) * 100
 	dl := (e.Lat(p)/ref.Lat(p) - 1) * 100
 	ci := ""
-	if !e.Latency[p].HasCI || !ref.Latency[p].HasCI {
+	if !hasInterval(e, p) || !hasInterval(ref, p) {
 		ci = ", no CI"
 	} else if Indistinguishable(e, ref, p) {
 		ci = ", statistically indistinguishable"
@@ -789,12 +892,13 @@ func effects(models []string, es []*Entry, p string) []Effect {
 			slices.Sort(vs)
 			base := vs[0]
 			for _, to := range vs[1:] {
-				var speed, tput []float64
+				var speed, tput, paired []float64
 				for _, g := range groups {
 					for _, a := range g[base] {
 						for _, b := range g[to] {
 							speed = append(speed, a.Lat(p)/b.Lat(p))
 							tput = append(tput, b.ThroughputRPS/a.ThroughputRPS)
+							paired = append(paired, pairedRatios(a, b, p)...)
 						}
 					}
 				}
@@ -805,11 +909,15 @@ func effects(models []string, es []*Entry, p string) []Effect {
 				if boolKnobs[knob] {
 					from, toS = onOff(base == 1), onOff(to == 1)
 				}
-				out = append(out, Effect{
+				f := Effect{
 					Model: m, Knob: knob, From: from, To: toS, Percentile: p, Pairs: len(speed),
 					Speedup: medianOf(speed), SpeedupMin: slices.Min(speed), SpeedupMax: slices.Max(speed),
 					ThroughputRatio: medianOf(tput),
-				})
+				}
+				if s, ok := stats.SummarizeRuns(paired, Confidence); ok {
+					f.Paired, f.PairedSpeedup, f.PairedCI = s.N, s.Center, s.Mean
+				}
+				out = append(out, f)
 			}
 		}
 	}
@@ -819,10 +927,21 @@ func effects(models []string, es []*Entry, p string) []Effect {
 // Summary says what the knob did in one line, e.g.
 // "compile on: 5.5x faster p95 on mobilenet_v3_small (median over 4 pairs, speedup 3.1x to 6.0x)" or,
 // for the batch size, "batch 4 vs 1: 2.3x throughput, p95 3.4x higher on resnet18 (...)".
+//
+// A paired effect reads "compile on: 1.3x faster p95 on resnet18 (paired in 12 worker
+// processes over 4 pairs, 95% CI 1.2x to 1.4x; pairs 1.1x to 1.5x)".
 func (f Effect) Summary() string {
 	pairs := fmt.Sprintf("median over %d %s", f.Pairs, plural(f.Pairs, "pair", "pairs"))
 	if f.Pairs > 1 && f.Knob != "batch_size" {
 		pairs += fmt.Sprintf(", speedup %sx to %sx", fmtX(f.SpeedupMin), fmtX(f.SpeedupMax))
+	}
+	if f.Paired > 0 && f.Knob != "batch_size" {
+		pairs = fmt.Sprintf("paired in %d worker %s over %d %s, 95%% CI %sx to %sx", f.Paired, plural(f.Paired, "process", "processes"),
+			f.Pairs, plural(f.Pairs, "pair", "pairs"), fmtX(f.PairedCI.Lo), fmtX(f.PairedCI.Hi))
+		if f.Pairs > 1 {
+			pairs += fmt.Sprintf("; pairs %sx to %sx", fmtX(f.SpeedupMin), fmtX(f.SpeedupMax))
+		}
+		f.Speedup = f.PairedSpeedup
 	}
 	switch f.Knob {
 	case "batch_size":

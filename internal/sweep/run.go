@@ -26,6 +26,17 @@ type Runner struct {
 	// Progress is called after each configuration with its index (0-based), the plan size,
 	// the record written and how long the child ran.
 	Progress func(i, n int, c Config, r *record.Record, took time.Duration)
+
+	// Workers > 0 measures a bench preset in worker processes (README, "How a sweep
+	// measures"): Workers processes per process-wide setting, each holding all of that
+	// setting's configurations and measuring them side by side in rounds. 0 runs each
+	// configuration alone in its own `perflab bench` process (load presets always do).
+	Workers         int
+	BlockMs         float64 // one block of a round; 0 = DefaultBlockMs
+	WarmupSeconds   float64 // warm-up cap per configuration; 0 = DefaultWarmupSeconds
+	PreprocessIters int     // vision preprocessing timing, once per model; 0 = none
+	// WorkerProgress is called after each worker process.
+	WorkerProgress func(WorkerEvent)
 }
 
 // Result counts what a Run did.
@@ -69,6 +80,10 @@ func (rn *Runner) Run(ctx context.Context, plan *Plan, done map[string]int) (Res
 			continue
 		}
 		todo = append(todo, c)
+	}
+	if rn.Workers > 0 && rn.Preset.Mode != ModeLoad {
+		err := rn.runWorkers(ctx, todo, &res)
+		return res, err
 	}
 	for i, c := range todo {
 		if ctx.Err() != nil {

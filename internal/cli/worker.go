@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perflab/perflab/internal/bench"
+	"github.com/perflab/perflab/internal/sweep/wire"
+)
+
+// NewWorkerCmd returns the hidden `perflab sweep-worker`: perflab sweep's worker process.
+// It reads a wire.Spec (JSON) on stdin and writes its results on file descriptor 3.
+func NewWorkerCmd(ios IO) *cobra.Command {
+	return &cobra.Command{
+		Use:    "sweep-worker",
+		Short:  "perflab sweep's worker process (internal)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return RunWorker(ios.In, os.NewFile(wire.ResultFD, "results"))
+		},
+	}
+}
+
+// RunWorker runs the worker of the spec read from in, writing its messages to out.
+func RunWorker(in io.Reader, out *os.File) error {
+	if out == nil {
+		return fmt.Errorf("sweep-worker is started by perflab sweep (no result descriptor %d)", wire.ResultFD)
+	}
+	var spec wire.Spec
+	if err := json.NewDecoder(in).Decode(&spec); err != nil {
+		return fmt.Errorf("sweep-worker: read the worker spec on stdin: %v", err)
+	}
+	w := wire.NewWriter(out)
+	err := bench.RunWorker(spec, w.Send)
+	if cerr := out.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,117 @@
+// Package wire is the protocol between perflab sweep and its worker processes
+// (`perflab sweep-worker`): the parent writes one Spec as JSON on the worker's stdin; the
+// worker writes Messages, one JSON line each, on a dedicated result file descriptor
+// (ResultFD, passed with ExtraFiles), so that whatever a model or libtorch prints on
+// stdout or stderr cannot corrupt the results.
+package wire
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/perflab/perflab/internal/record"
+)
+
+// ResultFD is the worker's result file descriptor (the first of exec.Cmd.ExtraFiles).
+const ResultFD = 3
+
+// MaxLine bounds one message line (a record with its samples).
+const MaxLine = 16 << 20
+
+// Spec is what one worker measures: configurations of one model sharing one
+// process-wide setting (threads, inter-op threads, oneDNN ISA, and any other knob that
+// applies to a whole process), in rounds.
+type Spec struct {
+	Worker string `json:"worker"` // the run's identity in records (record.Run.Worker)
+
+	// The process-wide setting.
+	Model          string   `json:"model"`
+	Inputs         []string `json:"inputs,omitempty"`
+	Threads        int      `json:"threads"`
+	InteropThreads int      `json:"interop_threads"`
+	OneDNNISA      string   `json:"onednn_isa,omitempty"`
+
+	Configs []Config `json:"configs"`
+
+	// Stopping, per configuration within this worker: at least MinIters samples (the
+	// worker's share of what the pooled p95 CI needs), then stop at Iters samples, at
+	// MaxSeconds of its timed forwards, or once its TargetPercentile CI half-width is
+	// within TargetCI (0 = off) of the value.
+	MinIters         int     `json:"min_iters"`
+	Iters            int     `json:"iters"`
+	MaxSeconds       float64 `json:"max_seconds"`
+	TargetPercentile string  `json:"target_percentile"`
+	TargetCI         float64 `json:"target_ci"`
+
+	// Warm-up: Warmup calls per configuration, but no longer than WarmupSeconds (at
+	// least 2 calls: the second call is already steady).
+	Warmup        int     `json:"warmup"`
+	WarmupSeconds float64 `json:"warmup_seconds"`
+	// BlockMs is the length of one configuration's block in a round (at least 1 call).
+	BlockMs float64 `json:"block_ms"`
+	// Seed shuffles the order of every round.
+	Seed uint64 `json:"seed"`
+	// PreprocessIters > 0 asks this worker to time the vision preprocessing (once per model).
+	PreprocessIters int `json:"preprocess_iters,omitempty"`
+}
+
+// Config is one configuration inside a worker: the knobs that do not need a process of
+// their own.
+type Config struct {
+	Key          string `json:"key"` // the planned record key
+	BatchSize    int    `json:"batch_size"`
+	Compile      string `json:"compile"`
+	ChannelsLast bool   `json:"channels_last,omitempty"`
+	Quantize     bool   `json:"quantize,omitempty"`
+}
+
+// Message is one line on the result descriptor: exactly one field is set.
+type Message struct {
+	// Prepare says the worker starts preparing (load, compile, guard) the configuration
+	// with this key: a crash before the next message is that configuration's.
+	Prepare string `json:"prepare,omitempty"`
+	// Measuring says every configuration is prepared and the rounds start.
+	Measuring bool `json:"measuring,omitempty"`
+	// Record is one configuration's result in this worker (status failed when it could
+	// not be prepared; the others go on), with Key its planned key.
+	Record *record.Record `json:"record,omitempty"`
+	Key    string         `json:"key,omitempty"`
+	// Preprocess is the model's preprocessing timing.
+	Preprocess *record.Preprocess `json:"preprocess,omitempty"`
+}
+
+// Writer writes messages, one line each.
+type Writer struct{ w io.Writer }
+
+// NewWriter returns a Writer on w.
+func NewWriter(w io.Writer) *Writer { return &Writer{w} }
+
+// Send writes m as one line in one write call.
+func (w *Writer) Send(m Message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = w.w.Write(append(b, '\n'))
+	return err
+}
+
+// Read reads messages until EOF, calling f for each; a malformed or oversized line is an
+// error (the worker's output cannot be trusted past it).
+func Read(r io.Reader, f func(Message)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), MaxLine)
+	for n := 1; sc.Scan(); n++ {
+		var m Message
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return fmt.Errorf("worker result line %d: %v", n, err)
+		}
+		f(m)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("worker results: %v", err)
+	}
+	return nil
+}

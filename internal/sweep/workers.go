@@ -1,0 +1,591 @@
+package sweep
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/stats"
+	"github.com/perflab/perflab/internal/sweep/wire"
+)
+
+// The worker design's defaults (README, "How a sweep measures").
+const (
+	DefaultWorkers       = 3    // worker processes per process-wide setting
+	DefaultBlockMs       = 50.0 // one configuration's block in a round
+	DefaultWarmupSeconds = 0.25 // warm-up cap per configuration
+	noisyIQROverMedian   = 0.10 // bench.NoisyIQROverMedian (sweep does not link libtorch)
+	runsConfidence       = 0.95 // the level of the between-process intervals
+	maxWorkerOutput      = 64 << 10
+)
+
+// ProcessKey identifies a configuration's process-wide setting: the model and every knob
+// that applies to a whole process (thread pools, oneDNN ISA, and per-process knobs such
+// as the allocator). Configurations with equal keys (and repetition) share worker
+// processes; the others (batch size, compile, channels_last, quantize) are prepared side
+// by side inside each worker. A new per-process knob belongs here and in workerSpec.
+func (c Config) ProcessKey() string {
+	return fmt.Sprintf("%s|%s|t%d|i%d|isa=%s", c.Model, strings.Join(c.Inputs, ","), c.Threads, c.InteropThreads, c.OneDNNISA)
+}
+
+// WorkerEvent reports one finished worker process.
+type WorkerEvent struct {
+	Slot, Workers int    // 1-based slot of Workers
+	Done, Total   int    // worker processes run so far (this one included) and planned
+	Setting       Config // its process-wide setting (the first configuration it held)
+	Configs       int    // configurations it held
+	Failed        string // why the process failed; "" when it ended normally
+	Took          time.Duration
+}
+
+// group is the configurations of one process-wide setting and repetition.
+type group struct {
+	key     string
+	configs []Config
+}
+
+// partLine is one line of the sidecar file (Out + ".runs"): a worker's result for one
+// configuration (or a model's preprocessing timing), kept until the configuration's
+// record is written, so that an interrupted sweep resumes without redoing finished
+// worker processes.
+type partLine struct {
+	Key        string             `json:"key,omitempty"`
+	Repeat     int                `json:"repeat,omitempty"`
+	Slot       int                `json:"slot,omitempty"`
+	Record     *record.Record     `json:"record,omitempty"`
+	Model      string             `json:"model,omitempty"`
+	Preprocess *record.Preprocess `json:"preprocess,omitempty"`
+}
+
+// PartFile is the sidecar file of a sweep writing out.
+func PartFile(out string) string { return out + ".runs" }
+
+type slotKey struct {
+	key    string
+	repeat int
+	slot   int
+}
+
+// runWorkers runs the plan's bench configurations in worker processes (see RunWorker's
+// design in the README): for each slot 1..Workers, one worker per process-wide setting,
+// the settings in a shuffled order, so that a configuration's processes are spread over
+// the sweep.
+func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) error {
+	part := PartFile(rn.Out)
+	runs, prep, err := readPart(part)
+	if err != nil {
+		return err
+	}
+	var groups []*group
+	byKey := map[string]*group{}
+	for _, c := range todo {
+		k := c.ProcessKey() + "|#" + strconv.Itoa(c.Repeat)
+		g := byKey[k]
+		if g == nil {
+			g = &group{key: k}
+			byKey[k] = g
+			groups = append(groups, g)
+		}
+		g.configs = append(g.configs, c)
+	}
+	W := rn.Workers
+	total := 0
+	for w := 1; w <= W; w++ {
+		for _, g := range groups {
+			if len(missing(g.configs, runs, w)) > 0 {
+				total++
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(rn.OrderSeed, 0xda3e39cb94b95bdb))
+	written := map[string]bool{}
+	nDone, nWorkers := 0, 0
+	for w := 1; w <= W; w++ {
+		order := slices.Clone(groups)
+		if w > 1 {
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		for _, g := range order {
+			held := missing(g.configs, runs, w)
+			for len(held) > 0 {
+				if ctx.Err() != nil {
+					res.Interrupted = true
+					return nil
+				}
+				start := time.Now()
+				wantPrep := rn.PreprocessIters > 0 && prep[held[0].Model] == nil // until one worker timed it
+				got, pp, failed, rerun := rn.runWorker(ctx, held, w, wantPrep)
+				if ctx.Err() != nil {
+					res.Interrupted = true
+					return nil
+				}
+				if pp != nil {
+					prep[held[0].Model] = pp
+					if err := appendPart(part, partLine{Model: held[0].Model, Preprocess: pp}); err != nil {
+						return err
+					}
+				}
+				for _, c := range held {
+					r := got[c.Key]
+					if r == nil {
+						continue
+					}
+					runs[slotKey{c.Key, c.Repeat, w}] = r
+					if err := appendPart(part, partLine{Key: c.Key, Repeat: c.Repeat, Slot: w, Record: r}); err != nil {
+						return err
+					}
+				}
+				nWorkers++
+				if rn.WorkerProgress != nil {
+					rn.WorkerProgress(WorkerEvent{Slot: w, Workers: W, Done: nWorkers, Total: max(total, nWorkers), Setting: held[0],
+						Configs: len(held), Failed: failed, Took: time.Since(start)})
+				}
+				held = rerun // configurations a crash in another one's preparation left unmeasured
+			}
+			// Write every configuration of the group whose runs are all in.
+			for _, c := range g.configs {
+				if written[c.Key+"#"+strconv.Itoa(c.Repeat)] || w < W || !complete(c, runs, W) {
+					continue
+				}
+				var rs []*record.Record
+				for s := 1; s <= W; s++ {
+					rs = append(rs, runs[slotKey{c.Key, c.Repeat, s}])
+				}
+				rec := MergeRuns(c, rs, prep[c.Model])
+				rec.Preset, rec.Repeat, rec.OrderSeed = rn.Preset.Name, c.Repeat, rn.OrderSeed
+				if err := record.AppendFile(rn.Out, rec); err != nil {
+					return err
+				}
+				written[c.Key+"#"+strconv.Itoa(c.Repeat)] = true
+				if rec.OK() {
+					res.Done++
+				} else {
+					res.Failed++
+				}
+				if rn.Progress != nil {
+					rn.Progress(nDone, len(todo), c, rec, time.Duration(rec.WallMs*float64(time.Millisecond)))
+				}
+				nDone++
+			}
+		}
+	}
+	if err := os.Remove(part); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// complete reports whether c has a run in every slot.
+func complete(c Config, runs map[slotKey]*record.Record, W int) bool {
+	for s := 1; s <= W; s++ {
+		if runs[slotKey{c.Key, c.Repeat, s}] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// missing returns the configurations without a run in slot w.
+func missing(cs []Config, runs map[slotKey]*record.Record, w int) []Config {
+	var out []Config
+	for _, c := range cs {
+		if runs[slotKey{c.Key, c.Repeat, w}] == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// workerSpec is the spec of a worker holding cs (one process-wide setting) in slot w.
+func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
+	p, W := rn.Preset, rn.Workers
+	c0 := cs[0]
+	q := map[string]float64{"p50": 50, "p90": 90, "p95": 95, "p99": 99}[p.TargetPercentile]
+	if q == 0 {
+		q = 95
+	}
+	minTotal := stats.MinSamplesForQuantileCI(q, runsConfidence)
+	spec := wire.Spec{
+		Worker: fmt.Sprintf("%x.%d.%d", rn.OrderSeed&0xffffff, c0.Repeat, w) + "." + shortHash(c0.ProcessKey()),
+		Model:  c0.Model, Inputs: c0.Inputs, Threads: c0.Threads, InteropThreads: c0.InteropThreads, OneDNNISA: c0.OneDNNISA,
+		MinIters:         min(ceilDiv(minTotal, W), max(1, ceilDiv(p.Iters, W))),
+		Iters:            max(1, ceilDiv(p.Iters, W)),
+		MaxSeconds:       p.MaxSeconds / float64(W),
+		TargetPercentile: p.TargetPercentile,
+		TargetCI:         p.TargetCI * math.Sqrt(float64(W)),
+		Warmup:           p.Warmup,
+		WarmupSeconds:    orDefault(rn.WarmupSeconds, DefaultWarmupSeconds),
+		BlockMs:          orDefault(rn.BlockMs, DefaultBlockMs),
+		Seed:             rn.OrderSeed ^ uint64(w)<<32 ^ uint64(c0.Repeat),
+	}
+	if p.Iters < minTotal {
+		spec.MinIters = spec.Iters // --iters below the CI's minimum: the user asked for few
+	}
+	if preprocess {
+		spec.PreprocessIters = rn.PreprocessIters
+	}
+	for _, c := range cs {
+		spec.Configs = append(spec.Configs, wire.Config{Key: c.Key, BatchSize: c.BatchSize, Compile: c.Compile, ChannelsLast: c.ChannelsLast, Quantize: c.Quantize})
+	}
+	return spec
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+func orDefault(v, d float64) float64 {
+	if v > 0 {
+		return v
+	}
+	return d
+}
+
+func shortHash(s string) string {
+	var h uint32 = 2166136261
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return fmt.Sprintf("%06x", h&0xffffff)
+}
+
+// runWorker runs one worker process holding cs. It returns each configuration's record
+// in this worker (failed records for those the worker could not measure), the
+// preprocessing timing when asked, why the process failed ("" when it did not), and the
+// configurations to run again in a fresh worker: when the process died while preparing
+// one configuration, that one is recorded as failed and the others it had not measured
+// yet are handed back.
+func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess bool) (got map[string]*record.Record, pp *record.Preprocess, failed string, rerun []Config) {
+	timeout := rn.Timeout
+	if timeout == 0 {
+		timeout = time.Duration(rn.Preset.TimeoutSeconds * float64(time.Second))
+	}
+	timeout *= time.Duration(len(cs)) // each configuration's own limit
+	spec := rn.workerSpec(cs, w, preprocess)
+	got = map[string]*record.Record{}
+	fail := func(c Config, why string) {
+		r := c.record()
+		r.Status, r.Error, r.Timestamp = record.StatusFailed, why, time.Now().UTC().Format(time.RFC3339)
+		r.Runs = []record.Run{{Worker: spec.Worker, Status: record.StatusFailed, Error: why}}
+		got[c.Key] = r
+	}
+	var last string
+	measuring := false
+	err := rn.startWorker(ctx, spec, timeout, func(m wire.Message) {
+		switch {
+		case m.Prepare != "":
+			last = m.Prepare
+		case m.Measuring:
+			measuring = true
+		case m.Record != nil:
+			r := m.Record
+			if !r.OK() && len(r.Runs) == 0 {
+				r.Runs = []record.Run{{Worker: spec.Worker, Status: record.StatusFailed, Error: r.Error}}
+			}
+			got[m.Key] = r
+		case m.Preprocess != nil:
+			pp = m.Preprocess
+		}
+	})
+	if ctx.Err() != nil || err == nil {
+		for _, c := range cs {
+			if got[c.Key] == nil && ctx.Err() == nil {
+				fail(c, "the worker process ended without a result for it")
+			}
+		}
+		return got, pp, "", nil
+	}
+	failed = err.Error()
+	for _, c := range cs {
+		switch {
+		case got[c.Key] != nil:
+		case !measuring && c.Key == last:
+			fail(c, failed+" (while preparing it)")
+		case !measuring && last != "":
+			rerun = append(rerun, c) // not its fault: measure it in a fresh worker
+		default:
+			fail(c, failed+" (worker process held "+strconv.Itoa(len(cs))+" configurations)")
+		}
+	}
+	return got, pp, failed, rerun
+}
+
+// startWorker runs `Exe sweep-worker` with spec on stdin, calls f with each message of
+// its result descriptor, and returns why the process failed (nil when it exited 0).
+func (rn *Runner) startWorker(ctx context.Context, spec wire.Spec, timeout time.Duration, f func(wire.Message)) error {
+	in, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("create the result pipe: %v", err)
+	}
+	defer pr.Close()
+	cmd := exec.CommandContext(cctx, rn.Exe, "sweep-worker")
+	cmd.Stdin = bytes.NewReader(in)
+	cmd.ExtraFiles = []*os.File{pw} // fd 3 = wire.ResultFD
+	stdout, stderr := &tail{max: maxWorkerOutput}, &tail{max: maxWorkerOutput}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// Its own process group (a Ctrl-C reaches the sweep, which stops it; a timeout kills
+	// the group), and killed when the sweep dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		return fmt.Errorf("could not run perflab sweep-worker: %v", err)
+	}
+	pw.Close()
+	readErr := make(chan error, 1)
+	go func() { readErr <- wire.Read(pr, f) }()
+	werr := cmd.Wait()
+	var rerr error
+	select {
+	case rerr = <-readErr:
+	case <-time.After(5 * time.Second): // a descendant still holds the descriptor
+		pr.Close()
+		rerr = <-readErr
+	}
+	switch {
+	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		return fmt.Errorf("timed out after %s (timeout_seconds x %d configurations); killed", timeout, len(spec.Configs))
+	case werr != nil:
+		var ee *exec.ExitError
+		if errors.As(werr, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return fmt.Errorf("crashed: killed by signal %s%s", ws.Signal(), lastLine(stderr.String(), ": "))
+			}
+			return fmt.Errorf("exit status %d%s", ee.ExitCode(), lastLine(stderr.String(), ": "))
+		}
+		return fmt.Errorf("perflab sweep-worker: %v", werr)
+	case rerr != nil:
+		return rerr
+	}
+	return nil
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string { return string(t.b) }
+
+func readPart(path string) (map[slotKey]*record.Record, map[string]*record.Preprocess, error) {
+	runs := map[slotKey]*record.Record{}
+	prep := map[string]*record.Preprocess{}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return runs, prep, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 && bytes.HasSuffix(line, []byte("\n")) { // a cut last line is dropped
+			var pl partLine
+			if json.Unmarshal(line, &pl) == nil {
+				switch {
+				case pl.Preprocess != nil:
+					prep[pl.Model] = pl.Preprocess
+				case pl.Record != nil && pl.Key != "" && pl.Slot > 0:
+					runs[slotKey{pl.Key, pl.Repeat, pl.Slot}] = pl.Record
+				}
+			}
+		}
+		if err == io.EOF {
+			return runs, prep, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+func appendPart(path string, pl partLine) error {
+	b, err := json.Marshal(pl)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create folder for %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("open %s for appending: %w", path, err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("append to %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// MergeRuns makes a configuration's record from its runs (one record per worker process,
+// failed ones included): the pooled samples give the percentiles and the within-run
+// order-statistic CIs (latency_ci); the runs' own percentiles give the between-process
+// intervals (latency_runs_ci, latency_next_pi, throughput_runs_ci); Runs lists every
+// process. With no successful run the record is failed, with each process's reason.
+func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Record {
+	var ok []*record.Record
+	var runs []record.Run
+	var whys []string
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		if r.OK() {
+			ok = append(ok, r)
+		} else if !slices.Contains(whys, r.Error) {
+			whys = append(whys, r.Error)
+		}
+		runs = append(runs, r.Runs...)
+	}
+	if len(ok) == 0 {
+		out := c.record()
+		out.Status, out.Error, out.Timestamp = record.StatusFailed, strings.Join(whys, "; "), time.Now().UTC().Format(time.RFC3339)
+		if len(rs) > 0 && rs[0] != nil {
+			out.Timestamp = rs[0].Timestamp
+		}
+		out.Runs = runs
+		return out
+	}
+	out := *ok[0]
+	out.Runs = runs
+	out.Notes, out.Warnings = nil, nil
+	var all []float64
+	var wall float64
+	reasons := map[string]int{}
+	for _, r := range ok {
+		all = append(all, r.SamplesMs...)
+		wall += r.WallMs
+		reasons[r.StopReason]++
+		if r.Correctness != nil && !r.Correctness.OK {
+			out.Correctness = r.Correctness
+		}
+		for _, n := range r.Notes {
+			if !strings.HasPrefix(n, "no ") && !strings.HasPrefix(n, "worker ") && !slices.Contains(out.Notes, n) {
+				out.Notes = append(out.Notes, n)
+			}
+		}
+		for _, w := range r.Warnings {
+			if !strings.HasPrefix(w, "noisy run") && !slices.Contains(out.Warnings, w) {
+				out.Warnings = append(out.Warnings, w)
+			}
+		}
+	}
+	s := stats.Summarize(all, runsConfidence)
+	out.SamplesMs = all
+	out.Iters = s.N
+	out.LatencyP50, out.LatencyP90, out.LatencyP95, out.LatencyP99 = s.P50, s.P90, s.P95, s.P99
+	out.LatencyMean, out.LatencyMin, out.LatencyMax, out.LatencyStd = s.Mean, s.Min, s.Max, 0
+	if s.N > 1 {
+		out.LatencyStd = s.Stddev
+	}
+	out.LatencyCI = nil
+	if len(s.CI) > 0 {
+		out.LatencyCI = s.CI
+	}
+	out.IQROverMedian = 0
+	if v := s.IQROverMedian(); !math.IsNaN(v) && !math.IsInf(v, 0) {
+		out.IQROverMedian = v
+	}
+	out.ForwardMsPerBatch = s.Mean
+	out.WallMs = wall
+	if wall > 0 {
+		out.ThroughputRPS = float64(out.BatchSize*s.N) / (wall / 1e3)
+	}
+	out.StopReason = ok[0].StopReason
+	for r, n := range reasons {
+		if n > reasons[out.StopReason] {
+			out.StopReason = r
+		}
+	}
+	if pre != nil {
+		out.Preprocess = pre
+	}
+	out.LatencyRunsCI, out.LatencyNextPI, out.ThroughputRunsCI = nil, nil, nil
+	var tput []float64
+	for _, r := range runs {
+		if r.OK() {
+			tput = append(tput, r.ThroughputRPS)
+		}
+	}
+	for _, p := range []string{"p50", "p90", "p95", "p99"} {
+		var v []float64
+		for _, r := range runs {
+			if r.OK() {
+				v = append(v, r.Pct(p))
+			}
+		}
+		if rs, ok := stats.SummarizeRuns(v, runsConfidence); ok {
+			if out.LatencyRunsCI == nil {
+				out.LatencyRunsCI, out.LatencyNextPI = map[string]stats.CI{}, map[string]stats.CI{}
+			}
+			out.LatencyRunsCI[p], out.LatencyNextPI[p] = rs.Mean, rs.Next
+		}
+	}
+	if rs, ok := stats.SummarizeRuns(tput, runsConfidence); ok {
+		out.ThroughputRunsCI = &rs.Mean
+	}
+	rounds := 0
+	for _, r := range runs {
+		rounds += r.Rounds
+	}
+	out.Notes = append(out.Notes, fmt.Sprintf("measured in %d worker %s side by side with the other configurations of its process-wide setting (%d rounds in all)",
+		len(ok), plural(len(ok), "process", "processes"), rounds))
+	if len(ok) < len(runs) {
+		out.Notes = append(out.Notes, fmt.Sprintf("%d of %d worker processes failed: %s", len(runs)-len(ok), len(runs), strings.Join(whys, "; ")))
+	}
+	if out.LatencyRunsCI == nil {
+		out.Notes = append(out.Notes, fmt.Sprintf("no between-process interval: it needs >= %d successful worker processes (have %d)", stats.MinRuns, len(ok)))
+	}
+	for _, key := range []string{"p50", "p90", "p95", "p99"} {
+		if _, ok := s.CI[key]; !ok {
+			q := map[string]float64{"p50": 50, "p90": 90, "p95": 95, "p99": 99}[key]
+			out.Notes = append(out.Notes, fmt.Sprintf("no 95%% within-run CI for %s: it needs >= %d pooled iterations (have %d)", key, stats.MinSamplesForQuantileCI(q, runsConfidence), s.N))
+		}
+	}
+	if out.IQROverMedian > noisyIQROverMedian {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("noisy: IQR/median of the pooled samples = %.0f%% (> %.0f%%); the machine was busy: rerun or raise --iters", out.IQROverMedian*100, noisyIQROverMedian*100))
+	}
+	if out.Key() != c.Key {
+		out.Notes = append(out.Notes, "applied configuration differs from the planned one: "+c.Key)
+	}
+	return &out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

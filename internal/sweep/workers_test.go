@@ -1,0 +1,258 @@
+package sweep
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"path/filepath"
+
+	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/sweep/wire"
+)
+
+// fakeWorkerEnv makes the test binary act as `perflab sweep-worker` (see TestMain): a
+// stand-in that speaks the real protocol on the real descriptor, and misbehaves by model:
+//
+//	crashprep.pt  is killed (SIGKILL, as the OOM killer does) while preparing its b2 compile=on configuration
+//	crashrun.pt   dies after the rounds started
+//	noisy prints junk on stdout (what a model's print() does) in every case.
+const fakeWorkerEnv = "PERFLAB_FAKE_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(fakeWorkerEnv) == "1" && len(os.Args) > 1 && os.Args[1] == "sweep-worker" {
+		os.Exit(fakeWorker())
+	}
+	os.Exit(m.Run())
+}
+
+func fakeWorker() int {
+	var spec wire.Spec
+	if err := json.NewDecoder(os.Stdin).Decode(&spec); err != nil {
+		fmt.Fprintln(os.Stderr, "perflab: bad spec:", err)
+		return 2
+	}
+	w := wire.NewWriter(os.NewFile(wire.ResultFD, "results"))
+	fmt.Println("{not a record: a model printed this}")
+	for _, c := range spec.Configs {
+		w.Send(wire.Message{Prepare: c.Key})
+		if spec.Model == "crashprep.pt" && c.BatchSize == 2 && c.Compile == "on" {
+			fmt.Fprintln(os.Stderr, "native crash in prepare")
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Second)
+		}
+	}
+	w.Send(wire.Message{Measuring: true})
+	if spec.Model == "crashrun.pt" {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(time.Second)
+	}
+	slot := spec.Worker[strings.LastIndex(spec.Worker[:strings.LastIndex(spec.Worker, ".")], ".")+1:]
+	for i, c := range spec.Configs {
+		v := float64(c.BatchSize) * (1 + 0.01*float64(len(slot)+i%2)) // per-process differences
+		if strings.HasPrefix(slot, "2") {
+			v *= 1.03
+		}
+		samples := make([]float64, spec.MinIters)
+		for k := range samples {
+			samples[k] = v * (1 + 0.001*float64(k%7))
+		}
+		r := &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Model: spec.Model, Inputs: spec.Inputs, Device: "cpu",
+			BatchSize: c.BatchSize, CompileRequested: c.Compile, Compile: c.Compile == "on", Threads: spec.Threads, InteropThreads: spec.InteropThreads,
+			SamplesMs: samples, LatencyP50: v, LatencyP90: v, LatencyP95: v, LatencyP99: v, ThroughputRPS: 1000 / v, WallMs: v * float64(len(samples)),
+			Iters: len(samples), StopReason: "iters", Notes: []string{"worker " + spec.Worker + ": 3 rounds"},
+			Runs: []record.Run{{Worker: spec.Worker, Status: "ok", Iters: len(samples), Rounds: 3, P50: v, P90: v, P95: v, P99: v, ThroughputRPS: 1000 / v}}}
+		w.Send(wire.Message{Key: c.Key, Record: r})
+	}
+	if spec.PreprocessIters > 0 {
+		w.Send(wire.Message{Preprocess: &record.Preprocess{Image: "synthetic", Iters: spec.PreprocessIters, P50: 1, P95: 2, Mean: 1}})
+	}
+	return 0
+}
+
+func workerRunner(t *testing.T, p *Preset, out string) *Runner {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(fakeWorkerEnv, "1")
+	return &Runner{Preset: p, Exe: exe, Out: out, OrderSeed: 5, Workers: 3, PreprocessIters: 5}
+}
+
+func TestWorkerSweep(t *testing.T) {
+	p := mustParse(t, "name: t\ngrid:\n  models: [ok.pt, crashprep.pt, crashrun.pt]\n  inputs: ['float32[B,3,8,8]']\n  batch_size: [1, 2]\n  compile: [off, on]\n")
+	plan, err := p.MakePlan(PlanOptions{Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "s.jsonl")
+	rn := workerRunner(t, p, out)
+	var events []WorkerEvent
+	rn.WorkerProgress = func(e WorkerEvent) { events = append(events, e) }
+	res, err := rn.Run(context.Background(), plan, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ok.pt: 4 ok; crashprep.pt: 3 ok (its crashing configuration failed, the others rerun
+	// in a fresh worker); crashrun.pt: 4 failed.
+	if res.Done != 7 || res.Failed != 5 {
+		t.Fatalf("result %+v", res)
+	}
+	// 3 settings x 3 slots, plus one rerun per slot for crashprep.pt.
+	if len(events) != 12 {
+		t.Errorf("%d worker processes, want 12: %+v", len(events), events)
+	}
+	recs, err := record.ReadFile(out, func(le *record.LineError) { t.Errorf("bad line: %v", le) })
+	if err != nil || len(recs) != 12 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	if _, err := os.Stat(PartFile(out)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the sidecar %s is left after a complete sweep", PartFile(out))
+	}
+	workers := map[string]map[string]bool{} // model -> worker ids
+	for _, r := range recs {
+		if len(r.Runs) != 3 {
+			t.Errorf("%s: %d runs, want 3", r.Key(), len(r.Runs))
+		}
+		if r.Preset != "t" || r.OrderSeed != 5 || r.Repeat != 1 {
+			t.Errorf("%s: sweep fields %q %d %d", r.Key(), r.Preset, r.OrderSeed, r.Repeat)
+		}
+		for _, run := range r.Runs {
+			if workers[r.Model] == nil {
+				workers[r.Model] = map[string]bool{}
+			}
+			workers[r.Model][run.Worker] = true
+		}
+		switch {
+		case r.Model == "crashrun.pt":
+			if r.OK() || !strings.Contains(r.Error, "crashed: killed by signal killed") || !strings.Contains(r.Error, "held 4 configurations") {
+				t.Errorf("%s: status %s error %q", r.Key(), r.Status, r.Error)
+			}
+		case r.Model == "crashprep.pt" && r.BatchSize == 2 && r.CompileRequested == "on":
+			if r.OK() || !strings.Contains(r.Error, "while preparing it") || !strings.Contains(r.Error, "crashed: killed by signal killed: native crash in prepare") {
+				t.Errorf("%s: status %s error %q", r.Key(), r.Status, r.Error)
+			}
+		default:
+			if !r.OK() {
+				t.Errorf("%s: %s", r.Key(), r.Error)
+				continue
+			}
+			if r.Iters != 3*24 || len(r.SamplesMs) != 72 || r.LatencyCI["p95"].Hi == 0 {
+				t.Errorf("%s: pooled %d iters, %d samples, CI %v", r.Key(), r.Iters, len(r.SamplesMs), r.LatencyCI)
+			}
+			ci, ok := r.LatencyRunsCI["p95"]
+			if !ok || !(ci.Lo < r.LatencyP95 && r.LatencyP95 < ci.Hi) || r.LatencyNextPI["p95"].Hi <= ci.Hi || r.ThroughputRunsCI == nil {
+				t.Errorf("%s: between-process CI %v (p95 %g), next %v", r.Key(), ci, r.LatencyP95, r.LatencyNextPI["p95"])
+			}
+			if r.Preprocess == nil || r.Preprocess.Iters != 5 {
+				t.Errorf("%s: preprocessing %+v, want the model's one timing", r.Key(), r.Preprocess)
+			}
+			for _, n := range r.Notes {
+				if strings.HasPrefix(n, "worker ") {
+					t.Errorf("%s: per-worker note kept: %q", r.Key(), n)
+				}
+			}
+		}
+	}
+	if n := len(workers["ok.pt"]); n != 3 {
+		t.Errorf("ok.pt's configurations saw %d worker ids, want 3 shared ones", n)
+	}
+}
+
+func TestWorkerSweepResume(t *testing.T) {
+	p := mustParse(t, "name: t\ngrid:\n  models: [a.pt, b.pt]\n  inputs: ['float32[B,8]']\n  batch_size: [1, 2]\n")
+	plan, err := p.MakePlan(PlanOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "s.jsonl")
+	rn := workerRunner(t, p, out)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	rn.WorkerProgress = func(WorkerEvent) {
+		if n++; n == 3 {
+			cancel()
+		}
+	}
+	res, err := rn.Run(ctx, plan, nil)
+	if err != nil || !res.Interrupted {
+		t.Fatalf("interrupted run: %+v, %v", res, err)
+	}
+	if _, err := os.Stat(PartFile(out)); err != nil {
+		t.Fatalf("no sidecar after an interrupted sweep: %v", err)
+	}
+	done, err := Done(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rn = workerRunner(t, p, out)
+	n = 0
+	rn.WorkerProgress = func(WorkerEvent) { n++ }
+	res, err = rn.Run(context.Background(), plan, done)
+	if err != nil || res.Interrupted || res.Done != 4 {
+		t.Fatalf("resumed run: %+v, %v", res, err)
+	}
+	if n != 3 {
+		t.Errorf("the resumed sweep ran %d worker processes, want 3 (6 planned, 3 kept)", n)
+	}
+	recs, _ := record.ReadFile(out, nil)
+	if len(recs) != 4 {
+		t.Fatalf("%d records, want 4", len(recs))
+	}
+	for _, r := range recs {
+		if len(r.Runs) != 3 || !r.OK() {
+			t.Errorf("%s: %d runs, status %s", r.Key(), len(r.Runs), r.Status)
+		}
+	}
+}
+
+func TestProcessKeyGroups(t *testing.T) {
+	p := mustParse(t, "name: t\ngrid:\n  models: [resnet18]\n  batch_size: [1, 4]\n  threads: [1, 2]\n  compile: [off, on]\n  channels_last: [false, true]\n  onednn_isa: [default, avx2]\n")
+	cfgs, _, err := p.Expand(PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]int{}
+	for _, c := range cfgs {
+		groups[c.ProcessKey()]++
+	}
+	if len(cfgs) != 32 || len(groups) != 4 {
+		t.Fatalf("%d configs in %d process settings, want 32 in 4 (threads x isa)", len(cfgs), len(groups))
+	}
+	for k, n := range groups {
+		if n != 8 {
+			t.Errorf("%s holds %d configurations, want 8 (batch x compile x channels_last)", k, n)
+		}
+	}
+}
+
+// TestShardsBySetting: with at least as many process-wide settings as shards, a shard holds
+// whole settings, so that its configurations are still measured side by side.
+func TestShardsBySetting(t *testing.T) {
+	p := mustParse(t, "name: t\ngrid:\n  models: [resnet18]\n  batch_size: [1, 4]\n  threads: [1, 2]\n  compile: [off, on]\n")
+	seen := map[string]int{}
+	for i := 1; i <= 2; i++ {
+		pl, err := p.MakePlan(PlanOptions{Shard: i, Shards: 2, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings := map[string]bool{}
+		for _, c := range pl.Configs {
+			settings[c.ProcessKey()] = true
+			seen[c.Key]++
+		}
+		if len(pl.Configs) != 4 || len(settings) != 1 {
+			t.Errorf("shard %d: %d configurations over %d settings, want 4 of one", i, len(pl.Configs), len(settings))
+		}
+	}
+	if len(seen) != 8 {
+		t.Errorf("shards cover %d configurations, want 8", len(seen))
+	}
+}
