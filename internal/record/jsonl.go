@@ -45,6 +45,12 @@ func AppendFile(path string, r *Record) error {
 	if err != nil {
 		return err
 	}
+	return AppendLine(path, line)
+}
+
+// AppendLine appends one line (ending in a newline) to the file at path the way
+// AppendFile does: whole-line or nothing, under the file's lock.
+func AppendLine(path string, line []byte) error {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create folder for %s: %w", path, err)

@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -284,7 +283,7 @@ func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess 
 	}
 	var last string
 	measuring := false
-	err := rn.startWorker(ctx, spec, timeout, func(m wire.Message) {
+	printed, err := rn.startWorker(ctx, spec, timeout, func(m wire.Message) {
 		switch {
 		case m.Prepare != "":
 			last = m.Prepare
@@ -300,6 +299,13 @@ func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess 
 			pp = m.Preprocess
 		}
 	})
+	if out := bytes.TrimSpace(printed); len(out) > 0 {
+		for _, r := range got {
+			if r.OK() {
+				r.Notes = append(r.Notes, "the model printed on stdout (kept apart from the result): "+firstLineOf(out))
+			}
+		}
+	}
 	if ctx.Err() != nil || err == nil {
 		for _, c := range cs {
 			if got[c.Key] == nil && ctx.Err() == nil {
@@ -324,17 +330,18 @@ func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess 
 }
 
 // startWorker runs `Exe sweep-worker` with spec on stdin, calls f with each message of
-// its result descriptor, and returns why the process failed (nil when it exited 0).
-func (rn *Runner) startWorker(ctx context.Context, spec wire.Spec, timeout time.Duration, f func(wire.Message)) error {
+// its result descriptor, and returns what the worker printed on stdout (the model's
+// output, at most its tail) and why the process failed (nil when it exited 0).
+func (rn *Runner) startWorker(ctx context.Context, spec wire.Spec, timeout time.Duration, f func(wire.Message)) (stdoutTail []byte, err error) {
 	in, err := json.Marshal(spec)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("create the result pipe: %v", err)
+		return nil, fmt.Errorf("create the result pipe: %v", err)
 	}
 	defer pr.Close()
 	cmd := exec.CommandContext(cctx, rn.Exe, "sweep-worker")
@@ -349,7 +356,7 @@ func (rn *Runner) startWorker(ctx context.Context, spec wire.Spec, timeout time.
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		pw.Close()
-		return fmt.Errorf("could not run perflab sweep-worker: %v", err)
+		return nil, fmt.Errorf("could not run perflab sweep-worker: %v", err)
 	}
 	pw.Close()
 	readErr := make(chan error, 1)
@@ -362,22 +369,23 @@ func (rn *Runner) startWorker(ctx context.Context, spec wire.Spec, timeout time.
 		pr.Close()
 		rerr = <-readErr
 	}
+	stdoutTail = stdout.b
 	switch {
 	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
-		return fmt.Errorf("timed out after %s (timeout_seconds x %d configurations); killed", timeout, len(spec.Configs))
+		return stdoutTail, fmt.Errorf("timed out after %s (timeout_seconds x %d configurations); killed", timeout, len(spec.Configs))
 	case werr != nil:
 		var ee *exec.ExitError
 		if errors.As(werr, &ee) {
 			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return fmt.Errorf("crashed: killed by signal %s%s", ws.Signal(), lastLine(stderr.String(), ": "))
+				return stdoutTail, fmt.Errorf("crashed: killed by signal %s%s", ws.Signal(), lastLine(stderr.String(), ": "))
 			}
-			return fmt.Errorf("exit status %d%s", ee.ExitCode(), lastLine(stderr.String(), ": "))
+			return stdoutTail, fmt.Errorf("exit status %d%s", ee.ExitCode(), lastLine(stderr.String(), ": "))
 		}
-		return fmt.Errorf("perflab sweep-worker: %v", werr)
+		return stdoutTail, fmt.Errorf("perflab sweep-worker: %v", werr)
 	case rerr != nil:
-		return rerr
+		return stdoutTail, rerr
 	}
-	return nil
+	return stdoutTail, nil
 }
 
 // tail keeps the last max bytes written to it.
@@ -435,18 +443,7 @@ func appendPart(path string, pl partLine) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create folder for %s: %w", path, err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("open %s for appending: %w", path, err)
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("append to %s: %w", path, err)
-	}
-	return f.Close()
+	return record.AppendLine(path, append(b, '\n'))
 }
 
 // MergeRuns makes a configuration's record from its runs (one record per worker process,
