@@ -75,6 +75,14 @@ class Warns(nn.Module):
         return x + 1
 
 
+class WarnsShapes(nn.Module):
+    """Raises a warning naming its input's shape: one text per batch size."""
+
+    def forward(self, x):
+        warnings.warn("perflab shape warning: input of shape [" + str(x.size(0)) + ", 8] resized 2 times")
+        return x + 1
+
+
 import warnings  # noqa: E402  (TorchScript resolves warnings.warn from the module globals)
 
 
@@ -82,7 +90,8 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     for name, m in [("conv", Conv()), ("two_inputs", TwoInputs()), ("linear", Linear()),
-                    ("raises", Raises()), ("noisy", Noisy()), ("warns", Warns())]:
+                    ("raises", Raises()), ("noisy", Noisy()), ("warns", Warns()),
+                    ("warns_shapes", WarnsShapes())]:
         m.eval()
         torch.jit.save(torch.jit.script(m), os.path.join(out, name + ".pt"))
     # A plain torch.save checkpoint (not TorchScript).

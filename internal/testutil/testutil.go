@@ -27,7 +27,7 @@ var (
 
 // Fixtures returns a folder with the tiny models of fixtures.py: conv.pt
 // (float32[B,3,16,16]), two_inputs.pt (float32[B,8], int64[B,4]:0..9), linear.pt
-// (float32[B,8]), raises.pt, noisy.pt, warns.pt (float32[B,8]) and state_dict.pt (a
+// (float32[B,8]), raises.pt, noisy.pt, warns.pt, warns_shapes.pt (float32[B,8]) and state_dict.pt (a
 // torch.save checkpoint). They are exported once and cached under the temp folder, keyed
 // by the script's hash.
 func Fixtures(t testing.TB) string {
