@@ -591,6 +591,9 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 	if c := l.ComputeMs; c != nil {
 		fmt.Fprintf(w, "  compute     p50 %.3f ms  p95 %.3f ms per batch, mean batch %.2f: %s\n", c.P50, c.P95, l.MeanBatch, loadHistText(l.BatchHistogram))
 	}
+	if l.IssueLagP99Ms > 0 {
+		fmt.Fprintf(w, "  generator   lag p50 %.3f ms  p99 %.3f ms (release after the scheduled time; in the latencies)\n", l.IssueLagP50Ms, l.IssueLagP99Ms)
+	}
 	if l.LatencyBudgetMs > 0 && l.Capacity == nil {
 		verdict := "within the budget"
 		if !l.WithinBudget {
@@ -609,6 +612,7 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 	}
 	if e := r.Env; e != nil {
 		fmt.Fprintf(w, "  env: %s, %g CPUs, libtorch %s, oneDNN ISA %s, BLAS %s (fingerprint %s)\n", e.CPUModel, e.CPUsAvailable, e.Torch, orUnknown(e.OneDNNISA), e.BLAS, e.Fingerprint)
+		printKnobs(w, r)
 	}
 	if out != "" {
 		fmt.Fprintf(w, "  appended to %s\n", out)
