@@ -196,6 +196,9 @@ func (o *LoadOptions) validate() error {
 	if err := o.knobs().Validate(); err != nil {
 		return err
 	}
+	if o.knobs().Normalize().Pin != "" && o.Instances > 1 {
+		return procknob.ErrPinInstances
+	}
 	avail := cpus()
 	if p, _ := procknob.ParsePin(o.Pin); len(p.CPUs) > 0 {
 		avail = min(avail, float64(len(p.CPUs)))

@@ -438,6 +438,9 @@ func (k Knobs) Inherited() string {
 	return strings.Join(parts, " ")
 }
 
+// ErrPinInstances says why pinning and several model instances do not mix.
+var ErrPinInstances = errors.New("--pin binds the thread that starts libgomp, and with it every thread perflab starts, to the first place: all instances would share one CPU; use --pin none with several --instances")
+
 // Threads caps a default thread count at the number of CPUs pinned to, if any.
 func (k Knobs) Threads(n int) int {
 	if p, err := ParsePin(k.Pin); err == nil && len(p.CPUs) > 0 {

@@ -163,6 +163,8 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 			return // the knob does not apply to this model
 		case cfg.OneDNNISA != "" && opts.CPUISA != "" && env.OneDNNISAIsDefault(cfg.OneDNNISA, opts.CPUISA):
 			skipped = append(skipped, Skipped{cfg, fmt.Sprintf("onednn_isa %s: the same kernels as the library's choice on this CPU (%s)", cfg.OneDNNISA, opts.CPUISA)})
+		case cfg.Pin != "" && cfg.Instances > 1:
+			skipped = append(skipped, Skipped{cfg, procknob.ErrPinInstances.Error()})
 		case opts.CheckKnobs != nil && opts.CheckKnobs(cfg.Knobs()) != nil:
 			skipped = append(skipped, Skipped{cfg, opts.CheckKnobs(cfg.Knobs()).Error()})
 		case opts.CPUsAvailable > 0 && float64(cpus) > math.Ceil(opts.CPUsAvailable):
