@@ -12,6 +12,8 @@
 # PERFLAB=path selects the binary (default bin/perflab); ITERS overrides the iterations.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Measurements take the timing lock; PERFLAB_TIMING_LOCKED=1 says the caller holds it.
+locked() { if [ -n "${PERFLAB_TIMING_LOCKED:-}" ]; then "$@"; else flock /tmp/perflab-timing.lock "$@"; fi; }
 rounds=${1:-5}
 IFS=, read -r -a models <<<"${2:-mobilenet_v3_small,resnet18}"
 IFS=, read -r -a threads <<<"${3:-1,2}"
@@ -27,7 +29,7 @@ for m in "${models[@]}"; do
   for t in "${threads[@]}"; do
     for r in $(seq 1 "$rounds"); do
       order=$(printf '%s\n' "${variants[@]}" | shuf)
-      lines=$(flock /tmp/perflab-timing.lock bash -c '
+      lines=$(locked bash -c '
         while IFS= read -r v; do
           k=$v; [ "$k" = default ] && k=""
           '"$bin"' bench --model '"$m"' --threads '"$t"' --interop-threads 1 --compile on --iters '"$iters"' \

@@ -11,6 +11,8 @@
 #   ROUNDS   runs per rate (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Measurements take the timing lock; PERFLAB_TIMING_LOCKED=1 says the caller holds it.
+locked() { if [ -n "${PERFLAB_TIMING_LOCKED:-}" ]; then "$@"; else flock /tmp/perflab-timing.lock "$@"; fi; }
 bin=${1:-bin/perflab}
 rounds=${2:-2}
 tmp=$(mktemp -d)
@@ -27,7 +29,7 @@ printf "%8s %5s %8s %10s %10s %10s %12s %12s\n" rate round requests lat_p50_ms l
 for rate in 100 1000 10000; do
   case $rate in 100) dur=10s ;; 1000) dur=5s ;; *) dur=3s ;; esac
   for r in $(seq 1 "$rounds"); do
-    flock /tmp/perflab-timing.lock "$bin" load --model "$tmp/addone.pt" --input 'float32[B,8]' \
+    locked "$bin" load --model "$tmp/addone.pt" --input 'float32[B,8]' \
         --rate "$rate" --duration "$dur" --warmup 1s --threads 1 --compile off --seed "$r" --json |
       /usr/bin/python3 -c '
 import json, sys
