@@ -632,7 +632,7 @@ func TestBenchJSON(t *testing.T) {
 // inherited from the environment instead go into the fingerprint, with a warning.
 func TestBenchKnobs(t *testing.T) {
 	linear := testutil.Fixture(t, "linear.pt")
-	args := []string{"bench", "--model", linear, "--input", "float32[B,8]", "--iters", "5", "--warmup", "1", "--threads", "1", "--json"}
+	args := []string{"bench", "--model", linear, "--input", "float32[B,8]", "--iters", "5", "--warmup", "1", "--json"}
 	run := func(extraEnv []string, knobs ...string) *record.Record {
 		t.Helper()
 		r := runPerflab(t, extraEnv, append(slices.Clone(args), knobs...)...)
@@ -645,7 +645,7 @@ func TestBenchKnobs(t *testing.T) {
 		}
 		return rec
 	}
-	plain := run(nil)
+	plain := run(nil, "--threads", "1")
 	if plain.Env.Allocator != "glibc" || plain.Allocator != "" || plain.OMPWait != "" || plain.Pin != "" || plain.Env.InheritedKnobs != "" {
 		t.Errorf("plain run: allocator %q/%q, omp_wait %q, pin %q, inherited %q", plain.Allocator, plain.Env.Allocator, plain.OMPWait, plain.Pin, plain.Env.InheritedKnobs)
 	}
@@ -656,11 +656,13 @@ func TestBenchKnobs(t *testing.T) {
 		omp              []string // in env.omp
 		keySuffix        string
 	}{
-		{[]string{"--allocator", "jemalloc"}, "jemalloc", "", "", "jemalloc", plain.Env.ProcessCPUs, nil, "|alloc=jemalloc"},
-		{[]string{"--allocator", "tcmalloc", "--omp-wait", "passive"}, "tcmalloc", "passive", "", "tcmalloc", plain.Env.ProcessCPUs,
+		{[]string{"--threads", "1", "--allocator", "jemalloc"}, "jemalloc", "", "", "jemalloc", plain.Env.ProcessCPUs, nil, "|alloc=jemalloc"},
+		{[]string{"--threads", "1", "--allocator", "tcmalloc", "--omp-wait", "passive"}, "tcmalloc", "passive", "", "tcmalloc", plain.Env.ProcessCPUs,
 			[]string{"OMP_WAIT_POLICY=PASSIVE", "GOMP_SPINCOUNT=0"}, "|alloc=tcmalloc|wait=passive"},
-		{[]string{"--allocator", "glibc", "--omp-wait", "active", "--pin", "0"}, "", "active", "0", "glibc", "0",
+		{[]string{"--threads", "1", "--allocator", "glibc", "--omp-wait", "active", "--pin", "0"}, "", "active", "0", "glibc", "0",
 			[]string{"OMP_WAIT_POLICY=ACTIVE", "GOMP_SPINCOUNT=infinite", "OMP_PROC_BIND=close", "OMP_PLACES={0}"}, "|wait=active|pin=0"},
+		// libgomp binds the main thread (and every thread Go starts) to the first listed CPU.
+		{[]string{"--pin", "1,0", "--threads", "1"}, "", "", "0-1", "glibc", "0", []string{"OMP_PROC_BIND=close", "OMP_PLACES={0},{1}"}, "|pin=0-1"},
 	}
 	for _, tc := range tests {
 		rec := run(nil, tc.knobs...)
@@ -688,7 +690,7 @@ func TestBenchKnobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inh := run([]string{"LD_PRELOAD=" + lib})
+	inh := run([]string{"LD_PRELOAD=" + lib}, "--threads", "1")
 	if inh.Env.Allocator != "jemalloc" || inh.Env.InheritedKnobs != "allocator=jemalloc" || inh.Env.Fingerprint == plain.Env.Fingerprint || inh.Key() != plain.Key() {
 		t.Errorf("inherited LD_PRELOAD: env allocator %q, inherited %q, fingerprint %s (plain %s), key %q",
 			inh.Env.Allocator, inh.Env.InheritedKnobs, inh.Env.Fingerprint, plain.Env.Fingerprint, inh.Key())

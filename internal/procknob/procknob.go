@@ -90,7 +90,9 @@ func (k Knobs) Validate() error {
 	if err != nil {
 		return err
 	}
-	if len(p.CPUs) > 0 {
+	// In the re-executed process libgomp has already bound this thread to the first place:
+	// the parent checked the list against the CPUs it had.
+	if len(p.CPUs) > 0 && os.Getenv(ReexecMarker) == "" {
 		avail := availableCPUs()
 		for _, c := range p.CPUs {
 			if !slices.Contains(avail, c) {
@@ -286,7 +288,7 @@ type Effective struct {
 	Allocator string   // "glibc", "jemalloc" or "tcmalloc": the allocator mapped in the process
 	OMP       []string // the OpenMP variables set in the environment ("OMP_WAIT_POLICY=PASSIVE", ...)
 	OMPWait   string   // "active", "passive" or "" (libgomp's default), from OMP_WAIT_POLICY
-	CPUs      []int    // the process's CPU affinity (of its main thread)
+	CPUs      []int    // the CPU affinity of the process's main thread (with pinning, libgomp binds it to the first place)
 }
 
 // Current reads what this process has.
@@ -353,7 +355,8 @@ func (k Knobs) Satisfied() (bool, string) {
 			return false, fmt.Sprintf("%s is %q, not %q", name, os.Getenv(name), v)
 		}
 	}
-	if p, _ := ParsePin(k.Pin); len(p.CPUs) > 0 && !slices.Equal(cur.CPUs, p.CPUs) {
+	// Within the list (libgomp narrows the first thread to the first listed CPU).
+	if p, _ := ParsePin(k.Pin); len(p.CPUs) > 0 && (len(cur.CPUs) == 0 || slices.ContainsFunc(cur.CPUs, func(c int) bool { return !slices.Contains(p.CPUs, c) })) {
 		return false, fmt.Sprintf("--pin %s: the process runs on CPUs %s", p, FormatCPUs(cur.CPUs))
 	}
 	return true, ""
