@@ -40,7 +40,7 @@ type Summary struct {
 	MeanBatch          float64
 	Histogram          map[int]int       // batch size -> batches started in the window
 	ServiceMs          map[int][]float64 // batch size -> compute of each such batch, ms
-	IssueLagP50Ms      float64 // how late the generator released requests (Enqueued - Scheduled)
+	IssueLagP50Ms      float64           // how late the generator released requests (Enqueued - Scheduled)
 	IssueLagP99Ms      float64
 
 	Saturated bool
