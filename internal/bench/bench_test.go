@@ -614,10 +614,12 @@ func TestRunCollectsWarnings(t *testing.T) {
 	// Every forward warns: at least the warm-up and the timed iterations.
 	lt := slices.DeleteFunc(slices.Clone(rec.Warnings), func(s string) bool { return !strings.HasPrefix(s, "libtorch: ") })
 	var n int
-	if len(lt) != 1 || func() bool {
+	ok := len(lt) == 1
+	if ok {
 		_, err := fmt.Sscanf(lt[0], "libtorch: perflab test warning (said %d times)", &n)
-		return err != nil
-	}() || n < c.Warmup+rec.Iters {
+		ok = err == nil && n >= c.Warmup+rec.Iters
+	}
+	if !ok {
 		t.Errorf("warnings %q: want \"libtorch: perflab test warning (said N times)\" once, N >= %d", rec.Warnings, c.Warmup+rec.Iters)
 	}
 }
