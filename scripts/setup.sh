@@ -10,6 +10,8 @@ packages=(
   libopenblas0-pthread  # fast BLAS for libtorch (the default reference BLAS is ~40x slower)
   python3-torch         # only to export the built-in models to TorchScript
   python3-torchvision
+  libjemalloc2          # --allocator jemalloc (LD_PRELOAD in the benchmark process)
+  libtcmalloc-minimal4  # --allocator tcmalloc
 )
 
 missing=()

@@ -23,6 +23,7 @@ import (
 	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/preprocess"
+	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 	"github.com/perflab/perflab/internal/torch"
@@ -75,6 +76,9 @@ type Config struct {
 	Quantize        bool
 	Seed            int64
 	OneDNNISA       string // oneDNN ISA cap (env.OneDNNISAs); "" = the library's choice
+	Allocator       string // procknob.Allocators; "" = the environment's (glibc)
+	OMPWait         string // procknob.OMPWaits; "" = libgomp's default
+	Pin             string // procknob.ParsePin: "", "none", "cores" or a CPU list
 	PreprocessIters int    // vision models only; 0 = skip
 	Image           string // JPEG for preprocessing; "" = a synthetic 640x480 JPEG
 
@@ -154,6 +158,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--onednn-isa: %v", err)
 		}
 	}
+	if err := c.Knobs().Validate(); err != nil {
+		return err
+	}
 	if c.Image != "" {
 		if fi, err := os.Stat(c.Image); err != nil || !fi.Mode().IsRegular() {
 			return fmt.Errorf("--image %s is not a readable file: give a JPEG or PNG", c.Image)
@@ -166,6 +173,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--target-ci and --max-seconds must be >= 0")
 	}
 	return nil
+}
+
+// Knobs are the configuration's per-process CPU knobs, which must be in place when the
+// process starts (procknob.Apply, called by the perflab commands).
+func (c *Config) Knobs() procknob.Knobs {
+	return procknob.Knobs{Allocator: c.Allocator, OMPWait: c.OMPWait, Pin: c.Pin}
 }
 
 // percentiles maps the percentile names used in flags and records to q.
@@ -186,6 +199,9 @@ func Run(c Config) (*record.Record, error) {
 	}
 	m, file, err := resolve(c, c.Model)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.Knobs().Check(); err != nil {
 		return nil, err
 	}
 	runtime.LockOSThread()
@@ -229,6 +245,9 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	}
 	mb, fileB, err := resolve(c, other)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.Knobs().Check(); err != nil {
 		return nil, nil, err
 	}
 	runtime.LockOSThread()
@@ -364,7 +383,7 @@ func SetOneDNNISA(isa string) error {
 func setThreads(c Config) (intra, interop int, err error) {
 	threads := c.Threads
 	if threads == 0 {
-		threads = env.DefaultThreads()
+		threads = c.Knobs().Threads(env.DefaultThreads())
 	}
 	if err := torch.SetThreads(threads, c.InteropThreads); err != nil {
 		return 0, 0, fmt.Errorf("cannot set threads (intra %d, inter-op %d): %v", threads, c.InteropThreads, err)
@@ -395,6 +414,8 @@ func newRunner(c Config, m *model.Model, file string, intra, interop int) (*runn
 		Warmup:           c.Warmup,
 		Seed:             c.Seed,
 	}
+	k := c.Knobs().Normalize()
+	rec.Allocator, rec.OMPWait, rec.Pin = k.Allocator, k.OMPWait, k.Pin
 	var err error
 	if rec.ModelSHA256, err = model.SHA256(file); err != nil {
 		return nil, fmt.Errorf("read model file %s: %w", file, err)
@@ -415,7 +436,7 @@ func (r *runner) finish() error {
 		}
 	}
 	for _, w := range torch.TakeWarnings() {
-		rec.Warnings = append(rec.Warnings, "libtorch: "+w)
+		rec.Warnings = append(rec.Warnings, "libtorch: "+w.String())
 	}
 	bi, err := torch.Build()
 	if err != nil {
@@ -428,12 +449,24 @@ func (r *runner) finish() error {
 			rec.Warnings = append(rec.Warnings, fmt.Sprintf("busy machine: other processes kept %.2f CPUs busy during the timed loop (of %g available); figures are contended", other, rec.Env.CPUsAvailable))
 		}
 	}
+	InheritedKnobs(rec, c.Knobs())
 	return nil
 }
 
 // BusyOtherCPUs is the contention (CPUs used by other processes during the timed loop)
 // from which a record warns that its figures are contended.
 const BusyOtherCPUs = 0.5
+
+// InheritedKnobs records in rec's env (and its fingerprint) the CPU serving settings the
+// process inherited from its environment rather than from the knobs asked for, with a
+// warning: they change the measurement but not the configuration's key.
+func InheritedKnobs(rec *record.Record, k procknob.Knobs) {
+	if in := k.Inherited(); in != "" {
+		rec.Env.InheritedKnobs = in
+		rec.Env.Fingerprint = env.Fingerprint(rec.Env)
+		rec.Warnings = append(rec.Warnings, "the process inherited "+in+" from its environment: set them with --allocator, --omp-wait and --pin instead, so that the configuration's key says so")
+	}
+}
 
 // CollectEnv describes this machine and process, with what only libtorch knows.
 func CollectEnv(bi torch.BuildInfo) *record.Env {

@@ -33,6 +33,7 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 	base := Defaults()
 	base.Model, base.Inputs = spec.Model, spec.Inputs
 	base.Threads, base.InteropThreads, base.OneDNNISA = spec.Threads, spec.InteropThreads, spec.OneDNNISA
+	base.Allocator, base.OMPWait, base.Pin = spec.Allocator, spec.OMPWait, spec.Pin
 	base.Iters = max(1, spec.Iters)
 	base.Warmup = spec.Warmup
 	base.TargetPercentile = spec.TargetPercentile
@@ -108,7 +109,7 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 	// libtorch's warnings are process-wide: they belong to the worker, not one configuration.
 	var warnings []string
 	for _, w := range torch.TakeWarnings() {
-		warnings = append(warnings, "libtorch (worker process): "+w)
+		warnings = append(warnings, "libtorch (worker process): "+w.String())
 	}
 	for _, rr := range live {
 		if rr.err != nil {
@@ -143,6 +144,8 @@ func sendFailed(send func(wire.Message) error, wc wire.Config, c Config, err err
 		Timestamp: time.Now().UTC().Format(time.RFC3339), Model: c.Model, Device: "cpu", BatchSize: c.BatchSize,
 		CompileRequested: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads,
 		ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA}
+	k := c.Knobs().Normalize()
+	rec.Allocator, rec.OMPWait, rec.Pin = k.Allocator, k.OMPWait, k.Pin
 	return send(wire.Message{Key: wc.Key, Record: rec})
 }
 

@@ -8,10 +8,12 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/perflab/perflab/internal/bench"
 	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/model"
+	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
 )
 
@@ -52,6 +54,14 @@ places, and for classifier outputs the plain model's top-1 class within the top-
 --onednn-isa caps the instruction set of oneDNN's kernels (what --compile on runs on) for
 this process, as ONEDNN_MAX_CPU_ISA does; the ISA used is in every record's env.
 
+CPU serving knobs, set before libtorch initialises (perflab re-executes itself once with
+them when the environment does not already have them): --allocator preloads jemalloc or
+tcmalloc (LD_PRELOAD; the record says which allocator was actually mapped); --omp-wait
+sets OpenMP's wait policy (active: OMP_WAIT_POLICY=ACTIVE GOMP_SPINCOUNT=infinite,
+passive: PASSIVE and 0); --pin binds the OpenMP threads: cores (OMP_PROC_BIND=close
+OMP_PLACES=cores) or a CPU list such as 0-1 (the process runs on those CPUs, one OpenMP
+thread on each).
+
 ` + exitCodesHelp,
 		Example: `  perflab bench --model resnet18 --batch-size 4 --iters 200 --warmup 20 --compile auto --threads 2 --out results/runs.jsonl
   perflab bench --model mobilenet_v3_small --channels-last --compile on
@@ -80,6 +90,7 @@ this process, as ONEDNN_MAX_CPU_ISA does; the ISA used is in every record's env.
 	f.BoolVar(&c.Quantize, "quantize", false, "use the model's dynamic-int8 variant (tiny_transformer)")
 	f.Int64Var(&c.Seed, "seed", 0, "seed of the random input data")
 	f.StringVar(&c.OneDNNISA, "onednn-isa", "", "cap oneDNN's CPU kernels at this ISA for this process: "+strings.Join(env.OneDNNISAs, ", ")+" (default: the best the CPU has)")
+	addKnobFlags(f, &c.Allocator, &c.OMPWait, &c.Pin)
 	f.IntVar(&c.PreprocessIters, "preprocess-iters", c.PreprocessIters, "vision models: images to preprocess for the separate preprocessing timing (0 = skip)")
 	f.StringVar(&c.Image, "image", "", "vision models: JPEG to preprocess (default: a generated 640x480 JPEG)")
 	f.StringVar(&c.TargetPercentile, "target-percentile", "p95", "adaptive stopping: the percentile whose CI decides (p50, p90, p95, p99)")
@@ -106,6 +117,9 @@ func resultOut(w io.Writer, fd int) io.Writer {
 // RunBench measures the configuration (or, with --ab-with, the A/B pair), appends the
 // record(s) to --out and prints them.
 func RunBench(opts *BenchOptions) error {
+	if err := procknob.Apply(opts.Config.Knobs()); err != nil {
+		return err
+	}
 	var recs []*record.Record
 	if opts.ABWith != "" {
 		if opts.Config.TargetCI > 0 || opts.Config.MaxSeconds > 0 {
@@ -164,6 +178,7 @@ func printSummary(opts *BenchOptions, r *record.Record) {
 	}
 	if e := r.Env; e != nil {
 		fmt.Fprintf(w, "  env: %s, %g CPUs, libtorch %s, oneDNN ISA %s, BLAS %s (fingerprint %s)\n", e.CPUModel, e.CPUsAvailable, e.Torch, orUnknown(e.OneDNNISA), e.BLAS, e.Fingerprint)
+		printKnobs(w, r)
 	}
 	if opts.Out != "" {
 		fmt.Fprintf(w, "  appended to %s\n", opts.Out)
@@ -208,6 +223,30 @@ func emitRecord(w io.Writer, rec *record.Record, out string, asJSON bool, summar
 func orUnknown(s string) string {
 	if s == "" {
 		return "unknown"
+	}
+	return s
+}
+
+// addKnobFlags adds the CPU serving knobs of procknob (bench and load share them).
+func addKnobFlags(f *pflag.FlagSet, allocator, ompWait, pin *string) {
+	f.StringVar(allocator, "allocator", "", "memory allocator, preloaded before libtorch starts: "+strings.Join(procknob.Allocators, ", ")+" (default: the environment's, glibc)")
+	f.StringVar(ompWait, "omp-wait", "", "OpenMP wait policy of libtorch's threads: active (spin) or passive (sleep) (default: libgomp's, spin a while then sleep)")
+	f.StringVar(pin, "pin", "", "thread pinning: none, cores (one OpenMP thread per core) or a CPU list such as 0-1 (the process on those CPUs)")
+}
+
+// printKnobs prints the CPU serving settings the process ran with, when any is not the
+// default.
+func printKnobs(w io.Writer, r *record.Record) {
+	e := r.Env
+	if r.Allocator == "" && r.OMPWait == "" && r.Pin == "" && e.OMP == "" {
+		return
+	}
+	fmt.Fprintf(w, "  process: allocator %s, OpenMP %s, CPUs %s\n", orDefault(e.Allocator, "glibc"), orDefault(e.OMP, "defaults"), orDefault(e.ProcessCPUs, "unknown"))
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
 	}
 	return s
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/perflab/perflab/internal/bench"
 	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/model"
+	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 	"github.com/perflab/perflab/internal/testutil"
@@ -103,6 +104,9 @@ func TestBenchFlagsParsed(t *testing.T) {
 				"--input", "int64[B,128]:0..8191",
 				"--device", "cpu",
 				"--onednn-isa", "avx2",
+				"--allocator", "jemalloc",
+				"--omp-wait", "passive",
+				"--pin", "0-1",
 				"--batch-size", "16",
 				"--iters", "7",
 				"--warmup", "3",
@@ -126,6 +130,7 @@ func TestBenchFlagsParsed(t *testing.T) {
 				c.Model = "./my model.pt"
 				c.Inputs = []string{"float32[B,3,224,224]", "int64[B,128]:0..8191"}
 				c.OneDNNISA = "avx2"
+				c.Allocator, c.OMPWait, c.Pin = "jemalloc", "passive", "0-1"
 				c.Device, c.BatchSize, c.Iters, c.Warmup, c.Compile = "cpu", 16, 7, 3, "off"
 				c.Threads, c.InteropThreads, c.ChannelsLast, c.Quantize, c.Seed = 2, 1, true, true, -42
 				c.PreprocessIters, c.Image = 0, "cat.jpg"
@@ -618,6 +623,87 @@ func TestBenchJSON(t *testing.T) {
 	// --json and --out together: the file holds the very same line.
 	if data, err := os.ReadFile(out); err != nil || string(data) != r.stdout {
 		t.Errorf("--out file (%v) differs from the --json line:\nfile   %q\nstdout %q", err, data, r.stdout)
+	}
+}
+
+// TestBenchKnobs runs perflab bench with the CPU serving knobs: the process re-executes
+// itself with them, and the record says what it ran with (the allocator as mapped, the
+// OpenMP variables, the CPUs), keys them, and keeps the machine's fingerprint; settings
+// inherited from the environment instead go into the fingerprint, with a warning.
+func TestBenchKnobs(t *testing.T) {
+	linear := testutil.Fixture(t, "linear.pt")
+	args := []string{"bench", "--model", linear, "--input", "float32[B,8]", "--iters", "5", "--warmup", "1", "--json"}
+	run := func(extraEnv []string, knobs ...string) *record.Record {
+		t.Helper()
+		r := runPerflab(t, extraEnv, append(slices.Clone(args), knobs...)...)
+		if r.code != 0 {
+			t.Fatalf("%q: exit %d\nstderr: %s", knobs, r.code, r.stderr)
+		}
+		rec, err := record.Parse([]byte(r.stdout))
+		if err != nil {
+			t.Fatalf("%q: %v\n%s", knobs, err, r.stdout)
+		}
+		return rec
+	}
+	plain := run(nil, "--threads", "1")
+	if plain.Env.Allocator != "glibc" || plain.Allocator != "" || plain.OMPWait != "" || plain.Pin != "" || plain.Env.InheritedKnobs != "" {
+		t.Errorf("plain run: allocator %q/%q, omp_wait %q, pin %q, inherited %q", plain.Allocator, plain.Env.Allocator, plain.OMPWait, plain.Pin, plain.Env.InheritedKnobs)
+	}
+	tests := []struct {
+		knobs            []string
+		alloc, wait, pin string // record fields
+		envAlloc, cpus   string
+		omp              []string // in env.omp
+		keySuffix        string
+	}{
+		{[]string{"--threads", "1", "--allocator", "jemalloc"}, "jemalloc", "", "", "jemalloc", plain.Env.ProcessCPUs, nil, "|alloc=jemalloc"},
+		{[]string{"--threads", "1", "--allocator", "tcmalloc", "--omp-wait", "passive"}, "tcmalloc", "passive", "", "tcmalloc", plain.Env.ProcessCPUs,
+			[]string{"OMP_WAIT_POLICY=PASSIVE", "GOMP_SPINCOUNT=0"}, "|alloc=tcmalloc|wait=passive"},
+		{[]string{"--threads", "1", "--allocator", "glibc", "--omp-wait", "active", "--pin", "0"}, "", "active", "0", "glibc", "0",
+			[]string{"OMP_WAIT_POLICY=ACTIVE", "GOMP_SPINCOUNT=infinite", "OMP_PROC_BIND=close", "OMP_PLACES={0}"}, "|wait=active|pin=0"},
+		// libgomp binds the main thread (and every thread Go starts) to the first listed CPU.
+		{[]string{"--pin", "1,0", "--threads", "1"}, "", "", "0-1", "glibc", "0", []string{"OMP_PROC_BIND=close", "OMP_PLACES={0},{1}"}, "|pin=0-1"},
+	}
+	for _, tc := range tests {
+		rec := run(nil, tc.knobs...)
+		if rec.Allocator != tc.alloc || rec.OMPWait != tc.wait || rec.Pin != tc.pin {
+			t.Errorf("%q: record allocator %q, omp_wait %q, pin %q; want %q, %q, %q", tc.knobs, rec.Allocator, rec.OMPWait, rec.Pin, tc.alloc, tc.wait, tc.pin)
+		}
+		if rec.Env.Allocator != tc.envAlloc || rec.Env.ProcessCPUs != tc.cpus {
+			t.Errorf("%q: env allocator %q, process CPUs %q; want %q, %q", tc.knobs, rec.Env.Allocator, rec.Env.ProcessCPUs, tc.envAlloc, tc.cpus)
+		}
+		for _, v := range tc.omp {
+			if !strings.Contains(rec.Env.OMP, v) {
+				t.Errorf("%q: env omp %q lacks %s", tc.knobs, rec.Env.OMP, v)
+			}
+		}
+		if rec.Key() != plain.Key()+tc.keySuffix {
+			t.Errorf("%q: key %q, want %q", tc.knobs, rec.Key(), plain.Key()+tc.keySuffix)
+		}
+		if rec.Env.Fingerprint != plain.Env.Fingerprint || rec.Env.CPUsAvailable != plain.Env.CPUsAvailable {
+			t.Errorf("%q: fingerprint %s (%g CPUs), plain run %s (%g CPUs): a knob in the key must not change the machine's fingerprint",
+				tc.knobs, rec.Env.Fingerprint, rec.Env.CPUsAvailable, plain.Env.Fingerprint, plain.Env.CPUsAvailable)
+		}
+	}
+	// The same allocator inherited through LD_PRELOAD: in the fingerprint, with a warning.
+	lib, err := procknob.LibraryPath("jemalloc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inh := run([]string{"LD_PRELOAD=" + lib}, "--threads", "1")
+	if inh.Env.Allocator != "jemalloc" || inh.Env.InheritedKnobs != "allocator=jemalloc" || inh.Env.Fingerprint == plain.Env.Fingerprint || inh.Key() != plain.Key() {
+		t.Errorf("inherited LD_PRELOAD: env allocator %q, inherited %q, fingerprint %s (plain %s), key %q",
+			inh.Env.Allocator, inh.Env.InheritedKnobs, inh.Env.Fingerprint, plain.Env.Fingerprint, inh.Key())
+	}
+	if !slices.ContainsFunc(inh.Warnings, func(w string) bool { return strings.Contains(w, "inherited allocator=jemalloc") }) {
+		t.Errorf("inherited LD_PRELOAD: no warning in %q", inh.Warnings)
+	}
+	// Bad values: one line naming the flag and the fix, exit 2, before anything runs.
+	for _, bad := range [][]string{{"--allocator", "mimalloc"}, {"--omp-wait", "spin"}, {"--pin", "0-4095"}} {
+		r := runPerflab(t, nil, append(slices.Clone(args), bad...)...)
+		if r.code == 0 || !strings.Contains(r.stderr, bad[0]) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+			t.Errorf("%q: exit %d, stderr %q: want one line naming %s", bad, r.code, r.stderr, bad[0])
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/load/torchsvc"
+	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/torch"
 )
@@ -36,6 +37,9 @@ type LoadOptions struct {
 	InteropThreads int
 	ChannelsLast   bool
 	Quantize       bool
+	Allocator      string // CPU serving knobs (procknob), as perflab bench
+	OMPWait        string
+	Pin            string
 
 	// Serving and traffic.
 	Instances int
@@ -114,6 +118,9 @@ request latencies, throughput_rps the achieved rate, batch_size the max batch; t
 object has the offered/issued/achieved rates, requests, timeouts, drops, queue wait and
 compute percentiles, the batch-size histogram and per-batch service times.
 
+--allocator, --omp-wait and --pin are perflab bench's CPU serving knobs (see its --help);
+perflab load re-executes itself once with them when the environment lacks them.
+
 ` + exitCodesHelp,
 		Example: `  perflab load --model resnet18 --rate 40 --duration 30s --arrival poisson \
       --instances 2 --threads 1 --max-batch 8 --max-delay 5ms --compile on
@@ -137,6 +144,7 @@ compute percentiles, the batch-size histogram and per-batch service times.
 	f.IntVar(&opts.InteropThreads, "interop-threads", 0, "inter-op threads of the process (default: libtorch's choice)")
 	f.BoolVar(&opts.ChannelsLast, "channels-last", false, "channels_last memory format (vision models)")
 	f.BoolVar(&opts.Quantize, "quantize", false, "use the model's dynamic-int8 variant (tiny_transformer)")
+	addKnobFlags(f, &opts.Allocator, &opts.OMPWait, &opts.Pin)
 	f.IntVar(&opts.Instances, "instances", opts.Instances, "model instances serving in parallel (instances x threads <= CPUs)")
 	f.IntVar(&opts.MaxBatch, "max-batch", opts.MaxBatch, "largest batch the dynamic batcher forms")
 	f.DurationVar(&opts.MaxDelay, "max-delay", 0, "how long the oldest queued request may wait for a fuller batch, e.g. 5ms")
@@ -189,7 +197,16 @@ func (o *LoadOptions) validate() error {
 	if o.InteropThreads < 0 {
 		return fmt.Errorf("--interop-threads must be >= 1 (or 0 for libtorch's default), got %d", o.InteropThreads)
 	}
+	if err := o.knobs().Validate(); err != nil {
+		return err
+	}
+	if o.knobs().Normalize().Pin != "" && o.Instances > 1 {
+		return procknob.ErrPinInstances
+	}
 	avail := cpus()
+	if p, _ := procknob.ParsePin(o.Pin); len(p.CPUs) > 0 {
+		avail = min(avail, float64(len(p.CPUs)))
+	}
 	if o.Threads == 0 {
 		o.Threads = max(1, int(math.Floor(avail/float64(o.Instances))))
 	}
@@ -225,6 +242,10 @@ func (o *LoadOptions) validate() error {
 	return nil
 }
 
+func (o *LoadOptions) knobs() procknob.Knobs {
+	return procknob.Knobs{Allocator: o.Allocator, OMPWait: o.OMPWait, Pin: o.Pin}
+}
+
 func (o *LoadOptions) config(rate float64) load.Config {
 	return load.Config{Rate: rate, Arrival: o.Arrival, Duration: o.Duration, Warmup: o.Warmup,
 		Instances: o.Instances, MaxBatch: o.MaxBatch, MaxDelay: o.MaxDelay, Timeout: o.Timeout,
@@ -246,6 +267,11 @@ func RunLoad(ctx context.Context, opts *LoadOptions) error {
 	}
 	if err := opts.validate(); err != nil {
 		return err
+	}
+	if !opts.Simulate {
+		if err := procknob.Apply(opts.knobs()); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -383,7 +409,7 @@ func liveBackend(opts *LoadOptions) (*loadBackend, func(), error) {
 		opts.Model, opts.Instances, opts.Threads, opts.MaxBatch, opts.Compile))
 	svc, err := torchsvc.New(torchsvc.Config{Model: opts.Model, Inputs: opts.Inputs, Compile: opts.Compile,
 		Threads: opts.Threads, InteropThreads: opts.InteropThreads, ChannelsLast: opts.ChannelsLast,
-		Quantize: opts.Quantize, MaxBatch: opts.MaxBatch, Seed: opts.Seed})
+		Quantize: opts.Quantize, MaxBatch: opts.MaxBatch, Seed: opts.Seed, Knobs: opts.knobs()})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -574,6 +600,9 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 	if c := l.ComputeMs; c != nil {
 		fmt.Fprintf(w, "  compute     p50 %.3f ms  p95 %.3f ms per batch, mean batch %.2f: %s\n", c.P50, c.P95, l.MeanBatch, loadHistText(l.BatchHistogram))
 	}
+	if l.IssueLagP99Ms > 0 {
+		fmt.Fprintf(w, "  generator   lag p50 %.3f ms  p99 %.3f ms (release after the scheduled time; in the latencies)\n", l.IssueLagP50Ms, l.IssueLagP99Ms)
+	}
 	if l.LatencyBudgetMs > 0 && l.Capacity == nil {
 		verdict := "within the budget"
 		if !l.WithinBudget {
@@ -592,6 +621,7 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 	}
 	if e := r.Env; e != nil {
 		fmt.Fprintf(w, "  env: %s, %g CPUs, libtorch %s, oneDNN ISA %s, BLAS %s (fingerprint %s)\n", e.CPUModel, e.CPUsAvailable, e.Torch, orUnknown(e.OneDNNISA), e.BLAS, e.Fingerprint)
+		printKnobs(w, r)
 	}
 	if out != "" {
 		fmt.Fprintf(w, "  appended to %s\n", out)

@@ -51,6 +51,7 @@ func TestLoadFlags(t *testing.T) {
 		"--arrival", "constant", "--duration", "30s", "--warmup", "2s", "--timeout", "250ms", "--queue-size", "64",
 		"--seed", "-4", "--latency-pct", "p99", "--latency-budget-ms", "50", "--find-capacity", "--tolerance", "0.1",
 		"--max-steps", "5", "--simulate", "--from", "a.jsonl", "--from", "b.jsonl", "--out", "o.jsonl", "--json",
+		"--allocator", "tcmalloc", "--omp-wait", "active", "--pin", "cores",
 	}
 	o, err = parseLoad(t, every...)
 	if err != nil {
@@ -60,7 +61,7 @@ func TestLoadFlags(t *testing.T) {
 		ChannelsLast: true, Quantize: true, Instances: 3, MaxBatch: 8, MaxDelay: 5 * time.Millisecond, Rate: 12.5,
 		Arrival: "constant", Duration: 30 * time.Second, Warmup: 2 * time.Second, Timeout: 250 * time.Millisecond, QueueSize: 64,
 		Seed: -4, LatencyPct: "p99", BudgetMs: 50, FindCapacity: true, Tolerance: 0.1, MaxSteps: 5, Simulate: true,
-		From: []string{"a.jsonl", "b.jsonl"}, Out: "o.jsonl", JSON: true}
+		From: []string{"a.jsonl", "b.jsonl"}, Out: "o.jsonl", JSON: true, Allocator: "tcmalloc", OMPWait: "active", Pin: "cores"}
 	if !reflect.DeepEqual(*o, want) {
 		t.Errorf("every flag:\n got %+v\nwant %+v", *o, want)
 	}

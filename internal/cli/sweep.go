@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/sweep"
 	"github.com/perflab/perflab/presets"
@@ -157,7 +158,7 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 		seed = uint64(opts.Now().UnixNano())
 	}
 	plan, err := p.MakePlan(sweep.PlanOptions{Models: opts.Models, Repeat: opts.Repeat, Seed: seed,
-		CPUsAvailable: env.CPUsAvailable(), CPUISA: env.CPUISA(), Shard: shard, Shards: shards})
+		CPUsAvailable: env.CPUsAvailable(), CPUISA: env.CPUISA(), CheckKnobs: procknob.Knobs.Validate, Shard: shard, Shards: shards})
 	if err != nil {
 		return "", err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
 )
 
@@ -52,6 +53,8 @@ func Collect(lt Libtorch) *record.Env {
 		Perflab:        Version,
 		Go:             runtime.Version(),
 	}
+	pk := procknob.Current()
+	e.Allocator, e.OMP, e.ProcessCPUs = pk.Allocator, strings.Join(pk.OMP, " "), procknob.FormatCPUs(pk.CPUs)
 	e.Hostname, _ = os.Hostname()
 	e.Fingerprint = Fingerprint(e)
 	return e
@@ -60,11 +63,16 @@ func Collect(lt Libtorch) *record.Env {
 // Fingerprint hashes the fields that decide whether two measurements are comparable:
 // CPU model, CPUs available, libtorch version, the BLAS loaded, and the CPU's vector ISA
 // with the one oneDNN used (an AVX2 runner and an AVX-512 runner of the same CPU model
-// name run different kernels). Records without the ISA fields keep their old hash.
+// name run different kernels), and the CPU serving settings inherited from the environment
+// rather than asked for (the knobs asked for are in the configuration's key). Records
+// without these fields keep their old hash.
 func Fingerprint(e *record.Env) string {
 	s := fmt.Sprintf("%s|%g|%s|%s", e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS)
 	if e.CPUISA != "" || e.OneDNNISA != "" {
 		s += "|" + e.CPUISA + "|" + e.OneDNNISA
+	}
+	if e.InheritedKnobs != "" {
+		s += "|" + e.InheritedKnobs
 	}
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:6])
@@ -150,8 +158,14 @@ func CPUISA() string {
 
 // CPUsAvailable is the number of CPUs this process can keep busy: the CPUs in its affinity
 // mask, lowered to the cgroup CPU quota when one is set (quota/period, may be fractional).
+//
+// In a process re-executed with --pin (procknob), it is the count from before pinning, so
+// that pinning, a knob of the configuration, does not change the machine's fingerprint.
 func CPUsAvailable() float64 {
 	n := float64(affinityCPUs())
+	if v, err := strconv.Atoi(os.Getenv(procknob.CPUsBeforePin)); err == nil && v > 0 {
+		n = float64(v)
+	}
 	if q, ok := cgroupQuota(); ok && q < n {
 		return q
 	}

@@ -154,6 +154,10 @@ const drainGrace = 10 * time.Second
 
 // startLead is how far in the future the first arrival is scheduled, so that the
 // generator is not late from the start.
+//
+// The generator releases each request at its scheduled time with a pacer (an absolute
+// clock_nanosleep on its own OS thread, then a short spin; see pacer), and the batcher's
+// max delay is timed the same way, rather than with Go timers, which fire about 0.5 ms late.
 const startLead = 5 * time.Millisecond
 
 // Run offers the traffic of c to the pool: the schedule of Schedule(c), through the
@@ -196,16 +200,10 @@ func (p *Pool) Run(ctx context.Context, c Config) (*Outcome, error) {
 	defer close(stopGen)
 	go func() {
 		defer close(arrivals)
-		t := time.NewTimer(time.Hour)
-		defer t.Stop()
+		pc := newPacer() // this goroutine's thread, for good
 		for i, s := range sched {
-			if d := time.Until(start.Add(s)); d > 0 {
-				t.Reset(d)
-				select {
-				case <-t.C:
-				case <-stopGen:
-					return
-				}
+			if !pc.sleepUntil(start.Add(s), stopGen) {
+				return
 			}
 			arrivals <- arrival{int32(i), time.Since(start)}
 		}
@@ -221,9 +219,9 @@ func (p *Pool) Run(ctx context.Context, c Config) (*Outcome, error) {
 		idle = append(idle, w)
 	}
 	inflight := 0
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	timer := newDeadlineTimer() // the max delay, as precise as the generator
 	defer timer.Stop()
+	armed := time.Duration(-1)
 	var drain <-chan time.Time
 	in := arrivals
 
@@ -245,9 +243,12 @@ func (p *Pool) Run(ctx context.Context, c Config) (*Outcome, error) {
 		if in == nil && head == len(queue) && inflight == 0 {
 			return out, nil // every request resolved
 		}
-		var wait <-chan time.Time
+		var wait <-chan struct{}
 		if len(idle) > 0 && head < len(queue) {
-			timer.Reset(c.MaxDelay - (now - reqs[queue[head]].Enqueued))
+			if d := reqs[queue[head]].Enqueued + c.MaxDelay; d != armed {
+				timer.Arm(start.Add(d))
+				armed = d
+			}
 			wait = timer.C
 		}
 		select {

@@ -40,6 +40,7 @@ type Summary struct {
 	MeanBatch          float64
 	Histogram          map[int]int       // batch size -> batches started in the window
 	ServiceMs          map[int][]float64 // batch size -> compute of each such batch, ms
+	IssueLagP50Ms      float64           // how late the generator released requests (Enqueued - Scheduled)
 	IssueLagP99Ms      float64
 
 	Saturated bool
@@ -109,6 +110,7 @@ func Summarize(o *Outcome) Summary {
 	s.QueueWait = dist(waits)
 	if len(lags) > 0 {
 		slices.Sort(lags)
+		s.IssueLagP50Ms = stats.Percentile(lags, 50)
 		s.IssueLagP99Ms = stats.Percentile(lags, 99)
 	}
 
@@ -214,7 +216,7 @@ func (s *Summary) Fill(r *record.Record, c Config, pct string, budgetMs float64)
 		AchievedRPS: s.AchievedRPS, Saturated: s.Saturated,
 		QueueWaitMs: &qw, ComputeMs: &cm, MeanBatch: s.MeanBatch,
 		BatchHistogram: map[string]int{}, ServiceMs: map[string][]float64{},
-		IssueLagP99Ms: s.IssueLagP99Ms, LatencyPct: pct, LatencyBudgetMs: budgetMs,
+		IssueLagP50Ms: s.IssueLagP50Ms, IssueLagP99Ms: s.IssueLagP99Ms, LatencyPct: pct, LatencyBudgetMs: budgetMs,
 	}
 	for b, n := range s.Histogram {
 		info.BatchHistogram[strconv.Itoa(b)] = n
@@ -235,8 +237,8 @@ func (s *Summary) Fill(r *record.Record, c Config, pct string, budgetMs float64)
 	for _, p := range s.LowerBound {
 		r.Notes = append(r.Notes, p+" falls on failed requests: it is a lower bound")
 	}
-	if !s.Saturated && s.IssueLagP99Ms > 0 && s.IssueLagP99Ms > 0.1*max(s.Latency.P50, 1) {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("the load generator released requests late (p99 %.2f ms after their scheduled time): the machine is busy; latencies include that lateness", s.IssueLagP99Ms))
+	if w := s.LagWarning(pct); w != "" {
+		r.Warnings = append(r.Warnings, w)
 	}
 	if q, ok := Percentiles[pct]; ok && s.Requests < MinRequests(q) {
 		r.Notes = append(r.Notes, fmt.Sprintf("only %d requests measured: a %s claim needs >= %d", s.Requests, pct, MinRequests(q)))
@@ -246,6 +248,22 @@ func (s *Summary) Fill(r *record.Record, c Config, pct string, budgetMs float64)
 			r.Notes = append(r.Notes, fmt.Sprintf("no %d%% CI for %s: it needs >= %d requests (have %d)", int(Confidence*100), key, stats.MinSamplesForQuantileCI(Percentiles[key], Confidence), l.N))
 		}
 	}
+}
+
+// LagShare is the fraction of the claimed latency percentile above which the generator's
+// lag (its p99) is worth a warning.
+const LagShare = 0.05
+
+// LagWarning says, when it matters, how late the generator released requests compared
+// with the latency percentile claimed (pct): every latency is measured from the
+// scheduled time, so it includes that lag. "" when the lag's p99 is under LagShare of it.
+func (s *Summary) LagWarning(pct string) string {
+	claimed := s.Pct(pct)
+	if s.Saturated || s.IssueLagP99Ms <= 0 || !(claimed > 0) || s.IssueLagP99Ms <= LagShare*claimed {
+		return ""
+	}
+	return fmt.Sprintf("the load generator released requests late: lag p50 %.3f ms, p99 %.3f ms after their scheduled times, %.0f%% of the %s latency claimed (%.3f ms); latencies include that lag",
+		s.IssueLagP50Ms, s.IssueLagP99Ms, 100*s.IssueLagP99Ms/claimed, pct, claimed)
 }
 
 // Step returns the capacity-search view of a summary.

@@ -47,6 +47,9 @@ type Record struct {
 	ChannelsLast     bool     `json:"channels_last"`
 	Quantize         bool     `json:"quantize"`
 	OneDNNISA        string   `json:"onednn_isa,omitempty"` // the oneDNN ISA cap asked for; "" = the library's choice
+	Allocator        string   `json:"allocator,omitempty"`  // the allocator the process ran with, when not glibc: jemalloc, tcmalloc
+	OMPWait          string   `json:"omp_wait,omitempty"`   // OpenMP's wait policy when set: active, passive
+	Pin              string   `json:"pin,omitempty"`        // thread pinning when set: cores, or a CPU list ("0-1")
 	Iters            int      `json:"iters,omitempty"`
 	Warmup           int      `json:"warmup,omitempty"`
 	Seed             int64    `json:"seed,omitempty"`
@@ -252,6 +255,13 @@ type Env struct {
 	Hostname   string   `json:"hostname,omitempty"`
 	Perflab    string   `json:"perflab"`
 	Go         string   `json:"go"`
+	// The process's CPU serving settings as it actually ran (the knobs asked for are the
+	// record's allocator, omp_wait and pin, part of the key).
+	Allocator   string `json:"allocator,omitempty"`    // the allocator mapped in the process: glibc, jemalloc, tcmalloc
+	OMP         string `json:"omp,omitempty"`          // OpenMP variables in effect, e.g. "OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=0"
+	ProcessCPUs string `json:"process_cpus,omitempty"` // the CPUs the process ran on (its affinity), e.g. "0-1"
+	// (fp) settings in effect that the knobs did not ask for (inherited LD_PRELOAD or OMP_* variables)
+	InheritedKnobs string `json:"inherited_knobs,omitempty"`
 }
 
 // LoadInfo is what one open-loop load run (or its simulation) offered and measured. Rates
@@ -279,9 +289,10 @@ type LoadInfo struct {
 	QueueWaitMs    *Dist                `json:"queue_wait_ms,omitempty"` // scheduled arrival to batch start, completed requests
 	ComputeMs      *Dist                `json:"compute_ms,omitempty"`    // wall time of each batch's forward
 	MeanBatch      float64              `json:"mean_batch"`
-	BatchHistogram map[string]int       `json:"batch_histogram,omitempty"` // batch size -> batches run in the window
-	ServiceMs      map[string][]float64 `json:"service_ms,omitempty"`      // batch size -> each batch's compute (simulation input)
-	IssueLagP99Ms  float64              `json:"issue_lag_p99_ms"`          // p99 of how late the generator released requests (0 when simulated)
+	BatchHistogram map[string]int       `json:"batch_histogram,omitempty"`  // batch size -> batches run in the window
+	ServiceMs      map[string][]float64 `json:"service_ms,omitempty"`       // batch size -> each batch's compute (simulation input)
+	IssueLagP50Ms  float64              `json:"issue_lag_p50_ms,omitempty"` // p50 of how late the generator released requests (0 when simulated)
+	IssueLagP99Ms  float64              `json:"issue_lag_p99_ms"`           // p99 of how late the generator released requests (0 when simulated)
 
 	LatencyPct      string    `json:"latency_pct,omitempty"`       // the percentile the budget and the sample-size check use
 	LatencyBudgetMs float64   `json:"latency_budget_ms,omitempty"` // 0 = none
@@ -340,7 +351,8 @@ func (r *Record) Usable() bool {
 
 // Key identifies a configuration independently of its results: model, batch size, compile
 // as requested, threads, inter-op threads, channels_last, quantize, device and, when one
-// was asked for, the oneDNN ISA ("...|cpu|isa=avx2"). Sweeps
+// was asked for, the oneDNN ISA ("...|cpu|isa=avx2"), then the CPU serving knobs the
+// process ran with, when set ("|alloc=jemalloc|wait=passive|pin=cores"). Sweeps
 // resume by it and baselines are keyed by it. Records of the seed tool (no
 // compile_requested) use their applied compile.
 //
@@ -387,6 +399,15 @@ func (r *Record) benchKey() string {
 	key := fmt.Sprintf("%s|b%d|compile=%s|t%d|i%d|cl=%t|q=%t|%s", Printable(r.Model), r.BatchSize, compile, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize, device)
 	if r.OneDNNISA != "" {
 		key += "|isa=" + r.OneDNNISA
+	}
+	if r.Allocator != "" {
+		key += "|alloc=" + r.Allocator
+	}
+	if r.OMPWait != "" {
+		key += "|wait=" + r.OMPWait
+	}
+	if r.Pin != "" {
+		key += "|pin=" + r.Pin
 	}
 	return key
 }

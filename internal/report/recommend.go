@@ -125,6 +125,10 @@ type Entry struct {
 	InteropThreads   int
 	ChannelsLast     bool
 	Quantize         bool
+	OneDNNISA        string // "" = the library's choice
+	Allocator        string // CPU serving knobs; "" = the default (glibc, libgomp's wait, no pinning)
+	OMPWait          string
+	Pin              string
 
 	Latency       map[string]Pct // "p50".."p99"
 	ThroughputRPS float64
@@ -187,6 +191,18 @@ func (e *Entry) ShortLabel() string {
 	if e.Quantize {
 		s += " +int8"
 	}
+	return s + e.processLabel(" +", " +", " +wait=", " +pin=")
+}
+
+// processLabel renders the per-process knobs that are set, each after its prefix
+// (oneDNN ISA, allocator, OpenMP wait policy, pinning).
+func (e *Entry) processLabel(isa, alloc, wait, pin string) string {
+	var s string
+	for _, kv := range [][2]string{{isa, e.OneDNNISA}, {alloc, e.Allocator}, {wait, e.OMPWait}, {pin, e.Pin}} {
+		if kv[1] != "" {
+			s += kv[0] + kv[1]
+		}
+	}
 	return s
 }
 
@@ -204,6 +220,7 @@ func (e *Entry) Label() string {
 	if e.Quantize {
 		b.WriteString(", int8")
 	}
+	b.WriteString(e.processLabel(", oneDNN ", ", ", ", OpenMP wait ", ", pinned "))
 	if e.Device != "" && e.Device != "cpu" {
 		b.WriteString(", " + e.Device)
 	}
@@ -242,8 +259,8 @@ type Recommendation struct {
 // differ only in that knob (all usable).
 type Effect struct {
 	Model      string
-	Knob       string // compile, channels_last, quantize, threads, interop_threads, batch_size
-	From, To   string // knob values: "off" -> "on", "1" -> "2"
+	Knob       string // compile, channels_last, quantize, threads, interop_threads, batch_size, onednn_isa, allocator, omp_wait, pin
+	From, To   string // knob values: "off" -> "on", "1" -> "2", "glibc" -> "jemalloc"
 	Percentile string
 	Pairs      int
 	// Speedup is the median over pairs of latency(From) / latency(To) at Percentile:
@@ -376,6 +393,7 @@ func knobs(r *record.Record) *Entry {
 		Compile: r.Compile, CompileRequested: r.CompileRequested,
 		Threads: r.Threads, InteropThreads: r.InteropThreads,
 		ChannelsLast: r.ChannelsLast, Quantize: r.Quantize,
+		OneDNNISA: r.OneDNNISA, Allocator: r.Allocator, OMPWait: r.OMPWait, Pin: r.Pin,
 		Latency: map[string]Pct{},
 	}
 }
@@ -830,21 +848,26 @@ func signedPct(v float64) string {
 	return fmt.Sprintf("%+.1f%%", v)
 }
 
-// knobValue returns e's value of knob and e's identity without it.
-func knobValue(e *Entry, knob string) (val int, rest string) {
-	b2i := func(b bool) int {
+// knobValue returns e's value of knob (booleans "0"/"1"; "" for a default string knob)
+// and e's identity without it.
+func knobValue(e *Entry, knob string) (val string, rest string) {
+	b2s := func(b bool) string {
 		if b {
-			return 1
+			return "1"
 		}
-		return 0
+		return "0"
 	}
-	parts := map[string]int{
-		"batch_size":      e.BatchSize,
-		"compile":         b2i(e.Compile),
-		"threads":         e.Threads,
-		"interop_threads": e.InteropThreads,
-		"channels_last":   b2i(e.ChannelsLast),
-		"quantize":        b2i(e.Quantize),
+	parts := map[string]string{
+		"batch_size":      strconv.Itoa(e.BatchSize),
+		"compile":         b2s(e.Compile),
+		"threads":         strconv.Itoa(e.Threads),
+		"interop_threads": strconv.Itoa(e.InteropThreads),
+		"channels_last":   b2s(e.ChannelsLast),
+		"quantize":        b2s(e.Quantize),
+		"onednn_isa":      e.OneDNNISA,
+		"allocator":       e.Allocator,
+		"omp_wait":        e.OMPWait,
+		"pin":             e.Pin,
 	}
 	val = parts[knob]
 	delete(parts, knob)
@@ -852,32 +875,51 @@ func knobValue(e *Entry, knob string) (val int, rest string) {
 	sb.WriteString(e.Model + "|" + e.Device)
 	for _, k := range effectKnobs {
 		if v, ok := parts[k]; ok {
-			fmt.Fprintf(&sb, "|%s=%d", k, v)
+			fmt.Fprintf(&sb, "|%s=%s", k, v)
 		}
 	}
 	return val, sb.String()
 }
 
-var effectKnobs = []string{"compile", "channels_last", "quantize", "threads", "interop_threads", "batch_size"}
+var effectKnobs = []string{"compile", "channels_last", "quantize", "threads", "interop_threads", "batch_size",
+	"onednn_isa", "allocator", "omp_wait", "pin"}
 
 var boolKnobs = map[string]bool{"compile": true, "channels_last": true, "quantize": true}
 
+// defaultNames name the default ("") of the string knobs in effect summaries.
+var defaultNames = map[string]string{"onednn_isa": "the library's choice", "allocator": "glibc", "omp_wait": "libgomp's default", "pin": "none"}
+
+// compareKnobValues orders a knob's values: the default ("") first, numbers by value,
+// other strings alphabetically.
+func compareKnobValues(a, b string) int {
+	if a == "" || b == "" {
+		return strings.Compare(a, b)
+	}
+	x, errA := strconv.Atoi(a)
+	y, errB := strconv.Atoi(b)
+	if errA == nil && errB == nil {
+		return x - y
+	}
+	return strings.Compare(a, b)
+}
+
 // effects compares, per model and knob, the usable configurations that differ only in
 // that knob (compile as applied): booleans off -> on, numbers smallest value -> each
-// other value.
+// other value, the process knobs (oneDNN ISA, allocator, OpenMP wait, pinning) their
+// default -> each value set.
 func effects(models []string, es []*Entry, p string) []Effect {
 	var out []Effect
 	for _, m := range models {
 		for _, knob := range effectKnobs {
-			groups := map[string]map[int][]*Entry{}
-			values := map[int]bool{}
+			groups := map[string]map[string][]*Entry{}
+			values := map[string]bool{}
 			for _, e := range es {
 				if e.Model != m || !e.Usable {
 					continue
 				}
 				v, rest := knobValue(e, knob)
 				if groups[rest] == nil {
-					groups[rest] = map[int][]*Entry{}
+					groups[rest] = map[string][]*Entry{}
 				}
 				groups[rest][v] = append(groups[rest][v], e)
 				values[v] = true
@@ -885,11 +927,11 @@ func effects(models []string, es []*Entry, p string) []Effect {
 			if len(values) < 2 {
 				continue
 			}
-			vs := make([]int, 0, len(values))
+			vs := make([]string, 0, len(values))
 			for v := range values {
 				vs = append(vs, v)
 			}
-			slices.Sort(vs)
+			slices.SortFunc(vs, compareKnobValues)
 			base := vs[0]
 			for _, to := range vs[1:] {
 				var speed, tput, paired []float64
@@ -905,9 +947,12 @@ func effects(models []string, es []*Entry, p string) []Effect {
 				if len(speed) == 0 {
 					continue
 				}
-				from, toS := strconv.Itoa(base), strconv.Itoa(to)
-				if boolKnobs[knob] {
-					from, toS = onOff(base == 1), onOff(to == 1)
+				from, toS := base, to
+				switch {
+				case boolKnobs[knob]:
+					from, toS = onOff(base == "1"), onOff(to == "1")
+				case from == "":
+					from = defaultNames[knob]
 				}
 				f := Effect{
 					Model: m, Knob: knob, From: from, To: toS, Percentile: p, Pairs: len(speed),
@@ -952,6 +997,9 @@ func (f Effect) Summary() string {
 		if f.Knob == "interop_threads" {
 			name = "inter-op threads"
 		}
+		return fmt.Sprintf("%s %s vs %s: %s on %s (%s)", name, f.To, f.From, speedText(f.Speedup, f.Percentile), f.Model, pairs)
+	case "onednn_isa", "allocator", "omp_wait", "pin":
+		name := map[string]string{"onednn_isa": "oneDNN ISA", "allocator": "allocator", "omp_wait": "OpenMP wait", "pin": "pinning"}[f.Knob]
 		return fmt.Sprintf("%s %s vs %s: %s on %s (%s)", name, f.To, f.From, speedText(f.Speedup, f.Percentile), f.Model, pairs)
 	}
 	name := f.Knob

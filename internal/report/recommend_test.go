@@ -481,6 +481,43 @@ func TestRecommendEffects(t *testing.T) {
 	}
 }
 
+// TestRecommendProcessKnobEffects: the process knobs (allocator, OpenMP wait, pinning)
+// compare their default with each value set, within otherwise equal configurations.
+func TestRecommendProcessKnobEffects(t *testing.T) {
+	rs := recs(
+		cfg{model: "a", batch: 1, p95: 10, lo: 9.9, hi: 10.1, tput: 100},
+		cfg{model: "a", batch: 1, p95: 8, lo: 7.9, hi: 8.1, tput: 120},
+		cfg{model: "a", batch: 1, p95: 12.5, lo: 12.4, hi: 12.6, tput: 80},
+		cfg{model: "a", batch: 1, p95: 5, lo: 4.9, hi: 5.1, tput: 190},
+	)
+	rs[1].Allocator = "jemalloc"
+	rs[2].OMPWait = "passive"
+	rs[3].Pin = "cores"
+	rep := mustCompute(t, rs, Options{Balanced, "p95", 0})
+	got := map[string]string{}
+	for _, f := range rep.Effects {
+		got[f.Knob] = f.Summary()
+	}
+	want := map[string]string{
+		"allocator": "allocator jemalloc vs glibc: 1.2x faster p95 on a (median over 1 pair)",
+		"omp_wait":  "OpenMP wait passive vs libgomp's default: 1.2x slower p95 on a (median over 1 pair)",
+		"pin":       "pinning cores vs none: 2.0x faster p95 on a (median over 1 pair)",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s effect\n got %q\nwant %q", k, got[k], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("effects %q, want only %v", got, want)
+	}
+	for _, e := range rep.Entries {
+		if e.Pin == "cores" && !strings.Contains(e.Label(), "pinned cores") {
+			t.Errorf("label %q does not name the pinning", e.Label())
+		}
+	}
+}
+
 func TestRecommendParetoAndMixedEnv(t *testing.T) {
 	rs := recs(
 		cfg{batch: 1, p95: 10, tput: 100}, // front

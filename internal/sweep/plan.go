@@ -10,6 +10,7 @@ import (
 
 	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/model"
+	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
 )
 
@@ -24,7 +25,10 @@ type Config struct {
 	ChannelsLast   bool     `json:"channels_last"`
 	Quantize       bool     `json:"quantize"`
 	OneDNNISA      string   `json:"onednn_isa,omitempty"` // "" = the library's choice
-	Repeat         int      `json:"repeat"`               // 1-based
+	Allocator      string   `json:"allocator,omitempty"`  // CPU serving knobs (procknob); "" = the default
+	OMPWait        string   `json:"omp_wait,omitempty"`
+	Pin            string   `json:"pin,omitempty"`
+	Repeat         int      `json:"repeat"` // 1-based
 	Key            string   `json:"key"`
 
 	// Load presets: BatchSize is the batcher's max batch, and the configuration runs at
@@ -52,7 +56,11 @@ type PlanOptions struct {
 	Seed          uint64   // shuffle seed, recorded in every record as order_seed
 	CPUsAvailable float64  // thread counts above this are skipped
 	CPUISA        string   // the CPU's ISA flags (env.CPUISA): onednn_isa caps that change nothing are skipped; "" = keep all
-	Shard, Shards int      // run only shard Shard of Shards (1-based); 0/0 = all
+	// CheckKnobs says why a configuration's CPU serving knobs cannot run on this machine
+	// (procknob.Knobs.Validate: an allocator not installed, CPUs not available); such
+	// configurations are skipped. nil = keep all.
+	CheckKnobs    func(procknob.Knobs) error
+	Shard, Shards int // run only shard Shard of Shards (1-based); 0/0 = all
 }
 
 // Plan is the ordered list of configurations to run.
@@ -70,7 +78,8 @@ func (c Config) key() string {
 func (c Config) record() *record.Record {
 	r := &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Model: c.Model, Inputs: c.Inputs, Device: "cpu",
 		BatchSize: c.BatchSize, CompileRequested: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads,
-		ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA}
+		ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA,
+		Allocator: c.Allocator, OMPWait: c.OMPWait, Pin: c.Pin}
 	if c.Mode == ModeLoad {
 		r.Mode = ModeLoad
 		r.Load = &record.LoadInfo{Arrival: c.Arrival, OfferedRPS: c.Rate, Instances: c.Instances, MaxBatch: c.BatchSize,
@@ -105,10 +114,24 @@ func (c Config) String() string {
 	if c.OneDNNISA != "" {
 		s += " isa=" + c.OneDNNISA
 	}
+	if c.Allocator != "" {
+		s += " " + c.Allocator
+	}
+	if c.OMPWait != "" {
+		s += " wait=" + c.OMPWait
+	}
+	if c.Pin != "" {
+		s += " pin=" + c.Pin
+	}
 	if c.Repeat > 1 {
 		s += " #" + strconv.Itoa(c.Repeat)
 	}
 	return s
+}
+
+// Knobs are c's CPU serving knobs.
+func (c Config) Knobs() procknob.Knobs {
+	return procknob.Knobs{Allocator: c.Allocator, OMPWait: c.OMPWait, Pin: c.Pin}
 }
 
 // MarshalLine returns c as one JSON line (the --dry-run format).
@@ -140,6 +163,10 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 			return // the knob does not apply to this model
 		case cfg.OneDNNISA != "" && opts.CPUISA != "" && env.OneDNNISAIsDefault(cfg.OneDNNISA, opts.CPUISA):
 			skipped = append(skipped, Skipped{cfg, fmt.Sprintf("onednn_isa %s: the same kernels as the library's choice on this CPU (%s)", cfg.OneDNNISA, opts.CPUISA)})
+		case cfg.Pin != "" && cfg.Instances > 1:
+			skipped = append(skipped, Skipped{cfg, procknob.ErrPinInstances.Error()})
+		case opts.CheckKnobs != nil && opts.CheckKnobs(cfg.Knobs()) != nil:
+			skipped = append(skipped, Skipped{cfg, opts.CheckKnobs(cfg.Knobs()).Error()})
 		case opts.CPUsAvailable > 0 && float64(cpus) > math.Ceil(opts.CPUsAvailable):
 			skipped = append(skipped, Skipped{cfg, fmt.Sprintf("%s > %g CPUs available", why, opts.CPUsAvailable)})
 		default:
@@ -178,9 +205,11 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 				})
 				continue
 			}
-			cross([]int{len(g.BatchSizes), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize), len(g.OneDNNISA)}, func(ix []int) {
+			cross([]int{len(g.BatchSizes), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize), len(g.OneDNNISA),
+				len(g.Allocator), len(g.OMPWait), len(g.Pin)}, func(ix []int) {
 				cfg := Config{Model: m, Inputs: g.Inputs, BatchSize: g.BatchSizes[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
-					Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]], OneDNNISA: g.OneDNNISA[ix[6]]}
+					Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]], OneDNNISA: g.OneDNNISA[ix[6]],
+					Allocator: g.Allocator[ix[7]], OMPWait: g.OMPWait[ix[8]], Pin: g.Pin[ix[9]]}
 				add(cfg, vision, int8, cfg.Threads, fmt.Sprintf("%d threads", cfg.Threads))
 			})
 		}
@@ -219,17 +248,18 @@ func cross(lens []int, f func(ix []int)) {
 
 // expandLoad calls add with each of a load grid's configurations of model m: max batch x
 // threads x inter-op threads x compile x channels_last x quantize x instances x max delay
-// x arrival x rate (or one capacity search).
+// x arrival x rate (or one capacity search) x allocator x omp_wait x pin.
 func (p *Preset) expandLoad(g Grid, m string, add func(Config)) {
 	rates := g.Rates
 	if p.Load.FindCapacity {
 		rates = []float64{0}
 	}
 	cross([]int{len(g.MaxBatch), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize),
-		len(g.Instances), len(g.MaxDelayMs), len(g.Arrival), len(rates)}, func(ix []int) {
+		len(g.Instances), len(g.MaxDelayMs), len(g.Arrival), len(rates), len(g.Allocator), len(g.OMPWait), len(g.Pin)}, func(ix []int) {
 		add(Config{Model: m, Inputs: g.Inputs, BatchSize: g.MaxBatch[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
 			Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]], Mode: ModeLoad,
 			Instances: g.Instances[ix[6]], MaxDelayMs: g.MaxDelayMs[ix[7]], Arrival: g.Arrival[ix[8]], Rate: rates[ix[9]],
+			Allocator: g.Allocator[ix[10]], OMPWait: g.OMPWait[ix[11]], Pin: g.Pin[ix[12]],
 			FindCapacity: p.Load.FindCapacity, LatencyPct: p.Load.LatencyPct, BudgetMs: p.Load.BudgetMs})
 	})
 }

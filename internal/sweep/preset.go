@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/load"
+	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/presets"
 )
 
@@ -71,6 +73,9 @@ type Grid struct {
 	ChannelsLast   []bool
 	Quantize       []bool
 	OneDNNISA      []string // "" = the library's choice ("default" in YAML)
+	Allocator      []string // CPU serving knobs (procknob); "" = the default ("default" in YAML)
+	OMPWait        []string
+	Pin            []string
 
 	// Load presets only.
 	Instances  []int
@@ -116,6 +121,9 @@ type gridDoc struct {
 	ChannelsLast   yaml.Node `yaml:"channels_last"`
 	Quantize       yaml.Node `yaml:"quantize"`
 	OneDNNISA      yaml.Node `yaml:"onednn_isa"`
+	Allocator      yaml.Node `yaml:"allocator"`
+	OMPWait        yaml.Node `yaml:"omp_wait"`
+	Pin            yaml.Node `yaml:"pin"`
 	Instances      yaml.Node `yaml:"instances"`
 	MaxBatch       yaml.Node `yaml:"max_batch"`
 	MaxDelayMs     yaml.Node `yaml:"max_delay_ms"`
@@ -380,6 +388,42 @@ func parseGrid(source string, d *gridDoc) (Grid, error) {
 			return g, fmt.Errorf("preset %s: line %d: onednn_isa: unknown value %q (want default or one of %s)", source, itemLine(&d.OneDNNISA, i), isa, strings.Join(env.OneDNNISAs, ", "))
 		}
 	}
+	knob := func(key string, n *yaml.Node, check func(string) error, want string) ([]string, error) {
+		vals, err := strings_(source, key, n, []string{"default"})
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			if v == "default" {
+				vals[i] = ""
+			} else if err := check(v); err != nil {
+				return nil, fmt.Errorf("preset %s: line %d: %s: unknown value %q (want default or %s)", source, itemLine(n, i), key, v, want)
+			}
+		}
+		return vals, nil
+	}
+	if g.Allocator, err = knob("allocator", &d.Allocator, func(v string) error {
+		return checkIn(v, procknob.Allocators)
+	}, strings.Join(procknob.Allocators, ", ")); err != nil {
+		return g, err
+	}
+	if g.OMPWait, err = knob("omp_wait", &d.OMPWait, func(v string) error {
+		return checkIn(v, procknob.OMPWaits)
+	}, strings.Join(procknob.OMPWaits, ", ")); err != nil {
+		return g, err
+	}
+	if g.Pin, err = knob("pin", &d.Pin, func(v string) error {
+		_, err := procknob.ParsePin(v)
+		return err
+	}, "none, cores or a CPU list such as 0-1"); err != nil {
+		return g, err
+	}
+	for i, v := range g.Pin { // one spelling per value, so that keys match records
+		g.Pin[i] = procknob.Knobs{Pin: v}.Normalize().Pin
+	}
+	for i, v := range g.Allocator {
+		g.Allocator[i] = procknob.Knobs{Allocator: v}.Normalize().Allocator
+	}
 	if g.Instances, err = ints(source, "instances", &d.Instances, nil, 1); err != nil {
 		return g, err
 	}
@@ -401,6 +445,13 @@ func parseGrid(source string, d *gridDoc) (Grid, error) {
 		}
 	}
 	return g, nil
+}
+
+func checkIn(v string, valid []string) error {
+	if !slices.Contains(valid, v) {
+		return fmt.Errorf("unknown value %q", v)
+	}
+	return nil
 }
 
 // floats reads a list of numbers >= 0 (> 0 with positive); absent gives nil.

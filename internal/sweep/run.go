@@ -145,7 +145,7 @@ func (rn *Runner) Args(c Config) []string {
 	if c.OneDNNISA != "" {
 		args = append(args, "--onednn-isa", c.OneDNNISA)
 	}
-	return append(args, rn.ExtraArgs...)
+	return append(append(args, knobArgs(c)...), rn.ExtraArgs...)
 }
 
 func (rn *Runner) loadArgs(c Config) []string {
@@ -181,7 +181,22 @@ func (rn *Runner) loadArgs(c Config) []string {
 	if c.Quantize {
 		args = append(args, "--quantize")
 	}
-	return append(args, rn.ExtraArgs...)
+	return append(append(args, knobArgs(c)...), rn.ExtraArgs...)
+}
+
+// knobArgs are the CPU serving knob flags of c (the child re-executes itself with them).
+func knobArgs(c Config) []string {
+	var args []string
+	if c.Allocator != "" {
+		args = append(args, "--allocator", c.Allocator)
+	}
+	if c.OMPWait != "" {
+		args = append(args, "--omp-wait", c.OMPWait)
+	}
+	if c.Pin != "" {
+		args = append(args, "--pin", c.Pin)
+	}
+	return args
 }
 
 // RunOne runs one configuration in a child process, with the Runner's timeout (or the

@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/presets"
 )
@@ -55,6 +57,9 @@ func TestParseErrors(t *testing.T) {
 		{"nested list", "name: x\ngrid:\n  models: [[a]]\n", false, "items must be plain values"},
 		{"bad onednn_isa", "name: x\ngrid:\n  models: [m.pt]\n  onednn_isa: [default,\n    avx9]\n", false, `line 5: onednn_isa: unknown value "avx9" (want default or one of sse41,`},
 		{"bad gate_configs", "name: x\ngate_configs: [fastest]\ngrid:\n  models: [m.pt]\n", false, `gate_configs: unknown value "fastest"`},
+		{"bad allocator", "name: x\ngrid:\n  models: [m.pt]\n  allocator: [glibc, mimalloc]\n", false, `line 4: allocator: unknown value "mimalloc" (want default or glibc, jemalloc, tcmalloc)`},
+		{"bad omp_wait", "name: x\ngrid:\n  models: [m.pt]\n  omp_wait: [spin]\n", false, `line 4: omp_wait: unknown value "spin" (want default or active, passive)`},
+		{"bad pin", "name: x\ngrid:\n  models: [m.pt]\n  pin: [none,\n    all]\n", false, `line 5: pin: unknown value "all" (want default or none, cores or a CPU list such as 0-1)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -433,5 +438,52 @@ func TestOneDNNISADimension(t *testing.T) {
 	}
 	if a := strings.Join(rn.Args(cfgs[0]), " "); strings.Contains(a, "--onednn-isa") {
 		t.Errorf("child args %q pass an ISA for default", a)
+	}
+}
+
+// TestProcessKnobDimensions: allocator, omp_wait and pin values become distinct
+// configurations, keyed as their records will be, passed to the child as flags
+// ("default", "glibc" and "none" pass nothing), and skipped with the reason when the
+// machine cannot run them.
+func TestProcessKnobDimensions(t *testing.T) {
+	p := mustParse(t, "name: t\ngrid:\n  models: [resnet18]\n  threads: [2]\n  allocator: [default, glibc, jemalloc]\n  omp_wait: [default, passive]\n  pin: [none, \"1,0\"]\n")
+	cfgs, _, err := p.Expand(PlanOptions{Repeat: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfgs) != 8 { // glibc is the default allocator: 2 x 2 x 2
+		t.Fatalf("%d configs, want 8: %v", len(cfgs), cfgs)
+	}
+	rn := &Runner{Preset: p}
+	keys := map[string]bool{}
+	for _, c := range cfgs {
+		keys[c.Key] = true
+		r := &record.Record{Model: c.Model, BatchSize: c.BatchSize, CompileRequested: c.Compile, Threads: c.Threads,
+			InteropThreads: c.InteropThreads, Allocator: c.Allocator, OMPWait: c.OMPWait, Pin: c.Pin}
+		if r.Key() != c.Key {
+			t.Errorf("config key %q, its record's %q", c.Key, r.Key())
+		}
+		args := strings.Join(rn.Args(c), " ")
+		for flag, v := range map[string]string{"--allocator": c.Allocator, "--omp-wait": c.OMPWait, "--pin": c.Pin} {
+			if has := strings.Contains(args, flag); has != (v != "") || (v != "" && !strings.Contains(args, flag+" "+v)) {
+				t.Errorf("%s: child args %q and %s %q", c, args, flag, v)
+			}
+		}
+	}
+	if len(keys) != 8 || !keys[cfgs[7].Key] || !strings.HasSuffix(cfgs[7].Key, "|alloc=jemalloc|wait=passive|pin=0-1") {
+		t.Errorf("keys %v", keys)
+	}
+	check := func(k procknob.Knobs) error {
+		if k.Allocator == "jemalloc" {
+			return errors.New("--allocator jemalloc: libjemalloc.so.2 is not installed")
+		}
+		return nil
+	}
+	cfgs, skipped, err := p.Expand(PlanOptions{Repeat: 1, CheckKnobs: check})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfgs) != 4 || len(skipped) != 4 || !strings.Contains(skipped[0].Reason, "not installed") {
+		t.Errorf("with jemalloc missing: %d configs, skipped %+v", len(cfgs), skipped)
 	}
 }

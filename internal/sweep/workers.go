@@ -39,7 +39,7 @@ const (
 // processes; the others (batch size, compile, channels_last, quantize) are prepared side
 // by side inside each worker. A new per-process knob belongs here and in workerSpec.
 func (c Config) ProcessKey() string {
-	return fmt.Sprintf("%s|%s|t%d|i%d|isa=%s", c.Model, strings.Join(c.Inputs, ","), c.Threads, c.InteropThreads, c.OneDNNISA)
+	return fmt.Sprintf("%s|%s|t%d|i%d|isa=%s|alloc=%s|wait=%s|pin=%s", c.Model, strings.Join(c.Inputs, ","), c.Threads, c.InteropThreads, c.OneDNNISA, c.Allocator, c.OMPWait, c.Pin)
 }
 
 // WorkerEvent reports one finished worker process.
@@ -222,6 +222,7 @@ func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
 	spec := wire.Spec{
 		Worker: fmt.Sprintf("%x.%d.%d", rn.OrderSeed&0xffffff, c0.Repeat, w) + "." + shortHash(c0.ProcessKey()),
 		Model:  c0.Model, Inputs: c0.Inputs, Threads: c0.Threads, InteropThreads: c0.InteropThreads, OneDNNISA: c0.OneDNNISA,
+		Allocator: c0.Allocator, OMPWait: c0.OMPWait, Pin: c0.Pin,
 		MinIters:         min(ceilDiv(minTotal, W), max(1, ceilDiv(p.Iters, W))),
 		Iters:            max(1, ceilDiv(p.Iters, W)),
 		MaxSeconds:       p.MaxSeconds / float64(W),
@@ -344,7 +345,13 @@ func (rn *Runner) startWorker(ctx context.Context, spec wire.Spec, timeout time.
 		return nil, fmt.Errorf("create the result pipe: %v", err)
 	}
 	defer pr.Close()
-	cmd := exec.CommandContext(cctx, rn.Exe, "sweep-worker")
+	args := []string{"sweep-worker"}
+	for _, kv := range [][2]string{{"--allocator", spec.Allocator}, {"--omp-wait", spec.OMPWait}, {"--pin", spec.Pin}} {
+		if kv[1] != "" {
+			args = append(args, kv[0], kv[1])
+		}
+	}
+	cmd := exec.CommandContext(cctx, rn.Exe, args...)
 	cmd.Stdin = bytes.NewReader(in)
 	cmd.ExtraFiles = []*os.File{pw} // fd 3 = wire.ResultFD
 	stdout, stderr := &tail{max: maxWorkerOutput}, &tail{max: maxWorkerOutput}

@@ -90,6 +90,14 @@ class MLP(nn.Module):
         return x
 
 
+class WarnsShapes(nn.Module):
+    """Raises a warning naming its input's shape: one text per batch size."""
+
+    def forward(self, x):
+        warnings.warn("perflab shape warning: input of shape [" + str(x.size(0)) + ", 8] resized 2 times")
+        return x + 1
+
+
 import warnings  # noqa: E402  (TorchScript resolves warnings.warn from the module globals)
 
 
@@ -98,7 +106,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     for name, m in [("conv", Conv()), ("two_inputs", TwoInputs()), ("linear", Linear()),
                     ("raises", Raises()), ("noisy", Noisy()), ("warns", Warns()),
-                    ("mlp", MLP(2)), ("mlp_twin", MLP(2)), ("mlp_slow", MLP(8))]:
+                    ("mlp", MLP(2)), ("mlp_twin", MLP(2)), ("mlp_slow", MLP(8)),
+                    ("warns_shapes", WarnsShapes())]:
         m.eval()
         torch.jit.save(torch.jit.script(m), os.path.join(out, name + ".pt"))
     # A plain torch.save checkpoint (not TorchScript).

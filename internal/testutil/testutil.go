@@ -27,9 +27,9 @@ var (
 
 // Fixtures returns a folder with the tiny models of fixtures.py: conv.pt
 // (float32[B,3,16,16]), two_inputs.pt (float32[B,8], int64[B,4]:0..9), linear.pt
-// (float32[B,8]), raises.pt, noisy.pt, warns.pt (float32[B,8]), mlp.pt, mlp_twin.pt (the
-// same architecture, other weights) and mlp_slow.pt (several times slower; all
-// float32[B,64]) and state_dict.pt (a torch.save checkpoint). They are exported once and
+// (float32[B,8]), raises.pt, noisy.pt, warns.pt, warns_shapes.pt (float32[B,8]), mlp.pt,
+// mlp_twin.pt (the same architecture, other weights) and mlp_slow.pt (several times slower;
+// all float32[B,64]) and state_dict.pt (a torch.save checkpoint). They are exported once and
 // cached under the temp folder, keyed by the script's hash.
 func Fixtures(t testing.TB) string {
 	t.Helper()

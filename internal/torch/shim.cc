@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -41,29 +42,79 @@ char* dup(const std::string& s) {
   return p;
 }
 
-// Collects warnings instead of printing them inside the timed loop.
+// mask_numbers is a warning's text with its shapes and numbers masked, so that the same
+// warning raised for different tensors counts once: a bracketed or parenthesized group
+// holding a digit becomes "[#]" or "(#)", and every other run of digits "#".
+std::string mask_numbers(const std::string& msg) {
+  std::string out;
+  out.reserve(msg.size());
+  for (size_t i = 0; i < msg.size(); i++) {
+    char c = msg[i];
+    if (c == '[' || c == '(') {
+      char close = c == '[' ? ']' : ')';
+      size_t j = msg.find(close, i + 1);
+      if (j != std::string::npos && j - i < 256) {
+        bool digit = false;
+        for (size_t k = i + 1; k < j; k++) digit = digit || (msg[k] >= '0' && msg[k] <= '9');
+        if (digit) {
+          out += c;
+          out += '#';
+          out += close;
+          i = j;
+          continue;
+        }
+      }
+    }
+    if (c >= '0' && c <= '9') {
+      while (i + 1 < msg.size() && msg[i + 1] >= '0' && msg[i + 1] <= '9') i++;
+      out += '#';
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// Collects warnings instead of printing them inside the timed loop, once per text with
+// its shapes and numbers masked, with how often it was raised and in how many variants.
 class Collector : public c10::WarningHandler {
  public:
   void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
+    std::string key = mask_numbers(msg);
     std::lock_guard<std::mutex> lock(mu_);
-    if (seen_.insert(msg).second) pending_.push_back(msg);
+    auto it = index_.find(key);
+    if (it == index_.end()) {
+      it = index_.emplace(key, pending_.size()).first;
+      pending_.push_back(Entry{msg, 0, {}});
+    }
+    Entry& e = pending_[it->second];
+    e.count++;
+    if (e.variants.size() < kMaxVariants) e.variants.insert(msg);
   }
+  // take returns "text\x1fcount\x1fvariants" entries separated by \x1e, and forgets them.
   std::string take() {
     std::lock_guard<std::mutex> lock(mu_);
     std::string out;
     for (size_t i = 0; i < pending_.size(); i++) {
       if (i > 0) out += '\x1e';
-      out += pending_[i];
+      out += pending_[i].first + '\x1f' + std::to_string(pending_[i].count) + '\x1f' +
+             std::to_string(pending_[i].variants.size());
     }
     pending_.clear();
-    seen_.clear();
+    index_.clear();
     return out;
   }
 
  private:
+  static constexpr size_t kMaxVariants = 1000;
+  struct Entry {
+    std::string first;               // the text as first raised
+    long long count;                 // times raised
+    std::set<std::string> variants;  // distinct texts (at most kMaxVariants)
+  };
   std::mutex mu_;
-  std::set<std::string> seen_;
-  std::vector<std::string> pending_;
+  std::map<std::string, size_t> index_;  // masked text -> pending_ index
+  std::vector<Entry> pending_;
 };
 
 Collector* collector() {

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -109,14 +110,43 @@ func Threads() (intra, interop int) {
 	return int(a), int(b)
 }
 
-// TakeWarnings returns the unique libtorch warnings (TORCH_WARN) raised since the last
-// call. They are collected instead of being printed.
-func TakeWarnings() []string {
+// Warning is one libtorch warning (TORCH_WARN), said once for all the times it was
+// raised: warnings whose texts differ only in shapes and numbers count as one.
+type Warning struct {
+	Text     string // as first raised
+	Count    int    // times raised
+	Variants int    // distinct texts among them (different shapes or numbers)
+}
+
+// String is the text, with the count when it was raised more than once.
+func (w Warning) String() string {
+	switch {
+	case w.Count <= 1:
+		return w.Text
+	case w.Variants <= 1:
+		return fmt.Sprintf("%s (said %d times)", w.Text, w.Count)
+	}
+	return fmt.Sprintf("%s (said %d times, in %d variants with other shapes or numbers)", w.Text, w.Count, w.Variants)
+}
+
+// TakeWarnings returns the libtorch warnings raised since the last call, in the order
+// first raised. They are collected instead of being printed.
+func TakeWarnings() []Warning {
 	s := takeString(C.pl_take_warnings())
 	if s == "" {
 		return nil
 	}
-	return strings.Split(s, "\x1e")
+	var out []Warning
+	for _, e := range strings.Split(s, "\x1e") {
+		parts := strings.Split(e, "\x1f")
+		w := Warning{Text: parts[0], Count: 1, Variants: 1}
+		if len(parts) == 3 {
+			w.Count, _ = strconv.Atoi(parts[1])
+			w.Variants, _ = strconv.Atoi(parts[2])
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // BuildInfo describes the libtorch this binary is linked against.

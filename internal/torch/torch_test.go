@@ -83,13 +83,35 @@ func runHelper(name string) int {
 				}
 			}
 		}
+		texts := func(ws []Warning) []string {
+			out := []string{}
+			for _, w := range ws {
+				out = append(out, w.String())
+			}
+			return out
+		}
 		scenario := func() {
 			out["tid"] = syscall.Gettid()
 			forwards(5)
-			out["first"] = TakeWarnings()
-			out["second"] = TakeWarnings()
+			out["first"] = texts(TakeWarnings())
+			out["second"] = texts(TakeWarnings())
 			forwards(2)
-			out["after_more_forwards"] = TakeWarnings()
+			out["after_more_forwards"] = texts(TakeWarnings())
+			// Batches 1, 2, 3, 3: texts that differ in their numbers count as one warning.
+			for _, b := range []int64{1, 2, 3, 3} {
+				xb, err := Random(Float32, []int64{b, 8}, false, 0, 0, 1)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if v, err := m.Forward([]*Tensor{xb}); err != nil {
+					errs = append(errs, err)
+				} else {
+					v.Close()
+				}
+				xb.Close()
+			}
+			out["batches"] = texts(TakeWarnings())
 		}
 		switch os.Getenv(helperThreadEnv) {
 		case "main":
@@ -840,7 +862,7 @@ func warningsInChild(t *testing.T, thread string) (takes map[string][]string, st
 		t.Fatalf("the helper ran on thread %v of process %v, want the %s thread", out["tid"], out["pid"], thread)
 	}
 	takes = map[string][]string{}
-	for _, k := range []string{"first", "second", "after_more_forwards"} {
+	for _, k := range []string{"first", "second", "after_more_forwards", "batches"} {
 		list, _ := out[k].([]any)
 		for _, s := range list {
 			takes[k] = append(takes[k], fmt.Sprint(s))
@@ -861,8 +883,8 @@ func count(list []string, s string) int {
 
 func TestTakeWarnings(t *testing.T) {
 	takes, stderr := warningsInChild(t, "main")
-	if n := count(takes["first"], testWarning); n != 1 || len(takes["first"]) != 1 {
-		t.Errorf("after 5 forwards, TakeWarnings() = %q: want %q once", takes["first"], testWarning)
+	if n := count(takes["first"], testWarning+" (said 5 times)"); n != 1 || len(takes["first"]) != 1 {
+		t.Errorf("after 5 forwards, TakeWarnings() = %q: want %q once, with its count", takes["first"], testWarning)
 	}
 	if len(takes["second"]) != 0 {
 		t.Errorf("second TakeWarnings() = %q, want none", takes["second"])
@@ -872,18 +894,29 @@ func TestTakeWarnings(t *testing.T) {
 	}
 }
 
+// TestTakeWarningsMasked: a warning raised with different shapes and numbers (batches 1,
+// 2, 3, 3 of warns_shapes.pt) is said once, with its first text, count and variants.
+func TestTakeWarningsMasked(t *testing.T) {
+	out := runInChild(t, "warnings", helperModelEnv+"="+testutil.Fixture(t, "warns_shapes.pt"), helperThreadEnv+"=main")
+	list, _ := out["batches"].([]any)
+	want := "perflab shape warning: input of shape [1, 8] resized 2 times (said 4 times, in 3 variants with other shapes or numbers)"
+	if len(list) != 1 || fmt.Sprint(list[0]) != want {
+		t.Errorf("TakeWarnings() after batches 1, 2, 3, 3 = %q, want [%q]", list, want)
+	}
+}
+
 // TestTakeWarningsAgain: TakeWarnings returns the warnings raised since the last call,
 // including one already returned by an earlier call.
 func TestTakeWarningsAgain(t *testing.T) {
 	takes, _ := warningsInChild(t, "main")
-	if n := count(takes["after_more_forwards"], testWarning); n != 1 {
+	if n := count(takes["after_more_forwards"], testWarning+" (said 2 times)"); n != 1 {
 		t.Errorf("TakeWarnings() after 2 more forwards = %q: want %q once (it was raised again since the last call)", takes["after_more_forwards"], testWarning)
 	}
 }
 
 func TestTakeWarningsOnAnyThread(t *testing.T) {
 	takes, stderr := warningsInChild(t, "fresh")
-	if n := count(takes["first"], testWarning); n != 1 {
+	if n := count(takes["first"], testWarning+" (said 5 times)"); n != 1 {
 		t.Errorf("warns.pt run 5 times on a non-main OS thread: TakeWarnings() = %q, want %q once", takes["first"], testWarning)
 	}
 	if strings.Contains(stderr, testWarning) {

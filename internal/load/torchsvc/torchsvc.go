@@ -20,6 +20,7 @@ import (
 	"github.com/perflab/perflab/internal/bench"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/model"
+	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/torch"
 )
@@ -36,6 +37,9 @@ type Config struct {
 	MaxBatch       int
 	Seed           int64 // input data
 	WarmupIters    int   // forwards per batch size at start; default 2
+	// Knobs are the CPU serving knobs, which must already be in place in this process
+	// (procknob.Apply, called by perflab load).
+	Knobs procknob.Knobs
 }
 
 // Service is the libtorch-backed load.Service.
@@ -68,6 +72,9 @@ func New(c Config) (*Service, error) {
 	}
 	if c.WarmupIters <= 0 {
 		c.WarmupIters = 2
+	}
+	if err := c.Knobs.Check(); err != nil {
+		return nil, err
 	}
 	m, err := model.Resolve(c.Model, c.Inputs)
 	if err != nil {
@@ -343,6 +350,8 @@ func (s *Service) Record() (*record.Record, error) {
 		Threads: s.threads[0], InteropThreads: s.threads[1], ChannelsLast: c.ChannelsLast, Quantize: c.Quantize,
 		Seed: c.Seed, Correctness: s.correctness, Notes: slices.Clone(s.notes),
 	}
+	k := c.Knobs.Normalize()
+	rec.Allocator, rec.OMPWait, rec.Pin = k.Allocator, k.OMPWait, k.Pin
 	var err error
 	if rec.ModelSHA256, err = model.SHA256(s.file); err != nil {
 		return nil, fmt.Errorf("read model file %s: %w", s.file, err)
@@ -353,13 +362,14 @@ func (s *Service) Record() (*record.Record, error) {
 		}
 	}
 	for _, w := range torch.TakeWarnings() {
-		rec.Warnings = append(rec.Warnings, "libtorch: "+w)
+		rec.Warnings = append(rec.Warnings, "libtorch: "+w.String())
 	}
 	bi, err := torch.Build()
 	if err != nil {
 		return nil, err
 	}
 	rec.Env = bench.CollectEnv(bi)
+	bench.InheritedKnobs(rec, c.Knobs)
 	return rec, nil
 }
 

@@ -32,6 +32,10 @@ type Spec struct {
 	Threads        int      `json:"threads"`
 	InteropThreads int      `json:"interop_threads"`
 	OneDNNISA      string   `json:"onednn_isa,omitempty"`
+	// CPU serving knobs (procknob): the worker process is started with them applied.
+	Allocator string `json:"allocator,omitempty"`
+	OMPWait   string `json:"omp_wait,omitempty"`
+	Pin       string `json:"pin,omitempty"`
 
 	Configs []Config `json:"configs"`
 
