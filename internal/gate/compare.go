@@ -332,18 +332,23 @@ func meanOtherCPUs(runs []Run) *float64 {
 	return &m
 }
 
-// contended says why a stored-baseline regression cannot be told from contention: the
-// current runs shared the machine with ContentionMargin or more CPUs of other work than
-// the baseline's did. "" when they did not, or when either side does not know.
-func (c *Comparison) contended() string {
+// contended says why a stored-baseline verdict cannot be trusted: the current runs and
+// the baseline's shared the machine with ContentionMargin or more CPUs of other work
+// apart. When the current runs were the busier, a slowdown cannot be told from
+// contention (slower says nothing); when the baseline's were, contention could hide a
+// slowdown (no change says nothing). "" when neither, or when either side does not know.
+func (c *Comparison) contended(slower bool) string {
 	if c.Rounds > 0 || c.CurrentOtherCPUs == nil || c.BaselineOtherCPUs == nil {
 		return ""
 	}
 	cur, base := *c.CurrentOtherCPUs, *c.BaselineOtherCPUs
-	if cur-base < ContentionMargin {
-		return ""
+	switch {
+	case slower && cur-base >= ContentionMargin:
+		return fmt.Sprintf("other processes kept %.2f CPUs busy during this run vs %.2f during the baseline's, so a slowdown cannot be told from contention: rerun on a quiet runner, or gate model files A/B", cur, base)
+	case !slower && base-cur >= ContentionMargin:
+		return fmt.Sprintf("other processes kept %.2f CPUs busy during the baseline's runs vs %.2f during this one, so contention in the baseline could hide a slowdown: refresh the baseline on a quiet runner, or gate model files A/B", base, cur)
 	}
-	return fmt.Sprintf("other processes kept %.2f CPUs busy during this run vs %.2f during the baseline's, so a slowdown cannot be told from contention: rerun on a quiet runner, or gate model files A/B", cur, base)
+	return ""
 }
 
 // ComparePaired compares A/B measurements taken in interleaved rounds: a[r] and b[r]
@@ -476,12 +481,15 @@ func Decide(cs []Comparison, opts Options) {
 		ci := fmt.Sprintf("the %s CI of the ratio [%.3f, %.3f]", Pct(1-2*eqAlpha), math.Exp(lr-critEq*c.seLog), math.Exp(lr+critEq*c.seLog))
 		c.RoundsNeeded = 0
 		switch {
-		case sig && bad > band && c.contended() != "":
+		case sig && bad > band && c.contended(true) != "":
 			c.Verdict = Inconclusive
-			c.Reason = fmt.Sprintf("%s: cannot tell: significant (p=%.2g after Holm) and beyond the %s threshold, but %s", change, c.PAdj, th, c.contended())
+			c.Reason = fmt.Sprintf("%s: cannot tell: significant (p=%.2g after Holm) and beyond the %s threshold, but %s", change, c.PAdj, th, c.contended(true))
 		case sig && bad > band:
 			c.Verdict = Regression
 			c.Reason = fmt.Sprintf("%s: significant (p=%.2g after Holm < %.2g) and beyond the %s threshold", change, c.PAdj, opts.Alpha, th)
+		case hiBad < band && c.contended(false) != "", sig && bad < -band && c.contended(false) != "":
+			c.Verdict = Inconclusive
+			c.Reason = fmt.Sprintf("%s: cannot tell: %s rules out a slowdown beyond the %s threshold, but %s", change, ci, th, c.contended(false))
 		case sig && bad < -band:
 			c.Verdict = Improvement
 			c.Reason = fmt.Sprintf("%s: significant (p=%.2g after Holm) and beyond the %s threshold", change, c.PAdj, th)

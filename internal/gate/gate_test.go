@@ -1432,6 +1432,21 @@ func TestCompareContention(t *testing.T) {
 			}
 		})
 	}
+	// A baseline measured on a busier machine makes the current run look faster: "no
+	// change" would hide a real slowdown, so it is inconclusive too.
+	base := mk(f(1.6), 1, 1.02, 0.98)
+	cur := mk(f(0.1), 0.7)
+	cs0 := []Comparison{Compare(key("m"), "p50", cur, base, Pool{})}
+	Decide(cs0, opts)
+	if c := cs0[0]; c.Verdict != Inconclusive || !strings.Contains(c.Reason, "contention in the baseline could hide a slowdown") {
+		t.Errorf("busier baseline: %q (%s)", c.Verdict, c.Reason)
+	}
+	cur = mk(f(1.5), 0.7) // as busy: the speed-up is real, no slowdown
+	cs0 = []Comparison{Compare(key("m"), "p50", cur, base, Pool{})}
+	Decide(cs0, opts)
+	if c := cs0[0]; c.Verdict == Inconclusive || c.Verdict == Regression {
+		t.Errorf("as busy, faster: %q (%s)", c.Verdict, c.Reason)
+	}
 	// A/B rounds measure both sides under the same contention: never downgraded.
 	a, b := mk(f(0), 1, 1, 1, 1), mk(f(1.9), 2, 2, 2, 2)
 	cs := []Comparison{ComparePaired(key("m"), "p50", a, b)}
