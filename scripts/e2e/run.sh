@@ -45,6 +45,12 @@ fi
 go build -o .tools/fakehub ./internal/github/fakehub/cmd/fakehub
 
 e2e_dockerd
+# Containers and volumes an interrupted earlier run left in the data root would clash with
+# this run's (act names them by workflow and job).
+left=$($DOCKER ps -aq --filter name=act- 2>/dev/null || true)
+if [ -n "$left" ]; then $DOCKER rm -f $left >/dev/null 2>&1 || true; fi
+vols=$($DOCKER volume ls -q --filter name=act- 2>/dev/null || true)
+if [ -n "$vols" ]; then $DOCKER volume rm -f $vols >/dev/null 2>&1 || true; fi
 e2e_base_images
 bash scripts/e2e/build-image.sh "$IMAGE"
 
