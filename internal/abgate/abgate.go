@@ -218,9 +218,9 @@ func Configs(recs []*record.Record, rep *report.Report, files []ModelFile, selec
 		sort.Strings(keys)
 		for _, k := range keys {
 			r := byKey[k]
-			compile := r.CompileRequested
+			compile := r.Compile
 			if compile == "" {
-				compile = map[bool]string{true: "on", false: "off"}[r.Compile]
+				compile = map[bool]string{true: "on", false: "off"}[r.CompileApplied]
 			}
 			out = append(out, gate.ABConfig{Key: k, Old: f.Base, New: f.Path, Inputs: r.Inputs, BatchSize: r.BatchSize,
 				Threads: r.Threads, InteropThreads: r.InteropThreads, Compile: compile, ChannelsLast: r.ChannelsLast,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/perflab/perflab/internal/knobs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,8 +145,8 @@ func TestDirSource(t *testing.T) {
 
 func TestConfigs(t *testing.T) {
 	rec := func(model string, batch, threads int, p95 float64) *record.Record {
-		return &record.Record{SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Model: model, Inputs: []string{"float32[B,64]"},
-			BatchSize: batch, CompileRequested: "auto", Compile: true, Threads: threads, InteropThreads: 1, Device: "cpu", LatencyP95: p95}
+		return &record.Record{SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Knobs: knobs.Knobs{Model: model, Inputs: []string{"float32[B,64]"}, BatchSize: batch, Compile: "auto", Threads: threads, InteropThreads: 1, Device: "cpu"},
+			CompileApplied: true, LatencyP95: p95}
 	}
 	recs := []*record.Record{rec("m.pt", 1, 1, 2), rec("m.pt", 1, 2, 1.5), rec("m.pt", 8, 2, 9), rec("other.pt", 1, 1, 1)}
 	rep := &report.Report{Recommendations: []report.Recommendation{{Model: "m.pt", Chosen: &report.Entry{Key: recs[2].Key()}}}}
@@ -174,7 +175,7 @@ func TestRunApply(t *testing.T) {
 	mlp := testutil.Fixture(t, "mlp.pt")
 	r := newRepo(t)
 	base := r.commit("base", map[string]string{"m.pt": mlp})
-	recs := []*record.Record{{SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Model: "m.pt", BatchSize: 1, Device: "cpu"}}
+	recs := []*record.Record{{SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Knobs: knobs.Knobs{Model: "m.pt", BatchSize: 1, Device: "cpu"}}}
 	never := func(context.Context, gate.ABConfig, int, int) ([]gate.Run, []gate.Run, error) {
 		t.Fatal("an unchanged file was measured")
 		return nil, nil, nil
@@ -190,7 +191,7 @@ func TestRunApply(t *testing.T) {
 		t.Errorf("verdict %q: %q, notes %q", rep.Verdict, rep.Summary, rep.Notes)
 	}
 	// A built-in model of the preset is not known to be unchanged: no pass.
-	recs = append(recs, &record.Record{SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Model: "resnet18", BatchSize: 1, Device: "cpu"})
+	recs = append(recs, &record.Record{SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Knobs: knobs.Knobs{Model: "resnet18", BatchSize: 1, Device: "cpu"}})
 	res, _ = Run(context.Background(), Request{Records: recs, Root: r.root, Source: &Git{Root: r.root, Rev: base}, Dir: t.TempDir(), Measure: never})
 	rep = gate.Check(gate.Input{Results: recs, Metrics: []string{"p95"}, Options: gate.Options{Alpha: 0.01, Threshold: 0.05}})
 	res.Apply(rep)
@@ -204,7 +205,7 @@ func TestApplyDropsUnchangedStored(t *testing.T) {
 	mlp := testutil.Fixture(t, "mlp.pt")
 	r := newRepo(t)
 	base := r.commit("base", map[string]string{"m.pt": mlp})
-	rec := &record.Record{SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Model: "m.pt", BatchSize: 1, Device: "cpu"}
+	rec := &record.Record{SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Knobs: knobs.Knobs{Model: "m.pt", BatchSize: 1, Device: "cpu"}}
 	res, err := Run(context.Background(), Request{Records: []*record.Record{rec}, Root: r.root, Source: &Git{Root: r.root, Rev: base}, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

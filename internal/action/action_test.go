@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -224,8 +225,8 @@ func rec(model string, batch, threads int, ms float64, n int, fp string, seed ui
 		sum += samples[i]
 	}
 	s := stats.Summarize(samples, 0.95)
-	return &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Model: model, BatchSize: batch, CompileRequested: "off",
-		Threads: threads, InteropThreads: 1, Device: "cpu", Iters: n, Preset: "tiny",
+	return &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Knobs: knobs.Knobs{Model: model, BatchSize: batch, Compile: "off", Threads: threads, InteropThreads: 1, Device: "cpu"},
+		Iters: n, Preset: "tiny",
 		LatencyP50: s.P50, LatencyP90: s.P90, LatencyP95: s.P95, LatencyP99: s.P99, LatencyCI: s.CI, LatencyMean: s.Mean,
 		IQROverMedian: s.IQROverMedian(), ThroughputRPS: float64(batch) * 1000 * float64(n) / sum, ForwardMsPerBatch: s.Mean,
 		SamplesMs: samples, Env: &record.Env{Fingerprint: fp, CPUModel: "Test CPU", CPUsAvailable: 2, Torch: "1.13.1", BLAS: "openblas"}}

@@ -195,7 +195,7 @@ func configWords(e *report.Entry) string {
 		threads += fmt.Sprintf(" (%d inter-op)", e.InteropThreads)
 	}
 	parts := []string{fmt.Sprintf("batch %d", e.BatchSize), threads}
-	if e.Compile {
+	if e.CompileApplied {
 		parts = append(parts, "compile")
 	} else {
 		parts = append(parts, "eager")

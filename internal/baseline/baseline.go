@@ -254,9 +254,9 @@ func badSample(ms []float64) int {
 }
 
 func entryFor(r *record.Record) Entry {
-	compile := r.CompileRequested
+	compile := r.Compile
 	if compile == "" {
-		compile = map[bool]string{true: "on", false: "off"}[r.Compile]
+		compile = map[bool]string{true: "on", false: "off"}[r.CompileApplied]
 	}
 	device := r.Device
 	if device == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"path/filepath"
@@ -25,8 +26,8 @@ var (
 // the given samples, on environment fp.
 func rec(m string, fp string, samples ...float64) *record.Record {
 	return &record.Record{
-		SchemaVersion: 1, Status: record.StatusOK, Model: m, ModelSHA256: "abc123", BatchSize: 1, CompileRequested: "off",
-		Threads: 1, InteropThreads: 1, Device: "cpu", LatencyP50: 1.23456789, LatencyP95: 2.00004999, LatencyP99: 3.99996,
+		SchemaVersion: 1, Status: record.StatusOK, Knobs: knobs.Knobs{Model: m, BatchSize: 1, Compile: "off", Threads: 1, InteropThreads: 1, Device: "cpu"}, ModelSHA256: "abc123",
+		LatencyP50: 1.23456789, LatencyP95: 2.00004999, LatencyP99: 3.99996,
 		ThroughputRPS: 123.45678, SamplesMs: samples,
 		Env: &record.Env{Fingerprint: fp, CPUModel: "Test CPU", CPUsAvailable: 1.5, Torch: "2.1.0", BLAS: "openblas"},
 	}
@@ -52,7 +53,7 @@ func TestNew(t *testing.T) {
 func TestUpdateRun(t *testing.T) {
 	f := New("p", 5)
 	r := rec("m", "fp1", 1.23456789, 0.00004, 10.00005, 2)
-	r.Compile, r.CompileRequested, r.Device = true, "", "" // a seed-tool record: applied compile, no device
+	r.CompileApplied, r.Compile, r.Device = true, "", "" // a seed-tool record: applied compile, no device
 	res := f.Update([]*record.Record{r}, "deadbeef", time.Date(2026, 1, 30, 15, 30, 22, 0, time.FixedZone("CET", 3600)))
 	if res.Added != 1 || res.Updated != 0 || len(res.Skipped) != 0 {
 		t.Fatalf("Update = %+v, want 1 added", res)
@@ -150,7 +151,7 @@ func TestRelativeModels(t *testing.T) {
 	}
 	var recs []*record.Record
 	for _, tt := range tests {
-		recs = append(recs, &record.Record{Model: tt.model})
+		recs = append(recs, &record.Record{Knobs: knobs.Knobs{Model: tt.model}})
 	}
 	if n := RelativeModels(recs, root, wd); n != 3 {
 		t.Errorf("rewrote %d, want 3", n)
@@ -202,8 +203,7 @@ func deepCopy(t *testing.T, e *Entry) *Entry {
 }
 
 func TestUpdateSkips(t *testing.T) {
-	failed := &record.Record{Status: record.StatusFailed, Error: "exit status 2: boom", Model: "crashed", BatchSize: 1,
-		CompileRequested: "off", Threads: 1, InteropThreads: 1}
+	failed := &record.Record{Status: record.StatusFailed, Error: "exit status 2: boom", Knobs: knobs.Knobs{Model: "crashed", BatchSize: 1, Compile: "off", Threads: 1, InteropThreads: 1}}
 	wrong := rec("wrong", "fp1", 1, 2)
 	wrong.Correctness = &record.Correctness{OK: false, RelDiff: 0.3, Tolerance: 1e-3}
 	seed := rec("old", "fp1")

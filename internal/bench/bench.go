@@ -10,6 +10,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"runtime"
@@ -75,7 +76,7 @@ type Config struct {
 	ChannelsLast    bool
 	Quantize        bool
 	Seed            int64
-	OneDNNISA       string // oneDNN ISA cap (env.OneDNNISAs); "" = the library's choice
+	OneDNNISA       string // oneDNN ISA cap (knobs.OneDNNISAs); "" = the library's choice
 	Allocator       string // procknob.Allocators; "" = the environment's (glibc)
 	OMPWait         string // procknob.OMPWaits; "" = libgomp's default
 	Pin             string // procknob.ParsePin: "", "none", "cores" or a CPU list
@@ -154,7 +155,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--compile must be auto, on or off, got %q", c.Compile)
 	}
 	if c.OneDNNISA != "" {
-		if err := env.CheckOneDNNISA(c.OneDNNISA); err != nil {
+		if err := knobs.CheckOneDNNISA(c.OneDNNISA); err != nil {
 			return fmt.Errorf("--onednn-isa: %v", err)
 		}
 	}
@@ -395,24 +396,16 @@ func setThreads(c Config) (intra, interop int, err error) {
 
 func newRunner(c Config, m *model.Model, file string, intra, interop int) (*runner, error) {
 	rec := &record.Record{
-		SchemaVersion:    record.SchemaVersion,
-		Mode:             "bench",
-		Status:           record.StatusOK,
-		Timestamp:        time.Now().UTC().Format(time.RFC3339),
-		Model:            m.Name,
-		ModelPath:        file,
-		Inputs:           specsTexts(m.Inputs),
-		Device:           "cpu",
-		BatchSize:        c.BatchSize,
-		CompileRequested: c.Compile,
-		Threads:          intra,
-		InteropThreads:   interop,
-		ChannelsLast:     c.ChannelsLast,
-		Quantize:         c.Quantize,
-		OneDNNISA:        c.OneDNNISA,
-		Iters:            c.Iters,
-		Warmup:           c.Warmup,
-		Seed:             c.Seed,
+		SchemaVersion: record.SchemaVersion,
+		Mode:          "bench",
+		Status:        record.StatusOK,
+		Timestamp:     time.Now().UTC().Format(time.RFC3339),
+		Knobs:         knobs.Knobs{Model: m.Name, Inputs: specsTexts(m.Inputs), Device: "cpu", BatchSize: c.BatchSize, Compile: c.Compile, Threads: intra, InteropThreads: interop, ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA},
+		ModelPath:     file,
+
+		Iters:  c.Iters,
+		Warmup: c.Warmup,
+		Seed:   c.Seed,
 	}
 	k := c.Knobs().Normalize()
 	rec.Allocator, rec.OMPWait, rec.Pin = k.Allocator, k.OMPWait, k.Pin
@@ -646,7 +639,7 @@ func (r *runner) prepare(file string) error {
 			return err
 		}
 	}
-	rec.Compile = final != base
+	rec.CompileApplied = final != base
 	r.module, r.inputs = final, in
 	if final == plain && !c.ChannelsLast {
 		return nil // the plain model itself: nothing to compare
@@ -665,7 +658,7 @@ func (r *runner) prepare(file string) error {
 	}
 	cr.Reference = "plain model (no compile, contiguous, float) on the same input"
 	rec.Correctness = cr
-	if w := GuardWarning(cr, rec.Compile); w != "" {
+	if w := GuardWarning(cr, rec.CompileApplied); w != "" {
 		rec.Warnings = append(rec.Warnings, w)
 	}
 	return nil

@@ -90,10 +90,10 @@ func checkRecord(t *testing.T, c bench.Config, rec *record.Record, start time.Ti
 	if err != nil || ts.Before(start.Add(-time.Second).Truncate(time.Second)) || ts.After(time.Now()) {
 		t.Errorf("timestamp %q (%v) not within the run", rec.Timestamp, err)
 	}
-	if rec.Model != c.Model || rec.Device != "cpu" || rec.BatchSize != c.BatchSize || rec.CompileRequested != c.Compile ||
+	if rec.Model != c.Model || rec.Device != "cpu" || rec.BatchSize != c.BatchSize || rec.Compile != c.Compile ||
 		rec.ChannelsLast != c.ChannelsLast || rec.Quantize != c.Quantize || rec.Warmup != c.Warmup || rec.Seed != c.Seed {
 		t.Errorf("knobs not recorded: model %q device %q batch %d compile %q cl %v quantize %v warmup %d seed %d; config %+v",
-			rec.Model, rec.Device, rec.BatchSize, rec.CompileRequested, rec.ChannelsLast, rec.Quantize, rec.Warmup, rec.Seed, c)
+			rec.Model, rec.Device, rec.BatchSize, rec.Compile, rec.ChannelsLast, rec.Quantize, rec.Warmup, rec.Seed, c)
 	}
 	wantThreads := c.Threads
 	if wantThreads == 0 {
@@ -117,7 +117,7 @@ func checkRecord(t *testing.T, c bench.Config, rec *record.Record, start time.Ti
 	if rec.Output == "" || strings.Contains(rec.Output, "B") || !strings.Contains(rec.Output, fmt.Sprintf("[%d", c.BatchSize)) {
 		t.Errorf("output %q does not show batch size %d", rec.Output, c.BatchSize)
 	}
-	if rec.Compile && c.Compile == bench.CompileOff {
+	if rec.CompileApplied && c.Compile == bench.CompileOff {
 		t.Errorf("compile applied with --compile off")
 	}
 	if cr := rec.Correctness; cr != nil {
@@ -129,15 +129,15 @@ func checkRecord(t *testing.T, c bench.Config, rec *record.Record, start time.Ti
 		if cr.OK == slices.ContainsFunc(rec.Warnings, func(w string) bool { return strings.Contains(w, "outputs differ from the plain model") }) {
 			t.Errorf("correctness OK = %v but warnings %q", cr.OK, rec.Warnings)
 		}
-		if !cr.OK && rec.Compile && !slices.ContainsFunc(rec.Warnings, func(w string) bool { return strings.Contains(w, "oneDNN ISA "+rec.Env.OneDNNISA) }) {
+		if !cr.OK && rec.CompileApplied && !slices.ContainsFunc(rec.Warnings, func(w string) bool { return strings.Contains(w, "oneDNN ISA "+rec.Env.OneDNNISA) }) {
 			t.Errorf("an optimized configuration whose outputs differ: no oneDNN ISA advice in %q", rec.Warnings)
 		}
 	}
 	// compile auto applies the optimization only when its outputs are within tolerance.
-	if c.Compile == bench.CompileAuto && rec.Compile && rec.Correctness != nil && !rec.Correctness.OK {
+	if c.Compile == bench.CompileAuto && rec.CompileApplied && rec.Correctness != nil && !rec.Correctness.OK {
 		t.Errorf("compile auto applied although the outputs differ: %+v", *rec.Correctness)
 	}
-	if c.Compile == bench.CompileAuto && !rec.Compile && rec.Correctness != nil &&
+	if c.Compile == bench.CompileAuto && !rec.CompileApplied && rec.Correctness != nil &&
 		!slices.ContainsFunc(rec.Notes, func(n string) bool { return strings.HasPrefix(n, "compile auto:") }) {
 		t.Errorf("compile auto not applied and no note says why: %q", rec.Notes)
 	}
@@ -355,8 +355,8 @@ func TestRunConv(t *testing.T) {
 			if want := fmt.Sprintf("float32[%d,4]", tc.batch); rec.Output != want {
 				t.Errorf("output %q, want %q", rec.Output, want)
 			}
-			if rec.Compile != tc.wantCompile {
-				t.Errorf("compile applied = %v, want %v (notes %q)", rec.Compile, tc.wantCompile, rec.Notes)
+			if rec.CompileApplied != tc.wantCompile {
+				t.Errorf("compile applied = %v, want %v (notes %q)", rec.CompileApplied, tc.wantCompile, rec.Notes)
 			}
 			if (rec.Correctness != nil) != tc.wantCorrectness {
 				t.Fatalf("correctness %+v, want present = %v", rec.Correctness, tc.wantCorrectness)
@@ -379,7 +379,7 @@ func TestRunNoisyCompile(t *testing.T) {
 		c := cfg(t, "noisy.pt", "float32[B,8]")
 		c.Compile = bench.CompileAuto
 		rec := run(t, c)
-		if rec.Compile {
+		if rec.CompileApplied {
 			t.Errorf("compile applied although optimize_for_inference changed the outputs")
 		}
 		if !slices.ContainsFunc(rec.Notes, func(s string) bool {
@@ -395,7 +395,7 @@ func TestRunNoisyCompile(t *testing.T) {
 		c := cfg(t, "noisy.pt", "float32[B,8]")
 		c.Compile = bench.CompileOn
 		rec := run(t, c)
-		if !rec.Compile {
+		if !rec.CompileApplied {
 			t.Errorf("--compile on not applied")
 		}
 		if rec.Correctness == nil || rec.Correctness.OK {
@@ -579,8 +579,8 @@ func TestRunResnet18ChannelsLastImage(t *testing.T) {
 	if rec.Output != "float32[2,1000]" {
 		t.Errorf("output %q", rec.Output)
 	}
-	if rec.Compile || rec.Correctness == nil || !rec.Correctness.OK {
-		t.Errorf("compile %v, correctness %+v", rec.Compile, rec.Correctness)
+	if rec.CompileApplied || rec.Correctness == nil || !rec.Correctness.OK {
+		t.Errorf("compile %v, correctness %+v", rec.CompileApplied, rec.Correctness)
 	}
 	if p := rec.Preprocess; p == nil || p.Image != c.Image || p.Iters != 3 || !(p.P50 > 0) {
 		t.Errorf("preprocess %+v, want %s timed 3 times", p, c.Image)
@@ -786,8 +786,8 @@ func TestOneDNNISA(t *testing.T) {
 			if tc.isa != "" && !strings.HasSuffix(rec.Key(), "|isa="+tc.isa) {
 				t.Errorf("key %q does not name the ISA", rec.Key())
 			}
-			if tc.compile == bench.CompileOn && (!rec.Compile || rec.Correctness == nil) {
-				t.Fatalf("--compile on: applied %v, correctness %+v", rec.Compile, rec.Correctness)
+			if tc.compile == bench.CompileOn && (!rec.CompileApplied || rec.Correctness == nil) {
+				t.Fatalf("--compile on: applied %v, correctness %+v", rec.CompileApplied, rec.Correctness)
 			}
 			// AVX2 kernels compute the optimized mobilenet within tolerance on any CPU
 			// that has AVX2 (they are the kernels of an AVX2-only runner).
@@ -867,8 +867,8 @@ func TestRunWorker(t *testing.T) {
 			t.Errorf("%s: env %v threads %d", k, r.Env, r.Threads)
 		}
 	}
-	if !recs["b"].Compile || recs["a"].Compile || recs["b"].Correctness == nil || !recs["b"].Correctness.OK {
-		t.Errorf("compile applied a=%v b=%v, b's guard %+v", recs["a"].Compile, recs["b"].Compile, recs["b"].Correctness)
+	if !recs["b"].CompileApplied || recs["a"].CompileApplied || recs["b"].Correctness == nil || !recs["b"].Correctness.OK {
+		t.Errorf("compile applied a=%v b=%v, b's guard %+v", recs["a"].CompileApplied, recs["b"].CompileApplied, recs["b"].Correctness)
 	}
 	if c := recs["c"]; c.BatchSize != 2 || !c.ChannelsLast || c.Correctness == nil || !c.Correctness.OK {
 		t.Errorf("c: batch %d channels_last %v guard %+v", c.BatchSize, c.ChannelsLast, c.Correctness)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
@@ -141,9 +142,8 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 
 func sendFailed(send func(wire.Message) error, wc wire.Config, c Config, err error) error {
 	rec := &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Status: record.StatusFailed, Error: err.Error(),
-		Timestamp: time.Now().UTC().Format(time.RFC3339), Model: c.Model, Device: "cpu", BatchSize: c.BatchSize,
-		CompileRequested: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads,
-		ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA}
+		Timestamp: time.Now().UTC().Format(time.RFC3339), Knobs: knobs.Knobs{Model: c.Model, Device: "cpu", BatchSize: c.BatchSize, Compile: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads, ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA},
+	}
 	k := c.Knobs().Normalize()
 	rec.Allocator, rec.OMPWait, rec.Pin = k.Allocator, k.OMPWait, k.Pin
 	return send(wire.Message{Key: wc.Key, Record: rec})

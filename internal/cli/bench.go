@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"io"
 	"os"
 	"strconv"
@@ -11,7 +12,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/perflab/perflab/internal/bench"
-	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
@@ -89,7 +89,7 @@ thread on each).
 	f.BoolVar(&c.ChannelsLast, "channels-last", false, "channels_last memory format for model and input (vision models)")
 	f.BoolVar(&c.Quantize, "quantize", false, "use the model's dynamic-int8 variant (tiny_transformer)")
 	f.Int64Var(&c.Seed, "seed", 0, "seed of the random input data")
-	f.StringVar(&c.OneDNNISA, "onednn-isa", "", "cap oneDNN's CPU kernels at this ISA for this process: "+strings.Join(env.OneDNNISAs, ", ")+" (default: the best the CPU has)")
+	f.StringVar(&c.OneDNNISA, "onednn-isa", "", "cap oneDNN's CPU kernels at this ISA for this process: "+strings.Join(knobs.OneDNNISAs, ", ")+" (default: the best the CPU has)")
 	addKnobFlags(f, &c.Allocator, &c.OMPWait, &c.Pin)
 	f.IntVar(&c.PreprocessIters, "preprocess-iters", c.PreprocessIters, "vision models: images to preprocess for the separate preprocessing timing (0 = skip)")
 	f.StringVar(&c.Image, "image", "", "vision models: JPEG to preprocess (default: a generated 640x480 JPEG)")
@@ -152,11 +152,11 @@ func RunBench(opts *BenchOptions) error {
 func printSummary(opts *BenchOptions, r *record.Record) {
 	w := opts.IO.Out
 	compile := "off"
-	if r.Compile {
+	if r.CompileApplied {
 		compile = "on"
 	}
 	fmt.Fprintf(w, "%s  batch %d  compile %s (asked %s)  threads %d/%d  channels_last %t  quantize %t\n",
-		record.Printable(r.Model), r.BatchSize, compile, r.CompileRequested, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize)
+		record.Printable(r.Model), r.BatchSize, compile, r.Compile, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize)
 	printLatencies(w, r, "iterations")
 	fmt.Fprintf(w, "  throughput  %9.1f req/s   forward %.3f ms/batch   %d iters, IQR/median %.1f%%\n",
 		r.ThroughputRPS, r.ForwardMsPerBatch, r.Iters, r.IQROverMedian*100)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"os/exec"
@@ -346,9 +347,9 @@ func TestVersion(t *testing.T) {
 func goldenRecord() *record.Record {
 	return &record.Record{
 		SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Timestamp: "2026-01-30T14:30:22Z",
-		Model: "resnet18", ModelPath: "/m/resnet18.pt", Device: "cpu", BatchSize: 4,
-		Compile: true, CompileRequested: "auto", Threads: 2, InteropThreads: 1, ChannelsLast: true,
-		Iters: 200, Warmup: 20,
+		Knobs: knobs.Knobs{Model: "resnet18", Device: "cpu", BatchSize: 4, Compile: "auto", Threads: 2, InteropThreads: 1, ChannelsLast: true}, ModelPath: "/m/resnet18.pt",
+		CompileApplied: true,
+		Iters:          200, Warmup: 20,
 		LatencyP50: 12.3456, LatencyP90: 15.1, LatencyP95: 16.8, LatencyP99: 19.25,
 		LatencyCI: map[string]stats.CI{
 			"p50": {Lo: 12.1, Hi: 12.6, Confidence: 0.95},
@@ -477,7 +478,7 @@ func checkRecord(t *testing.T, r *record.Record, convPath string, threads, inter
 		t.Errorf("model %q, path %q, sha %q; want %q and its sha %q", r.Model, r.ModelPath, r.ModelSHA256, convPath, sum)
 	}
 	if !slices.Equal(r.Inputs, []string{"float32[B,3,16,16]"}) || r.Device != "cpu" || r.BatchSize != 2 ||
-		r.Iters != 30 || r.Warmup != 2 || r.CompileRequested != "auto" || r.ChannelsLast || r.Quantize {
+		r.Iters != 30 || r.Warmup != 2 || r.Compile != "auto" || r.ChannelsLast || r.Quantize {
 		t.Errorf("configuration not recorded as given: %+v", r)
 	}
 	if r.Threads != threads || r.InteropThreads != interop {
@@ -486,7 +487,7 @@ func checkRecord(t *testing.T, r *record.Record, convPath string, threads, inter
 	if r.Output != "float32[2,4]" {
 		t.Errorf("output %q, want float32[2,4]", r.Output)
 	}
-	if r.Compile && (r.Correctness == nil || !r.Correctness.OK) {
+	if r.CompileApplied && (r.Correctness == nil || !r.Correctness.OK) {
 		t.Errorf("compile applied but correctness is %+v", r.Correctness)
 	}
 	// Internal consistency only: no absolute timing.
@@ -754,7 +755,7 @@ func checkBadRun(t *testing.T, tc badInput, r cliResult, out string, before []by
 func existingOut(t *testing.T) (string, []byte) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "runs.jsonl")
-	if err := record.AppendFile(out, &record.Record{Model: "earlier", BatchSize: 1, Status: record.StatusOK, LatencyP50: 1}); err != nil {
+	if err := record.AppendFile(out, &record.Record{Knobs: knobs.Knobs{Model: "earlier", BatchSize: 1}, Status: record.StatusOK, LatencyP50: 1}); err != nil {
 		t.Fatal(err)
 	}
 	before, err := os.ReadFile(out)

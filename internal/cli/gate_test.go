@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -246,8 +247,8 @@ func gtRecord(rng *rand.Rand, m string, factor float64, fp string) *record.Recor
 	}
 	sum := stats.Summarize(s, 0.95)
 	return &record.Record{
-		SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Preset: "gatetest", Model: m, BatchSize: 1, CompileRequested: "off",
-		Threads: 1, InteropThreads: 1, Device: "cpu", Iters: 400,
+		SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Preset: "gatetest", Knobs: knobs.Knobs{Model: m, BatchSize: 1, Compile: "off", Threads: 1, InteropThreads: 1, Device: "cpu"},
+		Iters:      400,
 		LatencyP50: sum.P50, LatencyP90: sum.P90, LatencyP95: sum.P95, LatencyP99: sum.P99, LatencyMean: sum.Mean,
 		ThroughputRPS: 1000 / sum.Mean, SamplesMs: s,
 		Env: &record.Env{Fingerprint: fp, CPUModel: "Test CPU", CPUsAvailable: 2, Torch: "2.1.0", BLAS: "openblas", OS: "linux/amd64"},
@@ -255,8 +256,7 @@ func gtRecord(rng *rand.Rand, m string, factor float64, fp string) *record.Recor
 }
 
 func gtFailed(m string) *record.Record {
-	return &record.Record{SchemaVersion: 1, Mode: "bench", Status: record.StatusFailed, Error: "exit status 2: boom", Model: m,
-		BatchSize: 1, CompileRequested: "off", Threads: 1, InteropThreads: 1, Device: "cpu"}
+	return &record.Record{SchemaVersion: 1, Mode: "bench", Status: record.StatusFailed, Error: "exit status 2: boom", Knobs: knobs.Knobs{Model: m, BatchSize: 1, Compile: "off", Threads: 1, InteropThreads: 1, Device: "cpu"}}
 }
 
 func writeJSONL(t *testing.T, path string, recs ...*record.Record) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"io"
 	"io/fs"
 	"math"
@@ -452,10 +453,10 @@ func simBackend(opts *LoadOptions) (*loadBackend, error) {
 	r0 := src.recs[0]
 	base := &record.Record{
 		SchemaVersion: record.SchemaVersion, Mode: "simulate", Status: record.StatusOK,
-		Model: r0.Model, ModelPath: r0.ModelPath, ModelSHA256: r0.ModelSHA256, Inputs: slices.Clone(r0.Inputs),
-		Device: "cpu", BatchSize: opts.MaxBatch, Compile: r0.Compile, CompileRequested: opts.Compile,
-		Threads: opts.Threads, InteropThreads: r0.InteropThreads, ChannelsLast: opts.ChannelsLast,
-		Quantize: opts.Quantize, Seed: opts.Seed, Env: r0.Env,
+		Knobs: knobs.Knobs{Model: r0.Model, Inputs: slices.Clone(r0.Inputs), Device: "cpu", BatchSize: opts.MaxBatch, Compile: opts.Compile, Threads: opts.Threads, InteropThreads: r0.InteropThreads, ChannelsLast: opts.ChannelsLast, Quantize: opts.Quantize}, ModelPath: r0.ModelPath, ModelSHA256: r0.ModelSHA256,
+		CompileApplied: r0.CompileApplied,
+
+		Seed: opts.Seed, Env: r0.Env,
 	}
 	base.Notes = append(base.Notes, fmt.Sprintf("simulated from %d %s records in %s: batch compute %s; instances are assumed not to slow each other down",
 		len(src.recs), src.kind, strings.Join(opts.From, ", "), emp.Describe(opts.MaxBatch)))
@@ -489,10 +490,10 @@ type serviceSource struct {
 // instances, their load.service_ms.
 func selectServiceTimes(recs []*record.Record, o *LoadOptions) (*serviceSource, error) {
 	compileOK := func(r *record.Record) bool {
-		if r.CompileRequested != "" {
-			return r.CompileRequested == o.Compile
+		if r.Compile != "" {
+			return r.Compile == o.Compile
 		}
-		return (o.Compile == "on" && r.Compile) || (o.Compile == "off" && !r.Compile)
+		return (o.Compile == "on" && r.CompileApplied) || (o.Compile == "off" && !r.CompileApplied)
 	}
 	same := func(r *record.Record) bool {
 		return r.Usable() && r.Model == o.Model && compileOK(r) && r.Threads == o.Threads &&
@@ -528,9 +529,9 @@ func selectServiceTimes(recs []*record.Record, o *LoadOptions) (*serviceSource, 
 		if r.Model != o.Model || !r.Usable() {
 			continue
 		}
-		c := r.CompileRequested
+		c := r.Compile
 		if c == "" {
-			c = loadOnOff(r.Compile)
+			c = loadOnOff(r.CompileApplied)
 		}
 		d := fmt.Sprintf("compile %s, %d threads", c, r.Threads)
 		if r.ChannelsLast {
@@ -565,10 +566,10 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 	if r.Mode == "simulate" {
 		verb = "simulated load"
 	}
-	compile := loadOnOff(r.Compile)
+	compile := loadOnOff(r.CompileApplied)
 	fmt.Fprintf(w, "%s %s: %d %s x %d %s, max batch %d, max delay %s ms, compile %s (asked %s)\n",
 		verb, record.Printable(r.Model), l.Instances, loadPlural(l.Instances, "instance", "instances"), r.Threads, loadPlural(r.Threads, "thread", "threads"),
-		l.MaxBatch, loadNum(l.MaxDelayMs), compile, r.CompileRequested)
+		l.MaxBatch, loadNum(l.MaxDelayMs), compile, r.Compile)
 	if c := l.Capacity; c != nil {
 		if c.CapacityRPS > 0 {
 			fmt.Fprintf(w, "  capacity    %s req/s with %s <= %s ms (%s)\n", loadNum(c.CapacityRPS), c.LatencyPct, loadNum(c.BudgetMs), c.Reason)

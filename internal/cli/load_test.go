@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"path/filepath"
@@ -157,8 +158,8 @@ func writeServiceTimes(t *testing.T) string {
 		size int
 		ms   float64
 	}{{1, 20}, {4, 50}} {
-		r := &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Model: "resnet18", BatchSize: b.size, Compile: true,
-			CompileRequested: "on", Threads: 1, InteropThreads: 1, LatencyP50: b.ms, LatencyP90: b.ms, LatencyP95: b.ms, LatencyP99: b.ms,
+		r := &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Knobs: knobs.Knobs{Model: "resnet18", BatchSize: b.size, Compile: "on", Threads: 1, InteropThreads: 1}, CompileApplied: true,
+			LatencyP50: b.ms, LatencyP90: b.ms, LatencyP95: b.ms, LatencyP99: b.ms,
 			ThroughputRPS: 1000 * float64(b.size) / b.ms, Env: &record.Env{Fingerprint: "abc", CPUsAvailable: 2}}
 		for i := range 100 {
 			r.SamplesMs = append(r.SamplesMs, b.ms*(0.95+0.1*float64(i)/100))
@@ -168,8 +169,8 @@ func writeServiceTimes(t *testing.T) string {
 		}
 	}
 	// Another configuration, which must not be used.
-	other := &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Model: "resnet18", BatchSize: 1, CompileRequested: "off",
-		Threads: 2, LatencyP50: 999, LatencyP90: 999, LatencyP95: 999, LatencyP99: 999, SamplesMs: []float64{999}}
+	other := &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Knobs: knobs.Knobs{Model: "resnet18", BatchSize: 1, Compile: "off", Threads: 2},
+		LatencyP50: 999, LatencyP90: 999, LatencyP95: 999, LatencyP99: 999, SamplesMs: []float64{999}}
 	if err := record.AppendFile(path, other); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +272,7 @@ func TestLoadRealRun(t *testing.T) {
 		t.Fatalf("%v\n%s", err, r.stdout)
 	}
 	l := rec.Load
-	if rec.Mode != "load" || rec.Status != "ok" || l == nil || rec.Model != conv || rec.BatchSize != 4 || !rec.Compile || rec.Threads != 1 || rec.InteropThreads != 1 {
+	if rec.Mode != "load" || rec.Status != "ok" || l == nil || rec.Model != conv || rec.BatchSize != 4 || !rec.CompileApplied || rec.Threads != 1 || rec.InteropThreads != 1 {
 		t.Fatalf("record: %+v", rec)
 	}
 	// 2 s at 50 req/s: about 100 Poisson arrivals.

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"path/filepath"
@@ -78,21 +79,6 @@ func Fingerprint(e *record.Env) string {
 	return hex.EncodeToString(h[:6])
 }
 
-// OneDNNISAs are the values of --onednn-isa and of a preset's onednn_isa, as oneDNN 2.6
-// names them for ONEDNN_MAX_CPU_ISA (lower case). "" (or "default" in presets) leaves
-// the choice to the library: the best the CPU has.
-var OneDNNISAs = []string{"sse41", "avx", "avx2", "avx2_vnni", "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "avx512_core_amx"}
-
-// CheckOneDNNISA returns an error naming the valid values when name is not one of them.
-func CheckOneDNNISA(name string) error {
-	for _, v := range OneDNNISAs {
-		if name == v {
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown oneDNN ISA %q: use one of %s (or leave it unset for the library's choice)", name, strings.Join(OneDNNISAs, ", "))
-}
-
 // oneDNNISANeeds lists, for each ISA cap, a CPU flag it needs beyond the cap below it.
 var oneDNNISANeeds = map[string]string{
 	"sse41": "sse4_2", "avx": "avx", "avx2": "avx2", "avx2_vnni": "avx_vnni", "avx512_core": "avx512f",
@@ -106,11 +92,11 @@ func OneDNNISAIsDefault(isa, cpuISA string) bool {
 	for _, f := range strings.Fields(cpuISA) {
 		have[f] = true
 	}
-	i := slices.Index(OneDNNISAs, isa)
+	i := slices.Index(knobs.OneDNNISAs, isa)
 	if i < 0 {
 		return false
 	}
-	for _, higher := range OneDNNISAs[i+1:] {
+	for _, higher := range knobs.OneDNNISAs[i+1:] {
 		if higher == "avx2_vnni" && isa != "avx2" {
 			continue // avx2_vnni sits beside the AVX-512 line, above avx2 only
 		}

@@ -1,6 +1,7 @@
 package env
 
 import (
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"os/exec"
@@ -104,7 +105,7 @@ func TestCollect(t *testing.T) {
 
 func TestCollectRoundTripsThroughRecord(t *testing.T) {
 	e := Collect(Libtorch{Version: "1.13.0"})
-	line, err := record.Marshal(&record.Record{Model: "m", BatchSize: 1, Env: e})
+	line, err := record.Marshal(&record.Record{Knobs: knobs.Knobs{Model: "m", BatchSize: 1}, Env: e})
 	if err != nil {
 		t.Fatal(err)
 	}

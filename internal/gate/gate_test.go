@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -861,8 +862,8 @@ func mkRecord(rng *rand.Rand, m string, factor float64, fp string) *record.Recor
 	run := lognormalRun(rng, 400, 10*factor, 0.02)
 	s := stats.Summarize(run.SamplesMs, 0.95)
 	return &record.Record{
-		SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Model: m, ModelSHA256: shaOld,
-		BatchSize: 1, CompileRequested: "off", Threads: 1, InteropThreads: 1, Device: "cpu",
+		SchemaVersion: 1, Mode: "bench", Status: record.StatusOK, Knobs: knobs.Knobs{Model: m, BatchSize: 1, Compile: "off", Threads: 1, InteropThreads: 1, Device: "cpu"}, ModelSHA256: shaOld,
+
 		LatencyP50: s.P50, LatencyP90: s.P90, LatencyP95: s.P95, LatencyP99: s.P99,
 		ThroughputRPS: run.ThroughputRPS, SamplesMs: run.SamplesMs,
 		Env: &record.Env{Fingerprint: fp, CPUModel: "Test CPU", CPUsAvailable: 2, Torch: "2.1.0", BLAS: "openblas"},
@@ -904,8 +905,7 @@ func TestCheck(t *testing.T) {
 	base := mkBaseline(t, rng, map[string][]float64{
 		"steady": steady5, "slower": steady5, "faster": steady5, "crashed": steady5, "wrong": steady5, "retired": steady5,
 	}, fpA)
-	failed := &record.Record{Status: record.StatusFailed, Error: "exit status 2: boom", Model: "crashed", BatchSize: 1,
-		CompileRequested: "off", Threads: 1, InteropThreads: 1, Device: "cpu"}
+	failed := &record.Record{Status: record.StatusFailed, Error: "exit status 2: boom", Knobs: knobs.Knobs{Model: "crashed", BatchSize: 1, Compile: "off", Threads: 1, InteropThreads: 1, Device: "cpu"}}
 	wrong := mkRecord(rng, "wrong", 1, fpA)
 	wrong.Correctness = &record.Correctness{RelDiff: 0.5, Tolerance: 1e-3, OK: false}
 	results := []*record.Record{
@@ -1158,7 +1158,7 @@ func TestCheckMixedFingerprints(t *testing.T) {
 
 func TestCheckNoBaseline(t *testing.T) {
 	rng := rand.New(rand.NewPCG(60, 42))
-	failed := &record.Record{Status: record.StatusFailed, Error: "boom", Model: "x", BatchSize: 1}
+	failed := &record.Record{Status: record.StatusFailed, Error: "boom", Knobs: knobs.Knobs{Model: "x", BatchSize: 1}}
 	rep := Check(Input{Results: []*record.Record{mkRecord(rng, "b", 1, fpA), failed, mkRecord(rng, "a", 1, fpA)},
 		BaselinePath: "baselines/none.json", Metrics: DefaultMetrics, Options: Options{Alpha: 0.01, Threshold: 0.05}})
 	if rep.Verdict != NoBaseline || rep.Baseline != nil || len(rep.Comparisons) != 0 {

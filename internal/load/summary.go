@@ -3,6 +3,7 @@ package load
 import (
 	"cmp"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"slices"
 	"strconv"
@@ -209,9 +210,9 @@ func (s *Summary) Fill(r *record.Record, c Config, pct string, budgetMs float64)
 	r.WallMs = c.Duration.Seconds() * 1000
 	qw, cm := s.QueueWait, s.Compute
 	info := &record.LoadInfo{
-		Arrival: c.Arrival, OfferedRPS: c.Rate, IssuedRPS: s.IssuedRPS, DurationS: c.Duration.Seconds(),
-		WarmupS: c.Warmup.Seconds(), Instances: c.Instances, MaxBatch: c.MaxBatch,
-		MaxDelayMs: ms(c.MaxDelay), TimeoutMs: ms(c.Timeout), QueueSize: c.QueueSize,
+		Serving: knobs.Serving{Arrival: c.Arrival, OfferedRPS: c.Rate, Instances: c.Instances, MaxBatch: c.MaxBatch, MaxDelayMs: ms(c.MaxDelay)}, IssuedRPS: s.IssuedRPS, DurationS: c.Duration.Seconds(),
+		WarmupS:   c.Warmup.Seconds(),
+		TimeoutMs: ms(c.Timeout), QueueSize: c.QueueSize,
 		Requests: s.Requests, Completed: s.Completed, Timeouts: s.Timeouts, Dropped: s.Dropped,
 		AchievedRPS: s.AchievedRPS, Saturated: s.Saturated,
 		QueueWaitMs: &qw, ComputeMs: &cm, MeanBatch: s.MeanBatch,

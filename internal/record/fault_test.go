@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +41,8 @@ func (f *faultyFile) Sync() error {
 // TestAppendLineFullDisk: a write cut short (ENOSPC after part of the line) or a failed
 // sync leaves the file exactly as it was, so the next append starts on a clean line.
 func TestAppendLineFullDisk(t *testing.T) {
-	line1 := mustMarshal(t, &Record{Model: "first", BatchSize: 1})
-	line2 := []byte(mustMarshal(t, &Record{Model: "second", BatchSize: 2}))
+	line1 := mustMarshal(t, &Record{Knobs: knobs.Knobs{Model: "first", BatchSize: 1}})
+	line2 := []byte(mustMarshal(t, &Record{Knobs: knobs.Knobs{Model: "second", BatchSize: 2}}))
 	for _, tc := range []struct {
 		name    string
 		budget  int
@@ -69,7 +70,7 @@ func TestAppendLineFullDisk(t *testing.T) {
 			if got, _ := os.ReadFile(path); string(got) != line1 {
 				t.Fatalf("after a failed append the file is %q, want it unchanged %q", got, line1)
 			}
-			if err := AppendFile(path, &Record{Model: "third", BatchSize: 3}); err != nil {
+			if err := AppendFile(path, &Record{Knobs: knobs.Knobs{Model: "third", BatchSize: 3}}); err != nil {
 				t.Fatal(err)
 			}
 			recs, err := ReadFile(path, func(le *LineError) { t.Errorf("bad line after a failed append: %v", le) })
@@ -84,11 +85,11 @@ func TestAppendLineFullDisk(t *testing.T) {
 // starts with one, so neither record is lost.
 func TestAppendFileNoFinalNewline(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "runs.jsonl")
-	first := strings.TrimSuffix(mustMarshal(t, &Record{Model: "first", BatchSize: 1}), "\n")
+	first := strings.TrimSuffix(mustMarshal(t, &Record{Knobs: knobs.Knobs{Model: "first", BatchSize: 1}}), "\n")
 	if err := os.WriteFile(path, []byte(first), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := AppendFile(path, &Record{Model: "second", BatchSize: 1}); err != nil {
+	if err := AppendFile(path, &Record{Knobs: knobs.Knobs{Model: "second", BatchSize: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := ReadFile(path, func(le *LineError) { t.Errorf("bad line: %v", le) })
@@ -102,7 +103,7 @@ func TestAppendFileNoFinalNewline(t *testing.T) {
 func TestAppendFileRealFullDisk(t *testing.T) {
 	dir := mountTmpfs(t, "64k")
 	path := filepath.Join(dir, "runs.jsonl")
-	big := &Record{Model: "big", BatchSize: 1, SamplesMs: make([]float64, 1500)}
+	big := &Record{Knobs: knobs.Knobs{Model: "big", BatchSize: 1}, SamplesMs: make([]float64, 1500)}
 	for i := range big.SamplesMs {
 		big.SamplesMs[i] = 1.0 + float64(i)/3
 	}
@@ -121,7 +122,7 @@ func TestAppendFileRealFullDisk(t *testing.T) {
 		t.Fatalf("%d appends succeeded but the file holds %d records (%v)", ok, len(recs), rerr)
 	}
 	// A small record still fits where the big one did not: it is appended whole.
-	if err := AppendFile(path, &Record{Model: "small", BatchSize: 1}); err != nil {
+	if err := AppendFile(path, &Record{Knobs: knobs.Knobs{Model: "small", BatchSize: 1}}); err != nil {
 		t.Fatalf("small append after ENOSPC: %v", err)
 	}
 	recs, _ = ReadFile(path, func(le *LineError) { t.Errorf("torn line: %v", le) })
@@ -145,9 +146,9 @@ func mountTmpfs(t *testing.T, size string) string {
 // TestReaderTornLines: a torn record glued to the next one is reported as torn and the
 // next record is kept; a torn last line is reported as torn.
 func TestReaderTornLines(t *testing.T) {
-	a := mustMarshal(t, &Record{Model: "a", BatchSize: 1})
-	b := mustMarshal(t, &Record{Model: "b", BatchSize: 1, Env: &Env{Fingerprint: "x"}})
-	c := mustMarshal(t, &Record{Model: "c", BatchSize: 1})
+	a := mustMarshal(t, &Record{Knobs: knobs.Knobs{Model: "a", BatchSize: 1}})
+	b := mustMarshal(t, &Record{Knobs: knobs.Knobs{Model: "b", BatchSize: 1}, Env: &Env{Fingerprint: "x"}})
+	c := mustMarshal(t, &Record{Knobs: knobs.Knobs{Model: "c", BatchSize: 1}})
 	data := a + b[:len(b)/2] + c + b[:len(b)/3]
 	var bad []*LineError
 	recs, err := ReadFile(writeFile(t, data), func(le *LineError) { bad = append(bad, le) })
@@ -194,7 +195,7 @@ func TestParseRefusesNegativeAndDuplicates(t *testing.T) {
 func TestAppendFileConcurrent(t *testing.T) {
 	if os.Getenv("PERFLAB_TEST_APPENDER") != "" {
 		for i := range 200 {
-			big := &Record{Model: os.Getenv("PERFLAB_TEST_APPENDER"), BatchSize: i + 1, SamplesMs: slices.Repeat([]float64{1.25}, 3000)}
+			big := &Record{Knobs: knobs.Knobs{Model: os.Getenv("PERFLAB_TEST_APPENDER"), BatchSize: i + 1}, SamplesMs: slices.Repeat([]float64{1.25}, 3000)}
 			if err := AppendFile(os.Getenv("PERFLAB_TEST_FILE"), big); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				os.Exit(1)

@@ -1,12 +1,13 @@
 package record
 
 import (
+	"github.com/perflab/perflab/internal/knobs"
 	"strings"
 	"testing"
 )
 
 func TestLoadKeys(t *testing.T) {
-	bench := Record{Model: "resnet18", BatchSize: 8, CompileRequested: "on", Threads: 1, InteropThreads: 1, Device: "cpu"}
+	bench := Record{Knobs: knobs.Knobs{Model: "resnet18", BatchSize: 8, Compile: "on", Threads: 1, InteropThreads: 1, Device: "cpu"}}
 	const benchKey = "resnet18|b8|compile=on|t1|i1|cl=false|q=false|cpu"
 	if bench.Key() != benchKey || bench.LoadConfigKey() != benchKey {
 		t.Fatalf("bench key %q, want %q (unchanged by load records)", bench.Key(), benchKey)
@@ -14,7 +15,7 @@ func TestLoadKeys(t *testing.T) {
 	at := func(rate float64) *Record {
 		r := bench
 		r.Mode = "load"
-		r.Load = &LoadInfo{Arrival: "poisson", OfferedRPS: rate, Instances: 2, MaxBatch: 8, MaxDelayMs: 5}
+		r.Load = &LoadInfo{Serving: knobs.Serving{Arrival: "poisson", OfferedRPS: rate, Instances: 2, MaxBatch: 8, MaxDelayMs: 5}}
 		return &r
 	}
 	a, b := at(40), at(80)

@@ -9,10 +9,9 @@ package record
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
-	"unicode"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/stats"
 )
 
@@ -33,26 +32,17 @@ type Record struct {
 	Error         string `json:"error,omitempty"`
 	Timestamp     string `json:"timestamp,omitempty"` // RFC 3339, UTC, when the run started
 
-	// What ran. Model is the built-in name or the file path the user gave.
-	Model            string   `json:"model"`
-	ModelPath        string   `json:"model_path,omitempty"`
-	ModelSHA256      string   `json:"model_sha256,omitempty"`
-	Inputs           []string `json:"inputs,omitempty"`
-	Device           string   `json:"device,omitempty"`
-	BatchSize        int      `json:"batch_size"`
-	Compile          bool     `json:"compile"` // whether freeze+optimize_for_inference was applied
-	CompileRequested string   `json:"compile_requested,omitempty"`
-	Threads          int      `json:"threads"`
-	InteropThreads   int      `json:"interop_threads,omitempty"`
-	ChannelsLast     bool     `json:"channels_last"`
-	Quantize         bool     `json:"quantize"`
-	OneDNNISA        string   `json:"onednn_isa,omitempty"` // the oneDNN ISA cap asked for; "" = the library's choice
-	Allocator        string   `json:"allocator,omitempty"`  // the allocator the process ran with, when not glibc: jemalloc, tcmalloc
-	OMPWait          string   `json:"omp_wait,omitempty"`   // OpenMP's wait policy when set: active, passive
-	Pin              string   `json:"pin,omitempty"`        // thread pinning when set: cores, or a CPU list ("0-1")
-	Iters            int      `json:"iters,omitempty"`
-	Warmup           int      `json:"warmup,omitempty"`
-	Seed             int64    `json:"seed,omitempty"`
+	// What ran: the configuration (model, batch size, compile as requested, threads and the
+	// other knobs; JSON names model, batch_size, compile_requested, threads, ...), the model
+	// file's path and hash, and whether the optimization was applied. On records of perflab
+	// load the batch size is the batcher's max batch and threads those of each instance.
+	knobs.Knobs
+	ModelPath      string `json:"model_path,omitempty"`
+	ModelSHA256    string `json:"model_sha256,omitempty"`
+	CompileApplied bool   `json:"compile"` // whether freeze+optimize_for_inference was applied
+	Iters          int    `json:"iters,omitempty"`
+	Warmup         int    `json:"warmup,omitempty"`
+	Seed           int64  `json:"seed,omitempty"`
 
 	// Sweep context, when the record was written by perflab sweep.
 	Preset     string `json:"preset,omitempty"`
@@ -268,16 +258,12 @@ type Env struct {
 // are requests per second, times milliseconds; "requests" count the measured window only
 // (warm-up requests are not counted anywhere).
 type LoadInfo struct {
-	Arrival    string  `json:"arrival"`              // "poisson" or "constant"
-	OfferedRPS float64 `json:"offered_rps"`          // the target rate
-	IssuedRPS  float64 `json:"issued_rps"`           // requests scheduled in the window / its duration
-	DurationS  float64 `json:"duration_s"`           // the measured window
-	WarmupS    float64 `json:"warmup_s"`             // load before the window, not counted
-	Instances  int     `json:"instances"`            // model replicas, each with Record.Threads threads
-	MaxBatch   int     `json:"max_batch"`            // the dynamic batcher's largest batch
-	MaxDelayMs float64 `json:"max_delay_ms"`         // how long the oldest queued request may wait for a fuller batch
-	TimeoutMs  float64 `json:"timeout_ms"`           // a request still queued this long after its scheduled time is not run
-	QueueSize  int     `json:"queue_size,omitempty"` // requests arriving at a full queue are dropped; 0 = unbounded
+	knobs.Serving         // instances, max_batch, max_delay_ms, arrival, offered_rps
+	IssuedRPS     float64 `json:"issued_rps"`           // requests scheduled in the window / its duration
+	DurationS     float64 `json:"duration_s"`           // the measured window
+	WarmupS       float64 `json:"warmup_s"`             // load before the window, not counted
+	TimeoutMs     float64 `json:"timeout_ms"`           // a request still queued this long after its scheduled time is not run
+	QueueSize     int     `json:"queue_size,omitempty"` // requests arriving at a full queue are dropped; 0 = unbounded
 
 	Requests    int     `json:"requests"`     // scheduled in the measured window
 	Completed   int     `json:"completed"`    // run to completion
@@ -381,60 +367,19 @@ func (r *Record) LoadConfigKey() string {
 	if mode == "" {
 		mode = "load"
 	}
-	return fmt.Sprintf("%s|%s|inst=%d|delay=%gms|%s", r.benchKey(), mode, r.Load.Instances, r.Load.MaxDelayMs, r.Load.Arrival)
+	return r.benchKey() + "|" + mode + "|" + r.Load.KeySuffix()
 }
 
 func (r *Record) benchKey() string {
-	compile := r.CompileRequested
-	if compile == "" {
-		compile = "off"
-		if r.Compile {
-			compile = "on"
+	k := r.Knobs
+	if k.Compile == "" { // a seed record: the compile mode it applied
+		k.Compile = "off"
+		if r.CompileApplied {
+			k.Compile = "on"
 		}
 	}
-	device := r.Device
-	if device == "" {
-		device = "cpu"
-	}
-	key := fmt.Sprintf("%s|b%d|compile=%s|t%d|i%d|cl=%t|q=%t|%s", Printable(r.Model), r.BatchSize, compile, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize, device)
-	if r.OneDNNISA != "" {
-		key += "|isa=" + r.OneDNNISA
-	}
-	if r.Allocator != "" {
-		key += "|alloc=" + r.Allocator
-	}
-	if r.OMPWait != "" {
-		key += "|wait=" + r.OMPWait
-	}
-	if r.Pin != "" {
-		key += "|pin=" + r.Pin
-	}
-	return key
+	return k.Key()
 }
 
-// Printable returns s with its control characters (newlines, carriage returns, tabs,
-// escape sequences, Unicode line separators) written as Go escapes (\n, \x1b, \u2028):
-// a name read from a file or a flag then stays on its line wherever it is rendered, and
-// cannot start a markdown heading or a workflow command (::error::) of its own.
-func Printable(s string) string {
-	clean := true
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// Printable returns s with its control characters written as Go escapes (knobs.Printable).
+func Printable(s string) string { return knobs.Printable(s) }

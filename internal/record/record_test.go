@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/perflab/perflab/internal/knobs"
 	"io"
 	"math"
 	"os"
@@ -22,34 +23,28 @@ import (
 // Record later) are filled by fillZero.
 func fullRecord() *Record {
 	r := &Record{
-		SchemaVersion:    SchemaVersion,
-		Mode:             "bench",
-		Status:           StatusOK,
-		Error:            "none really",
-		Timestamp:        "2026-01-30T14:30:22Z",
-		Model:            "resnet18",
-		ModelPath:        "/models/resnet18.pt",
-		ModelSHA256:      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-		Inputs:           []string{"float32[B,3,224,224]", "int64[B,128]:0..8191"},
-		Device:           "cpu",
-		BatchSize:        4,
-		Compile:          true,
-		CompileRequested: "auto",
-		Threads:          2,
-		InteropThreads:   1,
-		ChannelsLast:     true,
-		Quantize:         true,
-		Iters:            200,
-		Warmup:           20,
-		Seed:             -42,
-		LatencyP50:       12.3,
-		LatencyP90:       15.1,
-		LatencyP95:       16.8,
-		LatencyP99:       19.2,
-		LatencyMean:      13.0000001,
-		LatencyStd:       1.5e-3,
-		LatencyMin:       0.1,
-		LatencyMax:       1e300,
+		SchemaVersion: SchemaVersion,
+		Mode:          "bench",
+		Status:        StatusOK,
+		Error:         "none really",
+		Timestamp:     "2026-01-30T14:30:22Z",
+		Knobs:         knobs.Knobs{Model: "resnet18", Inputs: []string{"float32[B,3,224,224]", "int64[B,128]:0..8191"}, Device: "cpu", BatchSize: 4, Compile: "auto", Threads: 2, InteropThreads: 1, ChannelsLast: true, Quantize: true},
+		ModelPath:     "/models/resnet18.pt",
+		ModelSHA256:   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+
+		CompileApplied: true,
+
+		Iters:       200,
+		Warmup:      20,
+		Seed:        -42,
+		LatencyP50:  12.3,
+		LatencyP90:  15.1,
+		LatencyP95:  16.8,
+		LatencyP99:  19.2,
+		LatencyMean: 13.0000001,
+		LatencyStd:  1.5e-3,
+		LatencyMin:  0.1,
+		LatencyMax:  1e300,
 		LatencyCI: map[string]stats.CI{
 			"p50": {Lo: 12.1, Hi: 12.5, Confidence: 0.95},
 			"p99": {Lo: 18, Hi: 21.75, Confidence: 0.95},
@@ -84,6 +79,10 @@ func fullRecord() *Record {
 func fillZero(v reflect.Value) {
 	for i := range v.NumField() {
 		f, name := v.Field(i), v.Type().Field(i).Name
+		if f.Kind() == reflect.Struct {
+			fillZero(f)
+			continue
+		}
 		if f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.Struct {
 			if f.IsNil() {
 				f.Set(reflect.New(f.Type().Elem()))
@@ -135,6 +134,10 @@ func TestFullRecordIsFull(t *testing.T) {
 		}
 		for i := range v.NumField() {
 			f, name := v.Field(i), path+"."+v.Type().Field(i).Name
+			if f.Kind() == reflect.Struct {
+				check(name, f)
+				continue
+			}
 			if f.IsZero() {
 				t.Errorf("%s is zero in fullRecord: set it (or teach fillZero its type) so the round trip covers it", name)
 				continue
@@ -183,7 +186,7 @@ func TestMarshalParseRoundTrip(t *testing.T) {
 // as 0 with their paths in non_finite, read back as they were, and Marshal leaves the
 // record itself unchanged.
 func TestMarshalNonFinite(t *testing.T) {
-	r := &Record{Model: "m", BatchSize: 1, LatencyP50: math.NaN(), SamplesMs: []float64{1, math.Inf(1)},
+	r := &Record{Knobs: knobs.Knobs{Model: "m", BatchSize: 1}, LatencyP50: math.NaN(), SamplesMs: []float64{1, math.Inf(1)},
 		LatencyCI:   map[string]stats.CI{"p50": {Lo: math.Inf(-1), Hi: 2, Confidence: 0.95}},
 		Correctness: &Correctness{MaxAbsDiff: math.Inf(1), RefMaxAbs: math.Inf(1), RelDiff: math.NaN()},
 		Load:        &LoadInfo{ServiceMs: map[string][]float64{"4": {3, math.NaN()}}}}
@@ -240,7 +243,7 @@ func TestParseSeedRecord(t *testing.T) {
 		t.Fatalf("a seed-tool record must parse: %v", err)
 	}
 	want := &Record{
-		Model: "resnet18", BatchSize: 4, Compile: true, Threads: 4,
+		Knobs: knobs.Knobs{Model: "resnet18", BatchSize: 4, Threads: 4}, CompileApplied: true,
 		LatencyP50: 12.3, LatencyP90: 15.1, LatencyP95: 16.8, LatencyP99: 19.2,
 		ThroughputRPS: 245.3, ForwardMsPerBatch: 14.2,
 		Env: &Env{},
@@ -281,7 +284,7 @@ func TestOKUsable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &Record{Model: "m", BatchSize: 1, Status: tt.status, Correctness: tt.corr}
+			r := &Record{Knobs: knobs.Knobs{Model: "m", BatchSize: 1}, Status: tt.status, Correctness: tt.corr}
 			if got := r.OK(); got != tt.ok {
 				t.Errorf("OK() = %v, want %v", got, tt.ok)
 			}
@@ -358,9 +361,9 @@ func mustMarshal(t testing.TB, r *Record) string {
 }
 
 func TestReadFileMalformedLines(t *testing.T) {
-	good1 := &Record{Model: "first", BatchSize: 1, Status: StatusOK, LatencyP50: 1.5}
-	good2 := &Record{Model: "second", BatchSize: 8, Status: StatusFailed, Error: "x"}
-	good3 := &Record{Model: "third", BatchSize: 2}
+	good1 := &Record{Knobs: knobs.Knobs{Model: "first", BatchSize: 1}, Status: StatusOK, LatencyP50: 1.5}
+	good2 := &Record{Knobs: knobs.Knobs{Model: "second", BatchSize: 8}, Status: StatusFailed, Error: "x"}
+	good3 := &Record{Knobs: knobs.Knobs{Model: "third", BatchSize: 2}}
 	lines := []string{
 		mustMarshal(t, good1), // 1
 		"{garbage\n",          // 2
@@ -466,7 +469,7 @@ func (f *failingReader) Read(p []byte) (int, error) {
 }
 
 func TestReaderFatalError(t *testing.T) {
-	good := mustMarshal(t, &Record{Model: "m", BatchSize: 1})
+	good := mustMarshal(t, &Record{Knobs: knobs.Knobs{Model: "m", BatchSize: 1}})
 	rd := NewReader(&failingReader{strings.NewReader(good)}, "pipe")
 	r, err := rd.Next()
 	if err != nil || r.Model != "m" {
@@ -483,11 +486,11 @@ func TestReaderFatalError(t *testing.T) {
 }
 
 func TestReadFileVeryLongLine(t *testing.T) {
-	big := &Record{Model: "big", BatchSize: 1, SamplesMs: make([]float64, 200_000)}
+	big := &Record{Knobs: knobs.Knobs{Model: "big", BatchSize: 1}, SamplesMs: make([]float64, 200_000)}
 	for i := range big.SamplesMs {
 		big.SamplesMs[i] = 1 + float64(i)/7
 	}
-	small := &Record{Model: "small", BatchSize: 1}
+	small := &Record{Knobs: knobs.Knobs{Model: "small", BatchSize: 1}}
 	path := filepath.Join(t.TempDir(), "big.jsonl")
 	for _, r := range []*Record{small, big, small} {
 		if err := AppendFile(path, r); err != nil {
@@ -516,7 +519,7 @@ func lenSamples(recs []*Record, i int) int {
 func TestAppendFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a", "b", "c", "runs.jsonl")
 	r1 := fullRecord()
-	r2 := &Record{Model: "second", BatchSize: 2, Notes: []string{"has\nnewline"}}
+	r2 := &Record{Knobs: knobs.Knobs{Model: "second", BatchSize: 2}, Notes: []string{"has\nnewline"}}
 	for _, r := range []*Record{r1, r2} {
 		if err := AppendFile(path, r); err != nil {
 			t.Fatalf("AppendFile: %v", err)
@@ -559,7 +562,7 @@ func TestAppendFileErrors(t *testing.T) {
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ok := &Record{Model: "m", BatchSize: 1}
+	ok := &Record{Knobs: knobs.Knobs{Model: "m", BatchSize: 1}}
 	tests := []struct {
 		name, path string
 		rec        *Record
@@ -593,7 +596,7 @@ func TestTestdataSeedFile(t *testing.T) {
 			t.Errorf("seed record %+v: want OK, Usable, an (empty) Env and no schema version", r)
 		}
 	}
-	if recs[1].Model != "mobilenet_v3_small" || recs[1].BatchSize != 16 || recs[1].Compile || recs[2].LatencyP99 != 3.75 {
+	if recs[1].Model != "mobilenet_v3_small" || recs[1].BatchSize != 16 || recs[1].CompileApplied || recs[2].LatencyP99 != 3.75 {
 		t.Errorf("seed records decoded wrong: %+v %+v", recs[1], recs[2])
 	}
 }
@@ -602,14 +605,21 @@ func TestTestdataSeedFile(t *testing.T) {
 // slice that omitempty then leaves out, so it comes back as nil. Both mean "none".
 func normalize(r *Record) *Record {
 	c := *r
-	v := reflect.ValueOf(&c).Elem()
+	emptyToNil(reflect.ValueOf(&c).Elem())
+	return &c
+}
+
+// emptyToNil sets the empty slices and maps of struct v (and of its embedded structs) to nil.
+func emptyToNil(v reflect.Value) {
 	for i := range v.NumField() {
 		f := v.Field(i)
-		if (f.Kind() == reflect.Slice || f.Kind() == reflect.Map) && f.Len() == 0 {
+		switch {
+		case f.Kind() == reflect.Struct && v.Type().Field(i).Anonymous:
+			emptyToNil(f)
+		case (f.Kind() == reflect.Slice || f.Kind() == reflect.Map) && f.Len() == 0:
 			f.SetZero()
 		}
 	}
-	return &c
 }
 
 func FuzzParse(f *testing.F) {

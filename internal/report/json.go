@@ -90,7 +90,7 @@ func jsonConfig(e *Entry, p string) *JSONConfig {
 		return nil
 	}
 	c := &JSONConfig{
-		BatchSize: e.BatchSize, Compile: e.Compile, CompileRequested: e.CompileRequested,
+		BatchSize: e.BatchSize, Compile: e.CompileApplied, CompileRequested: e.Compile,
 		Threads: e.Threads, InteropThreads: e.InteropThreads, ChannelsLast: e.ChannelsLast,
 		Quantize: e.Quantize, Device: e.Device, LatencyMs: finite(e.Lat(p)),
 		ThroughputRPS: finite(e.ThroughputRPS), Iters: e.Iters, Runs: e.Runs,

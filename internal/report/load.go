@@ -199,8 +199,8 @@ func computeLoad(recs []*record.Record, o Options) *LoadReport {
 			return c
 		}
 		l := r.Load
-		c := &ServingConfig{Key: k, Model: r.Model, Simulated: r.Mode == "simulate", Compile: r.Compile,
-			CompileRequested: r.CompileRequested, Threads: r.Threads, InteropThreads: r.InteropThreads,
+		c := &ServingConfig{Key: k, Model: r.Model, Simulated: r.Mode == "simulate", Compile: r.CompileApplied,
+			CompileRequested: r.Compile, Threads: r.Threads, InteropThreads: r.InteropThreads,
 			ChannelsLast: r.ChannelsLast, Quantize: r.Quantize, Instances: l.Instances, MaxBatch: r.BatchSize,
 			MaxDelayMs: l.MaxDelayMs, Arrival: l.Arrival, Usable: true}
 		if l.MaxBatch > 0 {

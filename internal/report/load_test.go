@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/perflab/perflab/internal/knobs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,9 +76,9 @@ func TestLoadReport(t *testing.T) {
 
 func TestLoadRecommendationTiesAndPredictions(t *testing.T) {
 	mk := func(inst, thr, b int, delay float64, mode string, rate, p95 float64) *record.Record {
-		return &record.Record{Mode: mode, Model: "m", BatchSize: b, Threads: thr, CompileRequested: "on", Compile: true,
+		return &record.Record{Mode: mode, Knobs: knobs.Knobs{Model: "m", BatchSize: b, Threads: thr, Compile: "on"}, CompileApplied: true,
 			LatencyP50: p95 / 2, LatencyP90: p95, LatencyP95: p95, LatencyP99: p95, ThroughputRPS: rate,
-			Load: &record.LoadInfo{Arrival: "poisson", OfferedRPS: rate, AchievedRPS: rate, Instances: inst, MaxBatch: b, MaxDelayMs: delay, Requests: 500}}
+			Load: &record.LoadInfo{Serving: knobs.Serving{Arrival: "poisson", OfferedRPS: rate, Instances: inst, MaxBatch: b, MaxDelayMs: delay}, AchievedRPS: rate, Requests: 500}}
 	}
 	recs := []*record.Record{
 		mk(2, 1, 8, 5, "load", 100, 40), // capacity 100, 2 CPUs

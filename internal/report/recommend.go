@@ -35,6 +35,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"slices"
 	"strconv"
@@ -115,20 +116,9 @@ func (l Pct) Interval() (ci stats.CI, between, ok bool) {
 
 // Entry is one configuration: the records with the same record.Key merged.
 type Entry struct {
-	Key              string
-	Model            string
-	Device           string
-	BatchSize        int
-	Compile          bool   // freeze + optimize_for_inference applied
-	CompileRequested string // as asked ("" for seed records)
-	Threads          int
-	InteropThreads   int
-	ChannelsLast     bool
-	Quantize         bool
-	OneDNNISA        string // "" = the library's choice
-	Allocator        string // CPU serving knobs; "" = the default (glibc, libgomp's wait, no pinning)
-	OMPWait          string
-	Pin              string
+	Key string
+	knobs.Knobs
+	CompileApplied bool // freeze + optimize_for_inference applied
 
 	Latency       map[string]Pct // "p50".."p99"
 	ThroughputRPS float64
@@ -163,9 +153,9 @@ func (e *Entry) Noisy() bool { return e.IQROverMedian > NoisyThreshold }
 // CompileLabel is "on" or "off", with the requested mode when it differs or was auto:
 // "on (auto)".
 func (e *Entry) CompileLabel() string {
-	s := onOff(e.Compile)
-	if e.CompileRequested != "" && e.CompileRequested != s {
-		s += " (" + e.CompileRequested + ")"
+	s := onOff(e.CompileApplied)
+	if e.Compile != "" && e.Compile != s {
+		s += " (" + e.Compile + ")"
 	}
 	return s
 }
@@ -181,7 +171,7 @@ func (e *Entry) ThreadsLabel() string {
 // ShortLabel is a compact label for plots: "compile 2t +cl", "eager 1t +int8".
 func (e *Entry) ShortLabel() string {
 	s := "eager"
-	if e.Compile {
+	if e.CompileApplied {
 		s = "compile"
 	}
 	s += fmt.Sprintf(" %dt", e.Threads)
@@ -358,7 +348,7 @@ func Compute(recs []*record.Record, opts Options) (*Report, error) {
 			}
 		}
 		if len(ok) == 0 {
-			rep.Failures = append(rep.Failures, Failure{Entry: knobs(failed[0]), Failed: true, Reason: failureReason(failed), Runs: len(failed)})
+			rep.Failures = append(rep.Failures, Failure{Entry: entryOf(failed[0]), Failed: true, Reason: failureReason(failed), Runs: len(failed)})
 			continue
 		}
 		e := merge(ok)
@@ -386,16 +376,9 @@ func Compute(recs []*record.Record, opts Options) (*Report, error) {
 	return rep, nil
 }
 
-// knobs returns an Entry holding only r's configuration.
-func knobs(r *record.Record) *Entry {
-	return &Entry{
-		Key: r.Key(), Model: r.Model, Device: r.Device, BatchSize: r.BatchSize,
-		Compile: r.Compile, CompileRequested: r.CompileRequested,
-		Threads: r.Threads, InteropThreads: r.InteropThreads,
-		ChannelsLast: r.ChannelsLast, Quantize: r.Quantize,
-		OneDNNISA: r.OneDNNISA, Allocator: r.Allocator, OMPWait: r.OMPWait, Pin: r.Pin,
-		Latency: map[string]Pct{},
-	}
+// entryOf returns an Entry holding only r's configuration.
+func entryOf(r *record.Record) *Entry {
+	return &Entry{Key: r.Key(), Knobs: r.Knobs, CompileApplied: r.CompileApplied, Latency: map[string]Pct{}}
 }
 
 func failureReason(failed []*record.Record) string {
@@ -417,7 +400,7 @@ func failureReason(failed []*record.Record) string {
 // pooled sample, throughput the mean of the runs'); otherwise each figure is the median
 // of the runs' and the CIs are unknown.
 func merge(rs []*record.Record) *Entry {
-	e := knobs(rs[0])
+	e := entryOf(rs[0])
 	e.Runs = len(rs)
 	for _, r := range rs {
 		e.Iters += r.Iters
@@ -595,8 +578,8 @@ func compareEntries(a, b *Entry) int {
 		cmp.Compare(a.BatchSize, b.BatchSize),
 		cmp.Compare(a.Threads, b.Threads),
 		cmp.Compare(a.InteropThreads, b.InteropThreads),
-		cmpBool(a.Compile, b.Compile),
-		cmp.Compare(a.CompileRequested, b.CompileRequested),
+		cmpBool(a.CompileApplied, b.CompileApplied),
+		cmp.Compare(a.Compile, b.Compile),
 		cmpBool(a.ChannelsLast, b.ChannelsLast),
 		cmpBool(a.Quantize, b.Quantize),
 		cmp.Compare(a.Device, b.Device),
@@ -859,7 +842,7 @@ func knobValue(e *Entry, knob string) (val string, rest string) {
 	}
 	parts := map[string]string{
 		"batch_size":      strconv.Itoa(e.BatchSize),
-		"compile":         b2s(e.Compile),
+		"compile":         b2s(e.CompileApplied),
 		"threads":         strconv.Itoa(e.Threads),
 		"interop_threads": strconv.Itoa(e.InteropThreads),
 		"channels_last":   b2s(e.ChannelsLast),

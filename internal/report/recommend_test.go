@@ -1,6 +1,7 @@
 package report
 
 import (
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"slices"
 	"strings"
@@ -38,9 +39,9 @@ func (c cfg) rec() *record.Record {
 		compile = "on"
 	}
 	r := &record.Record{
-		SchemaVersion: 1, Status: record.StatusOK, Model: c.model, Device: "cpu", BatchSize: c.batch,
-		Compile: c.compile, CompileRequested: compile, Threads: c.threads, InteropThreads: 1, ChannelsLast: c.cl,
-		Iters: 200, LatencyP50: c.p95 * 0.8, LatencyP90: c.p95 * 0.95, LatencyP95: c.p95, LatencyP99: c.p95 * 1.2,
+		SchemaVersion: 1, Status: record.StatusOK, Knobs: knobs.Knobs{Model: c.model, Device: "cpu", BatchSize: c.batch, Compile: compile, Threads: c.threads, InteropThreads: 1, ChannelsLast: c.cl},
+		CompileApplied: c.compile,
+		Iters:          200, LatencyP50: c.p95 * 0.8, LatencyP90: c.p95 * 0.95, LatencyP95: c.p95, LatencyP99: c.p95 * 1.2,
 		ThroughputRPS: c.tput, Env: &record.Env{Fingerprint: "fp1", CPUModel: "cpu"},
 	}
 	if c.lo != 0 || c.hi != 0 {

@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"github.com/perflab/perflab/internal/knobs"
 	"strings"
 	"testing"
 
@@ -50,8 +51,8 @@ func TestParseLoadPreset(t *testing.T) {
 		t.Errorf("config %+v", c)
 	}
 	// The planned key is the key of the record perflab load writes for it.
-	r := &record.Record{Mode: "load", Model: "resnet18", BatchSize: 8, Compile: true, CompileRequested: "on", Threads: 1, InteropThreads: 1, Device: "cpu",
-		Load: &record.LoadInfo{Arrival: "poisson", OfferedRPS: 40, Instances: 2, MaxBatch: 8, MaxDelayMs: 2.5}}
+	r := &record.Record{Mode: "load", Knobs: knobs.Knobs{Model: "resnet18", BatchSize: 8, Compile: "on", Threads: 1, InteropThreads: 1, Device: "cpu"}, CompileApplied: true,
+		Load: &record.LoadInfo{Serving: knobs.Serving{Arrival: "poisson", OfferedRPS: 40, Instances: 2, MaxBatch: 8, MaxDelayMs: 2.5}}}
 	if c.Key != r.Key() {
 		t.Errorf("planned key %s != record key %s", c.Key, r.Key())
 	}

@@ -3,6 +3,7 @@ package sweep
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -76,14 +77,11 @@ func (c Config) key() string {
 
 // record returns a record holding only c's configuration (no measurement).
 func (c Config) record() *record.Record {
-	r := &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Model: c.Model, Inputs: c.Inputs, Device: "cpu",
-		BatchSize: c.BatchSize, CompileRequested: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads,
-		ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA,
-		Allocator: c.Allocator, OMPWait: c.OMPWait, Pin: c.Pin}
+	r := &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Knobs: knobs.Knobs{Model: c.Model, Inputs: c.Inputs, Device: "cpu", BatchSize: c.BatchSize, Compile: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads, ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA, Allocator: c.Allocator, OMPWait: c.OMPWait, Pin: c.Pin}}
 	if c.Mode == ModeLoad {
 		r.Mode = ModeLoad
-		r.Load = &record.LoadInfo{Arrival: c.Arrival, OfferedRPS: c.Rate, Instances: c.Instances, MaxBatch: c.BatchSize,
-			MaxDelayMs: c.MaxDelayMs, LatencyPct: c.LatencyPct, LatencyBudgetMs: c.BudgetMs}
+		r.Load = &record.LoadInfo{Serving: knobs.Serving{Arrival: c.Arrival, OfferedRPS: c.Rate, Instances: c.Instances, MaxBatch: c.BatchSize, MaxDelayMs: c.MaxDelayMs},
+			LatencyPct: c.LatencyPct, LatencyBudgetMs: c.BudgetMs}
 		if c.FindCapacity {
 			r.Load.Capacity = &record.Capacity{LatencyPct: c.LatencyPct, BudgetMs: c.BudgetMs}
 		}

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"regexp"
@@ -17,7 +18,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/procknob"
@@ -384,8 +384,8 @@ func parseGrid(source string, d *gridDoc) (Grid, error) {
 	for i, isa := range g.OneDNNISA {
 		if isa == "default" {
 			g.OneDNNISA[i] = ""
-		} else if err := env.CheckOneDNNISA(isa); err != nil {
-			return g, fmt.Errorf("preset %s: line %d: onednn_isa: unknown value %q (want default or one of %s)", source, itemLine(&d.OneDNNISA, i), isa, strings.Join(env.OneDNNISAs, ", "))
+		} else if err := knobs.CheckOneDNNISA(isa); err != nil {
+			return g, fmt.Errorf("preset %s: line %d: onednn_isa: unknown value %q (want default or one of %s)", source, itemLine(&d.OneDNNISA, i), isa, strings.Join(knobs.OneDNNISAs, ", "))
 		}
 	}
 	knob := func(key string, n *yaml.Node, check func(string) error, want string) ([]string, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -458,8 +459,7 @@ func TestProcessKnobDimensions(t *testing.T) {
 	keys := map[string]bool{}
 	for _, c := range cfgs {
 		keys[c.Key] = true
-		r := &record.Record{Model: c.Model, BatchSize: c.BatchSize, CompileRequested: c.Compile, Threads: c.Threads,
-			InteropThreads: c.InteropThreads, Allocator: c.Allocator, OMPWait: c.OMPWait, Pin: c.Pin}
+		r := &record.Record{Knobs: knobs.Knobs{Model: c.Model, BatchSize: c.BatchSize, Compile: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads, Allocator: c.Allocator, OMPWait: c.OMPWait, Pin: c.Pin}}
 		if r.Key() != c.Key {
 			t.Errorf("config key %q, its record's %q", c.Key, r.Key())
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"os"
 	"strings"
 	"syscall"
@@ -63,9 +64,9 @@ func fakeWorker() int {
 		for k := range samples {
 			samples[k] = v * (1 + 0.001*float64(k%7))
 		}
-		r := &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Model: spec.Model, Inputs: spec.Inputs, Device: "cpu",
-			BatchSize: c.BatchSize, CompileRequested: c.Compile, Compile: c.Compile == "on", Threads: spec.Threads, InteropThreads: spec.InteropThreads,
-			SamplesMs: samples, LatencyP50: v, LatencyP90: v, LatencyP95: v, LatencyP99: v, ThroughputRPS: 1000 / v, WallMs: v * float64(len(samples)),
+		r := &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Knobs: knobs.Knobs{Model: spec.Model, Inputs: spec.Inputs, Device: "cpu", BatchSize: c.BatchSize, Compile: c.Compile, Threads: spec.Threads, InteropThreads: spec.InteropThreads},
+			CompileApplied: c.Compile == "on",
+			SamplesMs:      samples, LatencyP50: v, LatencyP90: v, LatencyP95: v, LatencyP99: v, ThroughputRPS: 1000 / v, WallMs: v * float64(len(samples)),
 			Iters: len(samples), StopReason: "iters", Notes: []string{"worker " + spec.Worker + ": 3 rounds"},
 			Runs: []record.Run{{Worker: spec.Worker, Status: "ok", Iters: len(samples), Rounds: 3, P50: v, P90: v, P95: v, P99: v, ThroughputRPS: 1000 / v}}}
 		w.Send(wire.Message{Key: c.Key, Record: r})
@@ -135,7 +136,7 @@ func TestWorkerSweep(t *testing.T) {
 			if r.OK() || !strings.Contains(r.Error, "crashed: killed by signal killed") || !strings.Contains(r.Error, "held 4 configurations") {
 				t.Errorf("%s: status %s error %q", r.Key(), r.Status, r.Error)
 			}
-		case r.Model == "crashprep.pt" && r.BatchSize == 2 && r.CompileRequested == "on":
+		case r.Model == "crashprep.pt" && r.BatchSize == 2 && r.Compile == "on":
 			if r.OK() || !strings.Contains(r.Error, "while preparing it") || !strings.Contains(r.Error, "crashed: killed by signal killed: native crash in prepare") {
 				t.Errorf("%s: status %s error %q", r.Key(), r.Status, r.Error)
 			}

@@ -11,6 +11,7 @@ package torchsvc
 import (
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"os"
 	"slices"
 	"strings"
@@ -345,9 +346,9 @@ func (s *Service) Record() (*record.Record, error) {
 	defer s.mu.Unlock()
 	rec := &record.Record{
 		SchemaVersion: record.SchemaVersion, Mode: "load", Status: record.StatusOK,
-		Model: s.m.Name, ModelPath: s.file, Inputs: specs(s.m.Inputs), Device: "cpu",
-		BatchSize: c.MaxBatch, Compile: s.compiled, CompileRequested: c.Compile,
-		Threads: s.threads[0], InteropThreads: s.threads[1], ChannelsLast: c.ChannelsLast, Quantize: c.Quantize,
+		Knobs: knobs.Knobs{Model: s.m.Name, Inputs: specs(s.m.Inputs), Device: "cpu", BatchSize: c.MaxBatch, Compile: c.Compile, Threads: s.threads[0], InteropThreads: s.threads[1], ChannelsLast: c.ChannelsLast, Quantize: c.Quantize}, ModelPath: s.file,
+		CompileApplied: s.compiled,
+
 		Seed: c.Seed, Correctness: s.correctness, Notes: slices.Clone(s.notes),
 	}
 	k := c.Knobs.Normalize()

@@ -28,7 +28,7 @@ func TestServiceOnFixture(t *testing.T) {
 	if rec.Mode != "load" || rec.Threads != 1 || rec.InteropThreads != 1 || rec.BatchSize != 3 || rec.ModelSHA256 == "" || rec.Env == nil {
 		t.Errorf("record %+v", rec)
 	}
-	if rec.Compile && (rec.Correctness == nil || !rec.Correctness.OK) {
+	if rec.CompileApplied && (rec.Correctness == nil || !rec.Correctness.OK) {
 		t.Errorf("compile auto applied without a passing check: %+v", rec.Correctness)
 	}
 	w := svc.WarmupMs()

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"github.com/perflab/perflab/internal/knobs"
 	"strings"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 func TestRoundTrip(t *testing.T) {
 	var b bytes.Buffer
 	w := NewWriter(&b)
-	in := []Message{{Prepare: "k1"}, {Measuring: true}, {Key: "k1", Record: &record.Record{Model: "m", LatencyP50: 1.5}},
+	in := []Message{{Prepare: "k1"}, {Measuring: true}, {Key: "k1", Record: &record.Record{Knobs: knobs.Knobs{Model: "m"}, LatencyP50: 1.5}},
 		{Preprocess: &record.Preprocess{Image: "x", Iters: 3}}}
 	for _, m := range in {
 		if err := w.Send(m); err != nil {

@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -41,7 +42,7 @@ var env = &record.Env{Fingerprint: "25a5ef032987", CPUModel: "AMD EPYC", Logical
 
 func base(c cfg) *record.Record {
 	return &record.Record{SchemaVersion: 1, Mode: c.mode, Status: record.StatusOK, Timestamp: "2026-01-30T14:30:22Z",
-		Model: c.model, Device: "cpu", BatchSize: c.b, Compile: true, CompileRequested: "on", Threads: c.thr, InteropThreads: 1, Env: env}
+		Knobs: knobs.Knobs{Model: c.model, Device: "cpu", BatchSize: c.b, Compile: true, Threads: c.thr, InteropThreads: 1}, CompileRequested: "on", Env: env}
 }
 
 func run(c cfg, rate float64) (*record.Record, load.Summary) {
@@ -95,7 +96,7 @@ func main() {
 		case c.failed != "":
 			r := base(c)
 			r.Status, r.Error = record.StatusFailed, c.failed
-			r.Load = &record.LoadInfo{Arrival: "poisson", OfferedRPS: c.rates[0], Instances: c.inst, MaxBatch: c.b, MaxDelayMs: c.delayMs, LatencyPct: c.pct, LatencyBudgetMs: c.budget}
+			r.Load = &record.LoadInfo{Serving: knobs.Serving{Arrival: "poisson", OfferedRPS: c.rates[0], Instances: c.inst, MaxBatch: c.b, MaxDelayMs: c.delayMs}, LatencyPct: c.pct, LatencyBudgetMs: c.budget}
 			write(r)
 		case c.capacity:
 			var steps []record.CapacityStep

@@ -1,0 +1,203 @@
+// Package knobs is perflab's one description of a configuration: which model runs with
+// which settings (Knobs) and, for perflab load, how it is served (Serving). A
+// configuration is validated, keyed, given its command-line flags and written back as a
+// child process's arguments here and nowhere else; records (record.Record embeds Knobs),
+// sweep plans, baselines, reports and the gate all carry this type.
+package knobs
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/perflab/perflab/internal/procknob"
+)
+
+// Compile modes (--compile): whether torch::jit::freeze + optimize_for_inference is applied.
+const (
+	CompileAuto = "auto" // optimize unless it fails or changes the outputs
+	CompileOn   = "on"   // optimize; failure is an error
+	CompileOff  = "off"
+)
+
+// CompileModes are the values of --compile.
+var CompileModes = []string{CompileAuto, CompileOn, CompileOff}
+
+// CPU is the only device this libtorch has.
+const CPU = "cpu"
+
+// Limits checked before anything runs.
+const MaxBatch = 65_536
+
+// Knobs are the settings of one configuration of one model. JSON names are the record's
+// (the seed tool's where it had them); the zero value of each optional knob leaves it to
+// the library or the environment.
+type Knobs struct {
+	Model          string   `json:"model"`                       // built-in name or TorchScript path
+	Inputs         []string `json:"inputs,omitempty"`            // model.InputSpec texts, for TorchScript files
+	Device         string   `json:"device,omitempty"`            // only "cpu"; "" = cpu
+	BatchSize      int      `json:"batch_size"`                  // perflab load: the batcher's max batch
+	Compile        string   `json:"compile_requested,omitempty"` // CompileModes, as asked; "" on seed records
+	Threads        int      `json:"threads"`                     // intra-op (per instance in load); 0 = CPUs available
+	InteropThreads int      `json:"interop_threads,omitempty"`   // 0 = libtorch's default
+	ChannelsLast   bool     `json:"channels_last"`
+	Quantize       bool     `json:"quantize"`             // the model's dynamic-int8 variant
+	OneDNNISA      string   `json:"onednn_isa,omitempty"` // oneDNN ISA cap (OneDNNISAs); "" = the library's choice
+	Allocator      string   `json:"allocator,omitempty"`  // procknob.Allocators, normalized ("" = glibc)
+	OMPWait        string   `json:"omp_wait,omitempty"`   // procknob.OMPWaits; "" = libgomp's default
+	Pin            string   `json:"pin,omitempty"`        // procknob.ParsePin: "cores" or a CPU list; "" = none
+}
+
+// Validate checks what can be checked without loading anything or looking at the CPUs.
+// Its errors name the flag and the fix.
+func (k *Knobs) Validate() error {
+	switch d := strings.ToLower(k.Device); {
+	case d == "" || d == CPU:
+	case d == "cuda" || d == "gpu" || d == "mps":
+		return fmt.Errorf("--device %s is not available: this libtorch (Debian's 1.13 CPU build) has no %s support; use --device cpu", k.Device, strings.ToUpper(k.Device))
+	case strings.HasPrefix(d, "cuda:"):
+		return fmt.Errorf("--device %s is not available: this libtorch has no CUDA support; use --device cpu", k.Device)
+	default:
+		return fmt.Errorf("unknown --device %q: use cpu", k.Device)
+	}
+	switch {
+	case k.Model == "":
+		return fmt.Errorf("--model is required: a built-in model name or a TorchScript file")
+	case k.BatchSize < 1:
+		return fmt.Errorf("--batch-size must be >= 1, got %d", k.BatchSize)
+	case k.BatchSize > MaxBatch:
+		return fmt.Errorf("--batch-size %d is more than %d", k.BatchSize, MaxBatch)
+	case k.Threads < 0:
+		return fmt.Errorf("--threads must be >= 1 (or 0 for the CPUs available), got %d", k.Threads)
+	case k.InteropThreads < 0:
+		return fmt.Errorf("--interop-threads must be >= 1 (or 0 for libtorch's default), got %d", k.InteropThreads)
+	}
+	if err := CheckCompile(k.Compile); err != nil {
+		return err
+	}
+	if k.OneDNNISA != "" {
+		if err := CheckOneDNNISA(k.OneDNNISA); err != nil {
+			return fmt.Errorf("--onednn-isa: %v", err)
+		}
+	}
+	return k.Process().Validate()
+}
+
+// CheckCompile says whether s is a --compile value.
+func CheckCompile(s string) error {
+	if !slices.Contains(CompileModes, s) {
+		return fmt.Errorf("--compile must be auto, on or off, got %q", s)
+	}
+	return nil
+}
+
+// Process returns the per-process CPU knobs (which must be in place when the process
+// starts: procknob.Apply).
+func (k Knobs) Process() procknob.Knobs {
+	return procknob.Knobs{Allocator: k.Allocator, OMPWait: k.OMPWait, Pin: k.Pin}
+}
+
+// Normalize spells the defaults as records and keys do: device "cpu", allocator "glibc"
+// and pin "none" as "", a CPU list in its canonical form.
+func (k Knobs) Normalize() Knobs {
+	if k.Device == "" {
+		k.Device = CPU
+	}
+	p := k.Process().Normalize()
+	k.Allocator, k.OMPWait, k.Pin = p.Allocator, p.OMPWait, p.Pin
+	return k
+}
+
+// Key is the configuration's identity in records, sweeps, baselines and the gate, e.g.
+// "resnet18|b4|compile=on|t2|i0|cl=false|q=false|cpu". Seed records without a requested
+// compile mode key by the one applied (record.Record.Key fills it in).
+func (k Knobs) Key() string {
+	device := k.Device
+	if device == "" {
+		device = CPU
+	}
+	key := fmt.Sprintf("%s|b%d|compile=%s|t%d|i%d|cl=%t|q=%t|%s", Printable(k.Model), k.BatchSize, k.Compile, k.Threads, k.InteropThreads, k.ChannelsLast, k.Quantize, device)
+	for _, kv := range [][2]string{{"isa", k.OneDNNISA}, {"alloc", k.Allocator}, {"wait", k.OMPWait}, {"pin", k.Pin}} {
+		if kv[1] != "" {
+			key += "|" + kv[0] + "=" + kv[1]
+		}
+	}
+	return key
+}
+
+// Suffix is the human label of the knobs beyond model, batch, compile and threads, e.g.
+// " channels_last int8 isa=avx2 jemalloc wait=active pin=cores" ("" when none is set).
+func (k Knobs) Suffix() string {
+	var s string
+	if k.ChannelsLast {
+		s += " channels_last"
+	}
+	if k.Quantize {
+		s += " int8"
+	}
+	if k.OneDNNISA != "" {
+		s += " isa=" + k.OneDNNISA
+	}
+	if k.Allocator != "" {
+		s += " " + k.Allocator
+	}
+	if k.OMPWait != "" {
+		s += " wait=" + k.OMPWait
+	}
+	if k.Pin != "" {
+		s += " pin=" + k.Pin
+	}
+	return s
+}
+
+// Label is a short human label, e.g. "resnet18 b4 compile=on t2/1 channels_last".
+func (k Knobs) Label() string {
+	return fmt.Sprintf("%s b%d compile=%s t%d/%d", Printable(k.Model), k.BatchSize, k.Compile, k.Threads, k.InteropThreads) + k.Suffix()
+}
+
+// Same says whether a and b are the same configuration (the same Key).
+func Same(a, b Knobs) bool { return a.Key() == b.Key() }
+
+// Printable returns s with its control characters (newlines, carriage returns, tabs,
+// escape sequences, Unicode line separators) written as Go escapes (\n, \x1b, \u2028):
+// a name read from a file or a flag then stays on its line wherever it is rendered, and
+// cannot start a markdown heading or a workflow command (::error::) of its own.
+func Printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// OneDNNISAs are the values of --onednn-isa and of a preset's onednn_isa, as oneDNN 2.6
+// names them for ONEDNN_MAX_CPU_ISA (lower case). "" (or "default" in presets) leaves
+// the choice to the library: the best the CPU has.
+var OneDNNISAs = []string{"sse41", "avx", "avx2", "avx2_vnni", "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "avx512_core_amx"}
+
+// CheckOneDNNISA returns an error naming the valid values when name is not one of them.
+func CheckOneDNNISA(name string) error {
+	for _, v := range OneDNNISAs {
+		if name == v {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown oneDNN ISA %q: use one of %s (or leave it unset for the library's choice)", name, strings.Join(OneDNNISAs, ", "))
+}
