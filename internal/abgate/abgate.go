@@ -218,13 +218,7 @@ func Configs(recs []*record.Record, rep *report.Report, files []ModelFile, selec
 		sort.Strings(keys)
 		for _, k := range keys {
 			r := byKey[k]
-			compile := r.Compile
-			if compile == "" {
-				compile = map[bool]string{true: "on", false: "off"}[r.CompileApplied]
-			}
-			out = append(out, gate.ABConfig{Key: k, Old: f.Base, New: f.Path, Inputs: r.Inputs, BatchSize: r.BatchSize,
-				Threads: r.Threads, InteropThreads: r.InteropThreads, Compile: compile, ChannelsLast: r.ChannelsLast,
-				Quantize: r.Quantize, Iters: iters, Warmup: warmup})
+			out = append(out, gate.ABConfig{Key: k, Old: f.Base, New: f.Path, Knobs: r.Configuration(), Iters: iters, Warmup: warmup})
 		}
 	}
 	return out

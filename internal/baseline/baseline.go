@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"io"
 	"math"
 	"os"
@@ -49,18 +50,30 @@ type File struct {
 	Entries       []Entry `json:"entries"` // sorted by Key
 }
 
-// Entry is one configuration's history. Its knobs are those of record.Record.Key.
+// Entry is one configuration's history: its key (record.Record.Key), its knobs (JSON
+// names as in records; files written before the knobs were shared say "compile" for the
+// requested compile mode, which still reads) and its runs.
 type Entry struct {
-	Key            string `json:"key"`
-	Model          string `json:"model"`
-	BatchSize      int    `json:"batch_size"`
-	Compile        string `json:"compile"`
-	Threads        int    `json:"threads"`
-	InteropThreads int    `json:"interop_threads"`
-	ChannelsLast   bool   `json:"channels_last"`
-	Quantize       bool   `json:"quantize"`
-	Device         string `json:"device"`
-	Runs           []Run  `json:"runs"` // oldest first, at most File.Keep
+	Key string `json:"key"`
+	knobs.Knobs
+	Runs []Run `json:"runs"` // oldest first, at most File.Keep
+}
+
+// UnmarshalJSON reads an entry, old files' "compile" included.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	type plain Entry
+	var v struct {
+		plain
+		OldCompile string `json:"compile"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*e = Entry(v.plain)
+	if e.Compile == "" {
+		e.Compile = v.OldCompile
+	}
+	return nil
 }
 
 // Run is one measurement of a configuration.
@@ -254,16 +267,7 @@ func badSample(ms []float64) int {
 }
 
 func entryFor(r *record.Record) Entry {
-	compile := r.Compile
-	if compile == "" {
-		compile = map[bool]string{true: "on", false: "off"}[r.CompileApplied]
-	}
-	device := r.Device
-	if device == "" {
-		device = "cpu"
-	}
-	return Entry{Key: r.Key(), Model: r.Model, BatchSize: r.BatchSize, Compile: compile, Threads: r.Threads,
-		InteropThreads: r.InteropThreads, ChannelsLast: r.ChannelsLast, Quantize: r.Quantize, Device: device}
+	return Entry{Key: r.Key(), Knobs: r.Configuration().Normalize()}
 }
 
 func runFor(r *record.Record, commit string, now time.Time) Run {

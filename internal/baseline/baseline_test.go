@@ -59,7 +59,7 @@ func TestUpdateRun(t *testing.T) {
 		t.Fatalf("Update = %+v, want 1 added", res)
 	}
 	want := Entry{
-		Key: "m|b1|compile=on|t1|i1|cl=false|q=false|cpu", Model: "m", BatchSize: 1, Compile: "on", Threads: 1, InteropThreads: 1, Device: "cpu",
+		Key: "m|b1|compile=on|t1|i1|cl=false|q=false|cpu", Knobs: knobs.Knobs{Model: "m", BatchSize: 1, Compile: "on", Threads: 1, InteropThreads: 1, Device: "cpu"},
 		Runs: []Run{{
 			Commit: "deadbeef", Date: "2026-01-30T14:30:22Z", Fingerprint: "fp1", CPUModel: "Test CPU", CPUsAvailable: 1.5,
 			Torch: "2.1.0", BLAS: "openblas", ModelSHA256: "abc123", Iters: 4,
@@ -564,5 +564,18 @@ func TestSaveValidates(t *testing.T) {
 	bad.SamplesMs[0] = 0
 	if res := New("p", 5).Update([]*record.Record{bad}, "c", day(1)); res.Added != 0 || len(res.Skipped) != 1 || !strings.Contains(res.Skipped[0], "samples_ms[0] = 0 is not a latency") {
 		t.Errorf("Update of a zero sample: %+v", res)
+	}
+}
+
+// TestParseOldEntryCompile reads a baseline written before the knobs were shared, whose
+// entries name the requested compile mode "compile".
+func TestParseOldEntryCompile(t *testing.T) {
+	old := `{"schema_version":1,"preset":"p","keep":3,"entries":[{"key":"m|b1|compile=on|t1|i1|cl=false|q=false|cpu","model":"m","batch_size":1,"compile":"on","threads":1,"interop_threads":1,"channels_last":false,"quantize":false,"device":"cpu","runs":[]}]}`
+	f, err := Parse("old.json", []byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := f.Entries[0]; e.Compile != "on" || e.Model != "m" || e.Threads != 1 || e.InteropThreads != 1 {
+		t.Errorf("old entry read as %+v", e)
 	}
 }

@@ -30,11 +30,13 @@ import (
 	"github.com/perflab/perflab/internal/torch"
 )
 
-// Compile modes.
+// Compile modes (knobs.CompileModes): on means torch::jit::freeze +
+// optimize_for_inference, and its failure is an error; auto optimizes unless that fails
+// or changes the outputs.
 const (
-	CompileAuto = "auto" // optimize unless it fails or changes the outputs
-	CompileOn   = "on"   // torch::jit::freeze + optimize_for_inference; failure is an error
-	CompileOff  = "off"
+	CompileAuto = knobs.CompileAuto
+	CompileOn   = knobs.CompileOn
+	CompileOff  = knobs.CompileOff
 )
 
 // Tolerance is the correctness guard's element-wise rule against the plain model's
@@ -62,24 +64,12 @@ const Confidence = 0.95
 // threshold torch.utils.benchmark warns at).
 const NoisyIQROverMedian = 0.10
 
-// Config is one configuration to measure.
+// Config is one configuration to measure: its knobs and how to measure it.
 type Config struct {
-	Model           string   // built-in name or TorchScript path
-	Inputs          []string // InputSpec texts, for TorchScript files
-	Device          string   // only "cpu"
-	BatchSize       int
+	knobs.Knobs
 	Iters           int
 	Warmup          int
-	Compile         string // auto, on, off
-	Threads         int    // intra-op; 0 = CPUs available
-	InteropThreads  int    // 0 = libtorch's default
-	ChannelsLast    bool
-	Quantize        bool
 	Seed            int64
-	OneDNNISA       string // oneDNN ISA cap (knobs.OneDNNISAs); "" = the library's choice
-	Allocator       string // procknob.Allocators; "" = the environment's (glibc)
-	OMPWait         string // procknob.OMPWaits; "" = libgomp's default
-	Pin             string // procknob.ParsePin: "", "none", "cores" or a CPU list
 	PreprocessIters int    // vision models only; 0 = skip
 	Image           string // JPEG for preprocessing; "" = a synthetic 640x480 JPEG
 
@@ -96,7 +86,7 @@ type Config struct {
 // memory, ~10 in the record), so a million iterations make a 10 MB record.
 const (
 	MaxIters = 1_000_000
-	MaxBatch = 65_536
+	MaxBatch = knobs.MaxBatch
 	// MaxInputElements bounds the elements of one set of inputs (4 GiB of float32).
 	MaxInputElements = 1 << 30
 	// MaxImageBytes bounds the --image file read.
@@ -105,32 +95,19 @@ const (
 
 // Defaults returns the seed tool's defaults.
 func Defaults() Config {
-	return Config{Device: "cpu", BatchSize: 1, Iters: 200, Warmup: 20, Compile: CompileAuto, PreprocessIters: 50}
+	return Config{Knobs: knobs.Knobs{Device: knobs.CPU, BatchSize: 1, Compile: CompileAuto}, Iters: 200, Warmup: 20, PreprocessIters: 50}
 }
 
 // Validate checks what can be checked without loading anything.
 func (c *Config) Validate() error {
-	switch strings.ToLower(c.Device) {
-	case "cpu":
-	case "cuda", "gpu", "mps":
-		return fmt.Errorf("--device %s is not available: this libtorch (Debian's 1.13 CPU build) has no %s support; use --device cpu", c.Device, strings.ToUpper(c.Device))
-	default:
-		if strings.HasPrefix(strings.ToLower(c.Device), "cuda:") {
-			return fmt.Errorf("--device %s is not available: this libtorch has no CUDA support; use --device cpu", c.Device)
-		}
-		return fmt.Errorf("unknown --device %q: use cpu", c.Device)
+	if err := c.Knobs.Validate(); err != nil {
+		return err
 	}
 	switch {
-	case c.BatchSize < 1:
-		return fmt.Errorf("--batch-size must be >= 1, got %d", c.BatchSize)
 	case c.Iters < 1:
 		return fmt.Errorf("--iters must be >= 1, got %d", c.Iters)
 	case c.Warmup < 0:
 		return fmt.Errorf("--warmup must be >= 0, got %d", c.Warmup)
-	case c.Threads < 0:
-		return fmt.Errorf("--threads must be >= 1 (or 0 for the CPUs available), got %d", c.Threads)
-	case c.InteropThreads < 0:
-		return fmt.Errorf("--interop-threads must be >= 1 (or 0 for libtorch's default), got %d", c.InteropThreads)
 	case c.PreprocessIters < 0:
 		return fmt.Errorf("--preprocess-iters must be >= 0, got %d", c.PreprocessIters)
 	case c.Iters > MaxIters:
@@ -139,8 +116,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--warmup %d is more than %d", c.Warmup, MaxIters)
 	case c.PreprocessIters > MaxIters:
 		return fmt.Errorf("--preprocess-iters %d is more than %d", c.PreprocessIters, MaxIters)
-	case c.BatchSize > MaxBatch:
-		return fmt.Errorf("--batch-size %d is more than %d", c.BatchSize, MaxBatch)
 	}
 	// More threads than CPUs measure the scheduler's contention, not the model (and 999
 	// threads on 2 CPUs start ~2000 OS threads).
@@ -148,19 +123,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--threads %d is more than the %d CPUs available to this process (affinity and cgroup quota applied): oversubscribed threads measure contention, not the model; use --threads %d or fewer", c.Threads, cpus, cpus)
 	} else if c.InteropThreads > cpus {
 		return fmt.Errorf("--interop-threads %d is more than the %d CPUs available to this process: use --interop-threads %d or fewer", c.InteropThreads, cpus, cpus)
-	}
-	switch c.Compile {
-	case CompileAuto, CompileOn, CompileOff:
-	default:
-		return fmt.Errorf("--compile must be auto, on or off, got %q", c.Compile)
-	}
-	if c.OneDNNISA != "" {
-		if err := knobs.CheckOneDNNISA(c.OneDNNISA); err != nil {
-			return fmt.Errorf("--onednn-isa: %v", err)
-		}
-	}
-	if err := c.Knobs().Validate(); err != nil {
-		return err
 	}
 	if c.Image != "" {
 		if fi, err := os.Stat(c.Image); err != nil || !fi.Mode().IsRegular() {
@@ -174,12 +136,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--target-ci and --max-seconds must be >= 0")
 	}
 	return nil
-}
-
-// Knobs are the configuration's per-process CPU knobs, which must be in place when the
-// process starts (procknob.Apply, called by the perflab commands).
-func (c *Config) Knobs() procknob.Knobs {
-	return procknob.Knobs{Allocator: c.Allocator, OMPWait: c.OMPWait, Pin: c.Pin}
 }
 
 // percentiles maps the percentile names used in flags and records to q.
@@ -202,7 +158,7 @@ func Run(c Config) (*record.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Knobs().Check(); err != nil {
+	if err := c.Process().Check(); err != nil {
 		return nil, err
 	}
 	runtime.LockOSThread()
@@ -248,7 +204,7 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := c.Knobs().Check(); err != nil {
+	if err := c.Process().Check(); err != nil {
 		return nil, nil, err
 	}
 	runtime.LockOSThread()
@@ -384,7 +340,7 @@ func SetOneDNNISA(isa string) error {
 func setThreads(c Config) (intra, interop int, err error) {
 	threads := c.Threads
 	if threads == 0 {
-		threads = c.Knobs().Threads(env.DefaultThreads())
+		threads = c.Process().Threads(env.DefaultThreads())
 	}
 	if err := torch.SetThreads(threads, c.InteropThreads); err != nil {
 		return 0, 0, fmt.Errorf("cannot set threads (intra %d, inter-op %d): %v", threads, c.InteropThreads, err)
@@ -407,7 +363,7 @@ func newRunner(c Config, m *model.Model, file string, intra, interop int) (*runn
 		Warmup: c.Warmup,
 		Seed:   c.Seed,
 	}
-	k := c.Knobs().Normalize()
+	k := c.Process().Normalize()
 	rec.Allocator, rec.OMPWait, rec.Pin = k.Allocator, k.OMPWait, k.Pin
 	var err error
 	if rec.ModelSHA256, err = model.SHA256(file); err != nil {
@@ -442,7 +398,7 @@ func (r *runner) finish() error {
 			rec.Warnings = append(rec.Warnings, fmt.Sprintf("busy machine: other processes kept %.2f CPUs busy during the timed loop (of %g available); figures are contended", other, rec.Env.CPUsAvailable))
 		}
 	}
-	InheritedKnobs(rec, c.Knobs())
+	InheritedKnobs(rec, c.Process())
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"os/exec"
@@ -315,7 +316,7 @@ func TestValidate(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c := bench.Defaults()
-	want := bench.Config{Device: "cpu", BatchSize: 1, Iters: 200, Warmup: 20, Compile: bench.CompileAuto, PreprocessIters: 50}
+	want := bench.Config{Knobs: knobs.Knobs{Device: "cpu", BatchSize: 1, Compile: bench.CompileAuto}, Iters: 200, Warmup: 20, PreprocessIters: 50}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults() = %+v, want the seed tool's %+v", c, want)
 	}
@@ -819,10 +820,16 @@ func TestRunPairErrorsNameTheModel(t *testing.T) {
 // TestRunWorker measures three configurations of one model side by side in this process:
 // prepared once each, in rounds, each with its own record and its one run.
 func TestRunWorker(t *testing.T) {
-	spec := wire.Spec{Worker: "w1", Model: testutil.Fixture(t, "conv.pt"), Inputs: []string{"float32[B,3,16,16]"}, Threads: 1, InteropThreads: 1,
+	proc := knobs.Knobs{Model: testutil.Fixture(t, "conv.pt"), Inputs: []string{"float32[B,3,16,16]"}, Threads: 1, InteropThreads: 1}
+	cfg := func(key string, batch int, compile string, cl, q bool) wire.Config {
+		k := proc
+		k.BatchSize, k.Compile, k.ChannelsLast, k.Quantize = batch, compile, cl, q
+		return wire.Config{Key: key, Knobs: k}
+	}
+	spec := wire.Spec{Worker: "w1", Process: proc,
 		MinIters: 12, Iters: 30, TargetPercentile: "p95", Warmup: 50, WarmupSeconds: 0.001, BlockMs: 0.5, Seed: 3,
-		Configs: []wire.Config{{Key: "a", BatchSize: 1, Compile: "off"}, {Key: "b", BatchSize: 1, Compile: "on"},
-			{Key: "c", BatchSize: 2, Compile: "off", ChannelsLast: true}, {Key: "bad", BatchSize: 1, Compile: "off", Quantize: true}}}
+		Configs: []wire.Config{cfg("a", 1, "off", false, false), cfg("b", 1, "on", false, false),
+			cfg("c", 2, "off", true, false), cfg("bad", 1, "off", false, true)}}
 	var msgs []wire.Message
 	err := bench.RunWorker(spec, func(m wire.Message) error { msgs = append(msgs, m); return nil })
 	if err != nil {

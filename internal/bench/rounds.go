@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
@@ -32,9 +31,8 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 		return fmt.Errorf("worker %s: no configuration to measure", spec.Worker)
 	}
 	base := Defaults()
-	base.Model, base.Inputs = spec.Model, spec.Inputs
-	base.Threads, base.InteropThreads, base.OneDNNISA = spec.Threads, spec.InteropThreads, spec.OneDNNISA
-	base.Allocator, base.OMPWait, base.Pin = spec.Allocator, spec.OMPWait, spec.Pin
+	base.Knobs = spec.Process
+	base.BatchSize, base.Compile = 1, CompileOff
 	base.Iters = max(1, spec.Iters)
 	base.Warmup = spec.Warmup
 	base.TargetPercentile = spec.TargetPercentile
@@ -42,13 +40,13 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 	if err := base.Validate(); err != nil {
 		return err
 	}
-	m, err := model.Resolve(spec.Model, spec.Inputs)
+	m, err := model.Resolve(spec.Process.Model, spec.Process.Inputs)
 	if err != nil {
 		return err
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := SetOneDNNISA(spec.OneDNNISA); err != nil {
+	if err := SetOneDNNISA(spec.Process.OneDNNISA); err != nil {
 		return err
 	}
 	intra, interop, err := setThreads(base)
@@ -75,9 +73,14 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 			return err
 		}
 		c := base
-		c.BatchSize, c.Compile, c.ChannelsLast, c.Quantize = wc.BatchSize, wc.Compile, wc.ChannelsLast, wc.Quantize
+		c.Knobs = wc.Knobs
 		t0 := time.Now()
-		rr, err := prepareRounds(c, refs, intra, interop)
+		var rr *roundsRun
+		if wc.PerProcess().Key() != spec.Process.Key() {
+			err = fmt.Errorf("configuration %s does not have the worker's process-wide knobs (%s)", wc.Key, spec.Process.Key())
+		} else if err = c.Validate(); err == nil {
+			rr, err = prepareRounds(c, refs, intra, interop)
+		}
 		if rr != nil {
 			all = append(all, rr.r)
 		}
@@ -142,10 +145,8 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 
 func sendFailed(send func(wire.Message) error, wc wire.Config, c Config, err error) error {
 	rec := &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Status: record.StatusFailed, Error: err.Error(),
-		Timestamp: time.Now().UTC().Format(time.RFC3339), Knobs: knobs.Knobs{Model: c.Model, Device: "cpu", BatchSize: c.BatchSize, Compile: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads, ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA},
+		Timestamp: time.Now().UTC().Format(time.RFC3339), Knobs: c.Knobs.Normalize(),
 	}
-	k := c.Knobs().Normalize()
-	rec.Allocator, rec.OMPWait, rec.Pin = k.Allocator, k.OMPWait, k.Pin
 	return send(wire.Message{Key: wc.Key, Record: rec})
 }
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/perflab/perflab/internal/bench"
 	"github.com/perflab/perflab/internal/model"
@@ -77,20 +76,10 @@ thread on each).
 	}
 	f := cmd.Flags()
 	c := &opts.Config
-	f.StringVar(&c.Model, "model", "", "built-in model name or path to a TorchScript file (required)")
-	f.StringArrayVar(&c.Inputs, "input", nil, "forward argument of a TorchScript file, e.g. 'float32[B,3,224,224]' or 'int64[B,128]:0..8191' (repeat per argument)")
-	f.StringVar(&c.Device, "device", c.Device, "device; only cpu (this libtorch has no CUDA)")
-	f.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "batch size B")
+	knobs.AddFlags(f, &c.Knobs)
 	f.IntVar(&c.Iters, "iters", c.Iters, "timed iterations (p99 needs >= 368 for a 95% CI)")
 	f.IntVar(&c.Warmup, "warmup", c.Warmup, "untimed warm-up iterations")
-	f.StringVar(&c.Compile, "compile", c.Compile, "freeze + optimize_for_inference: auto, on or off")
-	f.IntVar(&c.Threads, "threads", 0, "intra-op threads (default: CPUs available to the process, cgroup-aware)")
-	f.IntVar(&c.InteropThreads, "interop-threads", 0, "inter-op threads (default: libtorch's choice)")
-	f.BoolVar(&c.ChannelsLast, "channels-last", false, "channels_last memory format for model and input (vision models)")
-	f.BoolVar(&c.Quantize, "quantize", false, "use the model's dynamic-int8 variant (tiny_transformer)")
 	f.Int64Var(&c.Seed, "seed", 0, "seed of the random input data")
-	f.StringVar(&c.OneDNNISA, "onednn-isa", "", "cap oneDNN's CPU kernels at this ISA for this process: "+strings.Join(knobs.OneDNNISAs, ", ")+" (default: the best the CPU has)")
-	addKnobFlags(f, &c.Allocator, &c.OMPWait, &c.Pin)
 	f.IntVar(&c.PreprocessIters, "preprocess-iters", c.PreprocessIters, "vision models: images to preprocess for the separate preprocessing timing (0 = skip)")
 	f.StringVar(&c.Image, "image", "", "vision models: JPEG to preprocess (default: a generated 640x480 JPEG)")
 	f.StringVar(&c.TargetPercentile, "target-percentile", "p95", "adaptive stopping: the percentile whose CI decides (p50, p90, p95, p99)")
@@ -117,7 +106,7 @@ func resultOut(w io.Writer, fd int) io.Writer {
 // RunBench measures the configuration (or, with --ab-with, the A/B pair), appends the
 // record(s) to --out and prints them.
 func RunBench(opts *BenchOptions) error {
-	if err := procknob.Apply(opts.Config.Knobs()); err != nil {
+	if err := procknob.Apply(opts.Config.Process()); err != nil {
 		return err
 	}
 	var recs []*record.Record
@@ -228,11 +217,6 @@ func orUnknown(s string) string {
 }
 
 // addKnobFlags adds the CPU serving knobs of procknob (bench and load share them).
-func addKnobFlags(f *pflag.FlagSet, allocator, ompWait, pin *string) {
-	f.StringVar(allocator, "allocator", "", "memory allocator, preloaded before libtorch starts: "+strings.Join(procknob.Allocators, ", ")+" (default: the environment's, glibc)")
-	f.StringVar(ompWait, "omp-wait", "", "OpenMP wait policy of libtorch's threads: active (spin) or passive (sleep) (default: libgomp's, spin a while then sleep)")
-	f.StringVar(pin, "pin", "", "thread pinning: none, cores (one OpenMP thread per core) or a CPU list such as 0-1 (the process on those CPUs)")
-}
 
 // printKnobs prints the CPU serving settings the process ran with, when any is not the
 // default.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"io"
 	"os"
 	"os/exec"
@@ -49,16 +50,13 @@ type GateOptions struct {
 	Sweep SweepOptions
 
 	// A/B mode: measure two model files interleaved on this machine.
-	AB        []string
-	Inputs    []string
-	Rounds    int
-	BatchSize int
-	Threads   int
-	Compile   string
-	Iters     int
-	Warmup    int
-	MaxLooks  int           // sequential looks at most (Rounds, 2*Rounds, ...)
-	Budget    time.Duration // wall time of all A/B tests; 0 = only MaxLooks bounds it
+	AB       []string
+	Knobs    knobs.Knobs // of both models (its Model is not used: --ab names them)
+	Rounds   int
+	Iters    int
+	Warmup   int
+	MaxLooks int           // sequential looks at most (Rounds, 2*Rounds, ...)
+	Budget   time.Duration // wall time of all A/B tests; 0 = only MaxLooks bounds it
 
 	// Against: A/B every model file of --preset that differs from its version at this git
 	// revision (after the sweep), on the gated configurations.
@@ -73,7 +71,7 @@ type GateOptions struct {
 
 // NewGateCmd returns `perflab gate`. runF replaces RunGate in tests.
 func NewGateCmd(ios IO, runF func(*GateOptions) error) *cobra.Command {
-	opts := &GateOptions{IO: ios, Alpha: 0.01, Threshold: "5%", Rounds: 6, BatchSize: 1, Threads: 1, Compile: "auto", Iters: 400, Warmup: 20,
+	opts := &GateOptions{IO: ios, Alpha: 0.01, Threshold: "5%", Rounds: 6, Knobs: knobs.Knobs{BatchSize: 1, Threads: 1, Compile: knobs.CompileAuto}, Iters: 400, Warmup: 20,
 		MaxLooks: 3, GateConfigs: strings.Join(abgate.DefaultSelectors, ","), Timeout: 10 * time.Minute,
 		Sweep: SweepOptions{IO: ios, Warmup: -1, Repeat: 1, Seed: -1, Progress: "auto", Now: time.Now}}
 	cmd := &cobra.Command{
@@ -142,11 +140,10 @@ A missing baseline ("no baseline yet") and an inconclusive verdict exit 0, and s
 	f.StringSliceVar(&opts.Sweep.Models, "models", nil, "with --preset: only these models")
 	f.StringVar(&opts.Sweep.Out, "sweep-out", "", "with --preset: where the sweep writes (default results/sweeps/<timestamp>_<preset>.jsonl)")
 	f.StringSliceVar(&opts.AB, "ab", nil, "A/B mode: OLD,NEW (or --ab OLD NEW) model files or built-in names, measured interleaved here")
-	f.StringArrayVar(&opts.Inputs, "input", nil, "A/B mode: --input spec per forward argument of the model files")
+	knobs.AddFlags(f, &opts.Knobs, knobs.Omit(knobs.FlagModel, knobs.FlagDevice), knobs.UsagePrefix("A/B mode: "),
+		knobs.Usage(knobs.FlagInput, "--input spec per forward argument of the model files"),
+		knobs.Usage(knobs.FlagThreads, "intra-op threads"), knobs.Usage(knobs.FlagInteropThreads, "inter-op threads (default 1)"))
 	f.IntVar(&opts.Rounds, "rounds", opts.Rounds, "A/B mode: interleaved rounds (each measures OLD and NEW once)")
-	f.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, "A/B mode: batch size")
-	f.IntVar(&opts.Threads, "threads", opts.Threads, "A/B mode: intra-op threads")
-	f.StringVar(&opts.Compile, "compile", opts.Compile, "A/B mode: auto, on or off")
 	f.IntVar(&opts.Iters, "iters", opts.Iters, "A/B mode: timed iterations per run (p99 needs >= 368)")
 	f.IntVar(&opts.Warmup, "warmup", opts.Warmup, "A/B mode: warm-up iterations per run")
 	f.IntVar(&opts.MaxLooks, "max-looks", opts.MaxLooks, "A/B mode: looks at most (--rounds more rounds each) to confirm a regression or decide an inconclusive first look")
@@ -372,9 +369,11 @@ func runAB(ctx context.Context, opts *GateOptions, metrics []string, gopts gate.
 	if err := checkABFlags(opts); err != nil {
 		return nil, err
 	}
-	key := fmt.Sprintf("%s -> %s (b%d, compile=%s, t%d)", opts.AB[0], opts.AB[1], opts.BatchSize, opts.Compile, opts.Threads)
-	cfg := gate.ABConfig{Key: key, Old: opts.AB[0], New: opts.AB[1], Inputs: opts.Inputs, BatchSize: opts.BatchSize, Threads: opts.Threads,
-		InteropThreads: 1, Compile: opts.Compile, Iters: opts.Iters, Warmup: opts.Warmup}
+	k := opts.Knobs
+	key := fmt.Sprintf("%s -> %s (b%d, compile=%s, t%d%s)", opts.AB[0], opts.AB[1], k.BatchSize, k.Compile, k.Threads, k.Suffix())
+	k.Model = opts.AB[1]
+	k.InteropThreads = max(1, k.InteropThreads)
+	cfg := gate.ABConfig{Key: key, Old: opts.AB[0], New: opts.AB[1], Knobs: k, Iters: opts.Iters, Warmup: opts.Warmup}
 	rep, _, err := gate.Sequential(ctx, []gate.ABConfig{cfg}, metrics, seqOptions(opts, gopts), MeasureAB(opts.IO.ErrOut, opts.Timeout))
 	return rep, err
 }
@@ -392,12 +391,9 @@ func checkABFlags(opts *GateOptions) error {
 	if opts.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, e.g. 10m, got %s", opts.Timeout)
 	}
-	switch opts.Compile {
-	case "auto", "on", "off":
-	default:
-		return fmt.Errorf("--compile must be auto, on or off, got %q", opts.Compile)
-	}
-	return nil
+	k := opts.Knobs
+	k.Model = "A/B" // the models are --ab's (or the preset's): checked when they load
+	return k.Validate()
 }
 
 func seqOptions(opts *GateOptions, gopts gate.Options) gate.SeqOptions {
@@ -424,19 +420,11 @@ func MeasureAB(progress io.Writer, timeout time.Duration) gate.Measure {
 			if swap {
 				models[0], models[1] = models[1], models[0]
 			}
-			args := []string{"bench", "--model", models[0], "--ab-with", models[1],
-				"--batch-size", strconv.Itoa(cfg.BatchSize), "--threads", strconv.Itoa(cfg.Threads), "--interop-threads", strconv.Itoa(max(1, cfg.InteropThreads)),
-				"--compile", cfg.Compile, "--iters", strconv.Itoa(cfg.Iters), "--warmup", strconv.Itoa(cfg.Warmup),
-				"--preprocess-iters", "0", "--seed", strconv.Itoa(r), "--json"}
-			if cfg.ChannelsLast {
-				args = append(args, "--channels-last")
-			}
-			if cfg.Quantize {
-				args = append(args, "--quantize")
-			}
-			for _, in := range cfg.Inputs {
-				args = append(args, "--input", in)
-			}
+			k := cfg.Knobs
+			k.InteropThreads = max(1, k.InteropThreads)
+			args := append([]string{"bench", "--model", models[0], "--ab-with", models[1]}, k.Args(knobs.Omit(knobs.FlagModel))...)
+			args = append(args, "--iters", strconv.Itoa(cfg.Iters), "--warmup", strconv.Itoa(cfg.Warmup),
+				"--preprocess-iters", "0", "--seed", strconv.Itoa(r), "--json")
 			// The records come on a file descriptor of their own (a model may print on stdout).
 			ch := sweep.RunChild(ctx, exe, args, timeout)
 			if err := ch.Err; err != nil {

@@ -97,8 +97,8 @@ func TestGateFlags(t *testing.T) {
 	if o.MaxLooks != 3 || o.Budget != 0 || o.Against != "" || o.GateConfigs != "recommended,batch1" || o.FailOnInconclusive {
 		t.Errorf("sequential defaults: %+v", o)
 	}
-	if o.Rounds != 6 || o.BatchSize != 1 || o.Threads != 1 || o.Compile != "auto" || o.Iters != 400 || o.Warmup != 20 || o.AB != nil || o.Inputs != nil {
-		t.Errorf("A/B defaults: rounds %d batch %d threads %d compile %q iters %d warmup %d", o.Rounds, o.BatchSize, o.Threads, o.Compile, o.Iters, o.Warmup)
+	if o.Rounds != 6 || o.Knobs.BatchSize != 1 || o.Knobs.Threads != 1 || o.Knobs.Compile != "auto" || o.Iters != 400 || o.Warmup != 20 || o.AB != nil || o.Knobs.Inputs != nil {
+		t.Errorf("A/B defaults: rounds %d batch %d threads %d compile %q iters %d warmup %d", o.Rounds, o.Knobs.BatchSize, o.Knobs.Threads, o.Knobs.Compile, o.Iters, o.Warmup)
 	}
 	if s := o.Sweep; s.Preset != "" || s.Quick || s.Models != nil || s.Out != "" || s.Warmup != -1 || s.Repeat != 1 || s.Seed != -1 || s.Progress != "auto" || s.Now == nil {
 		t.Errorf("sweep defaults: %+v", s)
@@ -153,11 +153,11 @@ func TestGateFlags(t *testing.T) {
 		{"Sweep.Models", o.Sweep.Models, []string{"resnet18", "vit"}},
 		{"Sweep.Out", o.Sweep.Out, "s.jsonl"},
 		{"AB", o.AB, []string{"old.pt", "new.pt"}},
-		{"Inputs", o.Inputs, []string{"float32[B,3,224,224]", "int64[B,4]:0..9"}},
+		{"Inputs", o.Knobs.Inputs, []string{"float32[B,3,224,224]", "int64[B,4]:0..9"}},
 		{"Rounds", o.Rounds, 4},
-		{"BatchSize", o.BatchSize, 8},
-		{"Threads", o.Threads, 2},
-		{"Compile", o.Compile, "off"},
+		{"BatchSize", o.Knobs.BatchSize, 8},
+		{"Threads", o.Knobs.Threads, 2},
+		{"Compile", o.Knobs.Compile, "off"},
 		{"Iters", o.Iters, 500},
 		{"Warmup", o.Warmup, 7},
 		{"MaxLooks", o.MaxLooks, 2},

@@ -145,7 +145,12 @@ perflab load re-executes itself once with them when the environment lacks them.
 	f.IntVar(&opts.InteropThreads, "interop-threads", 0, "inter-op threads of the process (default: libtorch's choice)")
 	f.BoolVar(&opts.ChannelsLast, "channels-last", false, "channels_last memory format (vision models)")
 	f.BoolVar(&opts.Quantize, "quantize", false, "use the model's dynamic-int8 variant (tiny_transformer)")
-	addKnobFlags(f, &opts.Allocator, &opts.OMPWait, &opts.Pin)
+	pk := knobs.Knobs{}
+	knobs.AddFlags(f, &pk, knobs.Omit(knobs.FlagModel, knobs.FlagInput, knobs.FlagDevice, knobs.FlagBatchSize, knobs.FlagCompile, knobs.FlagThreads,
+		knobs.FlagInteropThreads, knobs.FlagChannelsLast, knobs.FlagQuantize, knobs.FlagOneDNNISA))
+	cmd.PreRun = func(*cobra.Command, []string) {
+		opts.Allocator, opts.OMPWait, opts.Pin = pk.Allocator, pk.OMPWait, pk.Pin
+	}
 	f.IntVar(&opts.Instances, "instances", opts.Instances, "model instances serving in parallel (instances x threads <= CPUs)")
 	f.IntVar(&opts.MaxBatch, "max-batch", opts.MaxBatch, "largest batch the dynamic batcher forms")
 	f.DurationVar(&opts.MaxDelay, "max-delay", 0, "how long the oldest queued request may wait for a fuller batch, e.g. 5ms")

@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"strings"
 	"time"
@@ -11,16 +12,11 @@ import (
 // ABConfig is one configuration measured A/B: the same knobs for the OLD and the NEW
 // model file (what one `perflab bench --model OLD --ab-with NEW` round takes).
 type ABConfig struct {
-	Key            string // the configuration's record key (of the NEW side)
-	Old, New       string // model files
-	Inputs         []string
-	BatchSize      int
-	Threads        int
-	InteropThreads int
-	Compile        string
-	ChannelsLast   bool
-	Quantize       bool
-	Iters, Warmup  int
+	Key         string // the configuration's record key (of the NEW side)
+	Old, New    string // model files
+	knobs.Knobs        // the knobs of both sides (its Model is not used: Old and New are)
+	Iters       int
+	Warmup      int
 }
 
 // Measure runs n more interleaved rounds of cfg (round seeds first, first+1, ...) and

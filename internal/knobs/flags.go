@@ -34,8 +34,9 @@ const (
 type FlagOption func(*flagSet)
 
 type flagSet struct {
-	omit  map[string]bool
-	usage map[string]string
+	omit   map[string]bool
+	usage  map[string]string
+	prefix string
 }
 
 // Omit leaves these flags out (a command that sets the knob otherwise: perflab load's
@@ -53,6 +54,11 @@ func Usage(name, text string) FlagOption {
 	return func(s *flagSet) { s.usage[name] = text }
 }
 
+// UsagePrefix starts every flag's help text with p (gate: "A/B mode: ").
+func UsagePrefix(p string) FlagOption {
+	return func(s *flagSet) { s.prefix = p }
+}
+
 func newFlagSet(opts []FlagOption) *flagSet {
 	s := &flagSet{omit: map[string]bool{}, usage: map[string]string{}}
 	for _, o := range opts {
@@ -64,9 +70,9 @@ func newFlagSet(opts []FlagOption) *flagSet {
 // usageOf returns the help text of flag name: the command's, else def.
 func (s *flagSet) usageOf(name, def string) string {
 	if u, ok := s.usage[name]; ok {
-		return u
+		return s.prefix + u
 	}
-	return def
+	return s.prefix + def
 }
 
 // AddFlags registers the knob flags on f, with k's current values as their defaults.

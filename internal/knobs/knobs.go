@@ -201,3 +201,19 @@ func CheckOneDNNISA(name string) error {
 	}
 	return fmt.Errorf("unknown oneDNN ISA %q: use one of %s (or leave it unset for the library's choice)", name, strings.Join(OneDNNISAs, ", "))
 }
+
+// PerProcess returns the knobs that apply to a whole process (the model, thread pools,
+// the oneDNN ISA and the CPU knobs), with the ones a process can hold side by side
+// (batch size, compile, channels_last, quantize) cleared. Configurations with equal
+// PerProcess knobs can share a worker process. A new process-wide knob is kept here.
+func (k Knobs) PerProcess() Knobs {
+	k.BatchSize, k.Compile, k.ChannelsLast, k.Quantize = 0, "", false, false
+	return k
+}
+
+// ProcessArgs returns only the flags of the CPU knobs that must be in place when a
+// process starts (--allocator, --omp-wait, --pin), for a child that takes no others.
+func (k Knobs) ProcessArgs() []string {
+	return k.Args(Omit(FlagModel, FlagInput, FlagDevice, FlagBatchSize, FlagCompile, FlagThreads, FlagInteropThreads,
+		FlagChannelsLast, FlagQuantize, FlagOneDNNISA))
+}

@@ -370,15 +370,19 @@ func (r *Record) LoadConfigKey() string {
 	return r.benchKey() + "|" + mode + "|" + r.Load.KeySuffix()
 }
 
-func (r *Record) benchKey() string {
+func (r *Record) benchKey() string { return r.Configuration().Key() }
+
+// Configuration returns the record's knobs as its key uses them: on a seed record, which
+// has no requested compile mode, the one applied ("on" or "off").
+func (r *Record) Configuration() knobs.Knobs {
 	k := r.Knobs
-	if k.Compile == "" { // a seed record: the compile mode it applied
-		k.Compile = "off"
+	if k.Compile == "" {
+		k.Compile = knobs.CompileOff
 		if r.CompileApplied {
-			k.Compile = "on"
+			k.Compile = knobs.CompileOn
 		}
 	}
-	return k.Key()
+	return k
 }
 
 // Printable returns s with its control characters written as Go escapes (knobs.Printable).

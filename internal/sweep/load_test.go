@@ -43,11 +43,11 @@ func TestParseLoadPreset(t *testing.T) {
 	}
 	var c Config
 	for _, x := range cfgs {
-		if x.Instances == 2 && x.BatchSize == 8 && x.MaxDelayMs == 2.5 && x.Rate == 40 {
+		if x.Instances == 2 && x.BatchSize == 8 && x.MaxDelayMs == 2.5 && x.OfferedRPS == 40 {
 			c = x
 		}
 	}
-	if c.Mode != ModeLoad || c.Instances != 2 || c.Threads != 1 || c.BatchSize != 8 || c.MaxDelayMs != 2.5 || c.Rate != 40 || c.LatencyPct != "p90" || c.BudgetMs != 40 {
+	if c.Mode != ModeLoad || c.Instances != 2 || c.Threads != 1 || c.BatchSize != 8 || c.MaxDelayMs != 2.5 || c.OfferedRPS != 40 || c.LatencyPct != "p90" || c.BudgetMs != 40 {
 		t.Errorf("config %+v", c)
 	}
 	// The planned key is the key of the record perflab load writes for it.
@@ -61,7 +61,7 @@ func TestParseLoadPreset(t *testing.T) {
 	}
 	rn := &Runner{Preset: p}
 	got := strings.Join(rn.Args(c), " ")
-	want := "load --model resnet18 --compile on --threads 1 --interop-threads 1 --instances 2 --max-batch 8 --max-delay 2.5ms --arrival poisson --duration 4s --warmup 500ms --latency-pct p90 --latency-budget-ms 40 --rate 40 --json"
+	want := "load --model resnet18 --compile on --threads 1 --interop-threads 1 --instances 2 --max-batch 8 --max-delay 2.5ms --arrival poisson --rate 40 --duration 4s --warmup 500ms --latency-pct p90 --latency-budget-ms 40 --json"
 	if got != want {
 		t.Errorf("Args:\n got %s\nwant %s", got, want)
 	}
@@ -79,11 +79,11 @@ func TestParseLoadPresetCapacity(t *testing.T) {
 		t.Fatalf("%d configs, %v", len(cfgs), err)
 	}
 	c := cfgs[0]
-	if !c.FindCapacity || c.Rate != 0 || c.Instances != 1 || c.MaxDelayMs != 0 || !strings.HasSuffix(c.Key, "|load|inst=1|delay=0ms|poisson|capacity=p95,50ms") {
+	if !c.FindCapacity || c.OfferedRPS != 0 || c.Instances != 1 || c.MaxDelayMs != 0 || !strings.HasSuffix(c.Key, "|load|inst=1|delay=0ms|poisson|capacity=p95,50ms") {
 		t.Errorf("config %+v", c)
 	}
 	args := strings.Join((&Runner{Preset: p, ExtraArgs: []string{"--seed", "3"}}).Args(c), " ")
-	if !strings.Contains(args, " --find-capacity --json --input float32[B,3,8,8] --seed 3") || strings.Contains(args, "--rate") || !strings.Contains(args, "--max-delay 0s") {
+	if !strings.Contains(args, "load --model m.pt --input float32[B,3,8,8] --compile auto") || !strings.Contains(args, " --find-capacity --json --seed 3") || strings.Contains(args, "--rate") || !strings.Contains(args, "--max-delay 0s") {
 		t.Errorf("Args: %s", args)
 	}
 }

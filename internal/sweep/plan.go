@@ -15,30 +15,18 @@ import (
 	"github.com/perflab/perflab/internal/record"
 )
 
-// Config is one planned configuration of a sweep.
+// Config is one planned configuration of a sweep: its knobs and, in a load preset, how
+// it is served (Serving.MaxBatch is the knobs' batch size there). JSON names are the
+// record's (the --dry-run format).
 type Config struct {
-	Model          string   `json:"model"`
-	Inputs         []string `json:"inputs,omitempty"`
-	BatchSize      int      `json:"batch_size"`
-	Compile        string   `json:"compile"`
-	Threads        int      `json:"threads"`
-	InteropThreads int      `json:"interop_threads"`
-	ChannelsLast   bool     `json:"channels_last"`
-	Quantize       bool     `json:"quantize"`
-	OneDNNISA      string   `json:"onednn_isa,omitempty"` // "" = the library's choice
-	Allocator      string   `json:"allocator,omitempty"`  // CPU serving knobs (procknob); "" = the default
-	OMPWait        string   `json:"omp_wait,omitempty"`
-	Pin            string   `json:"pin,omitempty"`
-	Repeat         int      `json:"repeat"` // 1-based
-	Key            string   `json:"key"`
+	knobs.Knobs
+	*knobs.Serving        // load presets only; nil for bench
+	Repeat         int    `json:"repeat"` // 1-based
+	Key            string `json:"key"`
 
-	// Load presets: BatchSize is the batcher's max batch, and the configuration runs at
-	// Rate, or searches its capacity at LatencyPct <= BudgetMs.
+	// Load presets: the configuration runs at Serving.OfferedRPS, or searches its capacity
+	// at LatencyPct <= BudgetMs.
 	Mode         string  `json:"mode,omitempty"` // "load"; "" for bench
-	Instances    int     `json:"instances,omitempty"`
-	MaxDelayMs   float64 `json:"max_delay_ms,omitempty"`
-	Arrival      string  `json:"arrival,omitempty"`
-	Rate         float64 `json:"rate,omitempty"`
 	FindCapacity bool    `json:"find_capacity,omitempty"`
 	LatencyPct   string  `json:"latency_pct,omitempty"`
 	BudgetMs     float64 `json:"latency_budget_ms,omitempty"`
@@ -77,11 +65,11 @@ func (c Config) key() string {
 
 // record returns a record holding only c's configuration (no measurement).
 func (c Config) record() *record.Record {
-	r := &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Knobs: knobs.Knobs{Model: c.Model, Inputs: c.Inputs, Device: "cpu", BatchSize: c.BatchSize, Compile: c.Compile, Threads: c.Threads, InteropThreads: c.InteropThreads, ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA, Allocator: c.Allocator, OMPWait: c.OMPWait, Pin: c.Pin}}
+	r := &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Knobs: c.Knobs}
+	r.Device = knobs.CPU
 	if c.Mode == ModeLoad {
 		r.Mode = ModeLoad
-		r.Load = &record.LoadInfo{Serving: knobs.Serving{Arrival: c.Arrival, OfferedRPS: c.Rate, Instances: c.Instances, MaxBatch: c.BatchSize, MaxDelayMs: c.MaxDelayMs},
-			LatencyPct: c.LatencyPct, LatencyBudgetMs: c.BudgetMs}
+		r.Load = &record.LoadInfo{Serving: *c.Serving, LatencyPct: c.LatencyPct, LatencyBudgetMs: c.BudgetMs}
 		if c.FindCapacity {
 			r.Load.Capacity = &record.Capacity{LatencyPct: c.LatencyPct, BudgetMs: c.BudgetMs}
 		}
@@ -89,47 +77,25 @@ func (c Config) record() *record.Record {
 	return r
 }
 
-// String is a short human label, e.g. "resnet18 b4 compile=on t2/1 cl".
+// String is a short human label, e.g. "resnet18 b4 compile=on t2/1 channels_last".
 func (c Config) String() string {
-	s := fmt.Sprintf("%s b%d compile=%s t%d/%d", record.Printable(c.Model), c.BatchSize, c.Compile, c.Threads, c.InteropThreads)
+	s := c.Knobs.Label()
 	if c.Mode == ModeLoad {
 		s = fmt.Sprintf("%s %dx%dt max-batch %d delay %gms compile=%s", record.Printable(c.Model), c.Instances, c.Threads, c.BatchSize, c.MaxDelayMs, c.Compile)
-		if c.Arrival != "" && c.Arrival != "poisson" {
+		if c.Arrival != "" && c.Arrival != knobs.Poisson {
 			s += " " + c.Arrival
 		}
 		if c.FindCapacity {
 			s += fmt.Sprintf(" capacity@%s<=%gms", c.LatencyPct, c.BudgetMs)
 		} else {
-			s += fmt.Sprintf(" %g req/s", c.Rate)
+			s += fmt.Sprintf(" %g req/s", c.OfferedRPS)
 		}
-	}
-	if c.ChannelsLast {
-		s += " channels_last"
-	}
-	if c.Quantize {
-		s += " int8"
-	}
-	if c.OneDNNISA != "" {
-		s += " isa=" + c.OneDNNISA
-	}
-	if c.Allocator != "" {
-		s += " " + c.Allocator
-	}
-	if c.OMPWait != "" {
-		s += " wait=" + c.OMPWait
-	}
-	if c.Pin != "" {
-		s += " pin=" + c.Pin
+		s += c.Knobs.Suffix()
 	}
 	if c.Repeat > 1 {
 		s += " #" + strconv.Itoa(c.Repeat)
 	}
 	return s
-}
-
-// Knobs are c's CPU serving knobs.
-func (c Config) Knobs() procknob.Knobs {
-	return procknob.Knobs{Allocator: c.Allocator, OMPWait: c.OMPWait, Pin: c.Pin}
 }
 
 // MarshalLine returns c as one JSON line (the --dry-run format).
@@ -161,10 +127,10 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 			return // the knob does not apply to this model
 		case cfg.OneDNNISA != "" && opts.CPUISA != "" && env.OneDNNISAIsDefault(cfg.OneDNNISA, opts.CPUISA):
 			skipped = append(skipped, Skipped{cfg, fmt.Sprintf("onednn_isa %s: the same kernels as the library's choice on this CPU (%s)", cfg.OneDNNISA, opts.CPUISA)})
-		case cfg.Pin != "" && cfg.Instances > 1:
+		case cfg.Pin != "" && cfg.Serving != nil && cfg.Instances > 1:
 			skipped = append(skipped, Skipped{cfg, procknob.ErrPinInstances.Error()})
-		case opts.CheckKnobs != nil && opts.CheckKnobs(cfg.Knobs()) != nil:
-			skipped = append(skipped, Skipped{cfg, opts.CheckKnobs(cfg.Knobs()).Error()})
+		case opts.CheckKnobs != nil && opts.CheckKnobs(cfg.Process()) != nil:
+			skipped = append(skipped, Skipped{cfg, opts.CheckKnobs(cfg.Process()).Error()})
 		case opts.CPUsAvailable > 0 && float64(cpus) > math.Ceil(opts.CPUsAvailable):
 			skipped = append(skipped, Skipped{cfg, fmt.Sprintf("%s > %g CPUs available", why, opts.CPUsAvailable)})
 		default:
@@ -205,9 +171,9 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 			}
 			cross([]int{len(g.BatchSizes), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize), len(g.OneDNNISA),
 				len(g.Allocator), len(g.OMPWait), len(g.Pin)}, func(ix []int) {
-				cfg := Config{Model: m, Inputs: g.Inputs, BatchSize: g.BatchSizes[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
+				cfg := Config{Knobs: knobs.Knobs{Model: m, Inputs: g.Inputs, BatchSize: g.BatchSizes[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
 					Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]], OneDNNISA: g.OneDNNISA[ix[6]],
-					Allocator: g.Allocator[ix[7]], OMPWait: g.OMPWait[ix[8]], Pin: g.Pin[ix[9]]}
+					Allocator: g.Allocator[ix[7]], OMPWait: g.OMPWait[ix[8]], Pin: g.Pin[ix[9]]}}
 				add(cfg, vision, int8, cfg.Threads, fmt.Sprintf("%d threads", cfg.Threads))
 			})
 		}
@@ -254,11 +220,11 @@ func (p *Preset) expandLoad(g Grid, m string, add func(Config)) {
 	}
 	cross([]int{len(g.MaxBatch), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize),
 		len(g.Instances), len(g.MaxDelayMs), len(g.Arrival), len(rates), len(g.Allocator), len(g.OMPWait), len(g.Pin)}, func(ix []int) {
-		add(Config{Model: m, Inputs: g.Inputs, BatchSize: g.MaxBatch[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
-			Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]], Mode: ModeLoad,
-			Instances: g.Instances[ix[6]], MaxDelayMs: g.MaxDelayMs[ix[7]], Arrival: g.Arrival[ix[8]], Rate: rates[ix[9]],
-			Allocator: g.Allocator[ix[10]], OMPWait: g.OMPWait[ix[11]], Pin: g.Pin[ix[12]],
-			FindCapacity: p.Load.FindCapacity, LatencyPct: p.Load.LatencyPct, BudgetMs: p.Load.BudgetMs})
+		add(Config{Knobs: knobs.Knobs{Model: m, Inputs: g.Inputs, BatchSize: g.MaxBatch[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
+			Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]],
+			Allocator: g.Allocator[ix[10]], OMPWait: g.OMPWait[ix[11]], Pin: g.Pin[ix[12]]},
+			Serving: &knobs.Serving{Instances: g.Instances[ix[6]], MaxBatch: g.MaxBatch[ix[0]], MaxDelayMs: g.MaxDelayMs[ix[7]], Arrival: g.Arrival[ix[8]], OfferedRPS: rates[ix[9]]},
+			Mode:    ModeLoad, FindCapacity: p.Load.FindCapacity, LatencyPct: p.Load.LatencyPct, BudgetMs: p.Load.BudgetMs})
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"os"
 	"os/exec"
 	"strconv"
@@ -121,82 +122,40 @@ func (rn *Runner) Args(c Config) []string {
 	if c.Mode == ModeLoad {
 		return rn.loadArgs(c)
 	}
-	args := []string{"bench", "--model", c.Model,
-		"--batch-size", strconv.Itoa(c.BatchSize),
-		"--compile", c.Compile,
-		"--threads", strconv.Itoa(c.Threads),
-		"--interop-threads", strconv.Itoa(c.InteropThreads),
+	args := append([]string{"bench"}, c.Knobs.Args()...)
+	args = append(args,
 		"--iters", strconv.Itoa(p.Iters),
 		"--warmup", strconv.Itoa(p.Warmup),
 		"--target-percentile", p.TargetPercentile,
 		"--target-ci", strconv.FormatFloat(p.TargetCI, 'g', -1, 64),
 		"--max-seconds", strconv.FormatFloat(p.MaxSeconds, 'g', -1, 64),
 		"--json",
-	}
-	for _, in := range c.Inputs {
-		args = append(args, "--input", in)
-	}
-	if c.ChannelsLast {
-		args = append(args, "--channels-last")
-	}
-	if c.Quantize {
-		args = append(args, "--quantize")
-	}
-	if c.OneDNNISA != "" {
-		args = append(args, "--onednn-isa", c.OneDNNISA)
-	}
-	return append(append(args, knobArgs(c)...), rn.ExtraArgs...)
+	)
+	return append(args, rn.ExtraArgs...)
 }
 
 func (rn *Runner) loadArgs(c Config) []string {
 	l := rn.Preset.Load
 	secs := func(s float64) string { return time.Duration(s * float64(time.Second)).String() }
-	args := []string{"load", "--model", c.Model,
-		"--compile", c.Compile,
-		"--threads", strconv.Itoa(c.Threads),
-		"--interop-threads", strconv.Itoa(c.InteropThreads),
-		"--instances", strconv.Itoa(c.Instances),
-		"--max-batch", strconv.Itoa(c.BatchSize),
-		"--max-delay", time.Duration(c.MaxDelayMs * float64(time.Millisecond)).String(),
-		"--arrival", c.Arrival,
+	args := append([]string{"load"}, c.Knobs.Args(knobs.Omit(knobs.FlagBatchSize, knobs.FlagOneDNNISA))...)
+	srv := *c.Serving
+	srv.MaxBatch = c.BatchSize
+	if c.FindCapacity {
+		srv.OfferedRPS = 0
+	}
+	args = append(append(args, srv.Args()...),
 		"--duration", secs(l.DurationS),
 		"--warmup", secs(l.WarmupS),
 		"--latency-pct", c.LatencyPct,
-	}
+	)
 	if c.BudgetMs > 0 {
 		args = append(args, "--latency-budget-ms", strconv.FormatFloat(c.BudgetMs, 'g', -1, 64))
 	}
 	if c.FindCapacity {
 		args = append(args, "--find-capacity")
-	} else {
-		args = append(args, "--rate", strconv.FormatFloat(c.Rate, 'g', -1, 64))
 	}
 	args = append(args, "--json")
-	for _, in := range c.Inputs {
-		args = append(args, "--input", in)
-	}
-	if c.ChannelsLast {
-		args = append(args, "--channels-last")
-	}
-	if c.Quantize {
-		args = append(args, "--quantize")
-	}
-	return append(append(args, knobArgs(c)...), rn.ExtraArgs...)
-}
-
-// knobArgs are the CPU serving knob flags of c (the child re-executes itself with them).
-func knobArgs(c Config) []string {
-	var args []string
-	if c.Allocator != "" {
-		args = append(args, "--allocator", c.Allocator)
-	}
-	if c.OMPWait != "" {
-		args = append(args, "--omp-wait", c.OMPWait)
-	}
-	if c.Pin != "" {
-		args = append(args, "--pin", c.Pin)
-	}
-	return args
+	return append(args, rn.ExtraArgs...)
 }
 
 // RunOne runs one configuration in a child process, with the Runner's timeout (or the

@@ -329,7 +329,7 @@ func TestRunnerOutcomes(t *testing.T) {
 		if r.OK() || !strings.Contains(r.Error, why) {
 			t.Errorf("%s: status %q error %q, want failed with %q", m, r.Status, r.Error, why)
 		}
-		if r.Key() != (Config{Model: m, BatchSize: 1, Compile: "auto", Threads: 1, InteropThreads: 1}).key() {
+		if r.Key() != (Config{Knobs: knobs.Knobs{Model: m, BatchSize: 1, Compile: "auto", Threads: 1, InteropThreads: 1}}).key() {
 			t.Errorf("%s: failed record keeps the wrong key %s", m, r.Key())
 		}
 	}
@@ -393,8 +393,8 @@ func TestResumeWithoutDuplicates(t *testing.T) {
 func TestArgs(t *testing.T) {
 	p := mustParse(t, "name: t\niters: 77\nwarmup: 3\ntarget_ci: 0.05\nmax_seconds: 4\ngrid:\n  models: [x.pt]\n  inputs: ['float32[B,3,8,8]']\n")
 	rn := &Runner{Preset: p, ExtraArgs: []string{"--preprocess-iters", "0"}}
-	got := strings.Join(rn.Args(Config{Model: "x.pt", Inputs: []string{"float32[B,3,8,8]"}, BatchSize: 4, Compile: "on", Threads: 2, InteropThreads: 1, ChannelsLast: true}), " ")
-	want := "bench --model x.pt --batch-size 4 --compile on --threads 2 --interop-threads 1 --iters 77 --warmup 3 --target-percentile p95 --target-ci 0.05 --max-seconds 4 --json --input float32[B,3,8,8] --channels-last --preprocess-iters 0"
+	got := strings.Join(rn.Args(Config{Knobs: knobs.Knobs{Model: "x.pt", Inputs: []string{"float32[B,3,8,8]"}, BatchSize: 4, Compile: "on", Threads: 2, InteropThreads: 1, ChannelsLast: true}}), " ")
+	want := "bench --model x.pt --input float32[B,3,8,8] --batch-size 4 --compile on --threads 2 --interop-threads 1 --channels-last --iters 77 --warmup 3 --target-percentile p95 --target-ci 0.05 --max-seconds 4 --json --preprocess-iters 0"
 	if got != want {
 		t.Errorf("Args:\n got %s\nwant %s", got, want)
 	}

@@ -33,14 +33,11 @@ const (
 	maxWorkerOutput      = 64 << 10
 )
 
-// ProcessKey identifies a configuration's process-wide setting: the model and every knob
-// that applies to a whole process (thread pools, oneDNN ISA, and per-process knobs such
-// as the allocator). Configurations with equal keys (and repetition) share worker
-// processes; the others (batch size, compile, channels_last, quantize) are prepared side
-// by side inside each worker. A new per-process knob belongs here and in workerSpec.
-func (c Config) ProcessKey() string {
-	return fmt.Sprintf("%s|%s|t%d|i%d|isa=%s|alloc=%s|wait=%s|pin=%s", c.Model, strings.Join(c.Inputs, ","), c.Threads, c.InteropThreads, c.OneDNNISA, c.Allocator, c.OMPWait, c.Pin)
-}
+// ProcessKey identifies a configuration's process-wide setting (knobs.Knobs.PerProcess).
+// Configurations with equal keys (and repetition) share worker processes; the others
+// (batch size, compile, channels_last, quantize) are prepared side by side inside each
+// worker.
+func (c Config) ProcessKey() string { return c.PerProcess().Key() }
 
 // WorkerEvent reports one finished worker process.
 type WorkerEvent struct {
@@ -220,9 +217,8 @@ func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
 	}
 	minTotal := stats.MinSamplesForQuantileCI(q, runsConfidence)
 	spec := wire.Spec{
-		Worker: fmt.Sprintf("%x.%d.%d", rn.OrderSeed&0xffffff, c0.Repeat, w) + "." + shortHash(c0.ProcessKey()),
-		Model:  c0.Model, Inputs: c0.Inputs, Threads: c0.Threads, InteropThreads: c0.InteropThreads, OneDNNISA: c0.OneDNNISA,
-		Allocator: c0.Allocator, OMPWait: c0.OMPWait, Pin: c0.Pin,
+		Worker:           fmt.Sprintf("%x.%d.%d", rn.OrderSeed&0xffffff, c0.Repeat, w) + "." + shortHash(c0.ProcessKey()),
+		Process:          c0.PerProcess(),
 		MinIters:         min(ceilDiv(minTotal, W), max(1, ceilDiv(p.Iters, W))),
 		Iters:            max(1, ceilDiv(p.Iters, W)),
 		MaxSeconds:       p.MaxSeconds / float64(W),
@@ -240,7 +236,7 @@ func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
 		spec.PreprocessIters = rn.PreprocessIters
 	}
 	for _, c := range cs {
-		spec.Configs = append(spec.Configs, wire.Config{Key: c.Key, BatchSize: c.BatchSize, Compile: c.Compile, ChannelsLast: c.ChannelsLast, Quantize: c.Quantize})
+		spec.Configs = append(spec.Configs, wire.Config{Key: c.Key, Knobs: c.Knobs})
 	}
 	return spec
 }
@@ -345,12 +341,7 @@ func (rn *Runner) startWorker(ctx context.Context, spec wire.Spec, timeout time.
 		return nil, fmt.Errorf("create the result pipe: %v", err)
 	}
 	defer pr.Close()
-	args := []string{"sweep-worker"}
-	for _, kv := range [][2]string{{"--allocator", spec.Allocator}, {"--omp-wait", spec.OMPWait}, {"--pin", spec.Pin}} {
-		if kv[1] != "" {
-			args = append(args, kv[0], kv[1])
-		}
-	}
+	args := append([]string{"sweep-worker"}, spec.Process.ProcessArgs()...)
 	cmd := exec.CommandContext(cctx, rn.Exe, args...)
 	cmd.Stdin = bytes.NewReader(in)
 	cmd.ExtraFiles = []*os.File{pw} // fd 3 = wire.ResultFD

@@ -43,14 +43,14 @@ func fakeWorker() int {
 	fmt.Println("{not a record: a model printed this}")
 	for _, c := range spec.Configs {
 		w.Send(wire.Message{Prepare: c.Key})
-		if spec.Model == "crashprep.pt" && c.BatchSize == 2 && c.Compile == "on" {
+		if spec.Process.Model == "crashprep.pt" && c.BatchSize == 2 && c.Compile == "on" {
 			fmt.Fprintln(os.Stderr, "native crash in prepare")
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			time.Sleep(time.Second)
 		}
 	}
 	w.Send(wire.Message{Measuring: true})
-	if spec.Model == "crashrun.pt" {
+	if spec.Process.Model == "crashrun.pt" {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		time.Sleep(time.Second)
 	}
@@ -64,7 +64,7 @@ func fakeWorker() int {
 		for k := range samples {
 			samples[k] = v * (1 + 0.001*float64(k%7))
 		}
-		r := &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Knobs: knobs.Knobs{Model: spec.Model, Inputs: spec.Inputs, Device: "cpu", BatchSize: c.BatchSize, Compile: c.Compile, Threads: spec.Threads, InteropThreads: spec.InteropThreads},
+		r := &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Knobs: knobs.Knobs{Model: spec.Process.Model, Inputs: spec.Process.Inputs, Device: "cpu", BatchSize: c.BatchSize, Compile: c.Compile, Threads: spec.Process.Threads, InteropThreads: spec.Process.InteropThreads},
 			CompileApplied: c.Compile == "on",
 			SamplesMs:      samples, LatencyP50: v, LatencyP90: v, LatencyP95: v, LatencyP99: v, ThroughputRPS: 1000 / v, WallMs: v * float64(len(samples)),
 			Iters: len(samples), StopReason: "iters", Notes: []string{"worker " + spec.Worker + ": 3 rounds"},

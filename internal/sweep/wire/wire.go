@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/perflab/perflab/internal/knobs"
 	"io"
 
 	"github.com/perflab/perflab/internal/record"
@@ -26,16 +27,10 @@ const MaxLine = 16 << 20
 type Spec struct {
 	Worker string `json:"worker"` // the run's identity in records (record.Run.Worker)
 
-	// The process-wide setting.
-	Model          string   `json:"model"`
-	Inputs         []string `json:"inputs,omitempty"`
-	Threads        int      `json:"threads"`
-	InteropThreads int      `json:"interop_threads"`
-	OneDNNISA      string   `json:"onednn_isa,omitempty"`
-	// CPU serving knobs (procknob): the worker process is started with them applied.
-	Allocator string `json:"allocator,omitempty"`
-	OMPWait   string `json:"omp_wait,omitempty"`
-	Pin       string `json:"pin,omitempty"`
+	// Process is the process-wide setting (knobs.Knobs.PerProcess): the model, thread
+	// pools, oneDNN ISA and CPU knobs; the worker process is started with its CPU knobs
+	// applied. Every configuration's knobs have these.
+	Process knobs.Knobs `json:"process"`
 
 	Configs []Config `json:"configs"`
 
@@ -61,14 +56,12 @@ type Spec struct {
 	PreprocessIters int `json:"preprocess_iters,omitempty"`
 }
 
-// Config is one configuration inside a worker: the knobs that do not need a process of
-// their own.
+// Config is one configuration inside a worker: its planned record key and its knobs
+// (the spec's Process knobs plus those a process holds side by side: batch size, compile,
+// channels_last, quantize).
 type Config struct {
-	Key          string `json:"key"` // the planned record key
-	BatchSize    int    `json:"batch_size"`
-	Compile      string `json:"compile"`
-	ChannelsLast bool   `json:"channels_last,omitempty"`
-	Quantize     bool   `json:"quantize,omitempty"`
+	Key         string `json:"key"`
+	knobs.Knobs `json:"knobs"`
 }
 
 // Message is one line on the result descriptor: exactly one field is set.
