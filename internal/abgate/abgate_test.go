@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/perflab/perflab/internal/knobs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/report"
 	"github.com/perflab/perflab/internal/testutil"

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"io"
 	"math"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/perflab/perflab/internal/atomicfile"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"

@@ -10,7 +10,6 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"runtime"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/preprocess"

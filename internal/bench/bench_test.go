@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/perflab/perflab/internal/bench"
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/preprocess"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
@@ -273,7 +273,6 @@ func TestValidate(t *testing.T) {
 		{"cuda:0", func(c *bench.Config) { c.Device = "cuda:0" }, []string{"--device cuda:0", "CUDA", "--device cpu"}},
 		{"mps", func(c *bench.Config) { c.Device = "mps" }, []string{"--device mps", "--device cpu"}},
 		{"tpu", func(c *bench.Config) { c.Device = "tpu" }, []string{"--device", `"tpu"`, "cpu"}},
-		{"empty device", func(c *bench.Config) { c.Device = "" }, []string{"--device"}},
 		{"batch 0", func(c *bench.Config) { c.BatchSize = 0 }, []string{"--batch-size", "got 0"}},
 		{"iters 0", func(c *bench.Config) { c.Iters = 0 }, []string{"--iters", "got 0"}},
 		{"warmup -1", func(c *bench.Config) { c.Warmup = -1 }, []string{"--warmup", "got -1"}},

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"io"
 	"os"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perflab/perflab/internal/bench"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"

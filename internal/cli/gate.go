@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"io"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"github.com/perflab/perflab/internal/atomicfile"
 	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/report"
 	"github.com/perflab/perflab/internal/sweep"
@@ -400,6 +400,17 @@ func seqOptions(opts *GateOptions, gopts gate.Options) gate.SeqOptions {
 	return gate.SeqOptions{Options: gopts, Rounds: opts.Rounds, MaxLooks: opts.MaxLooks, Budget: opts.Budget, Now: time.Now}
 }
 
+// abRoundArgs are the arguments of the `perflab bench` child of A/B round r: models[0]
+// with --ab-with models[1], both with cfg's knobs (all of them: a configuration gated
+// with an ISA cap or an allocator is A/B tested with it).
+func abRoundArgs(cfg gate.ABConfig, models [2]string, r int) []string {
+	k := cfg.Knobs
+	k.InteropThreads = max(1, k.InteropThreads)
+	args := append([]string{"bench", "--model", models[0], "--ab-with", models[1]}, k.Args(knobs.Omit(knobs.FlagModel))...)
+	return append(args, "--iters", strconv.Itoa(cfg.Iters), "--warmup", strconv.Itoa(cfg.Warmup),
+		"--preprocess-iters", "0", "--seed", strconv.Itoa(r), "--json")
+}
+
 // MeasureAB returns a gate.Measure that runs each round as one `perflab bench --model A
 // --ab-with B` child process alternating the two models' forward calls (so both see the
 // same machine conditions); which model is A alternates between rounds (ABBA). Progress
@@ -420,11 +431,7 @@ func MeasureAB(progress io.Writer, timeout time.Duration) gate.Measure {
 			if swap {
 				models[0], models[1] = models[1], models[0]
 			}
-			k := cfg.Knobs
-			k.InteropThreads = max(1, k.InteropThreads)
-			args := append([]string{"bench", "--model", models[0], "--ab-with", models[1]}, k.Args(knobs.Omit(knobs.FlagModel))...)
-			args = append(args, "--iters", strconv.Itoa(cfg.Iters), "--warmup", strconv.Itoa(cfg.Warmup),
-				"--preprocess-iters", "0", "--seed", strconv.Itoa(r), "--json")
+			args := abRoundArgs(cfg, models, r)
 			// The records come on a file descriptor of their own (a model may print on stdout).
 			ch := sweep.RunChild(ctx, exe, args, timeout)
 			if err := ch.Err; err != nil {

@@ -3,11 +3,11 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 	"github.com/perflab/perflab/internal/testutil"
@@ -123,6 +124,8 @@ func TestGateFlags(t *testing.T) {
 		"--batch-size", "8",
 		"--threads", "2",
 		"--compile", "off",
+		"--interop-threads", "2", "--channels-last", "--quantize", "--onednn-isa", "avx2",
+		"--allocator", "jemalloc", "--omp-wait", "passive", "--pin", "cores",
 		"--iters", "500",
 		"--warmup", "7",
 		"--max-looks", "2",
@@ -158,6 +161,13 @@ func TestGateFlags(t *testing.T) {
 		{"BatchSize", o.Knobs.BatchSize, 8},
 		{"Threads", o.Knobs.Threads, 2},
 		{"Compile", o.Knobs.Compile, "off"},
+		{"InteropThreads", o.Knobs.InteropThreads, 2},
+		{"ChannelsLast", o.Knobs.ChannelsLast, true},
+		{"Quantize", o.Knobs.Quantize, true},
+		{"OneDNNISA", o.Knobs.OneDNNISA, "avx2"},
+		{"Allocator", o.Knobs.Allocator, "jemalloc"},
+		{"OMPWait", o.Knobs.OMPWait, "passive"},
+		{"Pin", o.Knobs.Pin, "cores"},
 		{"Iters", o.Iters, 500},
 		{"Warmup", o.Warmup, 7},
 		{"MaxLooks", o.MaxLooks, 2},
@@ -604,5 +614,28 @@ func TestGateAB(t *testing.T) {
 	}
 	if md, err := os.ReadFile(out); err != nil || !strings.HasPrefix(string(md), "### ✅ perflab gate: pass") {
 		t.Errorf("--out: %v\n%s", err, md)
+	}
+}
+
+// TestABRoundArgs: an A/B round's child gets every knob of the gated configuration (before
+// the knobs were one type, onednn_isa and the CPU knobs were dropped), and the child's
+// own flag parsing reads them back.
+func TestABRoundArgs(t *testing.T) {
+	k := knobs.Knobs{Model: "new.pt", Inputs: []string{"float32[B,3,8,8]"}, BatchSize: 4, Compile: "on", Threads: 1,
+		ChannelsLast: true, OneDNNISA: "avx2", Allocator: "jemalloc", OMPWait: "passive", Pin: "cores"}
+	args := abRoundArgs(gate.ABConfig{Key: "k", Old: "old.pt", New: "new.pt", Knobs: k, Iters: 50, Warmup: 3}, [2]string{"old.pt", "new.pt"}, 2)
+	var got *BenchOptions
+	cmd := NewBenchCmd(IO{}, func(o *BenchOptions) error { got = o; return nil })
+	cmd.SetArgs(args[1:])
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("bench %q: %v", args, err)
+	}
+	want := k
+	want.Model, want.InteropThreads, want.Device = "old.pt", 1, knobs.CPU
+	if !reflect.DeepEqual(got.Config.Knobs, want) {
+		t.Errorf("A/B child knobs\n got %+v\nwant %+v", got.Config.Knobs, want)
+	}
+	if got.ABWith != "new.pt" || got.Config.Iters != 50 || got.Config.Warmup != 3 || got.Config.Seed != 2 || !got.JSON {
+		t.Errorf("A/B child options %+v", got)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"io"
 	"io/fs"
 	"math"
@@ -19,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/load/torchsvc"
 	"github.com/perflab/perflab/internal/procknob"

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/testutil"
 )

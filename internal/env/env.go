@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
 )

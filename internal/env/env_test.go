@@ -1,7 +1,6 @@
 package env
 
 import (
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 )
 

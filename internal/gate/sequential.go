@@ -3,10 +3,11 @@ package gate
 import (
 	"context"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"strings"
 	"time"
+
+	"github.com/perflab/perflab/internal/knobs"
 )
 
 // ABConfig is one configuration measured A/B: the same knobs for the OLD and the NEW

@@ -3,12 +3,12 @@ package load
 import (
 	"cmp"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 )

@@ -3,7 +3,6 @@ package record
 import (
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/perflab/perflab/internal/knobs"
 )
 
 // faultyFile is an *os.File whose writes stop after budget bytes with ENOSPC, like a full

@@ -1,9 +1,10 @@
 package record
 
 import (
-	"github.com/perflab/perflab/internal/knobs"
 	"strings"
 	"testing"
+
+	"github.com/perflab/perflab/internal/knobs"
 )
 
 func TestLoadKeys(t *testing.T) {

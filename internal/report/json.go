@@ -5,26 +5,24 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/perflab/perflab/internal/knobs"
 )
 
-// JSONConfig is a configuration in the JSON output.
+// JSONConfig is a configuration in the JSON output: its knobs with the record's names,
+// and what it measured.
 type JSONConfig struct {
-	BatchSize        int      `json:"batch_size"`
-	Compile          bool     `json:"compile"`
-	CompileRequested string   `json:"compile_requested,omitempty"`
-	Threads          int      `json:"threads"`
-	InteropThreads   int      `json:"interop_threads"`
-	ChannelsLast     bool     `json:"channels_last"`
-	Quantize         bool     `json:"quantize"`
-	Device           string   `json:"device,omitempty"`
-	LatencyMs        float64  `json:"latency_ms"`                // at the chosen percentile
-	LatencyCI        *JSONCI  `json:"latency_ci,omitempty"`      // within-run order-statistic CI
-	LatencyRunsCI    *JSONCI  `json:"latency_runs_ci,omitempty"` // between-process CI (worker processes)
-	Processes        int      `json:"processes,omitempty"`       // worker processes behind latency_runs_ci
-	ThroughputRPS    float64  `json:"throughput_rps"`
-	Iters            int      `json:"iters,omitempty"`
-	Runs             int      `json:"runs,omitempty"`
-	Latencies        JSONLats `json:"latencies_ms"` // every percentile
+	knobs.Knobs
+	CompileApplied bool     `json:"compile"`
+	InteropThreads int      `json:"interop_threads"`           // written even when 0 (libtorch's default)
+	LatencyMs      float64  `json:"latency_ms"`                // at the chosen percentile
+	LatencyCI      *JSONCI  `json:"latency_ci,omitempty"`      // within-run order-statistic CI
+	LatencyRunsCI  *JSONCI  `json:"latency_runs_ci,omitempty"` // between-process CI (worker processes)
+	Processes      int      `json:"processes,omitempty"`       // worker processes behind latency_runs_ci
+	ThroughputRPS  float64  `json:"throughput_rps"`
+	Iters          int      `json:"iters,omitempty"`
+	Runs           int      `json:"runs,omitempty"`
+	Latencies      JSONLats `json:"latencies_ms"` // every percentile
 }
 
 // JSONCI is a confidence interval.
@@ -90,9 +88,7 @@ func jsonConfig(e *Entry, p string) *JSONConfig {
 		return nil
 	}
 	c := &JSONConfig{
-		BatchSize: e.BatchSize, Compile: e.CompileApplied, CompileRequested: e.Compile,
-		Threads: e.Threads, InteropThreads: e.InteropThreads, ChannelsLast: e.ChannelsLast,
-		Quantize: e.Quantize, Device: e.Device, LatencyMs: finite(e.Lat(p)),
+		Knobs: e.Knobs, CompileApplied: e.CompileApplied, InteropThreads: e.InteropThreads, LatencyMs: finite(e.Lat(p)),
 		ThroughputRPS: finite(e.ThroughputRPS), Iters: e.Iters, Runs: e.Runs,
 		Latencies: JSONLats{P50: finite(e.Lat("p50")), P90: finite(e.Lat("p90")), P95: finite(e.Lat("p95")), P99: finite(e.Lat("p99"))},
 	}

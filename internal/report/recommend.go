@@ -35,12 +35,12 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 )

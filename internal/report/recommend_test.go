@@ -1,12 +1,12 @@
 package report
 
 import (
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 )

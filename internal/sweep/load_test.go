@@ -1,10 +1,10 @@
 package sweep
 
 import (
-	"github.com/perflab/perflab/internal/knobs"
 	"strings"
 	"testing"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 )
 

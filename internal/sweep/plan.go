@@ -3,13 +3,13 @@ package sweep
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"

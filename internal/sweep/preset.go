@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"os"
 	"regexp"
@@ -18,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/procknob"

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"os"
 	"strings"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 
 	"path/filepath"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/sweep/wire"
 )

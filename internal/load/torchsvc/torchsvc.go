@@ -11,7 +11,6 @@ package torchsvc
 import (
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"os"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/perflab/perflab/internal/bench"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/procknob"

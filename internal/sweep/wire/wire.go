@@ -9,9 +9,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"io"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 )
 

@@ -2,10 +2,10 @@ package wire
 
 import (
 	"bytes"
-	"github.com/perflab/perflab/internal/knobs"
 	"strings"
 	"testing"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 )
 

@@ -6,12 +6,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/perflab/perflab/internal/knobs"
 	"math"
 	"math/rand/v2"
 	"os"
 	"time"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/record"
 )
