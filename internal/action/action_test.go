@@ -880,3 +880,23 @@ func TestStripImages(t *testing.T) {
 		t.Errorf("stripImages:\n%s", got)
 	}
 }
+
+// TestRecommendationNamesEveryKnob: the recommended configuration in the comment names the
+// knobs it needs beyond batch, threads and compile (it once dropped the oneDNN ISA cap and
+// the CPU knobs, so following it measured another configuration).
+func TestRecommendationNamesEveryKnob(t *testing.T) {
+	var recs []*record.Record
+	for i, b := range []int{1, 2} {
+		r := rec("m.pt", b, 1, float64(2+i), 200, "fp", uint64(i))
+		r.OneDNNISA, r.Allocator, r.Pin = "avx2", "jemalloc", "cores"
+		recs = append(recs, r)
+	}
+	rep, err := report.Compute(recs, report.Options{Constraint: "latency", Percentile: "p95", BudgetMs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := recommendations(rep)
+	if !strings.Contains(tbl, "eager, oneDNN avx2, jemalloc, pinned cores") {
+		t.Errorf("the recommendation does not name its knobs:\n%s", tbl)
+	}
+}

@@ -185,7 +185,8 @@ func recommendations(rep *report.Report) string {
 }
 
 // configWords says a configuration as one would set it: "batch 4, 2 threads (1 inter-op),
-// compile, channels_last".
+// compile, channels_last, oneDNN avx2" (every knob that is set: a recommendation without
+// its ISA cap or allocator is another configuration).
 func configWords(e *report.Entry) string {
 	threads := fmt.Sprintf("%d thread", e.Threads)
 	if e.Threads != 1 {
@@ -206,7 +207,7 @@ func configWords(e *report.Entry) string {
 	if e.Quantize {
 		parts = append(parts, "int8")
 	}
-	return strings.Join(parts, ", ")
+	return strings.Join(parts, ", ") + e.ProcessLabel(", oneDNN ", ", ", ", OpenMP wait ", ", pinned ")
 }
 
 // chart renders a Mermaid xychart per model (at most maxChartModels): the chosen latency

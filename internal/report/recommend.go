@@ -181,12 +181,12 @@ func (e *Entry) ShortLabel() string {
 	if e.Quantize {
 		s += " +int8"
 	}
-	return s + e.processLabel(" +", " +", " +wait=", " +pin=")
+	return s + e.ProcessLabel(" +", " +", " +wait=", " +pin=")
 }
 
-// processLabel renders the per-process knobs that are set, each after its prefix
+// ProcessLabel renders the per-process knobs that are set, each after its prefix
 // (oneDNN ISA, allocator, OpenMP wait policy, pinning).
-func (e *Entry) processLabel(isa, alloc, wait, pin string) string {
+func (e *Entry) ProcessLabel(isa, alloc, wait, pin string) string {
 	var s string
 	for _, kv := range [][2]string{{isa, e.OneDNNISA}, {alloc, e.Allocator}, {wait, e.OMPWait}, {pin, e.Pin}} {
 		if kv[1] != "" {
@@ -210,7 +210,7 @@ func (e *Entry) Label() string {
 	if e.Quantize {
 		b.WriteString(", int8")
 	}
-	b.WriteString(e.processLabel(", oneDNN ", ", ", ", OpenMP wait ", ", pinned "))
+	b.WriteString(e.ProcessLabel(", oneDNN ", ", ", ", OpenMP wait ", ", pinned "))
 	if e.Device != "" && e.Device != "cpu" {
 		b.WriteString(", " + e.Device)
 	}

@@ -364,11 +364,11 @@ func parseGrid(source string, d *gridDoc) (Grid, error) {
 	if g.InteropThreads, err = ints(source, "interop_threads", &d.InteropThreads, []int{1}, 1); err != nil {
 		return g, err
 	}
-	if g.Compile, err = strings_(source, "compile", &d.Compile, []string{"auto"}); err != nil {
+	if g.Compile, err = strings_(source, "compile", &d.Compile, []string{knobs.CompileAuto}); err != nil {
 		return g, err
 	}
 	for i, c := range g.Compile {
-		if c != "auto" && c != "on" && c != "off" {
+		if knobs.CheckCompile(c) != nil {
 			return g, fmt.Errorf("preset %s: line %d: compile: unknown value %q (want auto, on or off)", source, itemLine(&d.Compile, i), c)
 		}
 	}
@@ -440,7 +440,7 @@ func parseGrid(source string, d *gridDoc) (Grid, error) {
 		return g, err
 	}
 	for i, a := range g.Arrival {
-		if a != load.Poisson && a != load.Constant {
+		if !slices.Contains(knobs.Arrivals, a) {
 			return g, fmt.Errorf("preset %s: line %d: arrival: unknown value %q (want poisson or constant)", source, itemLine(&d.Arrival, i), a)
 		}
 	}
