@@ -78,9 +78,6 @@ func NewEmpirical(samplesMs map[int][]float64) (*Empirical, error) {
 	return e, nil
 }
 
-// Sizes returns the measured batch sizes.
-func (e *Empirical) Sizes() []int { return slices.Clone(e.sizes) }
-
 // Covers reports whether batch sizes 1..n can be served: measured, interpolated, or
 // extrapolated from at least two measured sizes.
 func (e *Empirical) Covers(n int) error {

@@ -158,19 +158,6 @@ func (rn *Runner) loadArgs(c Config) []string {
 	return append(args, rn.ExtraArgs...)
 }
 
-// RunOne runs one configuration in a child process, with the Runner's timeout (or the
-// preset's), and returns its record, or a failed record saying why. Nothing is written.
-func (rn *Runner) RunOne(ctx context.Context, c Config) *record.Record {
-	timeout := rn.Timeout
-	if timeout == 0 {
-		timeout = time.Duration(rn.Preset.TimeoutSeconds * float64(time.Second))
-	}
-	if c.Key == "" {
-		c.Key = c.key()
-	}
-	return rn.runOne(ctx, c, timeout)
-}
-
 // runOne runs one child and returns its record, or a failed record saying why.
 func (rn *Runner) runOne(ctx context.Context, c Config, timeout time.Duration) *record.Record {
 	ch := RunChild(ctx, rn.Exe, rn.Args(c), timeout)

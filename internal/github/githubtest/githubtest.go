@@ -47,16 +47,13 @@ type Stub struct {
 	Method string
 	Path   string
 	Query  map[string]string
-	times  int // uses expected; -1 = any number, at least zero
+	times  int // uses expected
 	used   int
 	resp   Responder
 }
 
 // Times makes the stub answer exactly n requests (the default is 1).
 func (s *Stub) Times(n int) *Stub { s.times = n; return s }
-
-// Optional makes the stub answer any number of requests, none required.
-func (s *Stub) Optional() *Stub { s.times = -1; return s }
 
 // WithQuery restricts the stub to requests with these query values.
 func (s *Stub) WithQuery(kv ...string) *Stub {
@@ -76,7 +73,7 @@ func (s *Stub) matches(r *Request) bool {
 			return false
 		}
 	}
-	return s.times < 0 || s.used < s.times
+	return s.used < s.times
 }
 
 // Server is the fake API.
@@ -137,7 +134,7 @@ func (s *Server) Verify() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.stubs {
-		if st.times > 0 && st.used < st.times {
+		if st.used < st.times {
 			s.t.Errorf("githubtest: stub %s %s was used %d of %d times; requests received:\n%s", st.Method, st.Path, st.used, st.times, s.log())
 		}
 	}
