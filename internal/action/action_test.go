@@ -121,6 +121,18 @@ func TestParseInputsErrors(t *testing.T) {
 	}
 }
 
+// TestParseInputsThresholdNaN: the threshold input follows perflab gate --threshold's rule.
+// A NaN threshold (once accepted here) would make no slowdown ever a regression.
+func TestParseInputsThresholdNaN(t *testing.T) {
+	for _, v := range []string{"NaN", "nan%", "Inf"} {
+		_, err := ParseInputs(mapEnv(map[string]string{"INPUT_THRESHOLD": v}))
+		want := "input threshold: " + strconv.Quote(v) + ": want between 0% and 100%"
+		if err == nil || err.Error() != want {
+			t.Errorf("threshold %q: error %v, want the one line %q", v, err, want)
+		}
+	}
+}
+
 func writeJSON(t *testing.T, dir, name string, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)

@@ -213,7 +213,7 @@ func ParseInputs(getenv func(string) string) (*Inputs, error) {
 		errs = append(errs, fmt.Errorf("input %s", inputWords(err.Error())))
 	}
 	in.ThresholdText = get(InThreshold)
-	if t, err := parseThreshold(in.ThresholdText); err != nil {
+	if t, err := gate.ParseThreshold(in.ThresholdText); err != nil {
 		bad(InThreshold, "%v", err)
 	} else {
 		in.Threshold = t
@@ -273,19 +273,3 @@ func list(s string) []string {
 	return out
 }
 
-// parseThreshold reads "5%" or "0.05" (the same rule as perflab gate --threshold).
-func parseThreshold(s string) (float64, error) {
-	t := strings.TrimSpace(s)
-	pct := strings.HasSuffix(t, "%")
-	v, err := strconv.ParseFloat(strings.TrimSuffix(t, "%"), 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q: want a percentage like 5%% or a fraction like 0.05", s)
-	}
-	if pct {
-		v /= 100
-	}
-	if v < 0 || v >= 1 {
-		return 0, fmt.Errorf("%q: want between 0%% and 100%%", s)
-	}
-	return v, nil
-}

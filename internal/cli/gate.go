@@ -155,31 +155,14 @@ A missing baseline ("no baseline yet") and an inconclusive verdict exit 0, and s
 	return cmd
 }
 
-// ParseThreshold reads "5%" or "0.05".
-func ParseThreshold(s string) (float64, error) {
-	t := strings.TrimSpace(s)
-	pct := strings.HasSuffix(t, "%")
-	v, err := strconv.ParseFloat(strings.TrimSuffix(t, "%"), 64)
-	if err != nil {
-		return 0, fmt.Errorf("--threshold %q: want a percentage like 5%% or a fraction like 0.05", s)
-	}
-	if pct {
-		v /= 100
-	}
-	if !(v >= 0 && v < 1) {
-		return 0, fmt.Errorf("--threshold %q: want between 0%% and 100%%", s)
-	}
-	return v, nil
-}
-
 // RunGate gates results (or a sweep it runs, or an A/B measurement) and writes the verdict.
 func RunGate(ctx context.Context, opts *GateOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	threshold, err := ParseThreshold(opts.Threshold)
+	threshold, err := gate.ParseThreshold(opts.Threshold)
 	if err != nil {
-		return err
+		return fmt.Errorf("--threshold %w", err)
 	}
 	if !(opts.Alpha > 0 && opts.Alpha < 1) {
 		return fmt.Errorf("--alpha must be between 0 and 1, got %g", opts.Alpha)

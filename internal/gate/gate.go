@@ -3,6 +3,7 @@ package gate
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/perflab/perflab/internal/baseline"
@@ -375,6 +376,25 @@ func ParseMetrics(s string) ([]string, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// ParseThreshold reads a slowdown threshold, "5%" or "0.05": a fraction in [0, 1). NaN,
+// Inf, negative and 100% or more are refused (with a NaN threshold nothing would ever be a
+// regression). Its error names the value, not the flag or input.
+func ParseThreshold(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	pct := strings.HasSuffix(t, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(t, "%"), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want a percentage like 5%% or a fraction like 0.05", s)
+	}
+	if pct {
+		v /= 100
+	}
+	if !(v >= 0 && v < 1) {
+		return 0, fmt.Errorf("%q: want between 0%% and 100%%", s)
+	}
+	return v, nil
 }
 
 // CheckAB compares B with A measured in interleaved rounds (a[r] and b[r] back to back).
