@@ -3,7 +3,6 @@ package baseline
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -16,10 +15,7 @@ import (
 
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
-)
-
-var (
-	update = flag.Bool("update", false, "rewrite the golden files in testdata")
+	"github.com/perflab/perflab/internal/testutil"
 )
 
 // rec returns a successful record of model m (batch 1, compile off, 1/1 threads, cpu) with
@@ -269,7 +265,7 @@ func TestMarshal(t *testing.T) {
 	if !reflect.DeepEqual(f, g) {
 		t.Errorf("Parse(Marshal(f)) != f:\n got %+v\nwant %+v", g, f)
 	}
-	golden(t, "baseline.golden.json", string(b))
+	testutil.Golden(t, filepath.Join("testdata", "baseline.golden.json"), b)
 
 	// A large run: 2000 samples still on one line, and every value survives.
 	f = New("p", 5)
@@ -296,27 +292,6 @@ func TestMarshal(t *testing.T) {
 		if math.Abs(v-(1+float64(i)*0.0001)) > 1e-12 {
 			t.Fatalf("sample %d = %v after a round trip, want %v", i, v, 1+float64(i)*0.0001)
 		}
-	}
-}
-
-// golden compares got with testdata/name, rewriting it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/baseline -run %s -update to create it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (rerun with -update if the change is intended):\n--- got\n%s--- want\n%s", path, got, want)
 	}
 }
 

@@ -1,17 +1,13 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/github/githubtest"
@@ -83,33 +79,6 @@ func (r *abRepo) commit(msg, fixture string) string {
 	return r.git("rev-parse", "HEAD")
 }
 
-// runPerflabIn runs perflab (the test binary) in dir.
-func runPerflabIn(t *testing.T, dir string, args ...string) cliResult {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, exe, args...)
-	cmd.Env = append(os.Environ(), asCLI+"=1")
-	cmd.Dir = dir
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	r := cliResult{stdout: out.String(), stderr: errOut.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ee.Exited():
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("perflab %q did not exit normally: %v\nstderr: %s", args, err, r.stderr)
-	}
-	return r
-}
-
 func TestGateAgainst(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sweeps and A/B rounds in child processes")
@@ -119,7 +88,7 @@ func TestGateAgainst(t *testing.T) {
 		"--iters", "200", "--warmup", "5", "--metrics", "p50,throughput", "--json"}
 
 	// Nothing changed since the revision: nothing can have regressed; no A/B round runs.
-	res := runPerflabIn(t, r.root, append(args, "--against", "HEAD")...)
+	res := runPerflabIn(t, r.root, nil, append(args, "--against", "HEAD")...)
 	var rep gate.Report
 	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || res.code != ExitOK {
 		t.Fatalf("unchanged: exit %d, %v\n%s\n%s", res.code, err, res.stdout, res.stderr)
@@ -131,7 +100,7 @@ func TestGateAgainst(t *testing.T) {
 	// The working tree's model is several times slower than HEAD's: a regression, confirmed
 	// by a second look before it fails.
 	r.setModel("mlp_slow.pt")
-	res = runPerflabIn(t, r.root, append(args, "--against", "main")...)
+	res = runPerflabIn(t, r.root, nil, append(args, "--against", "main")...)
 	rep = gate.Report{}
 	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
 		t.Fatalf("slow: %v\n%s\n%s", err, res.stdout, res.stderr)
@@ -156,7 +125,7 @@ func TestGateAgainst(t *testing.T) {
 	}
 
 	// A revision that does not exist: one line naming it.
-	res = runPerflabIn(t, r.root, append(args, "--against", "nosuchbranch")...)
+	res = runPerflabIn(t, r.root, nil, append(args, "--against", "nosuchbranch")...)
 	if res.code != ExitUsage || !strings.Contains(res.stderr, "--against: revision nosuchbranch is not in the checkout") {
 		t.Errorf("bad revision: exit %d, %s", res.code, res.stderr)
 	}

@@ -2,11 +2,9 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -101,10 +99,9 @@ grid:
 }
 
 type actionResult struct {
-	code           int
-	stdout, stderr string
-	summary        string
-	outputs        map[string]string
+	cliResult
+	summary string
+	outputs map[string]string
 }
 
 // run runs `perflab action` as a child process in the workspace.
@@ -136,18 +133,7 @@ func (e *actionEnv) run(api *githubtest.Server) actionResult {
 		cmd.Env = append(cmd.Env, k+"="+v) // INPUT_FAIL-ON-REGRESSION: not a shell name, fine here
 	}
 	cmd.Dir = e.ws
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	r := actionResult{stdout: out.String(), stderr: errOut.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ee.Exited():
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("perflab action did not exit normally: %v\nstdout:\n%s\nstderr:\n%s", err, r.stdout, r.stderr)
-	}
+	r := actionResult{cliResult: runCmd(t, cmd)}
 	if b, err := os.ReadFile(e.env["GITHUB_STEP_SUMMARY"]); err == nil {
 		r.summary = string(b)
 	}

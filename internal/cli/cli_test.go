@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"math"
 	"os"
 	"os/exec"
@@ -29,8 +28,6 @@ import (
 	"github.com/perflab/perflab/internal/stats"
 	"github.com/perflab/perflab/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // asCLI makes the test binary behave as perflab itself: tests run it as a child process
 // (a fresh process per run, as perflab runs each configuration).
@@ -211,6 +208,25 @@ func runMain(args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errOut.String()
 }
 
+// checkUsageError runs perflab with args in process and asserts a usage error: exit code
+// ExitUsage, one error line containing each of want, nothing on stdout.
+func checkUsageError(t *testing.T, args, want []string) {
+	t.Helper()
+	code, stdout, stderr := runMain(args...)
+	if code != ExitUsage {
+		t.Errorf("exit code %d, want %d (usage)", code, ExitUsage)
+	}
+	checkErrorLine(t, stderr)
+	for _, w := range want {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr %q does not contain %q", stderr, w)
+		}
+	}
+	if stdout != "" {
+		t.Errorf("stdout is not empty: %q", stdout)
+	}
+}
+
 // checkErrorLine asserts perflab's error contract: exactly one line on stderr, starting
 // "perflab: ", and no C++ backtrace, Python traceback or Go panic.
 func checkErrorLine(t *testing.T, stderr string) {
@@ -245,21 +261,7 @@ func TestMainFlagErrors(t *testing.T) {
 		{"unknown root flag", []string{"--bogus"}, []string{"unknown flag: --bogus"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runMain(tt.args...)
-			if code != ExitUsage {
-				t.Errorf("exit code %d, want %d (usage)", code, ExitUsage)
-			}
-			checkErrorLine(t, stderr)
-			for _, w := range tt.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("stderr %q does not contain %q", stderr, w)
-				}
-			}
-			if stdout != "" {
-				t.Errorf("stdout is not empty: %q", stdout)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkUsageError(t, tt.args, tt.want) })
 	}
 }
 
@@ -388,19 +390,7 @@ func TestPrintSummaryGolden(t *testing.T) {
 		}
 	}
 
-	golden := filepath.Join("testdata", "summary.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -run TestPrintSummaryGolden -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("summary differs from %s (rerun with -update if the change is intended):\n--- got\n%s--- want\n%s", golden, got, want)
-	}
+	testutil.Golden(t, filepath.Join("testdata", "summary.golden"), []byte(got))
 }
 
 func TestPrintSummaryMinimal(t *testing.T) {
@@ -435,18 +425,31 @@ type cliResult struct {
 // extra environment variables.
 func runPerflab(t *testing.T, extraEnv []string, args ...string) cliResult {
 	t.Helper()
+	return runPerflabIn(t, t.TempDir(), extraEnv, args...)
+}
+
+// runPerflabIn runs perflab (the test binary) in dir, with extra environment variables.
+func runPerflabIn(t *testing.T, dir string, extraEnv []string, args ...string) cliResult {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = append(append(os.Environ(), asCLI+"=1"), extraEnv...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = dir
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd, the test binary as perflab, and returns its exit code and output,
+// failing the test when it did not exit normally (a crash or a timeout).
+func runCmd(t *testing.T, cmd *exec.Cmd) cliResult {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
+	err := cmd.Run()
 	r := cliResult{stdout: out.String(), stderr: errOut.String()}
 	var ee *exec.ExitError
 	switch {
@@ -454,7 +457,7 @@ func runPerflab(t *testing.T, extraEnv []string, args ...string) cliResult {
 	case errors.As(err, &ee) && ee.Exited():
 		r.code = ee.ExitCode()
 	default:
-		t.Fatalf("perflab %q did not exit normally (crash or timeout): %v\nstderr: %s", args, err, r.stderr)
+		t.Fatalf("perflab %q did not exit normally (crash or timeout): %v\nstdout:\n%s\nstderr:\n%s", cmd.Args[1:], err, r.stdout, r.stderr)
 	}
 	return r
 }

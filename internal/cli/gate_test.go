@@ -23,49 +23,19 @@ import (
 	"github.com/perflab/perflab/internal/testutil"
 )
 
-func TestParseThreshold(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    float64
-		wantErr string
-	}{
-		{"5%", 0.05, ""},
-		{"0.05", 0.05, ""},
-		{" 2.5% ", 0.025, ""},
-		{"10%", 0.10, ""},
-		{"0", 0, ""},
-		{"0%", 0, ""},
-		{"99.9%", 0.999, ""},
-		{"5", 0, `--threshold "5": want between 0% and 100%`}, // 500%: surely meant 5%
-		{"1", 0, "want between 0% and 100%"},
-		{"100%", 0, "want between 0% and 100%"},
-		{"-1%", 0, `--threshold "-1%": want between 0% and 100%`},
-		{"-0.05", 0, "want between 0% and 100%"},
-		{"abc", 0, `--threshold "abc": want a percentage like 5% or a fraction like 0.05`},
-		{"", 0, "want a percentage"},
-		{"%", 0, "want a percentage"},
-		{"5%%", 0, "want a percentage"},
-	}
-	for _, tt := range tests {
-		got, err := ParseThreshold(tt.in)
-		switch {
-		case tt.wantErr != "":
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ParseThreshold(%q) = %g, %v; want an error containing %q", tt.in, got, err, tt.wantErr)
-			}
-		case err != nil:
-			t.Errorf("ParseThreshold(%q): %v", tt.in, err)
-		case math.Abs(got-tt.want) > 1e-15:
-			t.Errorf("ParseThreshold(%q) = %g, want %g", tt.in, got, tt.want)
+// TestGateThresholdFlag: --threshold goes through gate.ParseThreshold and its error names
+// the flag.
+func TestGateThresholdFlag(t *testing.T) {
+	for in, want := range map[string]string{
+		"NaN": `perflab: --threshold "NaN": want between 0% and 100%`,
+		"5":   `perflab: --threshold "5": want between 0% and 100%`,
+		"abc": `perflab: --threshold "abc": want a percentage like 5% or a fraction like 0.05`,
+	} {
+		code, stdout, stderr := runMain("gate", "--results", filepath.Join(t.TempDir(), "r.jsonl"), "--threshold", in)
+		if code != ExitUsage || stdout != "" || !strings.HasPrefix(stderr, want) {
+			t.Errorf("--threshold %q: exit %d, stdout %q, stderr %q; want exit %d and %q", in, code, stdout, stderr, ExitUsage, want)
 		}
-	}
-}
-
-func TestParseThresholdNaN(t *testing.T) {
-	for _, in := range []string{"NaN", "nan%", "+Inf%"} {
-		if v, err := ParseThreshold(in); err == nil {
-			t.Errorf("ParseThreshold(%q) = %g, want an error", in, v)
-		}
+		checkErrorLine(t, stderr)
 	}
 }
 

@@ -96,21 +96,7 @@ func TestLoadBadInput(t *testing.T) {
 		{"unknown model", []string{"--model", "resnet19", "--rate", "40", "--duration", "5s", "--threads", "1"}, []string{`unknown model "resnet19"`}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runMain(append([]string{"load"}, tt.args...)...)
-			if code != ExitUsage {
-				t.Errorf("exit code %d, want %d", code, ExitUsage)
-			}
-			checkErrorLine(t, stderr)
-			for _, w := range tt.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("stderr %q does not contain %q", stderr, w)
-				}
-			}
-			if stdout != "" {
-				t.Errorf("stdout is not empty: %q", stdout)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkUsageError(t, append([]string{"load"}, tt.args...), tt.want) })
 	}
 }
 

@@ -3,11 +3,9 @@ package gate
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -19,9 +17,8 @@ import (
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
+	"github.com/perflab/perflab/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // relClose reports whether got is within rel (relative) of want.
 func relClose(got, want, rel float64) bool {
@@ -178,6 +175,51 @@ func TestHolm(t *testing.T) {
 					t.Fatalf("Holm(%v) = %v: not monotone (p[%d] < p[%d] but adj %g > %g)", p, got, i, j, got[i], got[j])
 				}
 			}
+		}
+	}
+}
+
+func TestParseThreshold(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    float64
+		wantErr string
+	}{
+		{"5%", 0.05, ""},
+		{"0.05", 0.05, ""},
+		{" 2.5% ", 0.025, ""},
+		{"10%", 0.10, ""},
+		{"0", 0, ""},
+		{"0%", 0, ""},
+		{"99.9%", 0.999, ""},
+		{"5", 0, `"5": want between 0% and 100%`}, // 500%: surely meant 5%
+		{"1", 0, "want between 0% and 100%"},
+		{"100%", 0, "want between 0% and 100%"},
+		{"-5%", 0, `"-5%": want between 0% and 100%`},
+		{"-0.05", 0, "want between 0% and 100%"},
+		// With a NaN threshold no slowdown is ever beyond it: nothing would be a regression.
+		{"NaN", 0, `"NaN": want between 0% and 100%`},
+		{"nan", 0, `"nan": want between 0% and 100%`},
+		{"nan%", 0, "want between 0% and 100%"},
+		{"Inf", 0, `"Inf": want between 0% and 100%`},
+		{"+Inf%", 0, "want between 0% and 100%"},
+		{"-Inf", 0, "want between 0% and 100%"},
+		{"abc", 0, `"abc": want a percentage like 5% or a fraction like 0.05`},
+		{"", 0, "want a percentage"},
+		{"%", 0, "want a percentage"},
+		{"5%%", 0, "want a percentage"},
+	}
+	for _, tt := range tests {
+		got, err := ParseThreshold(tt.in)
+		switch {
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseThreshold(%q) = %g, %v; want an error containing %q", tt.in, got, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("ParseThreshold(%q): %v", tt.in, err)
+		case math.Abs(got-tt.want) > 1e-15:
+			t.Errorf("ParseThreshold(%q) = %g, want %g", tt.in, got, tt.want)
 		}
 	}
 }
@@ -1175,7 +1217,7 @@ func TestCheckNoBaseline(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	rep.Text(&buf)
-	golden(t, "nobaseline.txt.golden", buf.String())
+	testutil.Golden(t, filepath.Join("testdata", "nobaseline.txt.golden"), []byte(buf.String()))
 	if !strings.HasPrefix(buf.String(), "perflab gate: NO BASELINE — no baseline: run `perflab baseline update`") {
 		t.Errorf("text does not open with the hint:\n%s", buf.String())
 	}
@@ -1225,27 +1267,6 @@ func craftedReport() *Report {
 	}
 }
 
-// golden compares got with testdata/name, rewriting it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/gate -run %s -update to create it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (rerun with -update if the change is intended):\n--- got\n%s--- want\n%s", path, got, want)
-	}
-}
-
 func TestMarkdownGolden(t *testing.T) {
 	var buf bytes.Buffer
 	if err := craftedReport().Markdown(&buf); err != nil {
@@ -1276,7 +1297,7 @@ func TestMarkdownGolden(t *testing.T) {
 	if i, j := strings.Index(got, "- `mobilenet"), strings.Index(got, "- `tiny_transformer"); i < 0 || j < i {
 		t.Errorf("config notes are not sorted by key")
 	}
-	golden(t, "report.md.golden", got)
+	testutil.Golden(t, filepath.Join("testdata", "report.md.golden"), []byte(got))
 }
 
 func TestTextGolden(t *testing.T) {
@@ -1297,7 +1318,7 @@ func TestTextGolden(t *testing.T) {
 			t.Errorf("text does not contain %q", w)
 		}
 	}
-	golden(t, "report.txt.golden", got)
+	testutil.Golden(t, filepath.Join("testdata", "report.txt.golden"), []byte(got))
 }
 
 func TestJSON(t *testing.T) {
@@ -1364,7 +1385,7 @@ func TestJSON(t *testing.T) {
 	if strings.Contains(string(doc.Comparisons[1]["current"]), `"ci"`) {
 		t.Errorf("estimate without CI has a ci field: %s", doc.Comparisons[1]["current"])
 	}
-	golden(t, "report.json.golden", buf.String())
+	testutil.Golden(t, filepath.Join("testdata", "report.json.golden"), []byte(buf.String()))
 }
 
 func TestMarkdownTableCells(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/testutil"
 )
 
 // testdata/load.jsonl is written by `go run ./internal/report/testdata/genload` (simulated
@@ -118,7 +119,7 @@ func TestLoadMarkdownAndJSONGolden(t *testing.T) {
 	if err := Markdown(&md, rep, RenderOptions{Generator: "perflab test", Plots: []PlotFile{{Title: "Request latency vs offered load", Path: "x_latency_vs_load.png"}}}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "load_p95_50.md.golden", md.Bytes())
+	testutil.Golden(t, filepath.Join("testdata", "load_p95_50.md.golden"), md.Bytes())
 	for _, w := range []string{"## Serving under load", "### Recommended serving configuration", "CANNOT KEEP UP", "**capacity**", "(simulated)", "capacity-search step", "### Failed load runs", "out of memory"} {
 		if !strings.Contains(md.String(), w) {
 			t.Errorf("markdown lacks %q", w)
@@ -131,7 +132,7 @@ func TestLoadMarkdownAndJSONGolden(t *testing.T) {
 	if err := WriteJSON(&js, rep); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "load_p95_50.json.golden", js.Bytes())
+	testutil.Golden(t, filepath.Join("testdata", "load_p95_50.json.golden"), js.Bytes())
 	var got struct {
 		Serving []JSONServing `json:"serving"`
 	}

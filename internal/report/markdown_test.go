@@ -3,17 +3,13 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func readRecords(t *testing.T, files ...string) []*record.Record {
 	t.Helper()
@@ -26,46 +22,6 @@ func readRecords(t *testing.T, files ...string) []*record.Record {
 		all = append(all, rs...)
 	}
 	return all
-}
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./internal/report -run Markdown -update to accept):\n%s", path, diffLines(string(want), string(got)))
-	}
-}
-
-// diffLines shows the first differing lines.
-func diffLines(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	shown := 0
-	for i := 0; i < max(len(w), len(g)) && shown < 8; i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			b.WriteString("line " + strconv.Itoa(i+1) + ":\n- " + wl + "\n+ " + gl + "\n")
-			shown++
-		}
-	}
-	return b.String()
 }
 
 var goldenCases = []struct {
@@ -92,7 +48,7 @@ func TestMarkdownGolden(t *testing.T) {
 			if err := Markdown(&buf, rep, ro); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name+".md.golden", buf.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".md.golden"), buf.Bytes())
 
 			// Deterministic: the same input in another order renders the same bytes.
 			rs := readRecords(t, tc.inputs...)
@@ -106,14 +62,14 @@ func TestMarkdownGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(buf.Bytes(), buf2.Bytes()) {
-				t.Errorf("markdown depends on the record order:\n%s", diffLines(buf.String(), buf2.String()))
+				t.Errorf("markdown depends on the record order:\n%s", testutil.DiffLines(buf.String(), buf2.String()))
 			}
 
 			var js bytes.Buffer
 			if err := WriteJSON(&js, rep); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name+".json.golden", js.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".json.golden"), js.Bytes())
 		})
 	}
 }

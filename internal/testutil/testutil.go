@@ -19,11 +19,7 @@ var fixturesPy []byte
 // Python is the interpreter that has torch (Debian's, not whatever python3 is on PATH).
 const Python = "/usr/bin/python3"
 
-var (
-	once   sync.Once
-	dir    string
-	errMsg string
-)
+var fixtures = export{script: fixturesPy, name: "fixtures", what: "fixtures"}
 
 // Fixtures returns a folder with the tiny models of fixtures.py: conv.pt
 // (float32[B,3,16,16]), two_inputs.pt (float32[B,8], int64[B,4]:0..9), linear.pt
@@ -33,44 +29,60 @@ var (
 // cached under the temp folder, keyed by the script's hash.
 func Fixtures(t testing.TB) string {
 	t.Helper()
-	once.Do(func() {
-		sum := sha256.Sum256(fixturesPy)
-		dir = filepath.Join(os.TempDir(), "perflab-fixtures-"+hex.EncodeToString(sum[:6]))
-		if _, err := os.Stat(filepath.Join(dir, "done")); err == nil {
+	return fixtures.dir(t)
+}
+
+// export is a Python script that writes models into a folder, run once per machine: its
+// folder is cached under the temp folder, keyed by the script's hash.
+type export struct {
+	script []byte
+	name   string // the script's name (name.py) and the cache folder's prefix
+	what   string // what it exports, for messages
+	once   sync.Once
+	path   string
+	errMsg string
+}
+
+// dir returns the export's folder, running the script the first time on this machine.
+func (e *export) dir(t testing.TB) string {
+	t.Helper()
+	e.once.Do(func() {
+		sum := sha256.Sum256(e.script)
+		e.path = filepath.Join(os.TempDir(), "perflab-"+e.name+"-"+hex.EncodeToString(sum[:6]))
+		if _, err := os.Stat(filepath.Join(e.path, "done")); err == nil {
 			return
 		}
-		tmp, err := os.MkdirTemp(os.TempDir(), "perflab-fixtures-tmp-")
+		tmp, err := os.MkdirTemp(os.TempDir(), "perflab-"+e.name+"-tmp-")
 		if err != nil {
-			errMsg = err.Error()
+			e.errMsg = err.Error()
 			return
 		}
-		script := filepath.Join(tmp, "fixtures.py")
-		if err := os.WriteFile(script, fixturesPy, 0o644); err != nil {
-			errMsg = err.Error()
+		script := filepath.Join(tmp, e.name+".py")
+		if err := os.WriteFile(script, e.script, 0o644); err != nil {
+			e.errMsg = err.Error()
 			return
 		}
-		out, err := exec.Command(Python, script, tmp).CombinedOutput()
-		if err != nil {
-			errMsg = "export fixtures with " + Python + " (run `make setup`): " + err.Error() + "\n" + string(out)
+		if out, err := exec.Command(Python, script, tmp).CombinedOutput(); err != nil {
+			e.errMsg = "export " + e.what + " with " + Python + " (run `make setup`): " + err.Error() + "\n" + string(out)
 			return
 		}
 		os.Remove(script)
 		if err := os.WriteFile(filepath.Join(tmp, "done"), nil, 0o644); err != nil {
-			errMsg = err.Error()
+			e.errMsg = err.Error()
 			return
 		}
-		if err := os.Rename(tmp, dir); err != nil {
+		if err := os.Rename(tmp, e.path); err != nil {
 			// Another test binary won the race; use its folder.
 			os.RemoveAll(tmp)
-			if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
-				errMsg = "cache fixtures: " + err.Error()
+			if _, err := os.Stat(filepath.Join(e.path, "done")); err != nil {
+				e.errMsg = "cache " + e.what + ": " + err.Error()
 			}
 		}
 	})
-	if errMsg != "" {
-		t.Fatal(errMsg)
+	if e.errMsg != "" {
+		t.Fatal(e.errMsg)
 	}
-	return dir
+	return e.path
 }
 
 // Fixture returns the path of one fixture file, e.g. Fixture(t, "conv.pt").
