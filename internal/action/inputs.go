@@ -272,4 +272,3 @@ func list(s string) []string {
 	}
 	return out
 }
-

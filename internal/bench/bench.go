@@ -129,17 +129,14 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--image %s is not a readable file: give a JPEG or PNG", c.Image)
 		}
 	}
-	if _, ok := percentiles[c.targetPercentile()]; !ok {
-		return fmt.Errorf("--target-percentile must be p50, p90, p95 or p99, got %q", c.TargetPercentile)
+	if _, err := stats.ParsePercentile(c.targetPercentile()); err != nil {
+		return fmt.Errorf("--target-percentile %w", err)
 	}
 	if c.TargetCI < 0 || c.MaxSeconds < 0 {
 		return fmt.Errorf("--target-ci and --max-seconds must be >= 0")
 	}
 	return nil
 }
-
-// percentiles maps the percentile names used in flags and records to q.
-var percentiles = map[string]float64{"p50": 50, "p90": 90, "p95": 95, "p99": 99}
 
 func (c *Config) targetPercentile() string {
 	if c.TargetPercentile == "" {
@@ -795,9 +792,9 @@ func (r *runner) summarise(ns []int64, wall int64, reason string) {
 	if wall > 0 {
 		rec.ThroughputRPS = float64(c.BatchSize*n) / (float64(wall) / 1e9)
 	}
-	for _, key := range []string{"p50", "p90", "p95", "p99"} {
-		if _, ok := s.CI[key]; !ok {
-			rec.Notes = append(rec.Notes, fmt.Sprintf("no %d%% CI for %s: it needs >= %d iterations (have %d)", int(Confidence*100), key, stats.MinSamplesForQuantileCI(percentiles[key], Confidence), s.N))
+	for _, p := range stats.Percentiles {
+		if _, ok := s.CI[p.Name]; !ok {
+			rec.Notes = append(rec.Notes, fmt.Sprintf("no %d%% CI for %s: it needs >= %d iterations (have %d)", int(Confidence*100), p.Name, stats.MinSamplesForQuantileCI(p.Q, Confidence), s.N))
 		}
 	}
 	if rec.IQROverMedian > NoisyIQROverMedian {
@@ -811,7 +808,7 @@ func (r *runner) timeLoop(ns []int64) (n int, wall int64, reason string, err err
 	c := r.c
 	adaptive := c.TargetCI > 0 || c.MaxSeconds > 0
 	chunk := len(ns)
-	q := percentiles[c.targetPercentile()]
+	q, _ := stats.PercentileQ(c.targetPercentile())
 	minN := stats.MinSamplesForQuantileCI(q, Confidence)
 	if adaptive {
 		chunk = max(10, min(50, len(ns)/10))

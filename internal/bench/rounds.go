@@ -216,7 +216,7 @@ func runRounds(spec wire.Spec, live []*roundsRun) {
 	runtime.GC()
 	old := debug.SetGCPercent(-1)
 	defer debug.SetGCPercent(old)
-	q := percentiles[targetOr(spec.TargetPercentile)]
+	q, _ := stats.PercentileQ(targetOr(spec.TargetPercentile))
 	buf := make([]int64, 64)
 	sorted := make([]float64, 0, 256)
 	for {

@@ -23,6 +23,7 @@ import (
 	"github.com/perflab/perflab/internal/load/torchsvc"
 	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/stats"
 	"github.com/perflab/perflab/internal/torch"
 )
 
@@ -182,8 +183,8 @@ func (o *LoadOptions) validate() error {
 	if cpus == nil {
 		cpus = env.CPUsAvailable
 	}
-	if _, ok := load.Percentiles[o.LatencyPct]; !ok {
-		return fmt.Errorf("--latency-pct must be p50, p90, p95 or p99, got %q", o.LatencyPct)
+	if _, err := stats.ParsePercentile(o.LatencyPct); err != nil {
+		return fmt.Errorf("--latency-pct %w", err)
 	}
 	if o.BudgetMs < 0 || math.IsNaN(o.BudgetMs) || math.IsInf(o.BudgetMs, 0) {
 		return fmt.Errorf("--latency-budget-ms must be a positive number of milliseconds, got %g", o.BudgetMs)

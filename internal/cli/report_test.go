@@ -240,7 +240,7 @@ func TestReportInputErrors(t *testing.T) {
 		{"missing file", ReportOptions{Inputs: []string{missing}}, "input " + missing + " does not exist", ""},
 		{"latency without budget", ReportOptions{Inputs: []string{reportFixture}, Constraint: "latency"}, "--constraint latency needs --latency-budget-ms", ""},
 		{"unknown constraint", ReportOptions{Inputs: []string{reportFixture}, Constraint: "cheap"}, `--constraint must be one of balanced, latency, throughput, got "cheap"`, ""},
-		{"unknown percentile", ReportOptions{Inputs: []string{reportFixture}, LatencyPct: "p75"}, `--latency-pct must be one of p50, p90, p95, p99, got "p75"`, ""},
+		{"unknown percentile", ReportOptions{Inputs: []string{reportFixture}, LatencyPct: "p75"}, `--latency-pct must be p50, p90, p95 or p99, got "p75"`, ""},
 		{"negative budget", ReportOptions{Inputs: []string{reportFixture}, BudgetMs: -5}, "--latency-budget-ms must be a positive number", ""},
 	}
 	for _, tt := range tests {

@@ -56,8 +56,6 @@ var Metrics = []string{"p50", "p90", "p95", "p99", "throughput"}
 // DefaultMetrics are gated when none are given.
 var DefaultMetrics = []string{"p95", "p99", "throughput"}
 
-var quantiles = map[string]float64{"p50": 50, "p90": 90, "p95": 95, "p99": 99}
-
 // Run is one measurement of a configuration: its per-iteration latencies (ms) and its
 // throughput (requests per second).
 type Run struct {
@@ -143,7 +141,7 @@ func runValue(r Run, metric string) logValue {
 		mean, sd := meanSD(r.SamplesMs)
 		return logValue{v: math.Log(r.ThroughputRPS), se: sd / mean / math.Sqrt(float64(n)), ok: mean > 0}
 	}
-	q := quantiles[metric]
+	q, _ := stats.PercentileQ(metric)
 	sorted := slices.Clone(r.SamplesMs)
 	sort.Float64s(sorted)
 	ci, ok := stats.QuantileCI(sorted, q, 0.95)

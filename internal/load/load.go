@@ -41,6 +41,8 @@ import (
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/perflab/perflab/internal/stats"
 )
 
 // Arrival processes.
@@ -127,9 +129,6 @@ func Schedule(c Config) []time.Duration {
 	}
 }
 
-// Percentiles are the request-latency percentiles records carry, by name.
-var Percentiles = map[string]float64{"p50": 50, "p90": 90, "p95": 95, "p99": 99}
-
 // ClaimConfidence is the confidence of a latency claim "the q-th percentile is within the
 // budget" that MinRequests sizes runs for (MLPerf LoadGen's early-stopping confidence).
 const ClaimConfidence = 0.99
@@ -153,9 +152,9 @@ func MinRequests(q float64) int {
 // CheckDuration says whether a run at rate for duration measures enough requests for a
 // claim on percentile pct ("p95"): the expected number of requests must reach MinRequests.
 func CheckDuration(rate float64, duration time.Duration, pct string) error {
-	q, ok := Percentiles[pct]
-	if !ok {
-		return fmt.Errorf("--latency-pct must be p50, p90, p95 or p99, got %q", pct)
+	q, err := stats.ParsePercentile(pct)
+	if err != nil {
+		return fmt.Errorf("--latency-pct %w", err)
 	}
 	need := MinRequests(q)
 	have := rate * duration.Seconds()
@@ -170,7 +169,8 @@ func CheckDuration(rate float64, duration time.Duration, pct string) error {
 // StepDuration is the measured window of a capacity-search step at rate: at least
 // duration, and long enough for twice MinRequests of pct.
 func StepDuration(rate float64, duration time.Duration, pct string) time.Duration {
-	need := 2 * MinRequests(Percentiles[pct])
+	q, _ := stats.PercentileQ(pct)
+	need := 2 * MinRequests(q)
 	d := time.Duration(math.Ceil(float64(need)/rate*10) / 10 * float64(time.Second))
 	return max(duration, d)
 }

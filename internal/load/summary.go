@@ -97,11 +97,11 @@ func Summarize(o *Outcome) Summary {
 	if s.Timeouts+s.Dropped > 0 {
 		sorted := slices.Clone(lats)
 		slices.SortStableFunc(sorted, func(a, b lat) int { return cmp.Compare(a.v, b.v) })
-		for _, name := range []string{"p50", "p90", "p95", "p99"} {
-			rank := int(math.Ceil(Percentiles[name]*float64(len(sorted))/100 - 1e-9))
+		for _, p := range stats.Percentiles {
+			rank := int(math.Ceil(p.Q*float64(len(sorted))/100 - 1e-9))
 			rank = min(max(rank, 1), len(sorted))
 			if sorted[rank-1].failed {
-				s.LowerBound = append(s.LowerBound, name)
+				s.LowerBound = append(s.LowerBound, p.Name)
 			}
 		}
 	}
@@ -155,19 +155,7 @@ func dist(v []float64) record.Dist {
 }
 
 // Pct returns the summary's latency at percentile name ("p95").
-func (s *Summary) Pct(name string) float64 {
-	switch name {
-	case "p50":
-		return s.Latency.P50
-	case "p90":
-		return s.Latency.P90
-	case "p95":
-		return s.Latency.P95
-	case "p99":
-		return s.Latency.P99
-	}
-	return math.NaN()
-}
+func (s *Summary) Pct(name string) float64 { return s.Latency.Pct(name) }
 
 // Passes says whether the run sustains its load within a budget: it kept up, and its
 // nearest-rank pct latency is within budgetMs.
@@ -241,12 +229,12 @@ func (s *Summary) Fill(r *record.Record, c Config, pct string, budgetMs float64)
 	if w := s.LagWarning(pct); w != "" {
 		r.Warnings = append(r.Warnings, w)
 	}
-	if q, ok := Percentiles[pct]; ok && s.Requests < MinRequests(q) {
+	if q, ok := stats.PercentileQ(pct); ok && s.Requests < MinRequests(q) {
 		r.Notes = append(r.Notes, fmt.Sprintf("only %d requests measured: a %s claim needs >= %d", s.Requests, pct, MinRequests(q)))
 	}
-	for _, key := range []string{"p50", "p90", "p95", "p99"} {
-		if _, ok := l.CI[key]; !ok {
-			r.Notes = append(r.Notes, fmt.Sprintf("no %d%% CI for %s: it needs >= %d requests (have %d)", int(Confidence*100), key, stats.MinSamplesForQuantileCI(Percentiles[key], Confidence), l.N))
+	for _, p := range stats.Percentiles {
+		if _, ok := l.CI[p.Name]; !ok {
+			r.Notes = append(r.Notes, fmt.Sprintf("no %d%% CI for %s: it needs >= %d requests (have %d)", int(Confidence*100), p.Name, stats.MinSamplesForQuantileCI(p.Q, Confidence), l.N))
 		}
 	}
 }

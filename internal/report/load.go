@@ -321,7 +321,7 @@ func mergeLoad(rate float64, rs []*record.Record) *LoadPoint {
 	p.AchievedRPS, p.QueueWaitP95, p.ComputeP95, p.MeanBatch = medianOf(ach), medianOf(qw), medianOf(cm), medianOf(mb)
 	switch {
 	case len(rs) == 1:
-		for _, q := range Percentiles {
+		for _, q := range stats.PercentileNames {
 			l := Pct{Value: recordPct(rs[0], q)}
 			if ci, ok := rs[0].LatencyCI[q]; ok && validCI(ci) {
 				l.CI, l.HasCI = ci, true
@@ -330,15 +330,15 @@ func mergeLoad(rate float64, rs []*record.Record) *LoadPoint {
 		}
 	case pooled:
 		s := stats.Summarize(all, Confidence)
-		for _, q := range Percentiles {
-			l := Pct{Value: summaryPct(s, q)}
+		for _, q := range stats.PercentileNames {
+			l := Pct{Value: s.Pct(q)}
 			if ci, ok := s.CI[q]; ok {
 				l.CI, l.HasCI = ci, true
 			}
 			p.Latency[q] = l
 		}
 	default:
-		for _, q := range Percentiles {
+		for _, q := range stats.PercentileNames {
 			p.Latency[q] = Pct{Value: median(rs, func(r *record.Record) float64 { return recordPct(r, q) })}
 		}
 	}

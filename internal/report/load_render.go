@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/perflab/perflab/internal/stats"
 )
 
 // loadMarkdown writes the "Serving under load" section.
@@ -52,7 +54,7 @@ func loadMarkdown(pf func(string, ...any), lr *LoadReport) {
 	for _, c := range lr.Configs {
 		for _, pt := range c.Points {
 			lats := make([]string, 0, 4)
-			for _, q := range Percentiles {
+			for _, q := range stats.PercentileNames {
 				if q == p {
 					lats = append(lats, latPointCell(pt, q))
 				} else {

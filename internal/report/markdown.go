@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/stats"
 )
 
 // PlotFile is a plot written next to the markdown.
@@ -167,7 +168,7 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 	}
 	for _, e := range rep.Entries {
 		var lats []string
-		for _, q := range Percentiles {
+		for _, q := range stats.PercentileNames {
 			if q == p {
 				lats = append(lats, latCell(e, q))
 			} else {

@@ -55,9 +55,6 @@ const (
 // Constraints lists the constraint names, in the order help texts give them.
 var Constraints = []string{Balanced, Latency, Throughput}
 
-// Percentiles lists the latency percentiles records carry.
-var Percentiles = []string{"p50", "p90", "p95", "p99"}
-
 // ThroughputTieTolerance is the relative throughput difference under which two
 // configurations whose latency CIs overlap are statistically indistinguishable.
 const ThroughputTieTolerance = 0.05
@@ -82,8 +79,8 @@ func (o Options) Validate() error {
 	if !slices.Contains(Constraints, o.Constraint) {
 		return fmt.Errorf("--constraint must be one of %s, got %q", strings.Join(Constraints, ", "), o.Constraint)
 	}
-	if !slices.Contains(Percentiles, o.Percentile) {
-		return fmt.Errorf("--latency-pct must be one of %s, got %q", strings.Join(Percentiles, ", "), o.Percentile)
+	if _, err := stats.ParsePercentile(o.Percentile); err != nil {
+		return fmt.Errorf("--latency-pct %w", err)
 	}
 	if o.BudgetMs < 0 || math.IsNaN(o.BudgetMs) || math.IsInf(o.BudgetMs, 0) {
 		return fmt.Errorf("--latency-budget-ms must be a positive number of milliseconds, got %g", o.BudgetMs)
@@ -417,7 +414,7 @@ func merge(rs []*record.Record) *Entry {
 	switch {
 	case len(rs) == 1:
 		r := rs[0]
-		for _, p := range Percentiles {
+		for _, p := range stats.PercentileNames {
 			l := Pct{Value: recordPct(r, p)}
 			if ci, ok := r.LatencyCI[p]; ok && validCI(ci) {
 				l.CI, l.HasCI = ci, true
@@ -434,8 +431,8 @@ func merge(rs []*record.Record) *Entry {
 			tput += r.ThroughputRPS
 		}
 		s := stats.Summarize(all, Confidence)
-		for _, p := range Percentiles {
-			l := Pct{Value: summaryPct(s, p)}
+		for _, p := range stats.PercentileNames {
+			l := Pct{Value: s.Pct(p)}
 			if ci, ok := s.CI[p]; ok {
 				l.CI, l.HasCI = ci, true
 			}
@@ -447,7 +444,7 @@ func merge(rs []*record.Record) *Entry {
 		e.Pooled = true
 		e.Notes = append(e.Notes, fmt.Sprintf("%d runs pooled", len(rs)))
 	default:
-		for _, p := range Percentiles {
+		for _, p := range stats.PercentileNames {
 			e.Latency[p] = Pct{Value: median(rs, func(r *record.Record) float64 { return recordPct(r, p) })}
 		}
 		e.ThroughputRPS = median(rs, func(r *record.Record) float64 { return r.ThroughputRPS })
@@ -467,7 +464,7 @@ func merge(rs []*record.Record) *Entry {
 		}
 	}
 	if e.Usable {
-		for _, p := range Percentiles {
+		for _, p := range stats.PercentileNames {
 			if v := e.Lat(p); !(v > 0) || math.IsInf(v, 0) {
 				e.Usable, e.NotUsable = false, "no latency measured ("+p+" missing)"
 				break
@@ -496,7 +493,7 @@ func betweenProcesses(e *Entry, rs []*record.Record) {
 	if len(e.Processes) == 0 {
 		return
 	}
-	for _, p := range Percentiles {
+	for _, p := range stats.PercentileNames {
 		v := make([]float64, 0, len(e.Processes))
 		for _, run := range e.Processes {
 			v = append(v, run.Pct(p))
@@ -531,20 +528,6 @@ func recordPct(r *record.Record, p string) float64 {
 		return r.LatencyP95
 	case "p99":
 		return r.LatencyP99
-	}
-	return math.NaN()
-}
-
-func summaryPct(s stats.Summary, p string) float64 {
-	switch p {
-	case "p50":
-		return s.P50
-	case "p90":
-		return s.P90
-	case "p95":
-		return s.P95
-	case "p99":
-		return s.P99
 	}
 	return math.NaN()
 }

@@ -338,7 +338,7 @@ func TestRecommendOptionsValidate(t *testing.T) {
 		{Options{Latency, "p50", 5}, ""},
 		{Options{Latency, "p95", 0}, "--constraint latency needs --latency-budget-ms"},
 		{Options{"fast", "p95", 0}, `--constraint must be one of balanced, latency, throughput, got "fast"`},
-		{Options{Balanced, "p97", 0}, `--latency-pct must be one of p50, p90, p95, p99, got "p97"`},
+		{Options{Balanced, "p97", 0}, `--latency-pct must be p50, p90, p95 or p99, got "p97"`},
 		{Options{Balanced, "p95", -1}, "--latency-budget-ms must be a positive number"},
 		{Options{Balanced, "p95", math.NaN()}, "--latency-budget-ms must be a positive number"},
 	}

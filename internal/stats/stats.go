@@ -166,14 +166,10 @@ func Summarize(samples []float64, confidence float64) Summary {
 		}
 		sum.Stddev = math.Sqrt(ss / float64(n-1))
 	}
-	for _, pc := range []struct {
-		key string
-		q   float64
-		dst *float64
-	}{{"p50", 50, &sum.P50}, {"p90", 90, &sum.P90}, {"p95", 95, &sum.P95}, {"p99", 99, &sum.P99}} {
-		*pc.dst = Percentile(s, pc.q)
-		if ci, ok := QuantileCI(s, pc.q, confidence); ok {
-			sum.CI[pc.key] = ci
+	for _, p := range Percentiles {
+		*sum.pct(p.Name) = Percentile(s, p.Q)
+		if ci, ok := QuantileCI(s, p.Q, confidence); ok {
+			sum.CI[p.Name] = ci
 		}
 	}
 	sum.IQR = Percentile(s, 75) - Percentile(s, 25)

@@ -21,6 +21,7 @@ import (
 	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/procknob"
+	"github.com/perflab/perflab/internal/stats"
 	"github.com/perflab/perflab/presets"
 )
 
@@ -281,9 +282,7 @@ func (p *Preset) apply(source string, doc *presetDoc) error {
 		p.Warmup = int(*doc.Warmup)
 	}
 	if doc.TargetPercentile != nil {
-		switch *doc.TargetPercentile {
-		case "p50", "p90", "p95", "p99":
-		default:
+		if _, ok := stats.PercentileQ(*doc.TargetPercentile); !ok {
 			return bad("target_percentile", fmt.Sprintf("unknown value %q (want p50, p90, p95 or p99)", *doc.TargetPercentile))
 		}
 		p.TargetPercentile = *doc.TargetPercentile
@@ -314,7 +313,7 @@ func (p *Preset) apply(source string, doc *presetDoc) error {
 		}
 	}
 	if doc.LatencyPct != nil {
-		if _, ok := load.Percentiles[*doc.LatencyPct]; !ok {
+		if _, ok := stats.PercentileQ(*doc.LatencyPct); !ok {
 			return bad("latency_pct", fmt.Sprintf("unknown value %q (want p50, p90, p95 or p99)", *doc.LatencyPct))
 		}
 		p.Load.LatencyPct = *doc.LatencyPct

@@ -211,8 +211,8 @@ func missing(cs []Config, runs map[slotKey]*record.Record, w int) []Config {
 func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
 	p, W := rn.Preset, rn.Workers
 	c0 := cs[0]
-	q := map[string]float64{"p50": 50, "p90": 90, "p95": 95, "p99": 99}[p.TargetPercentile]
-	if q == 0 {
+	q, ok := stats.PercentileQ(p.TargetPercentile)
+	if !ok {
 		q = 95
 	}
 	minTotal := stats.MinSamplesForQuantileCI(q, runsConfidence)
@@ -534,7 +534,7 @@ func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Re
 			tput = append(tput, r.ThroughputRPS)
 		}
 	}
-	for _, p := range []string{"p50", "p90", "p95", "p99"} {
+	for _, p := range stats.PercentileNames {
 		var v []float64
 		for _, r := range runs {
 			if r.OK() {
@@ -563,10 +563,9 @@ func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Re
 	if out.LatencyRunsCI == nil {
 		out.Notes = append(out.Notes, fmt.Sprintf("no between-process interval: it needs >= %d successful worker processes (have %d)", stats.MinRuns, len(ok)))
 	}
-	for _, key := range []string{"p50", "p90", "p95", "p99"} {
-		if _, ok := s.CI[key]; !ok {
-			q := map[string]float64{"p50": 50, "p90": 90, "p95": 95, "p99": 99}[key]
-			out.Notes = append(out.Notes, fmt.Sprintf("no 95%% within-run CI for %s: it needs >= %d pooled iterations (have %d)", key, stats.MinSamplesForQuantileCI(q, runsConfidence), s.N))
+	for _, p := range stats.Percentiles {
+		if _, ok := s.CI[p.Name]; !ok {
+			out.Notes = append(out.Notes, fmt.Sprintf("no 95%% within-run CI for %s: it needs >= %d pooled iterations (have %d)", p.Name, stats.MinSamplesForQuantileCI(p.Q, runsConfidence), s.N))
 		}
 	}
 	if out.IQROverMedian > noisyIQROverMedian {
