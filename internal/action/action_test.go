@@ -276,6 +276,40 @@ func TestChartAndRecommendations(t *testing.T) {
 	}
 }
 
+// TestSameNumberEverywhere: one latency prints the same in every renderer that ends up in
+// the PR comment or the job summary: the gate's table (markdown and text), the comment's
+// verdict and recommendation, and the full report. (They printed 12.35 and 12.3.)
+func TestSameNumberEverywhere(t *testing.T) {
+	const v = 12.3456
+	r := rec("m.pt", 1, 1, v, 200, "fp", 1)
+	r.LatencyP95 = v
+	rep, err := report.Compute([]*record.Record{r}, report.Options{Constraint: "balanced", Percentile: "p95"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grep := &gate.Report{Verdict: gate.NoChange, Summary: "no change", Alpha: 0.01, Threshold: 0.05, Metrics: []string{"p95"},
+		Comparisons: []gate.Comparison{{Key: r.Key(), Metric: "p95", Verdict: gate.NoChange,
+			Baseline: gate.Estimate{Value: v, Runs: 1}, Current: gate.Estimate{Value: v, Runs: 1}, Ratio: 1, PAdj: 0.5}}}
+	var gateMD, gateText, reportMD bytes.Buffer
+	if err := grep.Markdown(&gateMD); err != nil {
+		t.Fatal(err)
+	}
+	if err := grep.Text(&gateText); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.Markdown(&reportMD, rep, report.RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{
+		"gate markdown": gateMD.String(), "gate text": gateText.String(), "report markdown": reportMD.String(),
+		"comment verdict": verdictMarkdown(grep, "perflab gate: no change", ""), "comment recommendation": recommendations(rep),
+	} {
+		if !strings.Contains(out, "12.3 ms") || strings.Contains(out, "12.35") || strings.Contains(out, "12.346") {
+			t.Errorf("%s does not print %g as \"12.3 ms\":\n%s", name, v, out)
+		}
+	}
+}
+
 // One slow outlier must not flatten the real bars: the axis follows the bulk of the values
 // (and the budget), the outlier is cut at the axis end and its label says its value.
 func TestChartClipsOutliers(t *testing.T) {
@@ -330,8 +364,8 @@ func TestVerdictMarkdown(t *testing.T) {
 	md := verdictMarkdown(rep, "perflab gate: regression", "")
 	for _, want := range []string{
 		"### ❌ perflab gate: regression", "| | configuration | metric | baseline | now | change |",
-		"| ❌ | `mobilenet_v3_small` b4 t2 compile channels_last | p95 | 10.00 ms (×2) | 20.00 ms | **+100.0% (p<0.001)** |",
-		"| ❔ | `mobilenet_v3_small` b1 t1 | p99 | 12.00 ms | 13.00 ms | +8.3% |",
+		"| ❌ | `mobilenet_v3_small` b4 t2 compile channels_last | p95 | 10.0 ms (×2) | 20.0 ms | **+100.0% (p<0.001)** |",
+		"| ❔ | `mobilenet_v3_small` b1 t1 | p99 | 12.0 ms | 13.0 ms | +8.3% |",
 		"*… and 11 more: every comparison is in `perflab-results/verdict.json`.*",
 		"**Baseline:** `baselines/x.json` from the contents API at the merge base abc with main: 2 commits, measured from 2026-11-30 to 2026-12-01 on `fp1`.",
 	} {

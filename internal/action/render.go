@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/report"
 )
 
@@ -173,11 +174,11 @@ func recommendations(rep *report.Report) string {
 			continue
 		}
 		c := r.Chosen
-		lat := "**" + fmtMs(c.Lat(p)) + " ms**"
+		lat := "**" + numfmt.Ms(c.Lat(p)) + " ms**"
 		if l, ok := c.Latency[p]; ok && l.HasCI {
-			lat += fmt.Sprintf("<br><sub>[%s, %s]</sub>", fmtMs(l.CI.Lo), fmtMs(l.CI.Hi))
+			lat += fmt.Sprintf("<br><sub>[%s, %s]</sub>", numfmt.Ms(l.CI.Lo), numfmt.Ms(l.CI.Hi))
 		}
-		fmt.Fprintf(&b, "| `%s` | **%s** | %s | %.1f req/s |\n", name, configWords(c), lat, c.ThroughputRPS)
+		fmt.Fprintf(&b, "| `%s` | **%s** | %s | %s req/s |\n", name, configWords(c), lat, numfmt.RPS(c.ThroughputRPS))
 		notes = append(notes, fmt.Sprintf("- `%s`: %s", name, r.Reason))
 	}
 	b.WriteString("\n" + strings.Join(notes, "\n") + "\n\n")
@@ -260,7 +261,7 @@ func chart(rep *report.Report) string {
 			}
 			v := vals[i]
 			if v > top {
-				l += " ▶ " + fmtMs(v) + " ms"
+				l += " ▶ " + numfmt.Ms(v) + " ms"
 				v, clippedAny = top, true
 			}
 			labels = append(labels, strconv.Quote(mermaidText(l)))
@@ -346,9 +347,9 @@ func annotations(rep *gate.Report, limit int) []string {
 
 func fmtEst(metric string, v float64) string {
 	if metric == "throughput" {
-		return fmt.Sprintf("%.1f req/s", v)
+		return numfmt.RPS(v) + " req/s"
 	}
-	return fmtMs(v) + " ms"
+	return numfmt.Ms(v) + " ms"
 }
 
 // modelName shortens a model file path to its file name (built-in names stay as they are).
@@ -366,19 +367,6 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-func fmtMs(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "-"
-	case v >= 100:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	case v >= 1:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	default:
-		return strconv.FormatFloat(v, 'g', 3, 64)
-	}
 }
 
 // fmtNum prints v with at most 4 significant digits and no exponent (Mermaid wants plain

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/report"
 )
 
@@ -150,7 +151,7 @@ func atAGlance(rep *report.Report) string {
 			continue
 		}
 		c := r.Chosen
-		fmt.Fprintf(&b, "**Recommended for `%s`:** %s — %s %s ms, %.1f req/s.<br>\n", modelName(r.Model), configWords(c), p, fmtMs(c.Lat(p)), c.ThroughputRPS)
+		fmt.Fprintf(&b, "**Recommended for `%s`:** %s — %s %s ms, %s req/s.<br>\n", modelName(r.Model), configWords(c), p, numfmt.Ms(c.Lat(p)), numfmt.RPS(c.ThroughputRPS))
 	}
 	if b.Len() == 0 {
 		return ""

@@ -1279,7 +1279,7 @@ func TestMarkdownGolden(t *testing.T) {
 		"**Baseline:** `baselines/cpu_vision.json` (contents API at base sha abc123) — commits 0123456789, fedcba9876",
 		"fingerprint(s) `25a5ef032987`, `99aa00bb11cc`", "Current fingerprint `25a5ef032987`",
 		"Holm-corrected p < 0.01) *and* larger than 5%",
-		"| `resnet18\\|b4\\|compile=on\\|t2\\|i1\\|cl=true\\|q=false\\|cpu` | p95 | 17.25 ms (5 runs) | 21.50 ms | +24.6% | [1.180, 1.310] | 0.0016 | ❌ regression |",
+		"| `resnet18\\|b4\\|compile=on\\|t2\\|i1\\|cl=true\\|q=false\\|cpu` | p95 | 17.2 ms (5 runs) | 21.5 ms | +24.6% | [1.180, 1.310] | 0.0016 | ❌ regression |",
 		"| 4.00 ms (5 runs) | 3.10 ms (2 runs) | -22.5% |", "🚀 improvement",
 		"<details><summary>All other comparisons (2)</summary>", "200.0 req/s (5 runs) | 190.2 req/s",
 		"| p95 | - | - | - | - | - | ⚠️ inconclusive |",

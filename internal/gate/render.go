@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/perflab/perflab/internal/numfmt"
 )
 
 // Marker is the hidden HTML comment that identifies perflab's PR comment.
@@ -28,9 +30,9 @@ func icon(verdict string) string {
 
 func fmtVal(metric string, v float64) string {
 	if metric == "throughput" {
-		return fmt.Sprintf("%.1f req/s", v)
+		return numfmt.RPS(v) + " req/s"
 	}
-	return fmt.Sprintf("%.2f ms", v)
+	return numfmt.Ms(v) + " ms"
 }
 
 func fmtEst(metric string, e Estimate) string {

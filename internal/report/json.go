@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/perflab/perflab/internal/knobs"
+	"github.com/perflab/perflab/internal/numfmt"
 )
 
 // JSONConfig is a configuration in the JSON output: its knobs with the record's names,
@@ -140,7 +141,7 @@ func benchText(w io.Writer, r *Report) error {
 			continue
 		}
 		c := rec.Chosen
-		if _, err := fmt.Fprintf(w, "%s: %s\n  %s, %s req/s\n  why: %s\n", rec.Model, c.Label(), latWithCI(c, p), fmtRPS(c.ThroughputRPS), rec.Reason); err != nil {
+		if _, err := fmt.Fprintf(w, "%s: %s\n  %s, %s req/s\n  why: %s\n", rec.Model, c.Label(), latWithCI(c, p), numfmt.RPS(c.ThroughputRPS), rec.Reason); err != nil {
 			return err
 		}
 		if ru := rec.RunnerUp; ru != nil {

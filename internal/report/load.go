@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 )
@@ -429,11 +430,11 @@ func recommendServing(model string, lr *LoadReport) ServingRecommendation {
 	}
 	var why strings.Builder
 	fmt.Fprintf(&why, "highest capacity within %s <= %s ms: %s req/s (%s %s ms there, achieved %s req/s) of %d %s %s %s",
-		p, fmtNum(budget), fmtRPS(chosen.Capacity), p, fmtMs(at.Lat(p)), fmtRPS(at.AchievedRPS),
+		p, fmtNum(budget), numfmt.RPS(chosen.Capacity), p, numfmt.Ms(at.Lat(p)), numfmt.RPS(at.AchievedRPS),
 		len(cands), kind, plural(len(cands), "configuration", "configurations"), "that reach the budget")
 	if rec.Tie && chosen != top {
 		fmt.Fprintf(&why, "; within %.0f%% of %s (%s req/s), so the cheaper one is preferred (%d CPUs vs %d, max delay %s vs %s ms, max batch %d vs %d)",
-			CapacityTieTolerance*100, top.ShortLabel(), fmtRPS(top.Capacity), chosen.CPUs(), top.CPUs(), fmtNum(chosen.MaxDelayMs), fmtNum(top.MaxDelayMs), chosen.MaxBatch, top.MaxBatch)
+			CapacityTieTolerance*100, top.ShortLabel(), numfmt.RPS(top.Capacity), chosen.CPUs(), top.CPUs(), fmtNum(chosen.MaxDelayMs), fmtNum(top.MaxDelayMs), chosen.MaxBatch, top.MaxBatch)
 	}
 	rec.Reason = why.String()
 	return rec

@@ -10,6 +10,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/perflab/perflab/internal/numfmt"
 )
 
 // maxLoadLines is how many serving configurations a panel names in its legend; the others
@@ -96,7 +98,7 @@ func drawLoad(lr *LoadReport, dc draw.Canvas, cols, rows int) {
 			pl.Add(ln, sc)
 			label := c.ShortLabel()
 			if c.Capacity > 0 {
-				label += fmt.Sprintf(": %s req/s", fmtRPS(c.Capacity))
+				label += fmt.Sprintf(": %s req/s", numfmt.RPS(c.Capacity))
 			}
 			if chosen[c] {
 				label += " (recommended)"

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/stats"
 )
 
@@ -32,7 +33,7 @@ func loadMarkdown(pf func(string, ...any), lr *LoadReport) {
 			}
 			c := r.Chosen
 			at := c.PointAt(c.Capacity)
-			capText := fmtRPS(c.Capacity)
+			capText := numfmt.RPS(c.Capacity)
 			if r.Predicted {
 				capText += " (predicted)"
 			}
@@ -42,7 +43,7 @@ func loadMarkdown(pf func(string, ...any), lr *LoadReport) {
 		for _, r := range lr.Recommendations {
 			if r.RunnerUp != nil {
 				ru := r.RunnerUp
-				pf("\n%s runner-up: %s — capacity %s req/s.\n", r.Model, ru.Label(), fmtRPS(ru.Capacity))
+				pf("\n%s runner-up: %s — capacity %s req/s.\n", r.Model, ru.Label(), numfmt.RPS(ru.Capacity))
 			}
 		}
 	}
@@ -58,7 +59,7 @@ func loadMarkdown(pf func(string, ...any), lr *LoadReport) {
 				if q == p {
 					lats = append(lats, latPointCell(pt, q))
 				} else {
-					lats = append(lats, fmtMs(pt.Lat(q)))
+					lats = append(lats, numfmt.Ms(pt.Lat(q)))
 				}
 			}
 			var notes []string
@@ -87,8 +88,8 @@ func loadMarkdown(pf func(string, ...any), lr *LoadReport) {
 				notes = append(notes, c.Notes...)
 			}
 			pf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
-				cell(c.Model), cell(c.Label()), fmtRPS(pt.OfferedRPS), fmtRPS(pt.AchievedRPS),
-				lats[0], lats[1], lats[2], lats[3], fmtMs(pt.QueueWaitP95), fmtMs(pt.ComputeP95), fmtBatch(pt.MeanBatch),
+				cell(c.Model), cell(c.Label()), numfmt.RPS(pt.OfferedRPS), numfmt.RPS(pt.AchievedRPS),
+				lats[0], lats[1], lats[2], lats[3], numfmt.Ms(pt.QueueWaitP95), numfmt.Ms(pt.ComputeP95), fmtBatch(pt.MeanBatch),
 				pt.Requests, cell(strings.Join(notes, "; ")))
 		}
 	}
@@ -96,7 +97,7 @@ func loadMarkdown(pf func(string, ...any), lr *LoadReport) {
 	if len(lr.Failures) > 0 {
 		pf("\n### Failed load runs\n\n| model | serving configuration | offered | what happened |\n|---|---|---:|---|\n")
 		for _, f := range lr.Failures {
-			pf("| %s | %s | %s | %s |\n", cell(f.Config.Model), cell(f.Config.Label()), fmtRPS(f.Rate), cell(truncate("failed: "+f.Reason, 300)))
+			pf("| %s | %s | %s | %s |\n", cell(f.Config.Model), cell(f.Config.Label()), numfmt.RPS(f.Rate), cell(truncate("failed: "+f.Reason, 300)))
 		}
 	}
 }
@@ -115,9 +116,9 @@ func latPointCell(pt *LoadPoint, p string) string {
 	}
 	l := pt.Latency[p]
 	if !l.HasCI {
-		return fmtMs(l.Value)
+		return numfmt.Ms(l.Value)
 	}
-	return fmt.Sprintf("%s [%s, %s]", fmtMs(l.Value), fmtMs(l.CI.Lo), fmtMs(l.CI.Hi))
+	return fmt.Sprintf("%s [%s, %s]", numfmt.Ms(l.Value), numfmt.Ms(l.CI.Lo), numfmt.Ms(l.CI.Hi))
 }
 
 func fmtBatch(v float64) string {
@@ -149,7 +150,7 @@ func loadText(w io.Writer, lr *LoadReport) error {
 			pred = " (predicted)"
 		}
 		if _, err := fmt.Fprintf(w, "%s serving: %s\n  capacity %s req/s%s with %s <= %s ms\n  why: %s\n",
-			r.Model, c.Label(), fmtRPS(c.Capacity), pred, r.Percentile, fmtNum(r.BudgetMs), r.Reason); err != nil {
+			r.Model, c.Label(), numfmt.RPS(c.Capacity), pred, r.Percentile, fmtNum(r.BudgetMs), r.Reason); err != nil {
 			return err
 		}
 	}

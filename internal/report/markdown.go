@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 )
@@ -122,12 +123,12 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 		if r.None {
 			pf("**No recommendation.** %s.\n", capitalize(r.Reason))
 			if c := r.Closest; c != nil {
-				pf("\nClosest: **%s** — %s, %s req/s.\n", c.Label(), latWithCI(c, p), fmtRPS(c.ThroughputRPS))
+				pf("\nClosest: **%s** — %s, %s req/s.\n", c.Label(), latWithCI(c, p), numfmt.RPS(c.ThroughputRPS))
 			}
 			continue
 		}
 		c := r.Chosen
-		pf("**%s** — %s, %s req/s\n\n", c.Label(), latWithCI(c, p), fmtRPS(c.ThroughputRPS))
+		pf("**%s** — %s, %s req/s\n\n", c.Label(), latWithCI(c, p), numfmt.RPS(c.ThroughputRPS))
 		pf("Why: %s.\n", r.Reason)
 		if ru := r.RunnerUp; ru != nil {
 			pf("\nRunner-up: %s — %s.\n", ru.Label(), r.RunnerUpReason)
@@ -172,7 +173,7 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 			if q == p {
 				lats = append(lats, latCell(e, q))
 			} else {
-				lats = append(lats, fmtMs(e.Lat(q)))
+				lats = append(lats, numfmt.Ms(e.Lat(q)))
 			}
 		}
 		notes := append([]string{}, marks[e]...)
@@ -192,7 +193,7 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 		}
 		pf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			cell(e.Model), e.BatchSize, e.CompileLabel(), e.ThreadsLabel(), yesNo(e.ChannelsLast), yesNo(e.Quantize),
-			lats[0], lats[1], lats[2], lats[3], fmtRPS(e.ThroughputRPS), iters, cell(strings.Join(notes, "; ")))
+			lats[0], lats[1], lats[2], lats[3], numfmt.RPS(e.ThroughputRPS), iters, cell(strings.Join(notes, "; ")))
 	}
 
 	pf("\n## Failed configurations\n\n")
@@ -258,9 +259,9 @@ func latWithCI(e *Entry, p string) string {
 	l := e.Latency[p]
 	ci, between, ok := l.Interval()
 	if !ok {
-		return fmt.Sprintf("%s %s ms (no CI)", p, fmtMs(l.Value))
+		return fmt.Sprintf("%s %s ms (no CI)", p, numfmt.Ms(l.Value))
 	}
-	s := fmt.Sprintf("%s %s ms [%s, %s]", p, fmtMs(l.Value), fmtMs(ci.Lo), fmtMs(ci.Hi))
+	s := fmt.Sprintf("%s %s ms [%s, %s]", p, numfmt.Ms(l.Value), numfmt.Ms(ci.Lo), numfmt.Ms(ci.Hi))
 	if between {
 		s += fmt.Sprintf(" between %d processes", len(e.Processes))
 	}
@@ -273,9 +274,9 @@ func latCell(e *Entry, p string) string {
 	l := e.Latency[p]
 	ci, _, ok := l.Interval()
 	if !ok {
-		return fmtMs(l.Value) + " (no CI)"
+		return numfmt.Ms(l.Value) + " (no CI)"
 	}
-	return fmt.Sprintf("%s [%s, %s]", fmtMs(l.Value), fmtMs(ci.Lo), fmtMs(ci.Hi))
+	return fmt.Sprintf("%s [%s, %s]", numfmt.Ms(l.Value), numfmt.Ms(ci.Lo), numfmt.Ms(ci.Hi))
 }
 
 // hasBetween reports whether any entry has a between-process interval at p.

@@ -41,6 +41,7 @@ import (
 	"strings"
 
 	"github.com/perflab/perflab/internal/knobs"
+	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 )
@@ -702,7 +703,7 @@ func recommend(model string, all []*Entry, failures []Failure, o Options) Recomm
 		rec.None, rec.Closest = true, closest
 		over := closest.Lat(p) - o.BudgetMs
 		rec.Reason = fmt.Sprintf("no usable configuration has %s <= %s ms (%d usable); closest: %s at %s %s ms, %s ms (%.0f%%) over the budget",
-			p, fmtNum(o.BudgetMs), len(usable), closest.Label(), p, fmtMs(closest.Lat(p)), fmtMs(over), over/o.BudgetMs*100)
+			p, fmtNum(o.BudgetMs), len(usable), closest.Label(), p, numfmt.Ms(closest.Lat(p)), numfmt.Ms(over), over/o.BudgetMs*100)
 		return rec
 	}
 
@@ -735,10 +736,10 @@ func recommend(model string, all []*Entry, failures []Failure, o Options) Recomm
 	switch o.Constraint {
 	case Balanced:
 		fmt.Fprintf(&why, "best throughput/%s ratio (%s req/s per ms: %s req/s at %s %s ms) of %s",
-			p, fmtRatio(Score(chosen, Balanced, p)), fmtRPS(chosen.ThroughputRPS), p, fmtMs(chosen.Lat(p)), pool)
+			p, fmtRatio(Score(chosen, Balanced, p)), numfmt.RPS(chosen.ThroughputRPS), p, numfmt.Ms(chosen.Lat(p)), pool)
 	default:
 		fmt.Fprintf(&why, "highest throughput (%s req/s, %s %s ms) of %s",
-			fmtRPS(chosen.ThroughputRPS), p, fmtMs(chosen.Lat(p)), pool)
+			numfmt.RPS(chosen.ThroughputRPS), p, numfmt.Ms(chosen.Lat(p)), pool)
 		if o.Constraint == Throughput && o.BudgetMs > 0 && chosen.Lat(p) > o.BudgetMs {
 			fmt.Fprintf(&why, "; it exceeds the %s ms budget, which the throughput constraint ignores", fmtNum(o.BudgetMs))
 		}
@@ -804,7 +805,7 @@ func compareText(e, ref *Entry, p string) string {
 	} else if Indistinguishable(e, ref, p) {
 		ci = ", statistically indistinguishable"
 	}
-	return fmt.Sprintf("%s req/s (%s), %s %s ms (%s)%s", fmtRPS(e.ThroughputRPS), signedPct(dt), p, fmtMs(e.Lat(p)), signedPct(dl), ci)
+	return fmt.Sprintf("%s req/s (%s), %s %s ms (%s)%s", numfmt.RPS(e.ThroughputRPS), signedPct(dt), p, numfmt.Ms(e.Lat(p)), signedPct(dl), ci)
 }
 
 func signedPct(v float64) string {
@@ -1037,28 +1038,6 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// fmtMs formats milliseconds with 3 significant digits (at least one decimal below 100).
-func fmtMs(v float64) string {
-	switch a := math.Abs(v); {
-	case math.IsNaN(v):
-		return "-"
-	case a < 1:
-		return strconv.FormatFloat(v, 'f', 3, 64)
-	case a < 10:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	case a < 1000:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	}
-	return strconv.FormatFloat(v, 'f', 0, 64)
-}
-
-func fmtRPS(v float64) string {
-	if math.IsNaN(v) {
-		return "-"
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64)
 }
 
 func fmtRatio(v float64) string {
