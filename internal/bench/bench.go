@@ -878,30 +878,16 @@ func timePreprocess(image string, iters int) (*record.Preprocess, error) {
 func explainLoad(path string, err error) error {
 	msg := torchMsg(err)
 	switch {
-	case strings.Contains(msg, "constants.pkl"):
-		return fmt.Errorf("model file %s looks like a torch.save checkpoint, not TorchScript (%s): export it with torch.jit.save(torch.jit.script(model), path)", path, firstLine(msg))
-	case strings.Contains(msg, "PytorchStreamReader"), strings.Contains(msg, "zip archive"),
-		strings.Contains(msg, "central directory"):
-		return fmt.Errorf("model file %s is not a TorchScript archive or is truncated (%s): re-export it with torch.jit.save(torch.jit.script(model), path)", path, firstLine(msg))
+	case errors.Is(err, torch.ErrCheckpoint):
+		return fmt.Errorf("model file %s looks like a torch.save checkpoint, not TorchScript (%s): export it with torch.jit.save(torch.jit.script(model), path)", path, msg)
+	case errors.Is(err, torch.ErrNotArchive):
+		return fmt.Errorf("model file %s is not a TorchScript archive or is truncated (%s): re-export it with torch.jit.save(torch.jit.script(model), path)", path, msg)
 	}
-	return fmt.Errorf("cannot load model file %s: %s", path, firstLine(msg))
+	return fmt.Errorf("cannot load model file %s: %s", path, msg)
 }
 
-func torchMsg(err error) string {
-	var te *torch.Error
-	if errors.As(err, &te) {
-		return firstLine(te.Msg)
-	}
-	return err.Error()
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
-}
+// torchMsg is the one line of a libtorch failure an error message quotes.
+func torchMsg(err error) string { return torch.Message(err) }
 
 func specsTexts(specs []model.InputSpec) []string {
 	out := make([]string, len(specs))

@@ -3,7 +3,8 @@
 // It is the only package in perflab that imports "C". It exposes TorchScript modules,
 // input tensors and forward outputs as Go handles with one owner each and an idempotent
 // Close; a finalizer only guards against leaks. Every libtorch failure comes back as an
-// *Error (never a panic, never a C++ backtrace).
+// *Error (never a panic, never a C++ backtrace) whose ErrorKind callers test with
+// errors.Is (torch.ErrCheckpoint, torch.ErrNotArchive) rather than by reading its text.
 //
 // Threading: libtorch's intra-op thread count is per OS thread (OpenMP) and the inter-op
 // count may be set once per process, before any parallel work. Callers that measure must
@@ -34,11 +35,69 @@ func init() { C.pl_init() }
 
 // Error is a failure reported by libtorch, with the C++ backtrace removed.
 type Error struct {
-	Op  string // the binding operation, e.g. "load", "forward"
-	Msg string // libtorch's message, condensed to the part a user can act on
+	Kind ErrorKind // what sort of failure; ErrOther unless classified
+	Op   string    // the binding operation, e.g. "load", "forward"
+	Msg  string    // libtorch's message, condensed to the part a user can act on
 }
 
 func (e *Error) Error() string { return e.Op + ": " + e.Msg }
+
+// Is reports whether target is e's kind: errors.Is(err, torch.ErrCheckpoint).
+func (e *Error) Is(target error) bool {
+	k, ok := target.(ErrorKind)
+	return ok && k == e.Kind
+}
+
+// ErrorKind is what sort of failure an Error is. libtorch says it only in its message's
+// text: check reads it there, once, so that callers test the kind with errors.Is instead.
+type ErrorKind int
+
+const (
+	ErrOther      ErrorKind = iota // any failure not classified below
+	ErrCheckpoint                  // load: a torch.save checkpoint (a pickle), not TorchScript
+	ErrNotArchive                  // load: not a TorchScript (zip) archive, or truncated
+)
+
+func (k ErrorKind) Error() string {
+	switch k {
+	case ErrCheckpoint:
+		return "torch: a torch.save checkpoint, not TorchScript"
+	case ErrNotArchive:
+		return "torch: not a TorchScript archive, or truncated"
+	}
+	return "torch: libtorch error"
+}
+
+// Message returns the first line of a libtorch error's message (without the operation),
+// what a one-line error shows; other errors as they are.
+func Message(err error) string {
+	var te *Error
+	if errors.As(err, &te) {
+		return firstLine(te.Msg)
+	}
+	return err.Error()
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(s)
+}
+
+// classify reads the kind of a failure of operation op from libtorch's message.
+func classify(op, msg string) ErrorKind {
+	if !strings.HasPrefix(op, "load") {
+		return ErrOther
+	}
+	switch first := firstLine(msg); {
+	case strings.Contains(first, "constants.pkl"):
+		// A torch.save file is a zip archive too, without TorchScript's constants.
+		return ErrCheckpoint
+	case strings.Contains(first, "PytorchStreamReader"), strings.Contains(first, "zip archive"),
+		strings.Contains(first, "central directory"):
+		return ErrNotArchive
+	}
+	return ErrOther
+}
 
 // ErrClosed is returned when a closed handle is used.
 var ErrClosed = errors.New("torch: handle used after Close")
@@ -48,9 +107,9 @@ func check(op string, cerr *C.char) error {
 	if cerr == nil {
 		return nil
 	}
-	msg := C.GoString(cerr)
+	msg := condense(C.GoString(cerr))
 	C.pl_free(unsafe.Pointer(cerr))
-	return &Error{Op: op, Msg: condense(msg)}
+	return &Error{Kind: classify(op, msg), Op: op, Msg: msg}
 }
 
 // condense keeps the actionable part of a libtorch message. Errors raised inside the

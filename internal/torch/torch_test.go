@@ -297,13 +297,14 @@ func TestLoadErrors(t *testing.T) {
 		name string
 		path string
 		want []string // substrings of the message
+		kind ErrorKind
 	}{
-		{"missing", filepath.Join(dir, "missing.pt"), []string{"open file failed"}},
-		{"empty", write("empty.pt", nil), []string{"zip archive"}},
-		{"garbage", write("garbage.pt", []byte("this is not a TorchScript file, only some garbage bytes\n")), []string{"zip archive", "central directory"}},
-		{"truncated", write("truncated.pt", conv[:1000]), []string{"zip archive"}},
-		{"folder", t.TempDir(), []string{"zip archive"}},
-		{"state_dict", testutil.Fixture(t, "state_dict.pt"), []string{"constants.pkl"}},
+		{"missing", filepath.Join(dir, "missing.pt"), []string{"open file failed"}, ErrOther},
+		{"empty", write("empty.pt", nil), []string{"zip archive"}, ErrNotArchive},
+		{"garbage", write("garbage.pt", []byte("this is not a TorchScript file, only some garbage bytes\n")), []string{"zip archive", "central directory"}, ErrNotArchive},
+		{"truncated", write("truncated.pt", conv[:1000]), []string{"zip archive"}, ErrNotArchive},
+		{"folder", t.TempDir(), []string{"zip archive"}, ErrNotArchive},
+		{"state_dict", testutil.Fixture(t, "state_dict.pt"), []string{"constants.pkl"}, ErrCheckpoint},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -323,6 +324,19 @@ func TestLoadErrors(t *testing.T) {
 				if !strings.Contains(msg, w) {
 					t.Errorf("message %q does not mention %q", msg, w)
 				}
+			}
+			// The kind is classified once, here, and tested with errors.Is.
+			var te *Error
+			if errors.As(err, &te) && te.Kind != tc.kind {
+				t.Errorf("Kind = %v, want %v (message %q)", te.Kind, tc.kind, msg)
+			}
+			for _, k := range []ErrorKind{ErrOther, ErrCheckpoint, ErrNotArchive} {
+				if got := errors.Is(fmt.Errorf("wrapped: %w", err), k); got != (k == tc.kind) {
+					t.Errorf("errors.Is(err, %v) = %v, want %v", k, got, k == tc.kind)
+				}
+			}
+			if got := Message(err); got != msg || strings.Contains(got, "\n") {
+				t.Errorf("Message = %q, want the one-line message %q", got, msg)
 			}
 		})
 	}
@@ -442,6 +456,9 @@ func TestForwardErrors(t *testing.T) {
 				t.Errorf("Forward returned a value with its error")
 			}
 			msg := torchError(t, err, "forward")
+			if !errors.Is(err, ErrOther) {
+				t.Errorf("a forward failure is classified as %v", err.(*Error).Kind)
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("message %q does not contain %q", msg, w)

@@ -9,11 +9,9 @@
 package torchsvc
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -387,14 +385,4 @@ func specs(in []model.InputSpec) []string {
 	return out
 }
 
-func msg(err error) string {
-	var te *torch.Error
-	if errors.As(err, &te) {
-		m := strings.TrimSpace(te.Msg)
-		if i := strings.IndexByte(m, '\n'); i >= 0 {
-			m = m[:i]
-		}
-		return m
-	}
-	return err.Error()
-}
+func msg(err error) string { return torch.Message(err) }
