@@ -47,16 +47,24 @@ func TestMain(m *testing.M) {
 func parseBench(t *testing.T, args ...string) (*BenchOptions, IO, error) {
 	t.Helper()
 	ios := IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	var got *BenchOptions
-	cmd := NewBenchCmd(ios, func(o *BenchOptions) error { got = o; return nil })
+	got, err := parseCmd(t, ios, NewBenchCmd, args...)
+	return got, ios, err
+}
+
+// parseCmd parses args with the command newCmd makes (its run function only keeps the
+// options) and returns the options the command would run with.
+func parseCmd[O any](t *testing.T, ios IO, newCmd func(IO, func(*O) error) *cobra.Command, args ...string) (*O, error) {
+	t.Helper()
+	var got *O
+	cmd := newCmd(ios, func(o *O) error { got = o; return nil })
 	cmd.SetArgs(args)
 	cmd.SetOut(&bytes.Buffer{})
 	cmd.SetErr(&bytes.Buffer{})
 	err := cmd.Execute()
 	if err == nil && got == nil {
-		t.Fatalf("bench %q: runF was not called", args)
+		t.Fatalf("%s %q: runF was not called", cmd.Name(), args)
 	}
-	return got, ios, err
+	return got, err
 }
 
 func TestBenchFlagDefaults(t *testing.T) {

@@ -44,16 +44,7 @@ func TestGateThresholdFlag(t *testing.T) {
 
 func parseGate(t *testing.T, args ...string) (*GateOptions, error) {
 	t.Helper()
-	var got *GateOptions
-	cmd := NewGateCmd(IO{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, func(o *GateOptions) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(&bytes.Buffer{})
-	cmd.SetErr(&bytes.Buffer{})
-	err := cmd.Execute()
-	if err == nil && got == nil {
-		t.Fatalf("gate %q: runF was not called", args)
-	}
-	return got, err
+	return parseCmd(t, IO{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, NewGateCmd, args...)
 }
 
 func TestGateFlags(t *testing.T) {

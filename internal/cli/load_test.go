@@ -23,17 +23,7 @@ import (
 // parseLoad runs `load args...` with a runF that captures the options.
 func parseLoad(t *testing.T, args ...string) (*LoadOptions, error) {
 	t.Helper()
-	ios := IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	var got *LoadOptions
-	cmd := NewLoadCmd(ios, func(o *LoadOptions) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(&bytes.Buffer{})
-	cmd.SetErr(&bytes.Buffer{})
-	err := cmd.Execute()
-	if err == nil && got == nil {
-		t.Fatalf("load %q: runF was not called", args)
-	}
-	return got, err
+	return parseCmd(t, IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, NewLoadCmd, args...)
 }
 
 func TestLoadFlags(t *testing.T) {

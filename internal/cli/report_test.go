@@ -17,17 +17,7 @@ const reportFixture = "../report/testdata/sweep.jsonl"
 // parseReport runs `report args...` with a runF that captures the options.
 func parseReport(t *testing.T, args ...string) (*ReportOptions, error) {
 	t.Helper()
-	ios := IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	var got *ReportOptions
-	cmd := NewReportCmd(ios, func(o *ReportOptions) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(&bytes.Buffer{})
-	cmd.SetErr(&bytes.Buffer{})
-	err := cmd.Execute()
-	if err == nil && got == nil {
-		t.Fatalf("report %q: runF was not called", args)
-	}
-	return got, err
+	return parseCmd(t, IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, NewReportCmd, args...)
 }
 
 func TestReportFlags(t *testing.T) {
