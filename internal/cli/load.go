@@ -31,26 +31,15 @@ import (
 type LoadOptions struct {
 	IO IO
 
-	// The model and its knobs (as perflab bench).
-	Model          string
-	Inputs         []string
-	Compile        string
-	Threads        int // per instance; 0 = CPUs available / instances
-	InteropThreads int
-	ChannelsLast   bool
-	Quantize       bool
-	Allocator      string // CPU serving knobs (procknob), as perflab bench
-	OMPWait        string
-	Pin            string
+	// Knobs are the model and its knobs, as perflab bench's: BatchSize is Serving.MaxBatch
+	// (set by validate), Threads are each instance's (0 = CPUs available / instances).
+	Knobs knobs.Knobs
+	// Serving is the instances, the batcher and the offered rate (with --find-capacity,
+	// the first rate tried; 0 = estimated).
+	Serving knobs.Serving
 
-	// Serving and traffic.
-	Instances int
-	MaxBatch  int
-	MaxDelay  time.Duration
-	Rate      float64
-	Arrival   string
 	Duration  time.Duration
-	Warmup    time.Duration
+	Warmup    time.Duration // of traffic, not iterations (see warmupValue)
 	Timeout   time.Duration // 0 = load.DefaultTimeout
 	QueueSize int
 	Seed      int64
@@ -73,7 +62,7 @@ type LoadOptions struct {
 
 // NewLoadCmd returns `perflab load`. runF replaces RunLoad in tests.
 func NewLoadCmd(ios IO, runF func(*LoadOptions) error) *cobra.Command {
-	opts := &LoadOptions{IO: ios, Compile: "auto", Instances: 1, MaxBatch: 1, Arrival: load.Poisson,
+	opts := &LoadOptions{IO: ios, Knobs: knobs.Knobs{Compile: knobs.CompileAuto}, Serving: knobs.Serving{Instances: 1, MaxBatch: 1, Arrival: knobs.Poisson},
 		Duration: 10 * time.Second, Warmup: time.Second, LatencyPct: "p95", Tolerance: 0.05, MaxSteps: 12}
 	cmd := &cobra.Command{
 		Use:   "load",
@@ -120,8 +109,13 @@ request latencies, throughput_rps the achieved rate, batch_size the max batch; t
 object has the offered/issued/achieved rates, requests, timeouts, drops, queue wait and
 compute percentiles, the batch-size histogram and per-batch service times.
 
---allocator, --omp-wait and --pin are perflab bench's CPU serving knobs (see its --help);
-perflab load re-executes itself once with them when the environment lacks them.
+--onednn-isa, --allocator, --omp-wait and --pin are perflab bench's CPU knobs (see its
+--help), for the whole process; perflab load re-executes itself once with the last three
+when the environment lacks them.
+
+Each configuration is prepared as perflab bench prepares it, at the max batch: compile auto
+keeps optimize_for_inference unless it fails or changes the outputs there, and the outputs
+are checked against the plain model on the same input; the record says what was applied.
 
 ` + exitCodesHelp,
 		Example: `  perflab load --model resnet18 --rate 40 --duration 30s --arrival poisson \
@@ -139,26 +133,14 @@ perflab load re-executes itself once with them when the environment lacks them.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Model, "model", "", "built-in model name or path to a TorchScript file (required)")
-	f.StringArrayVar(&opts.Inputs, "input", nil, "forward argument of a TorchScript file, e.g. 'float32[B,3,224,224]' (repeat per argument)")
-	f.StringVar(&opts.Compile, "compile", opts.Compile, "freeze + optimize_for_inference: auto, on or off")
-	f.IntVar(&opts.Threads, "threads", 0, "intra-op threads of each instance (default: CPUs available / instances)")
-	f.IntVar(&opts.InteropThreads, "interop-threads", 0, "inter-op threads of the process (default: libtorch's choice)")
-	f.BoolVar(&opts.ChannelsLast, "channels-last", false, "channels_last memory format (vision models)")
-	f.BoolVar(&opts.Quantize, "quantize", false, "use the model's dynamic-int8 variant (tiny_transformer)")
-	pk := knobs.Knobs{}
-	knobs.AddFlags(f, &pk, knobs.Omit(knobs.FlagModel, knobs.FlagInput, knobs.FlagDevice, knobs.FlagBatchSize, knobs.FlagCompile, knobs.FlagThreads,
-		knobs.FlagInteropThreads, knobs.FlagChannelsLast, knobs.FlagQuantize, knobs.FlagOneDNNISA))
-	cmd.PreRun = func(*cobra.Command, []string) {
-		opts.Allocator, opts.OMPWait, opts.Pin = pk.Allocator, pk.OMPWait, pk.Pin
-	}
-	f.IntVar(&opts.Instances, "instances", opts.Instances, "model instances serving in parallel (instances x threads <= CPUs)")
-	f.IntVar(&opts.MaxBatch, "max-batch", opts.MaxBatch, "largest batch the dynamic batcher forms")
-	f.DurationVar(&opts.MaxDelay, "max-delay", 0, "how long the oldest queued request may wait for a fuller batch, e.g. 5ms")
-	f.Float64Var(&opts.Rate, "rate", 0, "offered rate, requests per second (required unless --find-capacity, where it is the first rate tried)")
-	f.StringVar(&opts.Arrival, "arrival", opts.Arrival, "arrival process: poisson (exponential gaps) or constant")
+	knobs.AddFlags(f, &opts.Knobs, knobs.Omit(knobs.FlagBatchSize, knobs.FlagDevice),
+		knobs.Usage(knobs.FlagInput, "forward argument of a TorchScript file, e.g. 'float32[B,3,224,224]' (repeat per argument)"),
+		knobs.Usage(knobs.FlagThreads, "intra-op threads of each instance (default: CPUs available / instances)"),
+		knobs.Usage(knobs.FlagInteropThreads, "inter-op threads of the process (default: libtorch's choice)"),
+		knobs.Usage(knobs.FlagChannelsLast, "channels_last memory format (vision models)"))
+	opts.Serving.AddFlags(f)
 	f.DurationVar(&opts.Duration, "duration", opts.Duration, "measured window (each capacity-search step: at least this)")
-	f.DurationVar(&opts.Warmup, "warmup", opts.Warmup, "traffic before the measured window, not counted")
+	f.Var((*warmupValue)(&opts.Warmup), "warmup", "traffic before the measured window, not counted")
 	f.DurationVar(&opts.Timeout, "timeout", 0, "a request still queued this long after its scheduled time is not run (default: max(1s, 10 x budget, 10 x a full batch))")
 	f.IntVar(&opts.QueueSize, "queue-size", 0, "drop requests arriving at a queue this long (0 = unbounded)")
 	f.Int64Var(&opts.Seed, "seed", 0, "seed of the arrival schedule and the input data")
@@ -177,51 +159,66 @@ perflab load re-executes itself once with them when the environment lacks them.
 	return cmd
 }
 
+// warmupValue is --warmup: a duration of traffic. A bare number is refused with the
+// difference from perflab bench's --warmup, which counts iterations.
+type warmupValue time.Duration
+
+func (v *warmupValue) String() string { return time.Duration(*v).String() }
+func (v *warmupValue) Type() string   { return "duration" }
+func (v *warmupValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+			return errors.New("perflab load's --warmup is a duration of traffic (e.g. 1s or 500ms), not iterations as in perflab bench")
+		}
+		return err
+	}
+	*v = warmupValue(d)
+	return nil
+}
+
 // validate checks the options before anything is loaded and fills the defaults.
 func (o *LoadOptions) validate() error {
 	cpus := o.CPUs
 	if cpus == nil {
 		cpus = env.CPUsAvailable
 	}
+	k, s := &o.Knobs, &o.Serving
 	if _, err := stats.ParsePercentile(o.LatencyPct); err != nil {
 		return fmt.Errorf("--latency-pct %w", err)
 	}
 	if o.BudgetMs < 0 || math.IsNaN(o.BudgetMs) || math.IsInf(o.BudgetMs, 0) {
 		return fmt.Errorf("--latency-budget-ms must be a positive number of milliseconds, got %g", o.BudgetMs)
 	}
-	if o.Rate < 0 || math.IsNaN(o.Rate) || (o.Rate == 0 && !o.FindCapacity) || math.IsInf(o.Rate, 0) {
-		if o.Rate == 0 {
-			return errors.New("--rate is required: the offered rate in requests per second (or use --find-capacity)")
-		}
-		return fmt.Errorf("--rate must be a positive number of requests per second, got %g", o.Rate)
+	if s.OfferedRPS == 0 && !o.FindCapacity {
+		return errors.New("--rate is required: the offered rate in requests per second (or use --find-capacity)")
 	}
-	if o.Instances < 1 {
-		return fmt.Errorf("--instances must be >= 1, got %d", o.Instances)
-	}
-	if o.Threads < 0 {
-		return fmt.Errorf("--threads must be >= 1 (or 0 for CPUs available / instances), got %d", o.Threads)
-	}
-	if o.InteropThreads < 0 {
-		return fmt.Errorf("--interop-threads must be >= 1 (or 0 for libtorch's default), got %d", o.InteropThreads)
-	}
-	if err := o.knobs().Validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return err
 	}
-	if o.knobs().Normalize().Pin != "" && o.Instances > 1 {
+	if k.Threads < 0 {
+		return fmt.Errorf("--threads must be >= 1 (or 0 for CPUs available / instances), got %d", k.Threads)
+	}
+	k.BatchSize = s.MaxBatch
+	if err := k.Validate(); err != nil {
+		return err
+	}
+	if k.Normalize().Pin != "" && s.Instances > 1 {
 		return procknob.ErrPinInstances
 	}
 	avail := cpus()
-	if p, _ := procknob.ParsePin(o.Pin); len(p.CPUs) > 0 {
+	if p, _ := procknob.ParsePin(k.Pin); len(p.CPUs) > 0 {
 		avail = min(avail, float64(len(p.CPUs)))
 	}
-	if o.Threads == 0 {
-		o.Threads = max(1, int(math.Floor(avail/float64(o.Instances))))
+	if k.Threads == 0 {
+		k.Threads = max(1, int(math.Floor(avail/float64(s.Instances))))
 	}
-	if !o.Simulate && float64(o.Instances*o.Threads) > math.Ceil(avail) {
+	if !o.Simulate && float64(s.Instances*k.Threads) > math.Ceil(avail) {
 		return fmt.Errorf("--instances %d x --threads %d = %d threads > %g CPUs available: lower --instances or --threads (oversubscribed instances measure contention, not the model)",
-			o.Instances, o.Threads, o.Instances*o.Threads, avail)
+			s.Instances, k.Threads, s.Instances*k.Threads, avail)
 	}
-	cfg := o.config(max(o.Rate, 1))
+	cfg := o.config()
+	cfg.OfferedRPS = max(cfg.OfferedRPS, 1)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -235,7 +232,7 @@ func (o *LoadOptions) validate() error {
 		if o.MaxSteps < 1 {
 			return fmt.Errorf("--max-steps must be >= 1, got %d", o.MaxSteps)
 		}
-	} else if err := load.CheckDuration(o.Rate, o.Duration, o.LatencyPct); err != nil {
+	} else if err := load.CheckDuration(s.OfferedRPS, o.Duration, o.LatencyPct); err != nil {
 		return err
 	}
 	switch {
@@ -249,22 +246,10 @@ func (o *LoadOptions) validate() error {
 	return nil
 }
 
-func (o *LoadOptions) knobs() procknob.Knobs {
-	return procknob.Knobs{Allocator: o.Allocator, OMPWait: o.OMPWait, Pin: o.Pin}
-}
-
-func (o *LoadOptions) config(rate float64) load.Config {
-	return load.Config{Rate: rate, Arrival: o.Arrival, Duration: o.Duration, Warmup: o.Warmup,
-		Instances: o.Instances, MaxBatch: o.MaxBatch, MaxDelay: o.MaxDelay, Timeout: o.Timeout,
+// config is the load run of the options, at the offered rate.
+func (o *LoadOptions) config() load.Config {
+	return load.Config{Serving: o.Serving, Duration: o.Duration, Warmup: o.Warmup, Timeout: o.Timeout,
 		QueueSize: o.QueueSize, Seed: uint64(o.Seed)}
-}
-
-// loadBackend runs one load configuration at a rate: live or simulated.
-type loadBackend struct {
-	base      *record.Record // configuration fields, no measurements
-	fullBatch time.Duration  // estimated compute of a full batch
-	source    string         // simulate: where the service times come from
-	run       func(ctx context.Context, c load.Config) (*load.Outcome, error)
 }
 
 // RunLoad runs (or simulates) the load, or searches the capacity, and writes the records.
@@ -276,14 +261,14 @@ func RunLoad(ctx context.Context, opts *LoadOptions) error {
 		return err
 	}
 	if !opts.Simulate {
-		if err := procknob.Apply(opts.knobs()); err != nil {
+		if err := procknob.Apply(opts.Knobs.Process()); err != nil {
 			return err
 		}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var be *loadBackend
+	var be *load.Backend
 	var err error
 	if opts.Simulate {
 		be, err = simBackend(opts)
@@ -297,103 +282,38 @@ func RunLoad(ctx context.Context, opts *LoadOptions) error {
 	if err != nil {
 		return err
 	}
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = load.DefaultTimeout(time.Duration(opts.BudgetMs*1e6), be.fullBatch)
-	}
-
-	one := func(ctx context.Context, rate float64, dur time.Duration) (*record.Record, *load.Summary, error) {
-		c := opts.config(rate)
-		c.Duration, c.Timeout = dur, timeout
-		started := time.Now().UTC()
-		out, err := be.run(ctx, c)
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				return nil, nil, &exitError{code: ExitInterrupted, err: errors.New("interrupted: the run was stopped; nothing recorded for it")}
-			}
-			return nil, nil, err
-		}
-		s := load.Summarize(out)
-		rec := cloneLoadRecord(be.base)
-		rec.Timestamp = started.Format(time.RFC3339)
-		s.Fill(rec, out.Config, opts.LatencyPct, opts.BudgetMs)
-		rec.Load.Source = be.source
-		return rec, &s, nil
-	}
-
+	claim := load.Claim{Pct: opts.LatencyPct, BudgetMs: opts.BudgetMs}
 	if !opts.FindCapacity {
-		rec, _, err := one(ctx, opts.Rate, opts.Duration)
+		rec, _, err := be.Measure(ctx, opts.config(), claim)
+		if errors.Is(err, context.Canceled) {
+			return &exitError{code: ExitInterrupted, err: errors.New("interrupted: the run was stopped; nothing recorded for it")}
+		}
 		if err != nil {
 			return err
 		}
 		return emitLoad(opts, rec)
 	}
-
-	// Capacity search.
-	start := opts.Rate
-	if start == 0 {
-		if be.fullBatch <= 0 {
-			return errors.New("--find-capacity: cannot estimate a first rate (no service time): give --rate")
-		}
-		start = float64(opts.Instances*opts.MaxBatch) / be.fullBatch.Seconds()
-	}
-	var steps []*record.Record
-	var capSteps []record.CapacityStep
-	run := func(ctx context.Context, step int, rate float64) (bool, error) {
-		dur := load.StepDuration(rate, opts.Duration, opts.LatencyPct)
-		rec, s, err := one(ctx, rate, dur)
-		if err != nil {
-			return false, err
-		}
-		pass, why := s.Passes(opts.LatencyPct, opts.BudgetMs)
-		rec.Load.Step = step
+	search := load.Search{Start: opts.Serving.OfferedRPS, Tolerance: opts.Tolerance, MaxSteps: opts.MaxSteps}
+	sum, steps, err := be.SearchCapacity(ctx, opts.config(), claim, search, func(st load.Step) error {
 		if opts.Out != "" {
-			if err := record.AppendFile(opts.Out, rec); err != nil {
-				return false, err
+			if err := record.AppendFile(opts.Out, st.Record); err != nil {
+				return err
 			}
 		}
-		steps = append(steps, rec)
-		capSteps = append(capSteps, s.Step(load.Config{Rate: rate}, pass))
 		verdict := "pass"
-		if !pass {
+		if !st.Pass {
 			verdict = "fail"
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "step %d: %g req/s for %s: %s (%s; achieved %.1f req/s, %d requests)\n",
-			step, rate, dur, verdict, why, s.AchievedRPS, s.Requests)
-		return pass, nil
+			st.N, st.Rate, st.Duration, verdict, st.Why, st.Summary.AchievedRPS, st.Summary.Requests)
+		return nil
+	})
+	if errors.Is(err, context.Canceled) {
+		return &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted after %d capacity-search steps (recorded in --out)", len(steps))}
 	}
-	res, err := load.FindCapacity(ctx, load.Search{Start: start, Tolerance: opts.Tolerance, MaxSteps: opts.MaxSteps}, run)
 	if err != nil {
-		var ee *exitError
-		if errors.As(err, &ee) || errors.Is(err, context.Canceled) {
-			return &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted after %d capacity-search steps (recorded in --out)", len(steps))}
-		}
 		return err
 	}
-	if len(steps) == 0 {
-		return errors.New("capacity search ran no step")
-	}
-	// The summary: the capacity step's measurements (the highest passing rate; the lowest
-	// rate tried when none passed), with the search's result.
-	best := steps[0]
-	for _, r := range steps {
-		switch {
-		case res.Capacity > 0 && r.Load.OfferedRPS == res.Capacity && r.Load.WithinBudget:
-			best = r
-		case res.Capacity == 0 && r.Load.OfferedRPS < best.Load.OfferedRPS:
-			best = r
-		}
-	}
-	sum := cloneLoadRecord(best)
-	l := *best.Load
-	sum.Load = &l
-	sum.Load.Step = 0
-	sum.Load.Capacity = &record.Capacity{
-		CapacityRPS: res.Capacity, LatencyPct: opts.LatencyPct, BudgetMs: opts.BudgetMs,
-		BracketLoRPS: res.Lo, BracketHiRPS: res.Hi, Tolerance: opts.Tolerance,
-		Converged: res.Converged, Reason: res.Reason, Steps: capSteps,
-	}
-	sum.Notes = append(sum.Notes, fmt.Sprintf("capacity-search summary of %d steps: the measurements are those of step %d (%g req/s)", len(steps), best.Load.Step, best.Load.OfferedRPS))
 	return emitLoad(opts, sum)
 }
 
@@ -402,38 +322,16 @@ func emitLoad(opts *LoadOptions, rec *record.Record) error {
 	return emitRecord(resultOut(opts.IO.Out, opts.ResultFD), rec, opts.Out, opts.JSON, func() { printLoadSummary(opts.IO.Out, rec, opts.Out) })
 }
 
-func cloneLoadRecord(r *record.Record) *record.Record {
-	c := *r
-	c.Notes = slices.Clone(r.Notes)
-	c.Warnings = slices.Clone(r.Warnings)
-	c.Inputs = slices.Clone(r.Inputs)
-	return &c
-}
-
 // liveBackend starts the instances of the real model.
-func liveBackend(opts *LoadOptions) (*loadBackend, func(), error) {
+func liveBackend(opts *LoadOptions) (*load.Backend, func(), error) {
+	k, s := opts.Knobs, opts.Serving
 	torch.SetCrashContext(fmt.Sprintf("perflab load of model %s (%d instances x %d threads, max batch %d, compile %s)",
-		opts.Model, opts.Instances, opts.Threads, opts.MaxBatch, opts.Compile))
-	svc, err := torchsvc.New(torchsvc.Config{Model: opts.Model, Inputs: opts.Inputs, Compile: opts.Compile,
-		Threads: opts.Threads, InteropThreads: opts.InteropThreads, ChannelsLast: opts.ChannelsLast,
-		Quantize: opts.Quantize, MaxBatch: opts.MaxBatch, Seed: opts.Seed, Knobs: opts.knobs()})
-	if err != nil {
-		return nil, nil, err
-	}
-	pool, err := load.StartPool(svc, opts.Instances)
-	if err != nil {
-		return nil, nil, err
-	}
-	base, err := svc.Record()
-	if err != nil {
-		pool.Close()
-		return nil, nil, err
-	}
-	return &loadBackend{base: base, fullBatch: svc.FullBatch(), run: pool.Run}, func() { pool.Close() }, nil
+		k.Model, s.Instances, k.Threads, s.MaxBatch, k.Compile))
+	return torchsvc.Start(torchsvc.Config{Knobs: k, Seed: opts.Seed}, s.Instances)
 }
 
-// simBackend builds the service model from the --from records.
-func simBackend(opts *LoadOptions) (*loadBackend, error) {
+// simBackend builds the simulation from the service times of the --from records.
+func simBackend(opts *LoadOptions) (*load.Backend, error) {
 	var recs []*record.Record
 	for _, in := range opts.From {
 		rs, err := record.ReadFile(in, func(le *record.LineError) { fmt.Fprintf(opts.IO.ErrOut, "warning: %v\n", le) })
@@ -445,124 +343,7 @@ func simBackend(opts *LoadOptions) (*loadBackend, error) {
 		}
 		recs = append(recs, rs...)
 	}
-	src, err := selectServiceTimes(recs, opts)
-	if err != nil {
-		return nil, err
-	}
-	emp, err := load.NewEmpirical(src.samples)
-	if err != nil {
-		return nil, err
-	}
-	if err := emp.Covers(opts.MaxBatch); err != nil {
-		return nil, err
-	}
-	r0 := src.recs[0]
-	base := &record.Record{
-		SchemaVersion: record.SchemaVersion, Mode: "simulate", Status: record.StatusOK,
-		Knobs: knobs.Knobs{Model: r0.Model, Inputs: slices.Clone(r0.Inputs), Device: "cpu", BatchSize: opts.MaxBatch, Compile: opts.Compile, Threads: opts.Threads, InteropThreads: r0.InteropThreads, ChannelsLast: opts.ChannelsLast, Quantize: opts.Quantize}, ModelPath: r0.ModelPath, ModelSHA256: r0.ModelSHA256,
-		CompileApplied: r0.CompileApplied,
-
-		Seed: opts.Seed, Env: r0.Env,
-	}
-	base.Notes = append(base.Notes, fmt.Sprintf("simulated from %d %s records in %s: batch compute %s; instances are assumed not to slow each other down",
-		len(src.recs), src.kind, strings.Join(opts.From, ", "), emp.Describe(opts.MaxBatch)))
-	if r0.Env != nil && r0.Env.CPUsAvailable > 0 && float64(opts.Instances*opts.Threads) > math.Ceil(r0.Env.CPUsAvailable) {
-		base.Warnings = append(base.Warnings, fmt.Sprintf("%d instances x %d threads exceed the %g CPUs the service times were measured with: the prediction ignores that contention",
-			opts.Instances, opts.Threads, r0.Env.CPUsAvailable))
-	}
-	return &loadBackend{
-		base:      base,
-		fullBatch: emp.Mean(opts.MaxBatch),
-		source:    fmt.Sprintf("%s: %d %s records (%s)", strings.Join(opts.From, ", "), len(src.recs), src.kind, emp.Describe(opts.MaxBatch)),
-		run: func(ctx context.Context, c load.Config) (*load.Outcome, error) {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			return load.Simulate(c, emp)
-		},
-	}, nil
-}
-
-type serviceSource struct {
-	kind    string // "bench" or "load"
-	recs    []*record.Record
-	samples map[int][]float64
-}
-
-// selectServiceTimes picks the records whose batch compute times the simulation uses:
-// successful bench records of the model with the same compile (as requested, or as
-// applied for seed records), threads, channels_last and quantize (any inter-op threads),
-// their samples_ms by batch size; without any, load records of the same configuration and
-// instances, their load.service_ms.
-func selectServiceTimes(recs []*record.Record, o *LoadOptions) (*serviceSource, error) {
-	compileOK := func(r *record.Record) bool {
-		if r.Compile != "" {
-			return r.Compile == o.Compile
-		}
-		return (o.Compile == "on" && r.CompileApplied) || (o.Compile == "off" && !r.CompileApplied)
-	}
-	same := func(r *record.Record) bool {
-		return r.Usable() && r.Model == o.Model && compileOK(r) && r.Threads == o.Threads &&
-			r.ChannelsLast == o.ChannelsLast && r.Quantize == o.Quantize
-	}
-	src := &serviceSource{kind: "bench", samples: map[int][]float64{}}
-	for _, r := range recs {
-		if r.Load == nil && same(r) && len(r.SamplesMs) > 0 {
-			src.recs = append(src.recs, r)
-			src.samples[r.BatchSize] = append(src.samples[r.BatchSize], r.SamplesMs...)
-		}
-	}
-	if len(src.recs) == 0 {
-		src.kind = "load"
-		for _, r := range recs {
-			if r.Load != nil && r.Mode == "load" && same(r) && r.Load.Instances == o.Instances {
-				for b, v := range r.Load.ServiceMs {
-					n, err := strconv.Atoi(b)
-					if err == nil && len(v) > 0 {
-						src.samples[n] = append(src.samples[n], v...)
-					}
-				}
-				src.recs = append(src.recs, r)
-			}
-		}
-	}
-	if len(src.samples) > 0 {
-		return src, nil
-	}
-	// Say what there is for this model.
-	var have []string
-	for _, r := range recs {
-		if r.Model != o.Model || !r.Usable() {
-			continue
-		}
-		c := r.Compile
-		if c == "" {
-			c = loadOnOff(r.CompileApplied)
-		}
-		d := fmt.Sprintf("compile %s, %d threads", c, r.Threads)
-		if r.ChannelsLast {
-			d += ", channels_last"
-		}
-		if r.Quantize {
-			d += ", int8"
-		}
-		if !slices.Contains(have, d) {
-			have = append(have, d)
-		}
-	}
-	what := fmt.Sprintf("%s with compile %s, %d threads, channels_last %t, quantize %t", o.Model, o.Compile, o.Threads, o.ChannelsLast, o.Quantize)
-	if len(have) == 0 {
-		return nil, fmt.Errorf("--from has no usable record of %s: run perflab bench or sweep on it first", o.Model)
-	}
-	slices.Sort(have)
-	return nil, fmt.Errorf("--from has no usable record of %s; it has %s: pick one of those with --compile/--threads", what, strings.Join(have, "; "))
-}
-
-func loadOnOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
+	return load.SimBackend(recs, opts.From, opts.Knobs, opts.Serving, opts.Seed)
 }
 
 // printLoadSummary prints a load record for a terminal.
@@ -572,7 +353,10 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 	if r.Mode == "simulate" {
 		verb = "simulated load"
 	}
-	compile := loadOnOff(r.CompileApplied)
+	compile := knobs.CompileOff
+	if r.CompileApplied {
+		compile = knobs.CompileOn
+	}
 	fmt.Fprintf(w, "%s %s: %d %s x %d %s, max batch %d, max delay %s ms, compile %s (asked %s)\n",
 		verb, record.Printable(r.Model), l.Instances, loadPlural(l.Instances, "instance", "instances"), r.Threads, loadPlural(r.Threads, "thread", "threads"),
 		l.MaxBatch, loadNum(l.MaxDelayMs), compile, r.Compile)

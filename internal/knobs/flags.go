@@ -228,8 +228,13 @@ func (s Serving) Args() []string {
 // msValue is a duration flag held as float milliseconds.
 type msValue float64
 
-func (v *msValue) String() string { return msDuration(float64(*v)) }
-func (v *msValue) Type() string   { return "duration" }
+func (v *msValue) Type() string { return "duration" }
+func (v *msValue) String() string {
+	if *v == 0 {
+		return "0" // as pflag's durations: --help then shows no default
+	}
+	return msDuration(float64(*v))
+}
 func (v *msValue) Set(s string) error {
 	d, err := time.ParseDuration(s)
 	if err != nil {

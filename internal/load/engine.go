@@ -245,7 +245,7 @@ func (p *Pool) Run(ctx context.Context, c Config) (*Outcome, error) {
 		}
 		var wait <-chan struct{}
 		if len(idle) > 0 && head < len(queue) {
-			if d := reqs[queue[head]].Enqueued + c.MaxDelay; d != armed {
+			if d := reqs[queue[head]].Enqueued + c.MaxDelay(); d != armed {
 				timer.Arm(start.Add(d))
 				armed = d
 			}
@@ -317,7 +317,7 @@ func takeBatch(c Config, reqs []Request, queue []int32, head int, now time.Durat
 		head++
 	}
 	n := len(queue) - head
-	if n == 0 || (n < c.MaxBatch && now-reqs[queue[head]].Enqueued < c.MaxDelay) {
+	if n == 0 || (n < c.MaxBatch && now-reqs[queue[head]].Enqueued < c.MaxDelay()) {
 		return head, 0
 	}
 	return head, min(n, c.MaxBatch)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/perflab/perflab/internal/knobs"
 )
 
 // fakeService is a test double for the model: each batch sleeps a known time. It checks
@@ -110,8 +112,8 @@ func (r *replay) Mean(int) time.Duration               { return time.Millisecond
 func TestRunMD1(t *testing.T) {
 	f := &fakeService{compute: constant(4 * time.Millisecond)}
 	p := startPool(t, f, 1)
-	c := Config{Rate: 125, Arrival: Poisson, Warmup: 400 * time.Millisecond, Duration: 4 * time.Second,
-		Instances: 1, MaxBatch: 1, Timeout: 5 * time.Second, Seed: 11}
+	c := Config{Serving: knobs.Serving{OfferedRPS: 125, Arrival: Poisson, Instances: 1, MaxBatch: 1},
+		Warmup: 400 * time.Millisecond, Duration: 4 * time.Second, Timeout: 5 * time.Second, Seed: 11}
 	o, err := p.Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +123,7 @@ func TestRunMD1(t *testing.T) {
 		t.Fatalf("completed %d of %d, saturated %v (%s)", s.Completed, s.Requests, s.Saturated, s.Why)
 	}
 	svc := s.Compute.Mean / 1e3 // measured service time, s (a sleep overshoots a little)
-	rho := c.Rate * svc
+	rho := c.OfferedRPS * svc
 	theory := rho * svc / (2 * (1 - rho))
 	live := meanWait(o)
 	t.Logf("service %.3f ms, rho %.2f: mean wait live %.3f ms, M/D/1 %.3f ms", svc*1e3, rho, live*1e3, theory*1e3)
@@ -162,7 +164,8 @@ func TestRunStallInflatesQueuedLatencies(t *testing.T) {
 		return time.Millisecond
 	}}
 	p := startPool(t, f, 1)
-	c := Config{Rate: 200, Arrival: Constant, Duration: 1500 * time.Millisecond, Instances: 1, MaxBatch: 1, Timeout: 5 * time.Second}
+	c := Config{Serving: knobs.Serving{OfferedRPS: 200, Arrival: Constant, Instances: 1, MaxBatch: 1},
+		Duration: 1500 * time.Millisecond, Timeout: 5 * time.Second}
 	o, err := p.Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +192,8 @@ func TestRunBatcher(t *testing.T) {
 	p := startPool(t, f, 1)
 
 	// Lone requests wait max delay, then go alone.
-	c := Config{Rate: 10, Arrival: Constant, Duration: 1500 * time.Millisecond, Instances: 1, MaxBatch: 8, MaxDelay: 20 * time.Millisecond, Timeout: 5 * time.Second}
+	c := Config{Serving: knobs.Serving{OfferedRPS: 10, Arrival: Constant, Instances: 1, MaxBatch: 8, MaxDelayMs: 20},
+		Duration: 1500 * time.Millisecond, Timeout: 5 * time.Second}
 	o, err := p.Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +215,7 @@ func TestRunBatcher(t *testing.T) {
 	}
 
 	// Max delay 0: at once.
-	c.MaxDelay = 0
+	c.MaxDelayMs = 0
 	o, err = p.Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +231,8 @@ func TestRunBatcher(t *testing.T) {
 
 	// A burst into a slow instance: batches fill to max batch and never exceed it.
 	f.compute = constant(20 * time.Millisecond)
-	c = Config{Rate: 1000, Arrival: Constant, Duration: 200 * time.Millisecond, Instances: 1, MaxBatch: 8, MaxDelay: time.Millisecond, Timeout: 5 * time.Second}
+	c = Config{Serving: knobs.Serving{OfferedRPS: 1000, Arrival: Constant, Instances: 1, MaxBatch: 8, MaxDelayMs: 1},
+		Duration: 200 * time.Millisecond, Timeout: 5 * time.Second}
 	o, err = p.Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +255,8 @@ func TestRunBatcher(t *testing.T) {
 func TestRunInstances(t *testing.T) {
 	f := &fakeService{compute: constant(10 * time.Millisecond)}
 	p := startPool(t, f, 2)
-	c := Config{Rate: 300, Arrival: Constant, Duration: 500 * time.Millisecond, Instances: 2, MaxBatch: 1, Timeout: 5 * time.Second}
+	c := Config{Serving: knobs.Serving{OfferedRPS: 300, Arrival: Constant, Instances: 2, MaxBatch: 1},
+		Duration: 500 * time.Millisecond, Timeout: 5 * time.Second}
 	o, err := p.Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +282,8 @@ func TestRunInstances(t *testing.T) {
 func TestRunSaturated(t *testing.T) {
 	f := &fakeService{compute: constant(20 * time.Millisecond)}
 	p := startPool(t, f, 1)
-	c := Config{Rate: 200, Arrival: Constant, Duration: time.Second, Instances: 1, MaxBatch: 1, Timeout: 100 * time.Millisecond}
+	c := Config{Serving: knobs.Serving{OfferedRPS: 200, Arrival: Constant, Instances: 1, MaxBatch: 1},
+		Duration: time.Second, Timeout: 100 * time.Millisecond}
 	start := time.Now()
 	o, err := p.Run(context.Background(), c)
 	if err != nil {
@@ -307,7 +314,7 @@ func TestRunErrors(t *testing.T) {
 
 	f = &fakeService{compute: constant(time.Millisecond), failAt: 5}
 	p := startPool(t, f, 1)
-	c := Config{Rate: 100, Arrival: Constant, Duration: time.Second, Instances: 1, MaxBatch: 1}
+	c := Config{Serving: knobs.Serving{OfferedRPS: 100, Arrival: Constant, Instances: 1, MaxBatch: 1}, Duration: time.Second}
 	if _, err := p.Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), "shape mismatch") {
 		t.Errorf("a failing batch: %v", err)
 	}
@@ -329,18 +336,20 @@ func TestFindCapacityLive(t *testing.T) {
 	f := &fakeService{compute: constant(svc)}
 	p := startPool(t, f, 1)
 	const pct, budget = "p90", 30.0
-	base := Config{Arrival: Poisson, Warmup: 300 * time.Millisecond, Instances: 1, MaxBatch: 1, Timeout: time.Second, Seed: 3}
+	base := Config{Serving: knobs.Serving{Arrival: Poisson, Instances: 1, MaxBatch: 1},
+		Warmup: 300 * time.Millisecond, Timeout: time.Second, Seed: 3}
 
 	// The same question asked to the exact simulation (with the service time a sleep really
 	// takes here: measured on a short run).
-	cal, err := p.Run(context.Background(), Config{Rate: 20, Arrival: Constant, Duration: 500 * time.Millisecond, Instances: 1, MaxBatch: 1})
+	cal, err := p.Run(context.Background(), Config{Serving: knobs.Serving{OfferedRPS: 20, Arrival: Constant, Instances: 1, MaxBatch: 1},
+		Duration: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	real := time.Duration(Summarize(cal).Compute.P50 * 1e6)
 	simPass := func(rate float64) bool {
 		c := base
-		c.Rate, c.Duration = rate, 300*time.Second
+		c.OfferedRPS, c.Duration = rate, 300*time.Second
 		o, _ := Simulate(c, Fixed(func(int) time.Duration { return real }))
 		s := Summarize(o)
 		ok, _ := s.Passes(pct, budget)
@@ -351,7 +360,7 @@ func TestFindCapacityLive(t *testing.T) {
 	var steps []string
 	res, err := FindCapacity(context.Background(), Search{Start: 125, Tolerance: 0.05, MaxSteps: 8}, func(ctx context.Context, _ int, r float64) (bool, error) {
 		c := base
-		c.Rate, c.Duration = r, StepDuration(r, time.Second, pct)
+		c.OfferedRPS, c.Duration = r, StepDuration(r, time.Second, pct)
 		o, err := p.Run(ctx, c)
 		if err != nil {
 			return false, err

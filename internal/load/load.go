@@ -42,24 +42,23 @@ import (
 
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/stats"
 )
 
-// Arrival processes.
+// Arrival processes (knobs.Arrivals).
 const (
-	Poisson  = "poisson"  // exponential gaps (independent arrivals, like many independent users)
-	Constant = "constant" // equal gaps
+	Poisson  = knobs.Poisson
+	Constant = knobs.Constant
 )
 
-// Config is one load run: the traffic and the serving configuration.
+// Config is one load run: the serving configuration and its traffic (Serving: instances,
+// max batch, max delay, arrival process and the offered rate, OfferedRPS), and how long
+// and how it is measured.
 type Config struct {
-	Rate      float64       // offered rate, requests per second
-	Arrival   string        // Poisson or Constant
+	knobs.Serving
 	Duration  time.Duration // the measured window
 	Warmup    time.Duration // load before the window (same rate), not counted
-	Instances int           // model replicas serving in parallel
-	MaxBatch  int           // largest batch the batcher forms
-	MaxDelay  time.Duration // how long the oldest queued request may wait for a fuller batch
 	Timeout   time.Duration // a request still queued this long after its scheduled time is not run
 	QueueSize int           // requests arriving at a full queue are dropped; 0 = unbounded
 	Seed      uint64        // seed of the arrival schedule (and of simulated service times)
@@ -67,28 +66,23 @@ type Config struct {
 
 // Validate checks the configuration. Its errors name the perflab load flags.
 func (c *Config) Validate() error {
+	if err := c.Serving.Validate(); err != nil {
+		return err
+	}
 	switch {
-	case !(c.Rate > 0) || math.IsInf(c.Rate, 0):
-		return fmt.Errorf("--rate must be a positive number of requests per second, got %g", c.Rate)
-	case c.Arrival != Poisson && c.Arrival != Constant:
-		return fmt.Errorf("--arrival must be %s or %s, got %q", Poisson, Constant, c.Arrival)
+	case !(c.OfferedRPS > 0):
+		return fmt.Errorf("--rate must be a positive number of requests per second, got %g", c.OfferedRPS)
 	case c.Duration <= 0:
 		return fmt.Errorf("--duration must be positive, got %s", c.Duration)
 	case c.Warmup < 0:
 		return fmt.Errorf("--warmup must be >= 0, got %s", c.Warmup)
-	case c.Instances < 1:
-		return fmt.Errorf("--instances must be >= 1, got %d", c.Instances)
-	case c.MaxBatch < 1:
-		return fmt.Errorf("--max-batch must be >= 1, got %d", c.MaxBatch)
-	case c.MaxDelay < 0:
-		return fmt.Errorf("--max-delay must be >= 0 (0 dispatches as soon as an instance is idle), got %s", c.MaxDelay)
 	case c.Timeout < 0:
 		return fmt.Errorf("--timeout must be >= 0 (0 = automatic), got %s", c.Timeout)
 	case c.QueueSize < 0:
 		return fmt.Errorf("--queue-size must be >= 0 (0 = unbounded), got %d", c.QueueSize)
 	}
-	if n := c.Rate * (c.Duration + c.Warmup).Seconds(); n > MaxRequests {
-		return fmt.Errorf("--rate %g for %s (+ %s warm-up) schedules %.3g requests, more than the %d one run holds: lower --rate or --duration", c.Rate, c.Duration, c.Warmup, n, MaxRequests)
+	if n := c.OfferedRPS * (c.Duration + c.Warmup).Seconds(); n > MaxRequests {
+		return fmt.Errorf("--rate %g for %s (+ %s warm-up) schedules %.3g requests, more than the %d one run holds: lower --rate or --duration", c.OfferedRPS, c.Duration, c.Warmup, n, MaxRequests)
 	}
 	return nil
 }
@@ -108,10 +102,11 @@ func DefaultTimeout(budget, fullBatch time.Duration) time.Duration {
 // schedule.
 func Schedule(c Config) []time.Duration {
 	end := (c.Warmup + c.Duration).Seconds()
-	out := make([]time.Duration, 0, int(c.Rate*end*1.1)+16)
+	rate := c.OfferedRPS
+	out := make([]time.Duration, 0, int(rate*end*1.1)+16)
 	if c.Arrival == Constant {
 		for i := 0; ; i++ {
-			t := float64(i) / c.Rate
+			t := float64(i) / rate
 			if t >= end {
 				return out
 			}
@@ -121,7 +116,7 @@ func Schedule(c Config) []time.Duration {
 	rng := rand.New(rand.NewPCG(c.Seed, 0x5eed10ad))
 	t := 0.0
 	for {
-		t += rng.ExpFloat64() / c.Rate
+		t += rng.ExpFloat64() / rate
 		if t >= end {
 			return out
 		}

@@ -217,7 +217,7 @@ func Simulate(c Config, svc ServiceModel) (*Outcome, error) {
 		}
 		if head < len(queue) {
 			if free >= 0 {
-				t = min(t, reqs[queue[head]].Enqueued+c.MaxDelay)
+				t = min(t, reqs[queue[head]].Enqueued+c.MaxDelay())
 			} else {
 				t = min(t, slices.Min(busy))
 			}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/perflab/perflab/internal/knobs"
 )
 
 func TestMinRequestsLoadGenCounts(t *testing.T) {
@@ -50,7 +52,7 @@ func TestCheckDuration(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	good := Config{Rate: 10, Arrival: Poisson, Duration: time.Second, Instances: 1, MaxBatch: 1}
+	good := Config{Serving: knobs.Serving{OfferedRPS: 10, Arrival: Poisson, Instances: 1, MaxBatch: 1}, Duration: time.Second}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -58,15 +60,15 @@ func TestValidate(t *testing.T) {
 		mod  func(*Config)
 		want string
 	}{
-		{func(c *Config) { c.Rate = 0 }, "--rate"},
-		{func(c *Config) { c.Rate = -3 }, "--rate"},
-		{func(c *Config) { c.Rate = math.Inf(1) }, "--rate"},
+		{func(c *Config) { c.OfferedRPS = 0 }, "--rate"},
+		{func(c *Config) { c.OfferedRPS = -3 }, "--rate"},
+		{func(c *Config) { c.OfferedRPS = math.Inf(1) }, "--rate"},
 		{func(c *Config) { c.Arrival = "bursty" }, "--arrival"},
 		{func(c *Config) { c.Duration = 0 }, "--duration"},
 		{func(c *Config) { c.Warmup = -time.Second }, "--warmup"},
 		{func(c *Config) { c.Instances = 0 }, "--instances"},
 		{func(c *Config) { c.MaxBatch = 0 }, "--max-batch"},
-		{func(c *Config) { c.MaxDelay = -time.Millisecond }, "--max-delay"},
+		{func(c *Config) { c.MaxDelayMs = -1 }, "--max-delay"},
 		{func(c *Config) { c.Timeout = -1 }, "--timeout"},
 		{func(c *Config) { c.QueueSize = -1 }, "--queue-size"},
 	} {
@@ -79,7 +81,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestSchedule(t *testing.T) {
-	c := Config{Rate: 200, Arrival: Poisson, Duration: 50 * time.Second, Seed: 7}
+	c := Config{Serving: knobs.Serving{OfferedRPS: 200, Arrival: Poisson}, Duration: 50 * time.Second, Seed: 7}
 	a, b := Schedule(c), Schedule(c)
 	if !slices.Equal(a, b) {
 		t.Fatal("the same config must give the same schedule")
@@ -110,7 +112,7 @@ func TestSchedule(t *testing.T) {
 	if math.Abs(mean-1.0/200) > 0.0002 || math.Abs(cv-1) > 0.05 {
 		t.Errorf("Poisson gaps: mean %g s (want 0.005), CV %g (want 1)", mean, cv)
 	}
-	cc := Config{Rate: 40, Arrival: Constant, Warmup: time.Second, Duration: 2 * time.Second}
+	cc := Config{Serving: knobs.Serving{OfferedRPS: 40, Arrival: Constant}, Warmup: time.Second, Duration: 2 * time.Second}
 	s := Schedule(cc)
 	if len(s) != 120 || s[1] != 25*time.Millisecond || s[119] != 2975*time.Millisecond {
 		t.Errorf("constant: %d arrivals, %v, ..., %v; want 120 every 25 ms", len(s), s[1], s[len(s)-1])
@@ -136,8 +138,8 @@ func TestSimulateMD1(t *testing.T) {
 	const s = 10 * time.Millisecond
 	for _, rho := range []float64{0.3, 0.5, 0.8} {
 		lambda := rho / s.Seconds()
-		c := Config{Rate: lambda, Arrival: Poisson, Warmup: 100 * time.Second, Duration: 3000 * time.Second,
-			Instances: 1, MaxBatch: 1, Timeout: time.Hour, Seed: 1}
+		c := Config{Serving: knobs.Serving{OfferedRPS: lambda, Arrival: Poisson, Instances: 1, MaxBatch: 1},
+			Warmup: 100 * time.Second, Duration: 3000 * time.Second, Timeout: time.Hour, Seed: 1}
 		o, err := Simulate(c, Fixed(func(int) time.Duration { return s }))
 		if err != nil {
 			t.Fatal(err)
@@ -163,8 +165,8 @@ func TestSimulateMM1(t *testing.T) {
 	mu := 1 / s.Seconds()
 	for _, rho := range []float64{0.5, 0.7} {
 		lambda := rho * mu
-		c := Config{Rate: lambda, Arrival: Poisson, Warmup: 100 * time.Second, Duration: 5000 * time.Second,
-			Instances: 1, MaxBatch: 1, Timeout: time.Hour, Seed: 2}
+		c := Config{Serving: knobs.Serving{OfferedRPS: lambda, Arrival: Poisson, Instances: 1, MaxBatch: 1},
+			Warmup: 100 * time.Second, Duration: 5000 * time.Second, Timeout: time.Hour, Seed: 2}
 		o, err := Simulate(c, Exponential(func(int) time.Duration { return s }))
 		if err != nil {
 			t.Fatal(err)
@@ -181,8 +183,8 @@ func TestSimulateMM2(t *testing.T) {
 	const s = 10 * time.Millisecond
 	mu := 1 / s.Seconds()
 	lambda := 1.4 * mu // rho = 0.7 per server
-	c := Config{Rate: lambda, Arrival: Poisson, Warmup: 100 * time.Second, Duration: 5000 * time.Second,
-		Instances: 2, MaxBatch: 1, Timeout: time.Hour, Seed: 3}
+	c := Config{Serving: knobs.Serving{OfferedRPS: lambda, Arrival: Poisson, Instances: 2, MaxBatch: 1},
+		Warmup: 100 * time.Second, Duration: 5000 * time.Second, Timeout: time.Hour, Seed: 3}
 	o, err := Simulate(c, Exponential(func(int) time.Duration { return s }))
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +202,8 @@ func TestSimulateBatcherSemantics(t *testing.T) {
 	svc := Fixed(func(n int) time.Duration { return time.Millisecond + time.Duration(n)*100*time.Microsecond })
 
 	// Lone requests: each waits exactly max delay, alone in its batch.
-	c := Config{Rate: 10, Arrival: Constant, Duration: 3 * time.Second, Instances: 1, MaxBatch: 8, MaxDelay: 20 * time.Millisecond, Timeout: time.Second}
+	c := Config{Serving: knobs.Serving{OfferedRPS: 10, Arrival: Constant, Instances: 1, MaxBatch: 8, MaxDelayMs: 20},
+		Duration: 3 * time.Second, Timeout: time.Second}
 	o, _ := Simulate(c, svc)
 	for _, r := range o.Requests {
 		if r.Status != Completed || r.Batch != 1 || r.Dispatched-r.Scheduled != 20*time.Millisecond {
@@ -209,7 +212,7 @@ func TestSimulateBatcherSemantics(t *testing.T) {
 	}
 
 	// Max delay 0 with an idle instance: dispatched at once.
-	c.MaxDelay = 0
+	c.MaxDelayMs = 0
 	o, _ = Simulate(c, svc)
 	for _, r := range o.Requests {
 		if r.Dispatched != r.Scheduled {
@@ -218,7 +221,8 @@ func TestSimulateBatcherSemantics(t *testing.T) {
 	}
 
 	// A burst faster than the instance: full batches, never more than max batch.
-	c = Config{Rate: 2000, Arrival: Constant, Duration: time.Second, Instances: 1, MaxBatch: 4, MaxDelay: 0, Timeout: time.Hour}
+	c = Config{Serving: knobs.Serving{OfferedRPS: 2000, Arrival: Constant, Instances: 1, MaxBatch: 4, MaxDelayMs: 0},
+		Duration: time.Second, Timeout: time.Hour}
 	o, _ = Simulate(c, Fixed(func(int) time.Duration { return 5 * time.Millisecond }))
 	full := 0
 	for _, b := range o.Batches {
@@ -238,7 +242,8 @@ func TestSimulateBatcherSemantics(t *testing.T) {
 	}
 
 	// Batches fill up to the max delay: 1000 req/s, max delay 3.5 ms -> batches of 4.
-	c = Config{Rate: 1000, Arrival: Constant, Duration: time.Second, Instances: 1, MaxBatch: 8, MaxDelay: 3500 * time.Microsecond, Timeout: time.Hour}
+	c = Config{Serving: knobs.Serving{OfferedRPS: 1000, Arrival: Constant, Instances: 1, MaxBatch: 8, MaxDelayMs: 3.5},
+		Duration: time.Second, Timeout: time.Hour}
 	o, _ = Simulate(c, Fixed(func(int) time.Duration { return 500 * time.Microsecond }))
 	for _, b := range o.Batches[:len(o.Batches)-1] {
 		if b.Size != 4 {
@@ -247,7 +252,8 @@ func TestSimulateBatcherSemantics(t *testing.T) {
 	}
 
 	// A bounded queue drops; timeouts are not run and count at >= the timeout.
-	c = Config{Rate: 1000, Arrival: Constant, Duration: time.Second, Instances: 1, MaxBatch: 1, Timeout: 50 * time.Millisecond, QueueSize: 10}
+	c = Config{Serving: knobs.Serving{OfferedRPS: 1000, Arrival: Constant, Instances: 1, MaxBatch: 1},
+		Duration: time.Second, Timeout: 50 * time.Millisecond, QueueSize: 10}
 	o, _ = Simulate(c, Fixed(func(int) time.Duration { return 2 * time.Millisecond }))
 	s = Summarize(o)
 	if s.Dropped == 0 || !s.Saturated {
@@ -268,7 +274,8 @@ func TestSimulateBatcherSemantics(t *testing.T) {
 }
 
 func TestSimulateDeterministic(t *testing.T) {
-	c := Config{Rate: 300, Arrival: Poisson, Duration: 5 * time.Second, Instances: 2, MaxBatch: 4, MaxDelay: 2 * time.Millisecond, Seed: 9}
+	c := Config{Serving: knobs.Serving{OfferedRPS: 300, Arrival: Poisson, Instances: 2, MaxBatch: 4, MaxDelayMs: 2},
+		Duration: 5 * time.Second, Seed: 9}
 	svc := Exponential(func(n int) time.Duration { return time.Duration(n) * 2 * time.Millisecond })
 	a, _ := Simulate(c, svc)
 	b, _ := Simulate(c, svc)
@@ -352,7 +359,8 @@ func TestFindCapacityRule(t *testing.T) {
 func TestFindCapacitySimulatedMD1(t *testing.T) {
 	svc := Fixed(func(int) time.Duration { return 10 * time.Millisecond })
 	pass := func(rate float64) bool {
-		c := Config{Rate: rate, Arrival: Poisson, Warmup: 20 * time.Second, Duration: 400 * time.Second, Instances: 1, MaxBatch: 1, Timeout: 10 * time.Second, Seed: 5}
+		c := Config{Serving: knobs.Serving{OfferedRPS: rate, Arrival: Poisson, Instances: 1, MaxBatch: 1},
+			Warmup: 20 * time.Second, Duration: 400 * time.Second, Timeout: 10 * time.Second, Seed: 5}
 		o, err := Simulate(c, svc)
 		if err != nil {
 			t.Fatal(err)

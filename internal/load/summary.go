@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 )
@@ -198,7 +197,7 @@ func (s *Summary) Fill(r *record.Record, c Config, pct string, budgetMs float64)
 	r.WallMs = c.Duration.Seconds() * 1000
 	qw, cm := s.QueueWait, s.Compute
 	info := &record.LoadInfo{
-		Serving: knobs.Serving{Arrival: c.Arrival, OfferedRPS: c.Rate, Instances: c.Instances, MaxBatch: c.MaxBatch, MaxDelayMs: ms(c.MaxDelay)}, IssuedRPS: s.IssuedRPS, DurationS: c.Duration.Seconds(),
+		Serving: c.Serving, IssuedRPS: s.IssuedRPS, DurationS: c.Duration.Seconds(),
 		WarmupS:   c.Warmup.Seconds(),
 		TimeoutMs: ms(c.Timeout), QueueSize: c.QueueSize,
 		Requests: s.Requests, Completed: s.Completed, Timeouts: s.Timeouts, Dropped: s.Dropped,
@@ -258,7 +257,7 @@ func (s *Summary) LagWarning(pct string) string {
 // Step returns the capacity-search view of a summary.
 func (s *Summary) Step(c Config, pass bool) record.CapacityStep {
 	return record.CapacityStep{
-		OfferedRPS: c.Rate, AchievedRPS: s.AchievedRPS, Requests: s.Requests, Timeouts: s.Timeouts, Dropped: s.Dropped,
+		OfferedRPS: c.OfferedRPS, AchievedRPS: s.AchievedRPS, Requests: s.Requests, Timeouts: s.Timeouts, Dropped: s.Dropped,
 		P50: finite(s.Latency.P50), P90: finite(s.Latency.P90), P95: finite(s.Latency.P95), P99: finite(s.Latency.P99),
 		Saturated: s.Saturated, Pass: pass,
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
@@ -44,19 +45,13 @@ type LoadReport struct {
 
 // ServingConfig is one serving configuration and its latency-vs-load curve.
 type ServingConfig struct {
-	Key              string
-	Model            string
-	Simulated        bool
-	Compile          bool
-	CompileRequested string
-	Threads          int
-	InteropThreads   int
-	ChannelsLast     bool
-	Quantize         bool
-	Instances        int
-	MaxBatch         int
-	MaxDelayMs       float64
-	Arrival          string
+	Key string
+	// Knobs are the model configuration: BatchSize is the max batch, Compile as requested.
+	knobs.Knobs
+	CompileApplied bool // freeze + optimize_for_inference applied
+	// Serving is how it was served; OfferedRPS is 0 (every point has its own).
+	knobs.Serving
+	Simulated bool
 
 	Points   []*LoadPoint // by offered rate
 	Capacity float64      // highest passing offered rate; 0 = none (or no budget)
@@ -119,7 +114,7 @@ func (c *ServingConfig) Label() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s x %d %s, max batch %d, max delay %s ms, compile %s",
 		c.Instances, plural(c.Instances, "instance", "instances"), c.Threads, plural(c.Threads, "thread", "threads"),
-		c.MaxBatch, fmtNum(c.MaxDelayMs), onOff(c.Compile))
+		c.MaxBatch, fmtNum(c.MaxDelayMs), onOff(c.CompileApplied))
 	if c.ChannelsLast {
 		b.WriteString(", channels_last")
 	}
@@ -138,7 +133,7 @@ func (c *ServingConfig) Label() string {
 // ShortLabel is a compact label for plots: "2x1t b8 d5ms", "... sim".
 func (c *ServingConfig) ShortLabel() string {
 	s := fmt.Sprintf("%dx%dt b%d d%sms", c.Instances, c.Threads, c.MaxBatch, fmtNum(c.MaxDelayMs))
-	if !c.Compile {
+	if !c.CompileApplied {
 		s += " eager"
 	}
 	if c.ChannelsLast {
@@ -199,13 +194,10 @@ func computeLoad(recs []*record.Record, o Options) *LoadReport {
 		if c, ok := configs[k]; ok {
 			return c
 		}
-		l := r.Load
-		c := &ServingConfig{Key: k, Model: r.Model, Simulated: r.Mode == "simulate", Compile: r.CompileApplied,
-			CompileRequested: r.Compile, Threads: r.Threads, InteropThreads: r.InteropThreads,
-			ChannelsLast: r.ChannelsLast, Quantize: r.Quantize, Instances: l.Instances, MaxBatch: r.BatchSize,
-			MaxDelayMs: l.MaxDelayMs, Arrival: l.Arrival, Usable: true}
-		if l.MaxBatch > 0 {
-			c.MaxBatch = l.MaxBatch
+		c := &ServingConfig{Key: k, Knobs: r.Knobs, CompileApplied: r.CompileApplied, Serving: r.Load.Serving, Simulated: r.Mode == "simulate", Usable: true}
+		c.OfferedRPS = 0
+		if c.MaxBatch == 0 {
+			c.MaxBatch = r.BatchSize
 		}
 		configs[k] = c
 		order = append(order, k)
@@ -361,7 +353,7 @@ func compareServing(a, b *ServingConfig) int {
 		cmp.Compare(a.Threads, b.Threads),
 		cmp.Compare(a.MaxBatch, b.MaxBatch),
 		cmp.Compare(a.MaxDelayMs, b.MaxDelayMs),
-		cmpBool(a.Compile, b.Compile),
+		cmpBool(a.CompileApplied, b.CompileApplied),
 		cmpBool(a.ChannelsLast, b.ChannelsLast),
 		cmpBool(a.Quantize, b.Quantize),
 		cmp.Compare(a.Arrival, b.Arrival),

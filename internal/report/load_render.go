@@ -103,9 +103,9 @@ func loadMarkdown(pf func(string, ...any), lr *LoadReport) {
 }
 
 func (c *ServingConfig) compileLabel() string {
-	s := onOff(c.Compile)
-	if c.CompileRequested != "" && c.CompileRequested != s {
-		s += " (" + c.CompileRequested + ")"
+	s := onOff(c.CompileApplied)
+	if c.Compile != "" && c.Compile != s {
+		s += " (" + c.Compile + ")"
 	}
 	return s
 }
@@ -190,9 +190,9 @@ func (lr *LoadReport) toJSON() []JSONServing {
 	for _, r := range lr.Recommendations {
 		j := JSONServing{Model: r.Model, Percentile: r.Percentile, BudgetMs: r.BudgetMs, None: r.None, Predicted: r.Predicted, Tie: r.Tie, Reason: r.Reason}
 		if c := r.Chosen; c != nil {
-			d, comp := c.MaxDelayMs, c.Compile
+			d, comp := c.MaxDelayMs, c.CompileApplied
 			j.Instances, j.Threads, j.MaxBatch, j.MaxDelayMs, j.Compile = c.Instances, c.Threads, c.MaxBatch, &d, &comp
-			j.CompileRequested, j.ChannelsLast, j.Quantize, j.Arrival = c.CompileRequested, c.ChannelsLast, c.Quantize, c.Arrival
+			j.CompileRequested, j.ChannelsLast, j.Quantize, j.Arrival = c.Compile, c.ChannelsLast, c.Quantize, c.Arrival
 			j.CapacityRPS = c.Capacity
 			if at := c.PointAt(c.Capacity); at != nil {
 				j.LatencyMs, j.AchievedRPS = finite(at.Lat(r.Percentile)), finite(at.AchievedRPS)

@@ -141,3 +141,23 @@ func TestServingVisionPreset(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadPresetOneDNNISA: a load preset's onednn_isa values are configurations of their
+// own, passed to perflab load (which takes --onednn-isa since the knobs are one type).
+func TestLoadPresetOneDNNISA(t *testing.T) {
+	p := mustParse(t, "name: s\nmode: load\ngrid:\n  models: [resnet18]\n  max_batch: [2]\n  rates: [40]\n  onednn_isa: [default, avx2]\n")
+	cfgs, _, err := p.Expand(PlanOptions{})
+	if err != nil || len(cfgs) != 2 {
+		t.Fatalf("%d configs, %v", len(cfgs), err)
+	}
+	c := cfgs[1]
+	if c.OneDNNISA != "avx2" || !strings.Contains(c.Key, "|isa=avx2|load|") {
+		t.Errorf("config %+v", c)
+	}
+	if args := strings.Join((&Runner{Preset: p}).Args(c), " "); !strings.Contains(args, "--onednn-isa avx2") || !strings.Contains(args, "--max-batch 2") {
+		t.Errorf("Args: %s", args)
+	}
+	if args := strings.Join((&Runner{Preset: p}).Args(cfgs[0]), " "); strings.Contains(args, "--onednn-isa") {
+		t.Errorf("Args of the default ISA: %s", args)
+	}
+}

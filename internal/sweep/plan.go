@@ -145,7 +145,7 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 		lens := []int{len(g.BatchSizes), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize)}
 		if p.Mode == ModeLoad {
 			lens = []int{len(g.MaxBatch), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize),
-				len(g.Instances), len(g.MaxDelayMs), len(g.Arrival), max(1, len(g.Rates))}
+				len(g.Instances), len(g.MaxDelayMs), len(g.Arrival), max(1, len(g.Rates)), len(g.OneDNNISA)}
 		}
 		for _, l := range lens {
 			if n = n * l; n > MaxConfigs {
@@ -212,17 +212,17 @@ func cross(lens []int, f func(ix []int)) {
 
 // expandLoad calls add with each of a load grid's configurations of model m: max batch x
 // threads x inter-op threads x compile x channels_last x quantize x instances x max delay
-// x arrival x rate (or one capacity search) x allocator x omp_wait x pin.
+// x arrival x rate (or one capacity search) x allocator x omp_wait x pin x onednn_isa.
 func (p *Preset) expandLoad(g Grid, m string, add func(Config)) {
 	rates := g.Rates
 	if p.Load.FindCapacity {
 		rates = []float64{0}
 	}
 	cross([]int{len(g.MaxBatch), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize),
-		len(g.Instances), len(g.MaxDelayMs), len(g.Arrival), len(rates), len(g.Allocator), len(g.OMPWait), len(g.Pin)}, func(ix []int) {
+		len(g.Instances), len(g.MaxDelayMs), len(g.Arrival), len(rates), len(g.Allocator), len(g.OMPWait), len(g.Pin), len(g.OneDNNISA)}, func(ix []int) {
 		add(Config{Knobs: knobs.Knobs{Model: m, Inputs: g.Inputs, BatchSize: g.MaxBatch[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
 			Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]],
-			Allocator: g.Allocator[ix[10]], OMPWait: g.OMPWait[ix[11]], Pin: g.Pin[ix[12]]},
+			Allocator: g.Allocator[ix[10]], OMPWait: g.OMPWait[ix[11]], Pin: g.Pin[ix[12]], OneDNNISA: g.OneDNNISA[ix[13]]},
 			Serving: &knobs.Serving{Instances: g.Instances[ix[6]], MaxBatch: g.MaxBatch[ix[0]], MaxDelayMs: g.MaxDelayMs[ix[7]], Arrival: g.Arrival[ix[8]], OfferedRPS: rates[ix[9]]},
 			Mode:    ModeLoad, FindCapacity: p.Load.FindCapacity, LatencyPct: p.Load.LatencyPct, BudgetMs: p.Load.BudgetMs})
 	})

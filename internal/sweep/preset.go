@@ -224,8 +224,6 @@ func (p *Preset) checkMode(source string) error {
 		switch {
 		case g.batchGiven:
 			return bad("batch_size is not a load key: use max_batch (the batcher's largest batch)")
-		case len(g.OneDNNISA) != 1 || g.OneDNNISA[0] != "":
-			return bad("onednn_isa applies to bench presets only (perflab load has no --onednn-isa yet): remove it")
 		case l.FindCapacity && g.Rates != nil:
 			return bad("give rates or find_capacity, not both")
 		case !l.FindCapacity && g.Rates == nil:

@@ -137,7 +137,7 @@ func (rn *Runner) Args(c Config) []string {
 func (rn *Runner) loadArgs(c Config) []string {
 	l := rn.Preset.Load
 	secs := func(s float64) string { return time.Duration(s * float64(time.Second)).String() }
-	args := append([]string{"load"}, c.Knobs.Args(knobs.Omit(knobs.FlagBatchSize, knobs.FlagOneDNNISA))...)
+	args := append([]string{"load"}, c.Knobs.Args(knobs.Omit(knobs.FlagBatchSize, knobs.FlagDevice))...)
 	srv := *c.Serving
 	srv.MaxBatch = c.BatchSize
 	if c.FindCapacity {

@@ -42,12 +42,12 @@ var env = &record.Env{Fingerprint: "25a5ef032987", CPUModel: "AMD EPYC", Logical
 
 func base(c cfg) *record.Record {
 	return &record.Record{SchemaVersion: 1, Mode: c.mode, Status: record.StatusOK, Timestamp: "2026-01-30T14:30:22Z",
-		Knobs: knobs.Knobs{Model: c.model, Device: "cpu", BatchSize: c.b, Compile: true, Threads: c.thr, InteropThreads: 1}, CompileRequested: "on", Env: env}
+		Knobs: knobs.Knobs{Model: c.model, Device: "cpu", BatchSize: c.b, Compile: "on", Threads: c.thr, InteropThreads: 1}, CompileApplied: true, Env: env}
 }
 
 func run(c cfg, rate float64) (*record.Record, load.Summary) {
-	lc := load.Config{Rate: rate, Arrival: load.Poisson, Duration: time.Duration(math.Max(3, 300/rate) * float64(time.Second)),
-		Warmup: time.Second, Instances: c.inst, MaxBatch: c.b, MaxDelay: time.Duration(c.delayMs * 1e6), Timeout: time.Second, Seed: 1}
+	lc := load.Config{Serving: knobs.Serving{OfferedRPS: rate, Arrival: load.Poisson, Instances: c.inst, MaxBatch: c.b, MaxDelayMs: c.delayMs},
+		Duration: time.Duration(math.Max(3, 300/rate) * float64(time.Second)), Warmup: time.Second, Timeout: time.Second, Seed: 1}
 	o, err := load.Simulate(lc, c.svc)
 	if err != nil {
 		panic(err)
@@ -105,7 +105,7 @@ func main() {
 			for _, rate := range []float64{400, 200, 300, 250, 275} {
 				r, s := run(c, rate)
 				pass, _ := s.Passes(c.pct, c.budget)
-				steps = append(steps, s.Step(load.Config{Rate: rate}, pass))
+				steps = append(steps, s.Step(load.Config{Serving: knobs.Serving{OfferedRPS: rate}}, pass))
 				if pass && rate > lo {
 					lo, best = rate, r
 				}
