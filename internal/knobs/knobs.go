@@ -217,3 +217,16 @@ func (k Knobs) ProcessArgs() []string {
 	return k.Args(Omit(FlagModel, FlagInput, FlagDevice, FlagBatchSize, FlagCompile, FlagThreads, FlagInteropThreads,
 		FlagChannelsLast, FlagQuantize, FlagOneDNNISA))
 }
+
+// CompileLabel says what was applied and, when it differs, what was asked: "on", "off
+// (auto)" (auto fell back), "on (auto)".
+func (k Knobs) CompileLabel(applied bool) string {
+	s := CompileOff
+	if applied {
+		s = CompileOn
+	}
+	if k.Compile != "" && k.Compile != s {
+		s += " (" + k.Compile + ")"
+	}
+	return s
+}

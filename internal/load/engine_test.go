@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -114,43 +115,67 @@ func TestRunMD1(t *testing.T) {
 	p := startPool(t, f, 1)
 	c := Config{Serving: knobs.Serving{OfferedRPS: 125, Arrival: Poisson, Instances: 1, MaxBatch: 1},
 		Warmup: 400 * time.Millisecond, Duration: 4 * time.Second, Timeout: 5 * time.Second, Seed: 11}
-	o, err := p.Run(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := Summarize(o)
-	if s.Completed != s.Requests || s.Requests < 400 || s.Saturated {
-		t.Fatalf("completed %d of %d, saturated %v (%s)", s.Completed, s.Requests, s.Saturated, s.Why)
-	}
-	svc := s.Compute.Mean / 1e3 // measured service time, s (a sleep overshoots a little)
-	rho := c.OfferedRPS * svc
-	theory := rho * svc / (2 * (1 - rho))
-	live := meanWait(o)
-	t.Logf("service %.3f ms, rho %.2f: mean wait live %.3f ms, M/D/1 %.3f ms", svc*1e3, rho, live*1e3, theory*1e3)
-	// The bound allows for the dispatch overhead (Go timers fire up to ~1 ms late on an
-	// idle runtime), which the replay below checks on its own.
-	if live < 0.5*theory || live > 1.6*theory+1.5e-3 {
-		t.Errorf("mean wait %.3f ms, M/D/1 says %.3f ms", live*1e3, theory*1e3)
-	}
-
-	var computes []time.Duration
-	for _, b := range o.Batches {
-		computes = append(computes, b.Compute)
-	}
-	ideal, err := Simulate(c, &replay{d: computes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	over := live - meanWait(ideal)
-	t.Logf("mean dispatch overhead vs the exact replay: %.3f ms", over*1e3)
-	if over < -0.2e-3 || over > 2e-3 {
-		t.Errorf("live mean wait %.3f ms vs %.3f ms replayed exactly: overhead %.3f ms", live*1e3, meanWait(ideal)*1e3, over*1e3)
-	}
-	// Latency = queue wait + compute, from the scheduled time.
-	for _, r := range o.Requests {
-		if r.Status != Completed || r.Dispatched < r.Enqueued || r.Enqueued < r.Scheduled || r.Done < r.Dispatched {
-			t.Fatalf("request times out of order: %+v", r)
+	retryTiming(t, 3, func() []string {
+		o, err := p.Run(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
 		}
+		s := Summarize(o)
+		if s.Completed != s.Requests || s.Requests < 400 || s.Saturated {
+			return []string{fmt.Sprintf("completed %d of %d, saturated %v (%s)", s.Completed, s.Requests, s.Saturated, s.Why)}
+		}
+		// Latency = queue wait + compute, from the scheduled time.
+		for _, r := range o.Requests {
+			if r.Status != Completed || r.Dispatched < r.Enqueued || r.Enqueued < r.Scheduled || r.Done < r.Dispatched {
+				t.Fatalf("request times out of order: %+v", r)
+			}
+		}
+		var errs []string
+		svc := s.Compute.Mean / 1e3 // measured service time, s (a sleep overshoots a little)
+		rho := c.OfferedRPS * svc
+		theory := rho * svc / (2 * (1 - rho))
+		live := meanWait(o)
+		t.Logf("service %.3f ms, rho %.2f: mean wait live %.3f ms, M/D/1 %.3f ms", svc*1e3, rho, live*1e3, theory*1e3)
+		// The bound allows for the dispatch overhead (Go timers fire up to ~1 ms late on an
+		// idle runtime), which the replay below checks on its own.
+		if live < 0.5*theory || live > 1.6*theory+1.5e-3 {
+			errs = append(errs, fmt.Sprintf("mean wait %.3f ms, M/D/1 says %.3f ms", live*1e3, theory*1e3))
+		}
+		var computes []time.Duration
+		for _, b := range o.Batches {
+			computes = append(computes, b.Compute)
+		}
+		ideal, err := Simulate(c, &replay{d: computes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		over := live - meanWait(ideal)
+		t.Logf("mean dispatch overhead vs the exact replay: %.3f ms", over*1e3)
+		if over < -0.2e-3 || over > 2e-3 {
+			errs = append(errs, fmt.Sprintf("live mean wait %.3f ms vs %.3f ms replayed exactly: overhead %.3f ms", live*1e3, meanWait(ideal)*1e3, over*1e3))
+		}
+		return errs
+	})
+}
+
+// retryTiming runs a timing-bound check up to n times and fails only when every attempt
+// is out of bounds: on a shared machine another process can push one run past a bound,
+// while a real defect (a late dispatcher, a wrong queue) pushes every run past it. Each
+// failed attempt is logged.
+func retryTiming(t *testing.T, n int, check func() []string) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		errs := check()
+		if len(errs) == 0 {
+			return
+		}
+		if i == n {
+			for _, e := range errs {
+				t.Errorf("attempt %d of %d: %s", i, n, e)
+			}
+			return
+		}
+		t.Logf("attempt %d of %d out of bounds, retrying: %s", i, n, strings.Join(errs, "; "))
 	}
 }
 
@@ -357,28 +382,32 @@ func TestFindCapacityLive(t *testing.T) {
 	}
 	simRes, _ := FindCapacity(context.Background(), Search{Start: 125, Tolerance: 0.02}, func(_ context.Context, _ int, r float64) (bool, error) { return simPass(r), nil })
 
-	var steps []string
-	res, err := FindCapacity(context.Background(), Search{Start: 125, Tolerance: 0.05, MaxSteps: 8}, func(ctx context.Context, _ int, r float64) (bool, error) {
-		c := base
-		c.OfferedRPS, c.Duration = r, StepDuration(r, time.Second, pct)
-		o, err := p.Run(ctx, c)
+	retryTiming(t, 2, func() []string {
+		var steps []string
+		res, err := FindCapacity(context.Background(), Search{Start: 125, Tolerance: 0.05, MaxSteps: 8}, func(ctx context.Context, _ int, r float64) (bool, error) {
+			c := base
+			c.OfferedRPS, c.Duration = r, StepDuration(r, time.Second, pct)
+			o, err := p.Run(ctx, c)
+			if err != nil {
+				return false, err
+			}
+			s := Summarize(o)
+			ok, why := s.Passes(pct, budget)
+			steps = append(steps, why)
+			return ok, nil
+		})
 		if err != nil {
-			return false, err
+			t.Fatal(err)
 		}
-		s := Summarize(o)
-		ok, why := s.Passes(pct, budget)
-		steps = append(steps, why)
-		return ok, nil
+		t.Logf("service %s; simulated capacity %g req/s; live %+v; steps %q", real, simRes.Capacity, res, steps)
+		var errs []string
+		if res.Capacity == 0 || math.Abs(res.Capacity-simRes.Capacity)/simRes.Capacity > 0.25 {
+			errs = append(errs, fmt.Sprintf("live capacity %g req/s vs simulated %g req/s: more than 25%% apart", res.Capacity, simRes.Capacity))
+		}
+		// Theory bound: nothing sustains more than 1/service.
+		if res.Capacity > 1/real.Seconds() {
+			errs = append(errs, fmt.Sprintf("capacity %g req/s above the service rate %g", res.Capacity, 1/real.Seconds()))
+		}
+		return errs
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("service %s; simulated capacity %g req/s; live %+v; steps %q", real, simRes.Capacity, res, steps)
-	if res.Capacity == 0 || math.Abs(res.Capacity-simRes.Capacity)/simRes.Capacity > 0.25 {
-		t.Errorf("live capacity %g req/s vs simulated %g req/s: more than 25%% apart", res.Capacity, simRes.Capacity)
-	}
-	// Theory bound: nothing sustains more than 1/service.
-	if res.Capacity > 1/real.Seconds() {
-		t.Errorf("capacity %g req/s above the service rate %g", res.Capacity, 1/real.Seconds())
-	}
 }

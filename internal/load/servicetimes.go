@@ -82,15 +82,7 @@ func SelectServiceTimes(recs []*record.Record, k knobs.Knobs, instances int) (*S
 
 // compileAsked is a record's compile mode as requested; for seed records, which did not
 // say, the one applied.
-func compileAsked(r *record.Record) string {
-	switch {
-	case r.Compile != "":
-		return r.Compile
-	case r.CompileApplied:
-		return knobs.CompileOn
-	}
-	return knobs.CompileOff
-}
+func compileAsked(r *record.Record) string { return r.Configuration().Compile }
 
 // SimBackend is the simulated backend of configuration k (BatchSize is the max batch)
 // served as s, from the service times of recs (SelectServiceTimes), which were read from

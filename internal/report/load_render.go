@@ -103,11 +103,7 @@ func loadMarkdown(pf func(string, ...any), lr *LoadReport) {
 }
 
 func (c *ServingConfig) compileLabel() string {
-	s := onOff(c.CompileApplied)
-	if c.Compile != "" && c.Compile != s {
-		s += " (" + c.Compile + ")"
-	}
-	return s
+	return c.Knobs.CompileLabel(c.CompileApplied)
 }
 
 func latPointCell(pt *LoadPoint, p string) string {

@@ -151,11 +151,7 @@ func (e *Entry) Noisy() bool { return e.IQROverMedian > NoisyThreshold }
 // CompileLabel is "on" or "off", with the requested mode when it differs or was auto:
 // "on (auto)".
 func (e *Entry) CompileLabel() string {
-	s := onOff(e.CompileApplied)
-	if e.Compile != "" && e.Compile != s {
-		s += " (" + e.Compile + ")"
-	}
-	return s
+	return e.Knobs.CompileLabel(e.CompileApplied)
 }
 
 // ThreadsLabel is "2" or "2/1" (intra-op/inter-op) when inter-op threads are known.
