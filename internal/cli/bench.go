@@ -159,6 +159,12 @@ func printSummary(opts *BenchOptions, r *record.Record) {
 		}
 		fmt.Fprintf(w, "  outputs vs plain model: %s\n", s)
 	}
+	printRecordTail(w, r, opts.Out)
+}
+
+// printRecordTail prints a record's notes, warnings, environment and where it went: the
+// end of every command's summary.
+func printRecordTail(w io.Writer, r *record.Record, out string) {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}
@@ -169,8 +175,8 @@ func printSummary(opts *BenchOptions, r *record.Record) {
 		fmt.Fprintf(w, "  env: %s, %g CPUs, libtorch %s, oneDNN ISA %s, BLAS %s (fingerprint %s)\n", e.CPUModel, e.CPUsAvailable, e.Torch, orUnknown(e.OneDNNISA), e.BLAS, e.Fingerprint)
 		printKnobs(w, r)
 	}
-	if opts.Out != "" {
-		fmt.Fprintf(w, "  appended to %s\n", opts.Out)
+	if out != "" {
+		fmt.Fprintf(w, "  appended to %s\n", out)
 	}
 }
 

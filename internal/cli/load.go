@@ -404,19 +404,7 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 	if l.Saturated {
 		fmt.Fprintf(w, "  CANNOT KEEP UP: achieved %.1f req/s of %.1f issued; these latencies are not a steady state\n", l.AchievedRPS, l.IssuedRPS)
 	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(w, "  note: %s\n", n)
-	}
-	for _, m := range r.Warnings {
-		fmt.Fprintf(w, "  warning: %s\n", m)
-	}
-	if e := r.Env; e != nil {
-		fmt.Fprintf(w, "  env: %s, %g CPUs, libtorch %s, oneDNN ISA %s, BLAS %s (fingerprint %s)\n", e.CPUModel, e.CPUsAvailable, e.Torch, orUnknown(e.OneDNNISA), e.BLAS, e.Fingerprint)
-		printKnobs(w, r)
-	}
-	if out != "" {
-		fmt.Fprintf(w, "  appended to %s\n", out)
-	}
+	printRecordTail(w, r, out)
 }
 
 func loadHistText(h map[string]int) string {
