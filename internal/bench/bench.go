@@ -353,15 +353,14 @@ func newRunner(c Config, m *model.Model, file string, intra, interop int) (*runn
 		Mode:          "bench",
 		Status:        record.StatusOK,
 		Timestamp:     time.Now().UTC().Format(time.RFC3339),
-		Knobs:         knobs.Knobs{Model: m.Name, Inputs: specsTexts(m.Inputs), Device: "cpu", BatchSize: c.BatchSize, Compile: c.Compile, Threads: intra, InteropThreads: interop, ChannelsLast: c.ChannelsLast, Quantize: c.Quantize, OneDNNISA: c.OneDNNISA},
+		Knobs:         c.Knobs.Normalize(), // with the model's name and inputs, and the threads as applied, below
 		ModelPath:     file,
 
 		Iters:  c.Iters,
 		Warmup: c.Warmup,
 		Seed:   c.Seed,
 	}
-	k := c.Process().Normalize()
-	rec.Allocator, rec.OMPWait, rec.Pin = k.Allocator, k.OMPWait, k.Pin
+	rec.Model, rec.Inputs, rec.Threads, rec.InteropThreads = m.Name, specsTexts(m.Inputs), intra, interop
 	var err error
 	if rec.ModelSHA256, err = model.SHA256(file); err != nil {
 		return nil, fmt.Errorf("read model file %s: %w", file, err)

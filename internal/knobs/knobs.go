@@ -99,10 +99,10 @@ func (k Knobs) Process() procknob.Knobs {
 	return procknob.Knobs{Allocator: k.Allocator, OMPWait: k.OMPWait, Pin: k.Pin}
 }
 
-// Normalize spells the defaults as records and keys do: device "cpu", allocator "glibc"
+// Normalize spells the knobs as records and keys do: device in lower case ("" is cpu), allocator "glibc"
 // and pin "none" as "", a CPU list in its canonical form.
 func (k Knobs) Normalize() Knobs {
-	if k.Device == "" {
+	if k.Device = strings.ToLower(k.Device); k.Device == "" {
 		k.Device = CPU
 	}
 	p := k.Process().Normalize()
