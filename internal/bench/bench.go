@@ -70,6 +70,9 @@ type Config struct {
 	Iters           int
 	Warmup          int
 	Seed            int64
+	// BatchFlag names the flag that set BatchSize in errors: "--batch-size" when "", or
+	// perflab load's "--max-batch".
+	BatchFlag string
 	PreprocessIters int    // vision models only; 0 = skip
 	Image           string // JPEG for preprocessing; "" = a synthetic 640x480 JPEG
 
@@ -143,6 +146,13 @@ func (c *Config) targetPercentile() string {
 		return "p95"
 	}
 	return c.TargetPercentile
+}
+
+func (c *Config) batchFlag() string {
+	if c.BatchFlag == "" {
+		return "--" + knobs.FlagBatchSize
+	}
+	return c.BatchFlag
 }
 
 // Run measures the configuration. It locks the calling goroutine to its OS thread for
@@ -302,7 +312,7 @@ func resolve(c Config, name string) (*model.Model, string, error) {
 		elems += n
 	}
 	if elems > MaxInputElements {
-		return nil, "", fmt.Errorf("the inputs at batch size %d hold %d elements, more than the %d perflab allocates (%s): lower --batch-size", c.BatchSize, elems, int64(MaxInputElements), specsText(m.Inputs))
+		return nil, "", fmt.Errorf("the inputs at batch size %d hold %d elements, more than the %d perflab allocates (%s): lower %s", c.BatchSize, elems, int64(MaxInputElements), specsText(m.Inputs), c.batchFlag())
 	}
 	file := m.Path
 	if c.Quantize {
@@ -484,8 +494,8 @@ func (r *runner) forward(mod *torch.Module, inputs []*torch.Tensor, what string)
 	}
 	if err != nil {
 		schema, _, _ := mod.Schema()
-		return nil, fmt.Errorf("%s rejected input %s at batch size %d: %s: check --input and --batch-size against its forward: %s",
-			what, shapesText(r.m.Inputs, r.c.BatchSize), r.c.BatchSize, torchMsg(err), schema)
+		return nil, fmt.Errorf("%s rejected input %s at batch size %d: %s: check --input and %s against its forward: %s",
+			what, shapesText(r.m.Inputs, r.c.BatchSize), r.c.BatchSize, torchMsg(err), r.c.batchFlag(), schema)
 	}
 	r.keep(out)
 	if r.ran == nil {

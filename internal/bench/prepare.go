@@ -119,9 +119,10 @@ func (p *Prepared) Close() error {
 	return nil
 }
 
-// configOf is the Config of knobs k and input seed: what preparing reads of it.
+// configOf is the Config of knobs k and input seed: what preparing reads of it. Prepare
+// and Resolve serve perflab load, whose batch size is its --max-batch: errors say so.
 func configOf(k knobs.Knobs, seed int64) Config {
-	return Config{Knobs: k, Seed: seed}
+	return Config{Knobs: k, Seed: seed, BatchFlag: "--" + knobs.FlagMaxBatch}
 }
 
 // makeInputs makes the model's random inputs at batch size b, contiguous: input i from

@@ -375,3 +375,14 @@ grid:
 		t.Errorf("report: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestLoadWrongInputNamesMaxBatch: a model that rejects its input at the max batch says to
+// check --max-batch, perflab load's flag (the preparation it shares with bench once said
+// --batch-size).
+func TestLoadWrongInputNamesMaxBatch(t *testing.T) {
+	conv := testutil.Fixture(t, "conv.pt")
+	code, _, stderr := runMain("load", "--model", conv, "--input", "float32[B,3,16]", "--rate", "50", "--duration", "3s", "--threads", "1", "--max-batch", "2")
+	if code == ExitOK || !strings.Contains(stderr, "rejected input") || !strings.Contains(stderr, "--max-batch") || strings.Contains(stderr, "--batch-size") {
+		t.Errorf("exit %d, stderr %q: want a rejected-input error naming --max-batch", code, stderr)
+	}
+}
