@@ -67,12 +67,12 @@ const NoisyIQROverMedian = 0.10
 // Config is one configuration to measure: its knobs and how to measure it.
 type Config struct {
 	knobs.Knobs
-	Iters           int
-	Warmup          int
-	Seed            int64
+	Iters  int
+	Warmup int
+	Seed   int64
 	// BatchFlag names the flag that set BatchSize in errors: "--batch-size" when "", or
 	// perflab load's "--max-batch".
-	BatchFlag string
+	BatchFlag       string
 	PreprocessIters int    // vision models only; 0 = skip
 	Image           string // JPEG for preprocessing; "" = a synthetic 640x480 JPEG
 
