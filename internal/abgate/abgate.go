@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/textfmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -263,7 +264,7 @@ func git(dir string, args ...string) ([]byte, error) {
 
 // Describe says where the files come from.
 func (g *Git) Describe() string {
-	return "git " + short(g.Rev)
+	return "git " + revName(g.Rev)
 }
 
 // Resolve checks that the revision is there (fetching it when allowed) and returns its
@@ -285,7 +286,7 @@ func (g *Git) Resolve() (string, error) {
 		g.Log("git " + strings.Join(args, " "))
 	}
 	if _, err := git(g.Root, args...); err != nil {
-		return "", fmt.Errorf("the base commit %s is not in the checkout and could not be fetched: %v", short(g.Rev), err)
+		return "", fmt.Errorf("the base commit %s is not in the checkout and could not be fetched: %v", revName(g.Rev), err)
 	}
 	return g.Resolve()
 }
@@ -330,9 +331,10 @@ func (f Func) Describe() string { return f.Name }
 // Read calls the function.
 func (f Func) Read(ctx context.Context, rel string) ([]byte, error) { return f.F(ctx, rel) }
 
-func short(s string) string {
+// revName shortens a full commit SHA for messages and leaves a ref name (main, HEAD~1) as it is.
+func revName(s string) string {
 	if len(s) == 40 {
-		return s[:10]
+		return textfmt.ShortSHA(s)
 	}
 	return s
 }

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/textfmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -258,16 +259,16 @@ func (r *runner) describe() string {
 		what = "sweep shard " + r.in.Shard + " (results only; gate them in the job that merges the shards)"
 	case ModePullRequest:
 		pr := r.ev.PR
-		what = fmt.Sprintf("pull request #%d (base %s %s, head %s", pr.Number, pr.BaseRef, short(pr.BaseSHA), short(pr.HeadSHA))
+		what = fmt.Sprintf("pull request #%d (base %s %s, head %s", pr.Number, pr.BaseRef, textfmt.ShortSHA(pr.BaseSHA), textfmt.ShortSHA(pr.HeadSHA))
 		if r.ev.IsMergeGroup() {
-			what = fmt.Sprintf("merge queue group (base %s %s, head %s", pr.BaseRef, short(pr.BaseSHA), short(pr.HeadSHA))
+			what = fmt.Sprintf("merge queue group (base %s %s, head %s", pr.BaseRef, textfmt.ShortSHA(pr.BaseSHA), textfmt.ShortSHA(pr.HeadSHA))
 		}
 		if pr.Fork() {
 			what += ", from fork " + pr.HeadRepo
 		}
 		what += "): A/B the changed model files against the base, gate against the baseline at the base"
 	case ModeBaseline:
-		what = fmt.Sprintf("%s on %s (%s): update the baseline (update-baseline: %s)", r.ev.Name, r.ev.Branch(), short(r.ev.SHA), r.in.UpdateBaseline)
+		what = fmt.Sprintf("%s on %s (%s): update the baseline (update-baseline: %s)", r.ev.Name, r.ev.Branch(), textfmt.ShortSHA(r.ev.SHA), r.in.UpdateBaseline)
 	default:
 		what = fmt.Sprintf("event %s (ref %s): sweep and report only", r.ev.Name, orNone(r.ev.Ref))
 	}
@@ -484,7 +485,7 @@ func (r *runner) gatePullRequest(ctx context.Context) error {
 	if r.client == nil {
 		unreadable = "the action got no github-token to read it"
 	} else {
-		ref, refDesc := pr.BaseSHA, "base "+pr.BaseRef+" "+short(pr.BaseSHA)
+		ref, refDesc := pr.BaseSHA, "base "+pr.BaseRef+" "+textfmt.ShortSHA(pr.BaseSHA)
 		if ref == "" {
 			ref, refDesc = pr.BaseRef, "base branch "+pr.BaseRef
 		}
@@ -494,7 +495,7 @@ func (r *runner) gatePullRequest(ctx context.Context) error {
 		f, err := r.client.GetFile(ctx, r.ev.Owner, r.ev.Repo, path, ref)
 		switch {
 		case err == nil:
-			if base, err = baseline.Parse(path+" at "+short(ref), f.Content); err != nil {
+			if base, err = baseline.Parse(path+" at "+textfmt.ShortSHA(ref), f.Content); err != nil {
 				return err
 			}
 			r.source = "contents API at the " + refDesc
@@ -551,7 +552,7 @@ func (r *runner) abAgainstBase(ctx context.Context) error {
 		r.notes = append(r.notes, "No A/B test against the base: the event names no base commit.")
 		return nil
 	default:
-		api := abgate.Func{Name: "contents API at " + short(pr.BaseSHA), F: func(ctx context.Context, rel string) ([]byte, error) {
+		api := abgate.Func{Name: "contents API at " + textfmt.ShortSHA(pr.BaseSHA), F: func(ctx context.Context, rel string) ([]byte, error) {
 			f, err := r.client.GetFile(ctx, r.ev.Owner, r.ev.Repo, rel, pr.BaseSHA)
 			if github.IsNotFound(err) {
 				return nil, abgate.ErrNotFound
@@ -601,7 +602,7 @@ func (r *runner) abAgainstBase(ctx context.Context) error {
 	if iters == 0 {
 		iters = 400
 	}
-	r.gha.Group("perflab A/B against the base " + short(pr.BaseSHA))
+	r.gha.Group("perflab A/B against the base " + textfmt.ShortSHA(pr.BaseSHA))
 	res, err := abgate.Run(ctx, abgate.Request{Records: r.recs, Report: r.rep, Models: models, Root: root, Source: src,
 		Dir: filepath.Join(r.out, "base-models"), Selectors: sels, Metrics: r.in.Metrics,
 		Seq:   gate.SeqOptions{Options: gate.Options{Alpha: r.in.Alpha, Threshold: r.in.Threshold}, Rounds: r.in.ABRounds, MaxLooks: 3, Budget: r.in.ABBudget, Now: r.d.Now},
@@ -652,7 +653,7 @@ func (r *runner) updateBaseline(ctx context.Context) error {
 		created, err := r.client.EnsureBranch(ctx, r.ev.Owner, r.ev.Repo, branch, r.ev.SHA)
 		switch {
 		case err == nil && created:
-			r.logf("baseline branch %s created at %s", branch, short(r.ev.SHA))
+			r.logf("baseline branch %s created at %s", branch, textfmt.ShortSHA(r.ev.SHA))
 		case err != nil:
 			r.warnf("baseline branch %s: %v", branch, err)
 		}
@@ -745,7 +746,7 @@ func (r *runner) updateBaseline(ctx context.Context) error {
 	})
 	switch {
 	case err == nil:
-		r.stored = fmt.Sprintf("stored on %s in commit %s", branch, short(pres.CommitSHA))
+		r.stored = fmt.Sprintf("stored on %s in commit %s", branch, textfmt.ShortSHA(pres.CommitSHA))
 		if pres.Attempts > 1 {
 			r.stored += fmt.Sprintf(" (after %d conflicting writes, merged with the newer file)", pres.Attempts-1)
 		}
@@ -889,9 +890,9 @@ func (r *runner) footer() string {
 	// On a pull request GITHUB_SHA is the merge commit GitHub made, which nobody knows:
 	// the head commit is what was measured.
 	if sha := r.ev.SHA; r.ev.PR != nil && r.ev.PR.HeadSHA != "" {
-		parts = append(parts, "head "+short(r.ev.PR.HeadSHA))
+		parts = append(parts, "head "+textfmt.ShortSHA(r.ev.PR.HeadSHA))
 	} else if sha != "" {
-		parts = append(parts, "commit "+short(sha))
+		parts = append(parts, "commit "+textfmt.ShortSHA(sha))
 	}
 	if u := r.runURL(); u != "" {
 		parts = append(parts, "[workflow run]("+u+")")
@@ -1054,11 +1055,4 @@ func orNone(s string) string {
 		return "(unknown)"
 	}
 	return s
-}
-
-func short(sha string) string {
-	if len(sha) > 10 {
-		return sha[:10]
-	}
-	return sha
 }

@@ -2,6 +2,7 @@ package action
 
 import (
 	"fmt"
+	"github.com/perflab/perflab/internal/textfmt"
 	"maps"
 	"math"
 	"slices"
@@ -41,7 +42,7 @@ func verdictIcon(v string) string {
 // baseline and the rule in words. The full numbers are in perflab-results/verdict.json.
 func verdictMarkdown(rep *gate.Report, heading, glance string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### %s %s\n\n%s.\n\n%s", verdictIcon(rep.Verdict), heading, capitalize(rep.Summary), glance)
+	fmt.Fprintf(&b, "### %s %s\n\n%s.\n\n%s", verdictIcon(rep.Verdict), heading, textfmt.Capitalize(rep.Summary), glance)
 	var flagged, improved, rest []gate.Comparison
 	for _, c := range rep.Comparisons {
 		switch c.Verdict {
@@ -71,7 +72,7 @@ func verdictMarkdown(rep *gate.Report, heading, glance string) string {
 		if bl.Source != "" {
 			fmt.Fprintf(&b, " from the %s", strings.TrimPrefix(bl.Source, "the "))
 		}
-		fmt.Fprintf(&b, ": %s, measured %s", plural(len(bl.Commits), "commit"), dateRange(bl.FirstDate, bl.LastDate))
+		fmt.Fprintf(&b, ": %s, measured %s", textfmt.Count(len(bl.Commits), "commit"), dateRange(bl.FirstDate, bl.LastDate))
 		if len(bl.Fingerprints) > 0 {
 			fmt.Fprintf(&b, " on `%s`", strings.Join(bl.Fingerprints, "`, `"))
 		}
@@ -120,7 +121,7 @@ func verdictMarkdown(rep *gate.Report, heading, glance string) string {
 		if g.broken {
 			what = "❌ broken (measured in the baseline, fails now)"
 		}
-		notes = append(notes, fmt.Sprintf("- %s, %s: %s: %s", what, plural(len(g.keys), "configuration"), g.reason, labels(g.keys, 6)))
+		notes = append(notes, fmt.Sprintf("- %s, %s: %s: %s", what, textfmt.Count(len(g.keys), "configuration"), g.reason, labels(g.keys, 6)))
 	}
 	if n := len(rep.OnlyInResults); n > 0 && rep.Baseline != nil {
 		notes = append(notes, fmt.Sprintf("- new, no baseline entry yet: %s", labels(rep.OnlyInResults, 8)))
@@ -269,20 +270,6 @@ func dateRange(first, last string) string {
 		return "on " + d(first)
 	}
 	return "from " + d(first) + " to " + d(last)
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func sortedKeys(m map[string]string) []string {

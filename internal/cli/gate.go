@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/textfmt"
 	"io"
 	"os"
 	"os/exec"
@@ -26,13 +27,6 @@ import (
 	"github.com/perflab/perflab/internal/report"
 	"github.com/perflab/perflab/internal/sweep"
 )
-
-func shortSHA(s string) string {
-	if len(s) > 10 {
-		return s[:10]
-	}
-	return s
-}
 
 // GateOptions are the inputs of `perflab gate`.
 type GateOptions struct {
@@ -282,7 +276,7 @@ func runAgainst(ctx context.Context, opts *GateOptions, metrics []string, gopts 
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Fprintf(opts.IO.ErrOut, "A/B against %s (%s)\n", opts.Against, shortSHA(rev))
+	fmt.Fprintf(opts.IO.ErrOut, "A/B against %s (%s)\n", opts.Against, textfmt.ShortSHA(rev))
 	ab, err := abgate.Run(ctx, abgate.Request{Records: recs, Report: rrep, Root: root, Source: src, Dir: dir, Selectors: sels,
 		Metrics: metrics, Seq: seqOptions(opts, gopts), Iters: opts.Iters, Warmup: opts.Warmup, Measure: MeasureAB(opts.IO.ErrOut, opts.Timeout)})
 	if err != nil {

@@ -3,6 +3,7 @@ package gate
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/perflab/perflab/internal/textfmt"
 	"io"
 	"sort"
 	"strings"
@@ -63,7 +64,7 @@ func (r *Report) Text(w io.Writer) error {
 	fmt.Fprintf(w, "perflab gate: %s — %s\n", strings.ToUpper(r.Verdict), r.Summary)
 	if b := r.Baseline; b != nil {
 		fmt.Fprintf(w, "baseline: %s%s, commits %s, %s .. %s, fingerprint(s) %s (%s)\n", b.Path, sourceText(b.Source),
-			short(b.Commits), b.FirstDate, b.LastDate, strings.Join(b.Fingerprints, ", "), b.Env)
+			shortList(b.Commits), b.FirstDate, b.LastDate, strings.Join(b.Fingerprints, ", "), b.Env)
 	}
 	if r.MinDetectable > 0 {
 		fmt.Fprintf(w, "sensitivity: smallest change that could be flagged ~%s (median over %s)\n", Pct(r.MinDetectable), r.mdeOver())
@@ -121,10 +122,10 @@ func (r *Report) textLists(w io.Writer) {
 
 // Markdown writes the verdict as the markdown block used in PR comments and --out.
 func (r *Report) Markdown(w io.Writer) error {
-	fmt.Fprintf(w, "### %s perflab gate: %s\n\n%s.\n\n", icon(r.Verdict), r.Verdict, capitalize(r.Summary))
+	fmt.Fprintf(w, "### %s perflab gate: %s\n\n%s.\n\n", icon(r.Verdict), r.Verdict, textfmt.Capitalize(r.Summary))
 	if b := r.Baseline; b != nil {
 		fmt.Fprintf(w, "**Baseline:** `%s`%s — commits %s, runs from %s to %s, fingerprint(s) `%s` (%s). Current fingerprint `%s`.\n\n",
-			b.Path, sourceText(b.Source), short(b.Commits), b.FirstDate, b.LastDate, strings.Join(b.Fingerprints, "`, `"), b.Env, r.Fingerprint)
+			b.Path, sourceText(b.Source), shortList(b.Commits), b.FirstDate, b.LastDate, strings.Join(b.Fingerprints, "`, `"), b.Env, r.Fingerprint)
 	}
 	fmt.Fprintf(w, "**Rule:** a regression is a change that is significant (Holm-corrected p < %g) *and* larger than %s; no change means the 95%% CI of the ratio rules out a slowdown beyond it. Metrics: %s%s.\n\n",
 		r.Alpha, Pct(r.Threshold), strings.Join(r.Metrics, ", "), r.abRule())
@@ -207,25 +208,15 @@ func sourceText(s string) string {
 	return " (" + s + ")"
 }
 
-func short(commits []string) string {
+func shortList(commits []string) string {
 	if len(commits) == 0 {
 		return "(none recorded)"
 	}
 	var s []string
 	for _, c := range commits {
-		if len(c) > 10 {
-			c = c[:10]
-		}
-		s = append(s, c)
+		s = append(s, textfmt.ShortSHA(c))
 	}
 	return strings.Join(s, ", ")
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func sortedKeys(m map[string]string) []string {

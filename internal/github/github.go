@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/textfmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -353,11 +354,11 @@ func (c *Client) PutFile(ctx context.Context, owner, repo string, req PutRequest
 func (c *Client) MergeBase(ctx context.Context, owner, repo, base, head string) (string, error) {
 	cmp, _, err := c.gh.Repositories.CompareCommits(ctx, owner, repo, base, head, &gh.ListOptions{PerPage: 1})
 	if err != nil {
-		return "", classify(fmt.Sprintf("compare %s...%s", short(base), short(head)), false, err)
+		return "", classify(fmt.Sprintf("compare %s...%s", textfmt.ShortSHA(base), textfmt.ShortSHA(head)), false, err)
 	}
 	sha := cmp.GetMergeBaseCommit().GetSHA()
 	if sha == "" {
-		return "", &Error{Op: fmt.Sprintf("compare %s...%s", short(base), short(head)), Err: errors.New("no merge_base_commit in the response")}
+		return "", &Error{Op: fmt.Sprintf("compare %s...%s", textfmt.ShortSHA(base), textfmt.ShortSHA(head)), Err: errors.New("no merge_base_commit in the response")}
 	}
 	return sha, nil
 }
@@ -370,13 +371,6 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }
 
 // EnsureBranch creates branch at commit from unless it exists; it reports whether it
@@ -395,7 +389,7 @@ func (c *Client) EnsureBranch(ctx context.Context, owner, repo, branch, from str
 	ref := "refs/heads/" + branch
 	_, _, err = c.gh.Git.CreateRef(ctx, owner, repo, &gh.Reference{Ref: &ref, Object: &gh.GitObject{SHA: &from}})
 	if err != nil {
-		return false, classify("create branch "+branch+" at "+short(from), true, err)
+		return false, classify("create branch "+branch+" at "+textfmt.ShortSHA(from), true, err)
 	}
 	return true, nil
 }

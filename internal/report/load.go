@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"github.com/perflab/perflab/internal/textfmt"
 	"math"
 	"slices"
 	"strings"
@@ -113,7 +114,7 @@ func (c *ServingConfig) CPUs() int { return c.Instances * c.Threads }
 func (c *ServingConfig) Label() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s x %d %s, max batch %d, max delay %s ms, compile %s",
-		c.Instances, plural(c.Instances, "instance", "instances"), c.Threads, plural(c.Threads, "thread", "threads"),
+		c.Instances, textfmt.Plural(c.Instances, "instance", "instances"), c.Threads, textfmt.Plural(c.Threads, "thread", "threads"),
 		c.MaxBatch, fmtNum(c.MaxDelayMs), onOff(c.CompileApplied))
 	if c.ChannelsLast {
 		b.WriteString(", channels_last")
@@ -394,7 +395,7 @@ func recommendServing(model string, lr *LoadReport) ServingRecommendation {
 	if len(cands) == 0 {
 		rec.None = true
 		rec.Reason = fmt.Sprintf("no serving configuration of %s sustained any offered rate with %s <= %s ms (%d %s)",
-			model, p, fmtNum(budget), n, plural(n, "configuration", "configurations"))
+			model, p, fmtNum(budget), n, textfmt.Plural(n, "configuration", "configurations"))
 		return rec
 	}
 	slices.SortStableFunc(cands, func(a, b *ServingConfig) int {
@@ -423,7 +424,7 @@ func recommendServing(model string, lr *LoadReport) ServingRecommendation {
 	var why strings.Builder
 	fmt.Fprintf(&why, "highest capacity within %s <= %s ms: %s req/s (%s %s ms there, achieved %s req/s) of %d %s %s %s",
 		p, fmtNum(budget), numfmt.RPS(chosen.Capacity), p, numfmt.Ms(at.Lat(p)), numfmt.RPS(at.AchievedRPS),
-		len(cands), kind, plural(len(cands), "configuration", "configurations"), "that reach the budget")
+		len(cands), kind, textfmt.Plural(len(cands), "configuration", "configurations"), "that reach the budget")
 	if rec.Tie && chosen != top {
 		fmt.Fprintf(&why, "; within %.0f%% of %s (%s req/s), so the cheaper one is preferred (%d CPUs vs %d, max delay %s vs %s ms, max batch %d vs %d)",
 			CapacityTieTolerance*100, top.ShortLabel(), numfmt.RPS(top.Capacity), chosen.CPUs(), top.CPUs(), fmtNum(chosen.MaxDelayMs), fmtNum(top.MaxDelayMs), chosen.MaxBatch, top.MaxBatch)

@@ -3,6 +3,7 @@ package report
 import (
 	"bufio"
 	"fmt"
+	"github.com/perflab/perflab/internal/textfmt"
 	"io"
 	"strconv"
 	"strings"
@@ -59,13 +60,13 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 	}
 	loadOnly := rep.Load != nil && len(rep.Entries) == 0 && len(rep.Failures) == 0
 	if loadOnly {
-		pf("- Inputs: %s — %d %s\n", orNone(strings.Join(inputs, ", ")), rep.Records, plural(rep.Records, "record", "records"))
+		pf("- Inputs: %s — %d %s\n", orNone(strings.Join(inputs, ", ")), rep.Records, textfmt.Plural(rep.Records, "record", "records"))
 	} else {
 		pf("- Inputs: %s — %d %s, %d %s measured, %d failed\n", orNone(strings.Join(inputs, ", ")),
-			rep.Records, plural(rep.Records, "record", "records"), len(rep.Entries), plural(len(rep.Entries), "configuration", "configurations"), countFailed(rep))
+			rep.Records, textfmt.Plural(rep.Records, "record", "records"), len(rep.Entries), textfmt.Plural(len(rep.Entries), "configuration", "configurations"), countFailed(rep))
 	}
 	if lr := rep.Load; lr != nil {
-		pf("- Load runs: %d %s of %d serving %s (perflab load)\n", lr.Records, plural(lr.Records, "record", "records"), len(lr.Configs), plural(len(lr.Configs), "configuration", "configurations"))
+		pf("- Load runs: %d %s of %d serving %s (perflab load)\n", lr.Records, textfmt.Plural(lr.Records, "record", "records"), len(lr.Configs), textfmt.Plural(len(lr.Configs), "configuration", "configurations"))
 	}
 	if !loadOnly {
 		pf("- Constraint: %s\n", rep.Options.ConstraintText())
@@ -121,7 +122,7 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 	for _, r := range rep.Recommendations {
 		pf("\n### %s\n\n", record.Printable(r.Model))
 		if r.None {
-			pf("**No recommendation.** %s.\n", capitalize(r.Reason))
+			pf("**No recommendation.** %s.\n", textfmt.Capitalize(r.Reason))
 			if c := r.Closest; c != nil {
 				pf("\nClosest: **%s** — %s, %s req/s.\n", c.Label(), latWithCI(c, p), numfmt.RPS(c.ThroughputRPS))
 			}
@@ -318,11 +319,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -35,6 +35,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/textfmt"
 	"math"
 	"slices"
 	"strconv"
@@ -194,7 +195,7 @@ func (e *Entry) ProcessLabel(isa, alloc, wait, pin string) string {
 // "batch 4, compile on, 2 threads (1 inter-op), channels_last".
 func (e *Entry) Label() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "batch %d, compile %s, %d %s", e.BatchSize, e.CompileLabel(), e.Threads, plural(e.Threads, "thread", "threads"))
+	fmt.Fprintf(&b, "batch %d, compile %s, %d %s", e.BatchSize, e.CompileLabel(), e.Threads, textfmt.Plural(e.Threads, "thread", "threads"))
 	if e.InteropThreads > 0 {
 		fmt.Fprintf(&b, " (%d inter-op)", e.InteropThreads)
 	}
@@ -508,7 +509,7 @@ func betweenProcesses(e *Entry, rs []*record.Record) {
 	if s, ok := stats.SummarizeRuns(v, Confidence); ok {
 		e.ThroughputBetween, e.HasThroughputBetween = s.Mean, true
 	}
-	e.Notes = append(e.Notes, fmt.Sprintf("%d worker %s", len(e.Processes), plural(len(e.Processes), "process", "processes")))
+	e.Notes = append(e.Notes, fmt.Sprintf("%d worker %s", len(e.Processes), textfmt.Plural(len(e.Processes), "process", "processes")))
 }
 
 func validCI(ci stats.CI) bool {
@@ -725,9 +726,9 @@ func recommend(model string, all []*Entry, failures []Failure, o Options) Recomm
 	}
 
 	var why strings.Builder
-	pool := fmt.Sprintf("%d usable %s", len(usable), plural(len(usable), "configuration", "configurations"))
+	pool := fmt.Sprintf("%d usable %s", len(usable), textfmt.Plural(len(usable), "configuration", "configurations"))
 	if useBudget {
-		pool = fmt.Sprintf("%d of %d usable %s within %s <= %s ms", len(cands), len(usable), plural(len(usable), "configuration", "configurations"), p, fmtNum(o.BudgetMs))
+		pool = fmt.Sprintf("%d of %d usable %s within %s <= %s ms", len(cands), len(usable), textfmt.Plural(len(usable), "configuration", "configurations"), p, fmtNum(o.BudgetMs))
 	}
 	switch o.Constraint {
 	case Balanced:
@@ -751,19 +752,19 @@ func recommend(model string, all []*Entry, failures []Failure, o Options) Recomm
 				top.Label(), p, kind, tput, cheaperWhy(chosen, top))
 		} else {
 			fmt.Fprintf(&why, "; statistically indistinguishable from %d other %s (%s %s, %s), and it is already the cheapest of them",
-				others, plural(others, "configuration", "configurations"), p, kind, tput)
+				others, textfmt.Plural(others, "configuration", "configurations"), p, kind, tput)
 		}
 	} else if ru := rec.RunnerUp; ru != nil && (!hasInterval(chosen, p) || !hasInterval(ru, p)) && closeThroughput(chosen, ru) {
 		fmt.Fprintf(&why, "; the runner-up's throughput is within %.0f%% but there is no CI for %s, so no tie can be established", ThroughputTieTolerance*100, p)
 	}
 	if rec.Excluded > 0 {
-		fmt.Fprintf(&why, "; %d %s excluded (failed or outputs differ)", rec.Excluded, plural(rec.Excluded, "configuration was", "configurations were"))
+		fmt.Fprintf(&why, "; %d %s excluded (failed or outputs differ)", rec.Excluded, textfmt.Plural(rec.Excluded, "configuration was", "configurations were"))
 	}
 	rec.Reason = why.String()
 	if ru := rec.RunnerUp; ru != nil {
 		rec.RunnerUpReason = compareText(ru, chosen, p)
 	} else if n := len(usable) - len(cands); n > 0 {
-		rec.RunnerUpReason = fmt.Sprintf("none within the budget (%d other usable %s over it)", n, plural(n, "configuration is", "configurations are"))
+		rec.RunnerUpReason = fmt.Sprintf("none within the budget (%d other usable %s over it)", n, textfmt.Plural(n, "configuration is", "configurations are"))
 	} else {
 		rec.RunnerUpReason = "none (no other usable configuration)"
 	}
@@ -939,13 +940,13 @@ func effects(models []string, es []*Entry, p string) []Effect {
 // A paired effect reads "compile on: 1.3x faster p95 on resnet18 (paired in 12 worker
 // processes over 4 pairs, 95% CI 1.2x to 1.4x; pairs 1.1x to 1.5x)".
 func (f Effect) Summary() string {
-	pairs := fmt.Sprintf("median over %d %s", f.Pairs, plural(f.Pairs, "pair", "pairs"))
+	pairs := fmt.Sprintf("median over %d %s", f.Pairs, textfmt.Plural(f.Pairs, "pair", "pairs"))
 	if f.Pairs > 1 && f.Knob != "batch_size" {
 		pairs += fmt.Sprintf(", speedup %sx to %sx", fmtX(f.SpeedupMin), fmtX(f.SpeedupMax))
 	}
 	if f.Paired > 0 && f.Knob != "batch_size" {
-		pairs = fmt.Sprintf("paired in %d worker %s over %d %s, 95%% CI %sx to %sx", f.Paired, plural(f.Paired, "process", "processes"),
-			f.Pairs, plural(f.Pairs, "pair", "pairs"), fmtX(f.PairedCI.Lo), fmtX(f.PairedCI.Hi))
+		pairs = fmt.Sprintf("paired in %d worker %s over %d %s, 95%% CI %sx to %sx", f.Paired, textfmt.Plural(f.Paired, "process", "processes"),
+			f.Pairs, textfmt.Plural(f.Pairs, "pair", "pairs"), fmtX(f.PairedCI.Lo), fmtX(f.PairedCI.Hi))
 		if f.Pairs > 1 {
 			pairs += fmt.Sprintf("; pairs %sx to %sx", fmtX(f.SpeedupMin), fmtX(f.SpeedupMax))
 		}
@@ -1027,13 +1028,6 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "off"
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 func fmtRatio(v float64) string {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/perflab/perflab/internal/textfmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -556,7 +557,7 @@ func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Re
 		rounds += r.Rounds
 	}
 	out.Notes = append(out.Notes, fmt.Sprintf("measured in %d worker %s side by side with the other configurations of its process-wide setting (%d rounds in all)",
-		len(ok), plural(len(ok), "process", "processes"), rounds))
+		len(ok), textfmt.Plural(len(ok), "process", "processes"), rounds))
 	if len(ok) < len(runs) {
 		out.Notes = append(out.Notes, fmt.Sprintf("%d of %d worker processes failed: %s", len(runs)-len(ok), len(runs), strings.Join(whys, "; ")))
 	}
@@ -575,11 +576,4 @@ func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Re
 		out.Notes = append(out.Notes, "applied configuration differs from the planned one: "+c.Key)
 	}
 	return &out
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
