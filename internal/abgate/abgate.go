@@ -17,11 +17,11 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/report"
+	"github.com/perflab/perflab/internal/workspace"
 )
 
 // ErrNotFound is returned by a Source for a file that does not exist at the base.
@@ -72,13 +72,7 @@ func (m ModelFile) Note(src string) string {
 // paths are relative to root), reads
 // each one's base version from src into dir (same relative names) and compares sha256.
 func Files(ctx context.Context, models []string, root string, src Source, dir string) ([]ModelFile, error) {
-	root, err := filepath.Abs(root)
-	if err != nil {
-		return nil, err
-	}
-	if r, err := filepath.EvalSymlinks(root); err == nil {
-		root = r
-	}
+	root = workspace.Real(root)
 	seen := map[string]bool{}
 	var out []ModelFile
 	for _, m := range models {
@@ -87,13 +81,14 @@ func Files(ctx context.Context, models []string, root string, src Source, dir st
 		}
 		seen[m] = true
 		mf := ModelFile{Name: m}
-		rel, ok := baseline.RelativeModel(m, root, root)
+		rel, ok := workspace.RelativeModel(m, root, root)
 		if !ok {
 			mf.State = Outside
 			out = append(out, mf)
 			continue
 		}
 		mf.Name, mf.Rel, mf.Path = rel, rel, filepath.Join(root, filepath.FromSlash(rel))
+		var err error
 		if mf.SHA, err = model.SHA256(mf.Path); errors.Is(err, os.ErrNotExist) {
 			mf.State = Missing
 			out = append(out, mf)
@@ -234,16 +229,6 @@ type Git struct {
 	Fetch   bool
 	fetched bool
 	Log     func(string) // what it does, for the run's log; may be nil
-}
-
-// GitRoot returns the top level of the git checkout holding dir, or an error when dir is
-// not in one (or git is missing).
-func GitRoot(dir string) (string, error) {
-	out, err := git(dir, "rev-parse", "--show-toplevel")
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 // git runs git in dir; safe.directory=* because the action's container runs as another

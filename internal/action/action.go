@@ -34,6 +34,7 @@ import (
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/report"
 	"github.com/perflab/perflab/internal/sweep"
+	"github.com/perflab/perflab/internal/workspace"
 	"github.com/perflab/perflab/presets"
 )
 
@@ -100,9 +101,9 @@ type runner struct {
 	gha    *githubactions.Action
 	in     *Inputs
 	ev     *Event
-	ws     string         // the workspace: the user's repository
-	out    string         // ws/OutDir
-	client *github.Client // nil without a token
+	ws     workspace.Workspace // the user's repository
+	out    string              // ws/OutDir
+	client *github.Client      // nil without a token
 	token  string
 	mode   string
 
@@ -157,16 +158,15 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if r.ev, err = ReadEvent(r.d.Getenv); err != nil {
 		return nil, err
 	}
-	if r.ws = r.d.Getenv("GITHUB_WORKSPACE"); r.ws == "" {
-		if r.ws, err = os.Getwd(); err != nil {
+	dir := r.d.Getenv("GITHUB_WORKSPACE")
+	if dir == "" {
+		if dir, err = os.Getwd(); err != nil {
 			return nil, err
 		}
 	}
 	// The real path: every path the action writes is resolved through links and checked
 	// against it, and shown relative to it.
-	if real, err := filepath.EvalSymlinks(r.ws); err == nil {
-		r.ws = real
-	}
+	r.ws = workspace.Open(dir)
 	if r.out, err = r.inWorkspace(OutDir, "the output folder"); err != nil {
 		return nil, err
 	}
@@ -384,9 +384,9 @@ func (r *runner) expand(patterns []string) ([]string, error) {
 	var files []string
 	for _, p := range patterns {
 		if !filepath.IsAbs(p) {
-			p = filepath.Join(r.ws, p)
+			p = filepath.Join(r.ws.Dir, p)
 		}
-		if rel, err := filepath.Rel(r.ws, p); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		if !workspace.Within(r.ws.Dir, p) {
 			return nil, fmt.Errorf("input results: %s is outside the workspace: give paths or globs in the repository", p)
 		}
 		m, err := filepath.Glob(p)
@@ -453,18 +453,7 @@ func (r *runner) baselinePath() (string, error) {
 	if p == "" {
 		p = "baselines/" + r.preset + ".json"
 	}
-	if filepath.IsAbs(p) {
-		rel, err := filepath.Rel(r.ws, p)
-		if err != nil || strings.HasPrefix(rel, "..") {
-			return "", fmt.Errorf("input baseline %s must be a path inside the repository", p)
-		}
-		p = rel
-	}
-	p = filepath.ToSlash(filepath.Clean(p))
-	if strings.HasPrefix(p, "../") {
-		return "", fmt.Errorf("input baseline %s must be a path inside the repository", r.in.Baseline)
-	}
-	return p, nil
+	return r.ws.RepoPath(p, "input baseline")
 }
 
 // gatePullRequest loads the baseline as of the pull request's base (the commit the merge
@@ -510,7 +499,7 @@ func (r *runner) gatePullRequest(ctx context.Context) error {
 		r.source = fmt.Sprintf("none: %s could not be read from the base branch (%s)", path, unreadable)
 		r.notes = append(r.notes, fmt.Sprintf("⚠️ **No baseline could be read**: %s. Nothing was compared. The pull request's own `%s` is never used: it could hide the pull request's own regression. Give the job `permissions: contents: read`.", unreadable, path))
 		r.warnf("baseline: %s; the pull request's own copy is not used", r.source)
-	} else if _, serr := os.Lstat(filepath.Join(r.ws, path)); serr == nil && base == nil {
+	} else if _, serr := os.Lstat(filepath.Join(r.ws.Dir, path)); serr == nil && base == nil {
 		r.notes = append(r.notes, fmt.Sprintf("The checkout has a `%s`, but it comes from this pull request, not from its base: it is not used (a pull request cannot set its own baseline).", path))
 	}
 	r.logf("baseline used: %s — %s", path, r.source)
@@ -532,9 +521,9 @@ func (r *runner) abAgainstBase(ctx context.Context) error {
 		return nil
 	}
 	pr := r.ev.PR
-	root := r.ws
+	root := r.ws.Dir
 	var src abgate.Source
-	gitRoot, gitErr := abgate.GitRoot(r.ws)
+	gitRoot, gitErr := workspace.GitRoot(r.ws.Dir)
 	if gitErr == nil {
 		root = gitRoot
 	}
@@ -542,7 +531,7 @@ func (r *runner) abAgainstBase(ctx context.Context) error {
 	case r.in.BaseModels != "":
 		dir := r.in.BaseModels
 		if !filepath.IsAbs(dir) {
-			dir = filepath.Join(r.ws, dir)
+			dir = filepath.Join(r.ws.Dir, dir)
 		}
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return fmt.Errorf("input base-models: %s is not a folder of the workspace (build the base's models there in an earlier step)", r.rel(dir))
@@ -593,7 +582,7 @@ func (r *runner) abAgainstBase(ctx context.Context) error {
 			sels = p.GateConfigs // the preset's choice, unless the input overrides it
 		}
 		for i, m := range models {
-			if rel, ok := baseline.RelativeModel(m, root, r.ws); ok {
+			if rel, ok := workspace.RelativeModel(m, root, r.ws.Dir); ok {
 				models[i] = rel
 			}
 		}
@@ -620,11 +609,7 @@ func (r *runner) abAgainstBase(ctx context.Context) error {
 }
 
 func (r *runner) check(base *baseline.File) {
-	root := r.ws
-	if gitRoot, err := abgate.GitRoot(r.ws); err == nil {
-		root = gitRoot
-	}
-	baseline.RelativeModels(r.recs, root, r.ws) // relative model paths are the workspace's
+	workspace.RelativeModels(r.recs, workspace.RepoRoot(r.ws.Dir), r.ws.Dir) // relative model paths are the workspace's
 	r.gate = gate.Check(gate.Input{Results: r.recs, Baseline: base, BaselinePath: r.baselineRel, Metrics: r.in.Metrics,
 		Options: gate.Options{Alpha: r.in.Alpha, Threshold: r.in.Threshold}})
 	if r.gate.Baseline != nil {
@@ -1020,15 +1005,7 @@ func (r *runner) writeFile(name string, write func(io.Writer) error) {
 
 // rel returns p relative to the workspace (what later steps, on the host, can use: the
 // container sees the workspace at another path).
-func (r *runner) rel(p string) string {
-	if p == "" {
-		return ""
-	}
-	if rel, err := filepath.Rel(r.ws, p); err == nil && !strings.HasPrefix(rel, "..") {
-		return filepath.ToSlash(rel)
-	}
-	return p
-}
+func (r *runner) rel(p string) string { return r.ws.Rel(p) }
 
 // redact removes the token from s, whatever happens upstream.
 func (r *runner) redact(s string) string {

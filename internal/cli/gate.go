@@ -26,6 +26,7 @@ import (
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/report"
 	"github.com/perflab/perflab/internal/sweep"
+	"github.com/perflab/perflab/internal/workspace"
 )
 
 // GateOptions are the inputs of `perflab gate`.
@@ -211,18 +212,10 @@ func RunGate(ctx context.Context, opts *GateOptions) error {
 	return writeVerdict(opts, rep)
 }
 
-// repoRoot is the top level of the git checkout holding the working directory, else the
-// working directory: user models are keyed by their path relative to it.
-func repoRoot() string {
-	if root, err := abgate.GitRoot("."); err == nil {
-		return root
-	}
-	wd, _ := os.Getwd()
-	return wd
-}
-
+// relativeModels names user models by their path relative to the top level of the git
+// checkout holding the working directory (else the working directory).
 func relativeModels(recs []*record.Record) {
-	baseline.RelativeModels(recs, repoRoot(), "")
+	workspace.RelativeModels(recs, workspace.RepoRoot("."), "")
 }
 
 // runAgainst sweeps the preset, then A/B tests every model file that differs from its
@@ -242,7 +235,7 @@ func runAgainst(ctx context.Context, opts *GateOptions, metrics []string, gopts 
 	if p, err := sweep.Load(opts.Sweep.Preset, opts.Sweep.Quick); err == nil && len(p.GateConfigs) > 0 && !opts.gateConfigsSet {
 		sels = p.GateConfigs // the preset's choice, unless --gate-configs overrides it
 	}
-	root, err := abgate.GitRoot(".")
+	root, err := workspace.GitRoot(".")
 	if err != nil {
 		return nil, fmt.Errorf("--against needs a git checkout: %v", err)
 	}
@@ -259,7 +252,7 @@ func runAgainst(ctx context.Context, opts *GateOptions, metrics []string, gopts 
 	if err != nil {
 		return nil, err
 	}
-	baseline.RelativeModels(recs, root, "")
+	workspace.RelativeModels(recs, root, "")
 	var base *baseline.File
 	if opts.Baseline != "" {
 		if base, err = baseline.Load(opts.Baseline); err != nil && !errors.Is(err, baseline.ErrNotExist) {
