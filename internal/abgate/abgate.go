@@ -6,13 +6,11 @@
 package abgate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"github.com/perflab/perflab/internal/textfmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -231,21 +229,7 @@ type Git struct {
 	Log     func(string) // what it does, for the run's log; may be nil
 }
 
-// git runs git in dir; safe.directory=* because the action's container runs as another
-// user than the one who owns the checkout.
-func git(dir string, args ...string) ([]byte, error) {
-	cmd := exec.Command("git", append([]string{"-c", "safe.directory=*", "-C", dir}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return nil, fmt.Errorf("git %s: %s", strings.Join(args, " "), msg)
-	}
-	return stdout.Bytes(), nil
-}
+var git = workspace.Git
 
 // Describe says where the files come from.
 func (g *Git) Describe() string {

@@ -33,8 +33,17 @@ func Real(p string) string {
 // GitRoot returns the top level of the git checkout holding dir, or an error when dir is
 // not in one (or git is missing).
 func GitRoot(dir string) (string, error) {
-	// safe.directory=*: the action's container runs as another user than the checkout's owner.
-	cmd := exec.Command("git", "-c", "safe.directory=*", "-C", dir, "rev-parse", "--show-toplevel")
+	out, err := Git(dir, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Git runs git in dir and returns its standard output; an error says git's last words.
+// safe.directory=*: the action's container runs as another user than the checkout's owner.
+func Git(dir string, args ...string) ([]byte, error) {
+	cmd := exec.Command("git", append([]string{"-c", "safe.directory=*", "-C", dir}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -42,9 +51,9 @@ func GitRoot(dir string) (string, error) {
 		if msg == "" {
 			msg = err.Error()
 		}
-		return "", fmt.Errorf("git rev-parse --show-toplevel: %s", msg)
+		return nil, fmt.Errorf("git %s: %s", strings.Join(args, " "), msg)
 	}
-	return strings.TrimSpace(stdout.String()), nil
+	return stdout.Bytes(), nil
 }
 
 // RepoRoot is the top level of the git checkout holding dir, else dir itself (absolute):
