@@ -281,7 +281,7 @@ func (j *job) describe() string {
 	case ModeBaseline:
 		what = fmt.Sprintf("%s on %s (%s): update the baseline (update-baseline: %s)", j.ev.Name, j.ev.Branch(), textfmt.ShortSHA(j.ev.SHA), j.in.UpdateBaseline)
 	default:
-		what = fmt.Sprintf("event %s (ref %s): sweep and report only", j.ev.Name, orNone(j.ev.Ref))
+		what = fmt.Sprintf("event %s (ref %s): sweep and report only", j.ev.Name, textfmt.Or(j.ev.Ref, "(unknown)"))
 	}
 	src := "preset " + j.in.Preset
 	if j.in.Quick {
@@ -295,11 +295,4 @@ func (j *job) describe() string {
 		tok = "no token (nothing will be read from or written to the API)"
 	}
 	return fmt.Sprintf("%s on %s, %s, %s", what, repo, src, tok)
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(unknown)"
-	}
-	return s
 }

@@ -37,7 +37,7 @@ func (j *job) comment(ctx context.Context, rs *results, v *verdict) (url, note s
 		if created {
 			verb = "posted"
 		}
-		j.logf("comment %s on #%d: %s", verb, pr.Number, orNone(u))
+		j.logf("comment %s on #%d: %s", verb, pr.Number, textfmt.Or(u, "(unknown)"))
 		return u, ""
 	case github.IsPermission(err):
 		why := "the token may not comment (read-only)"
@@ -83,7 +83,7 @@ func (j *job) compose(limit int, withMarker bool, rs *results, v *verdict, comme
 		if !strings.HasPrefix(v.stored, "stored") {
 			icon = "⚠️"
 		}
-		head := fmt.Sprintf("### %s perflab: baseline `%s` %s\n\n", icon, v.baselineRel, orNone(v.stored))
+		head := fmt.Sprintf("### %s perflab: baseline `%s` %s\n\n", icon, v.baselineRel, textfmt.Or(v.stored, "(unknown)"))
 		if icon != "✅" {
 			head += "**No baseline was stored by this run**: pull requests keep being compared with the previous baseline, or with none (their verdict is then \"no baseline\" and they cannot fail).\n\n"
 		}
@@ -156,7 +156,7 @@ func (j *job) version() string {
 		v = "(unknown version)"
 	}
 	if ref := j.d.Getenv("GITHUB_ACTION_REF"); ref != "" && ref != v {
-		v += " (action " + orNone(j.d.Getenv("GITHUB_ACTION_REPOSITORY")) + "@" + ref + ")"
+		v += " (action " + textfmt.Or(j.d.Getenv("GITHUB_ACTION_REPOSITORY"), "(unknown)") + "@" + ref + ")"
 	}
 	return v
 }

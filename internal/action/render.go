@@ -346,13 +346,6 @@ func annotations(rep *gate.Report, limit int) []string {
 
 func mermaidText(s string) string { return strings.NewReplacer(`"`, "'", "\n", " ").Replace(s) }
 
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
 // fmtNum prints v with at most 4 significant digits and no exponent (Mermaid wants plain
 // numbers).
 func fmtNum(v float64) string {

@@ -98,7 +98,7 @@ func (j *job) updateBaseline(ctx context.Context, rs *results) (*verdict, error)
 	if err := j.ws.WriteFile(path, content); err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	msg := fmt.Sprintf("perflab: update baseline %s [skip ci]\n\nMeasured at %s", path, orNone(commit))
+	msg := fmt.Sprintf("perflab: update baseline %s [skip ci]\n\nMeasured at %s", path, textfmt.Or(commit, "(unknown)"))
 	if u := j.runURL(); u != "" {
 		msg += " by " + u
 	}
