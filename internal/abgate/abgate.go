@@ -6,22 +6,20 @@
 package abgate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"github.com/perflab/perflab/internal/textfmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 
-	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/report"
+	"github.com/perflab/perflab/internal/workspace"
 )
 
 // ErrNotFound is returned by a Source for a file that does not exist at the base.
@@ -72,13 +70,7 @@ func (m ModelFile) Note(src string) string {
 // paths are relative to root), reads
 // each one's base version from src into dir (same relative names) and compares sha256.
 func Files(ctx context.Context, models []string, root string, src Source, dir string) ([]ModelFile, error) {
-	root, err := filepath.Abs(root)
-	if err != nil {
-		return nil, err
-	}
-	if r, err := filepath.EvalSymlinks(root); err == nil {
-		root = r
-	}
+	root = workspace.Real(root)
 	seen := map[string]bool{}
 	var out []ModelFile
 	for _, m := range models {
@@ -87,13 +79,14 @@ func Files(ctx context.Context, models []string, root string, src Source, dir st
 		}
 		seen[m] = true
 		mf := ModelFile{Name: m}
-		rel, ok := baseline.RelativeModel(m, root, root)
+		rel, ok := workspace.RelativeModel(m, root, root)
 		if !ok {
 			mf.State = Outside
 			out = append(out, mf)
 			continue
 		}
 		mf.Name, mf.Rel, mf.Path = rel, rel, filepath.Join(root, filepath.FromSlash(rel))
+		var err error
 		if mf.SHA, err = model.SHA256(mf.Path); errors.Is(err, os.ErrNotExist) {
 			mf.State = Missing
 			out = append(out, mf)
@@ -236,31 +229,7 @@ type Git struct {
 	Log     func(string) // what it does, for the run's log; may be nil
 }
 
-// GitRoot returns the top level of the git checkout holding dir, or an error when dir is
-// not in one (or git is missing).
-func GitRoot(dir string) (string, error) {
-	out, err := git(dir, "rev-parse", "--show-toplevel")
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// git runs git in dir; safe.directory=* because the action's container runs as another
-// user than the one who owns the checkout.
-func git(dir string, args ...string) ([]byte, error) {
-	cmd := exec.Command("git", append([]string{"-c", "safe.directory=*", "-C", dir}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return nil, fmt.Errorf("git %s: %s", strings.Join(args, " "), msg)
-	}
-	return stdout.Bytes(), nil
-}
+var git = workspace.Git
 
 // Describe says where the files come from.
 func (g *Git) Describe() string {

@@ -122,12 +122,6 @@ func TestGitFetchesTheBaseIntoAShallowClone(t *testing.T) {
 	if _, err := g.Read(context.Background(), "missing.pt"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing file: %v, want ErrNotFound", err)
 	}
-	if root, err := GitRoot(filepath.Join(clone)); err != nil || root != clone {
-		t.Errorf("GitRoot = %q, %v", root, err)
-	}
-	if _, err := GitRoot(t.TempDir()); err == nil {
-		t.Error("GitRoot of a plain folder: no error")
-	}
 }
 
 func TestDirSource(t *testing.T) {

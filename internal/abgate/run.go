@@ -13,7 +13,6 @@ import (
 type Request struct {
 	Records   []*record.Record // the sweep's records, models repository-relative
 	Report    *report.Report   // the sweep's report (recommended configurations); nil = none
-	Models    []string         // the preset's models; nil = those of Records
 	Root      string           // the repository's top level
 	Source    Source           // the base's files
 	Dir       string           // where the base's files are written
@@ -50,14 +49,12 @@ func fileOf(files []ModelFile, r *record.Record) (ModelFile, bool) {
 // Run finds the changed model files, picks their gated configurations and A/B tests them
 // (gate.Sequential).
 func Run(ctx context.Context, req Request) (*Result, error) {
-	models := req.Models
-	if models == nil {
-		seen := map[string]bool{}
-		for _, r := range req.Records {
-			if !seen[r.Model] {
-				seen[r.Model] = true
-				models = append(models, r.Model)
-			}
+	var models []string // the models the sweep measured
+	seen := map[string]bool{}
+	for _, r := range req.Records {
+		if !seen[r.Model] {
+			seen[r.Model] = true
+			models = append(models, r.Model)
 		}
 	}
 	files, err := Files(ctx, models, req.Root, req.Source, req.Dir)

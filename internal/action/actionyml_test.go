@@ -143,7 +143,7 @@ func TestActionYML(t *testing.T) {
 		t.Errorf("action.yml outputs %v, the code's %v", outYML, outCode)
 	}
 	// The outputs the code sets are exactly Outputs.
-	src, _ := os.ReadFile("action.go")
+	src, _ := os.ReadFile("outputs.go")
 	set := regexp.MustCompile(`\{"([a-z-]+)", `).FindAllStringSubmatch(string(src), -1)
 	var setNames []string
 	for _, m := range set {
@@ -196,12 +196,12 @@ func TestDockerfile(t *testing.T) {
 }
 
 type workflow struct {
-	Name string         `yaml:"name"`
-	On   any            `yaml:"on"`
-	Jobs map[string]job `yaml:"jobs"`
+	Name string                 `yaml:"name"`
+	On   any                    `yaml:"on"`
+	Jobs map[string]workflowJob `yaml:"jobs"`
 }
 
-type job struct {
+type workflowJob struct {
 	RunsOn any    `yaml:"runs-on"`
 	Steps  []step `yaml:"steps"`
 }

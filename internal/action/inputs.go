@@ -12,6 +12,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/perflab/perflab/internal/abgate"
+	"github.com/perflab/perflab/internal/flow"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/report"
 	"github.com/perflab/perflab/internal/sweep"
@@ -60,9 +61,9 @@ var Defaults = map[string]string{
 	InConstraint:       report.Balanced,
 	InLatencyPct:       "p95",
 	InLatencyBudgetMs:  "",
-	InThreshold:        "5%",
-	InAlpha:            "0.01",
-	InMetrics:          strings.Join(gate.DefaultMetrics, ","),
+	InThreshold:        flow.DefaultThreshold,
+	InAlpha:            flow.DefaultAlphaText,
+	InMetrics:          flow.DefaultMetricsText,
 	InComment:          "true",
 	InFailOnRegression: "true",
 	InUpdateBaseline:   "auto",
@@ -72,9 +73,9 @@ var Defaults = map[string]string{
 
 	InAB:                 "true",
 	InBaseModels:         "",
-	InGateConfigs:        strings.Join(abgate.DefaultSelectors, ","),
-	InABRounds:           "6",
-	InABBudget:           "15m",
+	InGateConfigs:        flow.DefaultGateConfigsText,
+	InABRounds:           strconv.Itoa(flow.DefaultRounds),
+	InABBudget:           flow.DefaultActionBudget,
 	InFailOnInconclusive: "false",
 	InCommentKey:         "",
 	InBaselineBranch:     "",
@@ -114,6 +115,7 @@ type Inputs struct {
 	AB                 bool     // A/B the changed model files against the base's on pull requests
 	BaseModels         string   // folder holding the base's model files (same relative names); "" = git or the API
 	GateConfigs        []string // abgate selectors
+	GateConfigsSet     bool     // the gate-configs input was given: the preset's gate_configs do not replace it
 	ABRounds           int
 	ABBudget           time.Duration
 	FailOnInconclusive bool
@@ -173,6 +175,7 @@ func ParseInputs(getenv func(string) string) (*Inputs, error) {
 	} else {
 		in.GateConfigs = sels
 	}
+	in.GateConfigsSet = ReadInput(getenv, InGateConfigs) != ""
 	if v := get(InABRounds); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 3 {
@@ -252,6 +255,19 @@ func ParseInputs(getenv func(string) string) (*Inputs, error) {
 		errs = append(errs, errors.New("inputs shard and results exclude each other: a shard job sweeps, the merging job gates the results"))
 	}
 	return in, errors.Join(errs...)
+}
+
+// Policy is the gate's policy the inputs say (the defaults are flow.DefaultPolicy's).
+func (in *Inputs) Policy() flow.Policy {
+	p := flow.DefaultPolicy()
+	p.Threshold, p.Alpha, p.Metrics = in.Threshold, in.Alpha, in.Metrics
+	p.FailOnRegression, p.FailOnInconclusive = in.FailOnRegression, in.FailOnInconclusive
+	p.Rounds, p.Budget = in.ABRounds, in.ABBudget
+	if in.Iters > 0 {
+		p.Iters = in.Iters
+	}
+	p.GateConfigs, p.GateConfigsSet = in.GateConfigs, in.GateConfigsSet
+	return p
 }
 
 var commentKey = regexp.MustCompile(`^[A-Za-z0-9._-]{1,40}$`)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -167,7 +166,7 @@ func recommendations(rep *report.Report) string {
 	fmt.Fprintf(&b, "| model | configuration | %s | throughput |\n|---|---|---:|---:|\n", p)
 	var notes []string
 	for _, r := range rep.Recommendations {
-		name := modelName(r.Model)
+		name := gate.ModelName(r.Model)
 		if r.None || r.Chosen == nil {
 			fmt.Fprintf(&b, "| `%s` | **none fits** | – | – |\n", name)
 			notes = append(notes, fmt.Sprintf("- `%s`: no recommendation: %s", name, r.Reason))
@@ -270,7 +269,7 @@ func chart(rep *report.Report) string {
 				budget = append(budget, fmtNum(rep.Options.BudgetMs))
 			}
 		}
-		title := fmt.Sprintf("%s: %s latency (ms) per configuration", modelName(m), p)
+		title := fmt.Sprintf("%s: %s latency (ms) per configuration", gate.ModelName(m), p)
 		if total > len(es) {
 			title += fmt.Sprintf(", fastest %d of %d", len(es), total)
 		}
@@ -339,35 +338,13 @@ func annotations(rep *gate.Report, limit int) []string {
 			msgs = append(msgs, fmt.Sprintf("… and %d more regressions: see the job summary", len(regs)-i))
 			break
 		}
-		msgs = append(msgs, fmt.Sprintf("%s %s %s, significant and beyond the threshold (baseline %s, now %s)", strings.ReplaceAll(configLabel(c.Key), "`", ""),
-			c.Metric, fmtChange(c), fmtEst(c.Metric, c.Baseline.Value), fmtEst(c.Metric, c.Current.Value)))
+		msgs = append(msgs, fmt.Sprintf("%s %s %s, significant and beyond the threshold (baseline %s, now %s)", strings.ReplaceAll(gate.ConfigLabel(c.Key), "`", ""),
+			c.Metric, c.ChangeText(), gate.FormatValue(c.Metric, c.Baseline.Value), gate.FormatValue(c.Metric, c.Current.Value)))
 	}
 	return msgs
 }
 
-func fmtEst(metric string, v float64) string {
-	if metric == "throughput" {
-		return numfmt.RPS(v) + " req/s"
-	}
-	return numfmt.Ms(v) + " ms"
-}
-
-// modelName shortens a model file path to its file name (built-in names stay as they are).
-func modelName(m string) string {
-	if strings.ContainsAny(m, `/\`) {
-		return filepath.Base(m)
-	}
-	return m
-}
-
 func mermaidText(s string) string { return strings.NewReplacer(`"`, "'", "\n", " ").Replace(s) }
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
 
 // fmtNum prints v with at most 4 significant digits and no exponent (Mermaid wants plain
 // numbers).
@@ -401,4 +378,29 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
+}
+
+// atAGlance is the recommended configuration of each model in one line, for the top of
+// the comment (the table further down has the details); "" without a report.
+func atAGlance(rep *report.Report) string {
+	if rep == nil {
+		return ""
+	}
+	p := rep.Options.Percentile
+	var b strings.Builder
+	for i, r := range rep.Recommendations {
+		if i == maxChartModels {
+			break
+		}
+		if r.None || r.Chosen == nil {
+			fmt.Fprintf(&b, "**Recommended for `%s`:** none fits (%s).<br>\n", gate.ModelName(r.Model), rep.Options.ConstraintText())
+			continue
+		}
+		c := r.Chosen
+		fmt.Fprintf(&b, "**Recommended for `%s`:** %s — %s %s ms, %s req/s.<br>\n", gate.ModelName(r.Model), configWords(c), p, numfmt.Ms(c.Lat(p)), numfmt.RPS(c.ThroughputRPS))
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return strings.TrimSuffix(b.String(), "<br>\n") + "\n\n"
 }

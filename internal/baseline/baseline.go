@@ -13,16 +13,13 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/perflab/perflab/internal/atomicfile"
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/limitfile"
-	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 )
 
@@ -320,57 +317,4 @@ func (f *File) Save(path string) error {
 		return fmt.Errorf("baseline: %w", err)
 	}
 	return nil
-}
-
-// RelativeModels rewrites the model of every record whose model is a file path to its
-// path relative to root (the repository), with forward slashes, so that keys survive
-// machines and checkouts: /home/ci/work/app/models/m.pt and ./models/m.pt are both
-// models/m.pt. Relative paths are taken relative to the working directory first. Built-in
-// names and paths outside root are left as they are. Relative paths are relative to wd
-// ("" = the working directory). It returns how many it rewrote.
-func RelativeModels(recs []*record.Record, root, wd string) int {
-	if root == "" {
-		return 0
-	}
-	root, err := filepath.Abs(root)
-	if err != nil {
-		return 0
-	}
-	if r, err := filepath.EvalSymlinks(root); err == nil {
-		root = r
-	}
-	n := 0
-	for _, r := range recs {
-		if rel, ok := RelativeModel(r.Model, root, wd); ok && rel != r.Model {
-			r.Model = rel
-			n++
-		}
-	}
-	return n
-}
-
-// RelativeModel is the repository-relative form of one model (see RelativeModels); ok is
-// false for built-in names and paths outside root.
-func RelativeModel(m, root, wd string) (string, bool) {
-	if _, builtin := model.LookupBuiltin(m); builtin || !model.LooksLikePath(m) {
-		return m, false
-	}
-	abs := m
-	if !filepath.IsAbs(m) {
-		if wd == "" {
-			var err error
-			if wd, err = os.Getwd(); err != nil {
-				return m, false
-			}
-		}
-		abs = filepath.Join(wd, m)
-	}
-	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
-		abs = filepath.Join(dir, filepath.Base(abs))
-	}
-	rel, err := filepath.Rel(root, abs)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return m, false
-	}
-	return filepath.ToSlash(rel), true
 }

@@ -132,33 +132,6 @@ func TestUpdateSameCommitReplaces(t *testing.T) {
 	}
 }
 
-func TestRelativeModels(t *testing.T) {
-	root := t.TempDir()
-	os.MkdirAll(filepath.Join(root, "models"), 0o755)
-	wd := filepath.Join(root, "sub")
-	os.MkdirAll(wd, 0o755)
-	outside := t.TempDir()
-	tests := []struct{ model, want string }{
-		{filepath.Join(root, "models", "m.pt"), "models/m.pt"}, // absolute inside the repository
-		{"../models/m.pt", "models/m.pt"},                      // relative to the working directory
-		{"local.pt", "sub/local.pt"},
-		{"resnet18", "resnet18"},                                         // a built-in name
-		{filepath.Join(outside, "x.pt"), filepath.Join(outside, "x.pt")}, // outside: as given
-	}
-	var recs []*record.Record
-	for _, tt := range tests {
-		recs = append(recs, &record.Record{Knobs: knobs.Knobs{Model: tt.model}})
-	}
-	if n := RelativeModels(recs, root, wd); n != 3 {
-		t.Errorf("rewrote %d, want 3", n)
-	}
-	for i, tt := range tests {
-		if recs[i].Model != tt.want {
-			t.Errorf("%s -> %s, want %s", tt.model, recs[i].Model, tt.want)
-		}
-	}
-}
-
 func TestUpdateMergesAndSorts(t *testing.T) {
 	f := New("p", 5)
 	f.Update([]*record.Record{rec("zeta", "fp1", 1), rec("alpha", "fp1", 2)}, "c1", day(1))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/perflab/perflab/internal/action"
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/flow"
 	"github.com/perflab/perflab/internal/gate"
 )
 
@@ -20,6 +21,8 @@ import (
 type ActionOptions struct {
 	IO     IO
 	Getenv func(string) string
+	// Measure runs the A/B rounds (nil = flow.MeasureInChildren, 10 minutes a round).
+	Measure gate.Measure
 }
 
 // NewActionCmd returns `perflab action`, the GitHub Action's entrypoint. runF replaces
@@ -95,12 +98,16 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 	for _, k := range []string{"INPUT_GITHUB-TOKEN", "INPUT_GITHUB_TOKEN", "GITHUB_TOKEN"} {
 		os.Unsetenv(k)
 	}
+	measure := opts.Measure
+	if measure == nil {
+		measure = flow.MeasureInChildren(opts.IO.ErrOut, 10*time.Minute)
+	}
 	res, err := action.Run(ctx, action.Deps{
 		Getenv:    getenv,
 		Stdout:    opts.IO.Out,
 		Version:   env.Version,
 		Now:       time.Now,
-		MeasureAB: MeasureAB(opts.IO.ErrOut, 10*time.Minute),
+		MeasureAB: measure,
 		Sweep: func(ctx context.Context, req action.SweepRequest) (string, error) {
 			sio := IO{In: opts.IO.In, Out: opts.IO.ErrOut, ErrOut: opts.IO.ErrOut}
 			return runSweep(ctx, &SweepOptions{IO: sio, Preset: req.Preset, Quick: req.Quick, Models: req.Models,
@@ -109,16 +116,16 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 	})
 	if err != nil {
 		var ee *exitError
-		if errors.As(err, &ee) {
-			return err
+		if errors.As(exitCodeOf(err), &ee) {
+			return ee // interrupted, or a native crash in an A/B round
 		}
 		return &exitError{code: ExitUsage, err: fmt.Errorf("action: %s", strings.TrimPrefix(err.Error(), "perflab: "))}
 	}
-	if res.Fail && res.Verdict != gate.Failed {
+	if res.Failure != nil && res.Failure.Inconclusive {
 		return &exitError{code: ExitRegression, err: fmt.Errorf("action: verdict %s: failing the check (fail-on-inconclusive: true)", res.Verdict)}
 	}
-	if res.Fail {
-		return &exitError{code: ExitRegression, err: fmt.Errorf("action: %d regression(s): failing the check (fail-on-regression: true)", res.Regressions)}
+	if res.Failure != nil {
+		return &exitError{code: ExitRegression, err: fmt.Errorf("action: %d regression(s): failing the check (fail-on-regression: true)", res.Failure.Regressions)}
 	}
 	return nil
 }

@@ -6,14 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/perflab/perflab/internal/textfmt"
-	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,11 +15,12 @@ import (
 	"github.com/perflab/perflab/internal/abgate"
 	"github.com/perflab/perflab/internal/atomicfile"
 	"github.com/perflab/perflab/internal/baseline"
+	"github.com/perflab/perflab/internal/flow"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
-	"github.com/perflab/perflab/internal/report"
 	"github.com/perflab/perflab/internal/sweep"
+	"github.com/perflab/perflab/internal/workspace"
 )
 
 // GateOptions are the inputs of `perflab gate`.
@@ -61,12 +56,15 @@ type GateOptions struct {
 
 	gateConfigsSet bool          // --gate-configs was given
 	Timeout        time.Duration // per A/B round (one child process); 0 = none
+
+	// Measure runs the A/B rounds (nil = flow.MeasureInChildren, with Timeout).
+	Measure gate.Measure
 }
 
 // NewGateCmd returns `perflab gate`. runF replaces RunGate in tests.
 func NewGateCmd(ios IO, runF func(*GateOptions) error) *cobra.Command {
-	opts := &GateOptions{IO: ios, Alpha: 0.01, Threshold: "5%", Rounds: 6, Knobs: knobs.Knobs{BatchSize: 1, Threads: 1, Compile: knobs.CompileAuto}, Iters: 400, Warmup: 20,
-		MaxLooks: 3, GateConfigs: strings.Join(abgate.DefaultSelectors, ","), Timeout: 10 * time.Minute,
+	opts := &GateOptions{IO: ios, Alpha: flow.DefaultAlpha, Threshold: flow.DefaultThreshold, Rounds: flow.DefaultRounds, Knobs: knobs.Knobs{BatchSize: 1, Threads: 1, Compile: knobs.CompileAuto},
+		Iters: flow.DefaultIters, Warmup: flow.DefaultWarmup, MaxLooks: flow.DefaultMaxLooks, GateConfigs: flow.DefaultGateConfigsText, Timeout: 10 * time.Minute,
 		Sweep: SweepOptions{IO: ios, Warmup: -1, Repeat: 1, Seed: -1, Progress: "auto", Now: time.Now}}
 	cmd := &cobra.Command{
 		Use:   "gate",
@@ -123,7 +121,7 @@ A missing baseline ("no baseline yet") and an inconclusive verdict exit 0, and s
 	f := cmd.Flags()
 	f.StringArrayVar(&opts.Results, "results", nil, "JSONL results to gate (repeatable)")
 	f.StringVar(&opts.Baseline, "baseline", "", "baseline JSON file, e.g. baselines/cpu_vision.json")
-	f.StringVar(&opts.Metrics, "metrics", strings.Join(gate.DefaultMetrics, ","), "metrics to gate: p50, p90, p95, p99, throughput")
+	f.StringVar(&opts.Metrics, "metrics", flow.DefaultMetricsText, "metrics to gate: p50, p90, p95, p99, throughput")
 	f.StringVar(&opts.Threshold, "threshold", opts.Threshold, "minimum change that counts, e.g. 5% or 0.05")
 	f.Float64Var(&opts.Alpha, "alpha", opts.Alpha, "significance level after Holm's correction")
 	f.BoolVar(&opts.JSON, "json", false, "print the verdict as JSON (every number) instead of the table")
@@ -149,35 +147,31 @@ A missing baseline ("no baseline yet") and an inconclusive verdict exit 0, and s
 	return cmd
 }
 
-// RunGate gates results (or a sweep it runs, or an A/B measurement) and writes the verdict.
+// RunGate gates results (or a sweep it runs, or an A/B measurement) and writes the verdict;
+// the flows' typed errors become exit codes here.
 func RunGate(ctx context.Context, opts *GateOptions) error {
+	return exitCodeOf(runGate(ctx, opts))
+}
+
+func runGate(ctx context.Context, opts *GateOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	threshold, err := gate.ParseThreshold(opts.Threshold)
-	if err != nil {
-		return fmt.Errorf("--threshold %w", err)
-	}
-	if !(opts.Alpha > 0 && opts.Alpha < 1) {
-		return fmt.Errorf("--alpha must be between 0 and 1, got %g", opts.Alpha)
-	}
-	metrics, err := gate.ParseMetrics(opts.Metrics)
+	pol, err := gatePolicy(opts)
 	if err != nil {
 		return err
 	}
-	gopts := gate.Options{Alpha: opts.Alpha, Threshold: threshold}
-
 	var rep *gate.Report
 	switch {
 	case len(opts.AB) > 0:
 		if len(opts.Results) > 0 || opts.Sweep.Preset != "" || opts.Baseline != "" || opts.Against != "" {
 			return errors.New("--ab measures its own A/B pair: drop --results, --preset, --baseline and --against")
 		}
-		if rep, err = runAB(ctx, opts, metrics, gopts); err != nil {
+		if rep, err = runAB(ctx, opts, pol); err != nil {
 			return err
 		}
 	case opts.Against != "":
-		if rep, err = runAgainst(ctx, opts, metrics, gopts); err != nil {
+		if rep, err = runAgainst(ctx, opts, pol); err != nil {
 			return err
 		}
 	default:
@@ -201,34 +195,87 @@ func RunGate(ctx context.Context, opts *GateOptions) error {
 		if err != nil {
 			return err
 		}
-		base, err := baseline.Load(opts.Baseline)
-		if err != nil && !errors.Is(err, baseline.ErrNotExist) {
+		base, err := loadBaseline(opts.Baseline)
+		if err != nil {
 			return err
 		}
-		relativeModels(recs)
-		rep = gate.Check(gate.Input{Results: recs, Baseline: base, BaselinePath: opts.Baseline, Metrics: metrics, Options: gopts, AllowEnvMismatch: opts.AllowEnvMismatch})
+		rep = flow.GateStored(flow.Stored{Records: recs, Root: workspace.RepoRoot("."), Baseline: base, BaselinePath: opts.Baseline,
+			Policy: pol, AllowEnvMismatch: opts.AllowEnvMismatch})
 	}
-	return writeVerdict(opts, rep)
+	if err := writeVerdict(opts, rep); err != nil {
+		return err
+	}
+	return pol.Check(rep)
 }
 
-// repoRoot is the top level of the git checkout holding the working directory, else the
-// working directory: user models are keyed by their path relative to it.
-func repoRoot() string {
-	if root, err := abgate.GitRoot("."); err == nil {
-		return root
+// gatePolicy is the policy the flags say.
+func gatePolicy(opts *GateOptions) (flow.Policy, error) {
+	pol := flow.DefaultPolicy()
+	threshold, err := gate.ParseThreshold(opts.Threshold)
+	if err != nil {
+		return pol, fmt.Errorf("--threshold %w", err)
 	}
-	wd, _ := os.Getwd()
-	return wd
+	if !(opts.Alpha > 0 && opts.Alpha < 1) {
+		return pol, fmt.Errorf("--alpha must be between 0 and 1, got %g", opts.Alpha)
+	}
+	metrics, err := gate.ParseMetrics(opts.Metrics)
+	if err != nil {
+		return pol, err
+	}
+	pol.Threshold, pol.Alpha, pol.Metrics = threshold, opts.Alpha, metrics
+	pol.FailOnInconclusive = opts.FailOnInconclusive
+	pol.Rounds, pol.MaxLooks, pol.Budget, pol.Iters, pol.Warmup = opts.Rounds, opts.MaxLooks, opts.Budget, opts.Iters, opts.Warmup
+	pol.GateConfigsSet = opts.gateConfigsSet
+	return pol, nil
 }
 
+// exitCodeOf maps the flows' typed errors to perflab's exit codes (the table in root.go).
+func exitCodeOf(err error) error {
+	var ve *flow.VerdictError
+	var ce *flow.CrashError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flow.ErrInterrupted):
+		return &exitError{code: ExitInterrupted, err: err}
+	case errors.As(err, &ce):
+		return &exitError{code: ExitCrash, err: err}
+	case errors.As(err, &ve) && ve.Inconclusive:
+		return &exitError{code: ExitRegression, err: fmt.Errorf("gate: %s: %s (--fail-on-inconclusive)", ve.Verdict, ve.Summary)}
+	case errors.As(err, &ve):
+		return &exitError{code: ExitRegression, err: err}
+	}
+	return err
+}
+
+func loadBaseline(path string) (*baseline.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	base, err := baseline.Load(path)
+	if err != nil && !errors.Is(err, baseline.ErrNotExist) {
+		return nil, err
+	}
+	return base, nil
+}
+
+// relativeModels names user models by their path relative to the top level of the git
+// checkout holding the working directory (else the working directory).
 func relativeModels(recs []*record.Record) {
-	baseline.RelativeModels(recs, repoRoot(), "")
+	workspace.RelativeModels(recs, workspace.RepoRoot("."), "")
+}
+
+func (opts *GateOptions) measure() gate.Measure {
+	if opts.Measure != nil {
+		return opts.Measure
+	}
+	return flow.MeasureInChildren(opts.IO.ErrOut, opts.Timeout)
 }
 
 // runAgainst sweeps the preset, then A/B tests every model file that differs from its
-// version at --against on the gated configurations; with --baseline the other
-// configurations are gated against it too.
-func runAgainst(ctx context.Context, opts *GateOptions, metrics []string, gopts gate.Options) (*gate.Report, error) {
+// version at --against on the gated configurations (flow.GateAgainstBase); with
+// --baseline the other configurations are gated against it too.
+func runAgainst(ctx context.Context, opts *GateOptions, pol flow.Policy) (*gate.Report, error) {
 	if opts.Sweep.Preset == "" || len(opts.Results) > 0 {
 		return nil, errors.New("--against REV A/B tests the model files of a preset: give --preset (not --results)")
 	}
@@ -239,10 +286,12 @@ func runAgainst(ctx context.Context, opts *GateOptions, metrics []string, gopts 
 	if err != nil {
 		return nil, fmt.Errorf("--gate-configs: %v", err)
 	}
-	if p, err := sweep.Load(opts.Sweep.Preset, opts.Sweep.Quick); err == nil && len(p.GateConfigs) > 0 && !opts.gateConfigsSet {
-		sels = p.GateConfigs // the preset's choice, unless --gate-configs overrides it
+	pol.GateConfigs = sels
+	var presetSels []string
+	if p, err := sweep.Load(opts.Sweep.Preset, opts.Sweep.Quick); err == nil {
+		presetSels = p.GateConfigs
 	}
-	root, err := abgate.GitRoot(".")
+	root, err := workspace.GitRoot(".")
 	if err != nil {
 		return nil, fmt.Errorf("--against needs a git checkout: %v", err)
 	}
@@ -259,15 +308,7 @@ func runAgainst(ctx context.Context, opts *GateOptions, metrics []string, gopts 
 	if err != nil {
 		return nil, err
 	}
-	baseline.RelativeModels(recs, root, "")
-	var base *baseline.File
-	if opts.Baseline != "" {
-		if base, err = baseline.Load(opts.Baseline); err != nil && !errors.Is(err, baseline.ErrNotExist) {
-			return nil, err
-		}
-	}
-	rep := gate.Check(gate.Input{Results: recs, Baseline: base, BaselinePath: opts.Baseline, Metrics: metrics, Options: gopts, AllowEnvMismatch: opts.AllowEnvMismatch})
-	rrep, err := report.Compute(recs, report.Options{Constraint: report.Balanced, Percentile: "p95"})
+	base, err := loadBaseline(opts.Baseline)
 	if err != nil {
 		return nil, err
 	}
@@ -277,16 +318,17 @@ func runAgainst(ctx context.Context, opts *GateOptions, metrics []string, gopts 
 	}
 	defer os.RemoveAll(dir)
 	fmt.Fprintf(opts.IO.ErrOut, "A/B against %s (%s)\n", opts.Against, textfmt.ShortSHA(rev))
-	ab, err := abgate.Run(ctx, abgate.Request{Records: recs, Report: rrep, Root: root, Source: src, Dir: dir, Selectors: sels,
-		Metrics: metrics, Seq: seqOptions(opts, gopts), Iters: opts.Iters, Warmup: opts.Warmup, Measure: MeasureAB(opts.IO.ErrOut, opts.Timeout)})
+	res, err := flow.GateAgainstBase(ctx, flow.Against{
+		Stored: flow.Stored{Records: recs, Root: root, Baseline: base, BaselinePath: opts.Baseline, Policy: pol, AllowEnvMismatch: opts.AllowEnvMismatch},
+		Source: src, Dir: dir, PresetGateConfigs: presetSels, Measure: opts.measure(),
+	})
 	if err != nil {
 		return nil, err
 	}
-	ab.Apply(rep)
-	return rep, nil
+	return res.Report, nil
 }
 
-// writeVerdict prints the report, writes --out, and maps a regression to exit code 1.
+// writeVerdict prints the report and writes --out.
 func writeVerdict(opts *GateOptions, rep *gate.Report) error {
 	if opts.Out != "" {
 		var buf bytes.Buffer
@@ -299,19 +341,9 @@ func writeVerdict(opts *GateOptions, rep *gate.Report) error {
 		}
 	}
 	if opts.JSON {
-		if err := rep.JSON(opts.IO.Out); err != nil {
-			return err
-		}
-	} else {
-		rep.Text(opts.IO.Out)
+		return rep.JSON(opts.IO.Out)
 	}
-	if rep.Verdict == gate.Failed {
-		return &exitError{code: ExitRegression, err: errors.New("gate: " + rep.Summary)}
-	}
-	if opts.FailOnInconclusive && rep.Verdict != gate.Pass {
-		return &exitError{code: ExitRegression, err: fmt.Errorf("gate: %s: %s (--fail-on-inconclusive)", rep.Verdict, rep.Summary)}
-	}
-	return nil
+	return rep.Text(opts.IO.Out)
 }
 
 // readResults reads JSONL files, reporting malformed lines on stderr.
@@ -337,22 +369,15 @@ func readResults(ios IO, paths []string) ([]*record.Record, error) {
 	return all, nil
 }
 
-// runAB measures OLD and NEW in interleaved rounds and decides sequentially (confirm
-// before failing, see gate.Sequential).
-func runAB(ctx context.Context, opts *GateOptions, metrics []string, gopts gate.Options) (*gate.Report, error) {
+// runAB measures OLD and NEW in interleaved rounds (flow.MeasureAB).
+func runAB(ctx context.Context, opts *GateOptions, pol flow.Policy) (*gate.Report, error) {
 	if len(opts.AB) != 2 {
 		return nil, fmt.Errorf("--ab takes two models, OLD,NEW; got %d", len(opts.AB))
 	}
 	if err := checkABFlags(opts); err != nil {
 		return nil, err
 	}
-	k := opts.Knobs
-	key := fmt.Sprintf("%s -> %s (b%d, compile=%s, t%d%s)", opts.AB[0], opts.AB[1], k.BatchSize, k.Compile, k.Threads, k.Suffix())
-	k.Model = opts.AB[1]
-	k.InteropThreads = max(1, k.InteropThreads)
-	cfg := gate.ABConfig{Key: key, Old: opts.AB[0], New: opts.AB[1], Knobs: k, Iters: opts.Iters, Warmup: opts.Warmup}
-	rep, _, err := gate.Sequential(ctx, []gate.ABConfig{cfg}, metrics, seqOptions(opts, gopts), MeasureAB(opts.IO.ErrOut, opts.Timeout))
-	return rep, err
+	return flow.MeasureAB(ctx, flow.Pair{Old: opts.AB[0], New: opts.AB[1], Knobs: opts.Knobs, Policy: pol, Measure: opts.measure()})
 }
 
 func checkABFlags(opts *GateOptions) error {
@@ -371,80 +396,4 @@ func checkABFlags(opts *GateOptions) error {
 	k := opts.Knobs
 	k.Model = "A/B" // the models are --ab's (or the preset's): checked when they load
 	return k.Validate()
-}
-
-func seqOptions(opts *GateOptions, gopts gate.Options) gate.SeqOptions {
-	return gate.SeqOptions{Options: gopts, Rounds: opts.Rounds, MaxLooks: opts.MaxLooks, Budget: opts.Budget, Now: time.Now}
-}
-
-// abRoundArgs are the arguments of the `perflab bench` child of A/B round r: models[0]
-// with --ab-with models[1], both with cfg's knobs (all of them: a configuration gated
-// with an ISA cap or an allocator is A/B tested with it).
-func abRoundArgs(cfg gate.ABConfig, models [2]string, r int) []string {
-	k := cfg.Knobs
-	k.InteropThreads = max(1, k.InteropThreads)
-	args := append([]string{"bench", "--model", models[0], "--ab-with", models[1]}, k.Args(knobs.Omit(knobs.FlagModel))...)
-	return append(args, "--iters", strconv.Itoa(cfg.Iters), "--warmup", strconv.Itoa(cfg.Warmup),
-		"--preprocess-iters", "0", "--seed", strconv.Itoa(r), "--json")
-}
-
-// MeasureAB returns a gate.Measure that runs each round as one `perflab bench --model A
-// --ab-with B` child process alternating the two models' forward calls (so both see the
-// same machine conditions); which model is A alternates between rounds (ABBA). Progress
-// goes to progress.
-// Each round has the time limit timeout (0 = none): a hanging model is killed, with its
-// process group.
-func MeasureAB(progress io.Writer, timeout time.Duration) gate.Measure {
-	return func(ctx context.Context, cfg gate.ABConfig, first, n int) (a, b []gate.Run, err error) {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, nil, err
-		}
-		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		for r := first; r < first+n; r++ {
-			models := [2]string{cfg.Old, cfg.New}
-			swap := r%2 == 1
-			if swap {
-				models[0], models[1] = models[1], models[0]
-			}
-			args := abRoundArgs(cfg, models, r)
-			// The records come on a file descriptor of their own (a model may print on stdout).
-			ch := sweep.RunChild(ctx, exe, args, timeout)
-			if err := ch.Err; err != nil {
-				if ctx.Err() != nil {
-					return nil, nil, &exitError{code: ExitInterrupted, err: errors.New("interrupted")}
-				}
-				if ch.TimedOut {
-					return nil, nil, fmt.Errorf("A/B round %d of %s (%s vs %s) timed out after %s and was killed: a model hangs, or raise --timeout", r+1, cfg.Key, cfg.Old, cfg.New, timeout)
-				}
-				msg := strings.TrimSpace(ch.Stderr)
-				if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-					msg = msg[i+1:]
-				}
-				err = fmt.Errorf("A/B round %d of %s (%s vs %s) failed: %s", r+1, cfg.Key, cfg.Old, cfg.New, strings.TrimPrefix(msg, "perflab: "))
-				if ee := (*exec.ExitError)(nil); errors.As(ch.Err, &ee) && ee.ExitCode() == ExitCrash {
-					return nil, nil, &exitError{code: ExitCrash, err: err}
-				}
-				return nil, nil, err
-			}
-			var got [2]*record.Record
-			rd := record.NewReader(bytes.NewReader(ch.Result), "perflab bench --ab-with")
-			for i := range got {
-				rec, err := rd.Next()
-				if err != nil {
-					return nil, nil, fmt.Errorf("A/B round %d: reading the records: %v", r+1, err)
-				}
-				got[i] = rec
-			}
-			old, cur := got[0], got[1]
-			if swap {
-				old, cur = got[1], got[0]
-			}
-			fmt.Fprintf(progress, "[%d] %s: A p95 %.3f ms, B p95 %.3f ms\n", r+1, cfg.Key, old.LatencyP95, cur.LatencyP95)
-			a = append(a, gate.Run{SamplesMs: old.SamplesMs, ThroughputRPS: old.ThroughputRPS})
-			b = append(b, gate.Run{SamplesMs: cur.SamplesMs, ThroughputRPS: cur.ThroughputRPS})
-		}
-		return a, b, nil
-	}
 }

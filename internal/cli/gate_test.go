@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/perflab/perflab/internal/baseline"
+	"github.com/perflab/perflab/internal/flow"
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
@@ -306,7 +307,7 @@ func TestGateMain(t *testing.T) {
 		{"improvement is no regression", []string{"--results", f.faster, "--baseline", f.base}, ExitOK,
 			[]string{"INCONCLUSIVE — 3 of 6 comparisons inconclusive, no regression found", "3 improvement(s)", "🚀 " + gtKey("m1")}, ""},
 		{"missing baseline", []string{"--results", f.slow, "--baseline", missing}, ExitOK,
-			[]string{"NO BASELINE", "no baseline: run `perflab baseline update`", "new (no baseline entry): " + gtKey("m1")}, ""},
+			[]string{"NO BASELINE", "no baseline: run `perflab baseline update`", "new, no baseline entry: " + gtKey("m1")}, ""},
 		{"other environment", []string{"--results", f.otherEnv, "--baseline", f.base}, ExitOK,
 			[]string{"INCONCLUSIVE", "6 of 6 comparisons inconclusive", "use --allow-env-mismatch"}, ""},
 		{"other environment allowed", []string{"--results", f.otherEnv, "--baseline", f.base, "--allow-env-mismatch"}, ExitRegression,
@@ -416,7 +417,7 @@ func TestGateOutAndJSON(t *testing.T) {
 	// --out without --json: the table on stdout, the markdown in the file.
 	code, stdout, _ = runMain("gate", "--results", f.pass, "--baseline", f.base, "--out", out)
 	md, _ = os.ReadFile(out)
-	if code != ExitOK || !strings.HasPrefix(stdout, "perflab gate: INCONCLUSIVE") || !strings.HasPrefix(string(md), "### ⚠️ perflab gate: inconclusive\n") {
+	if code != ExitOK || !strings.HasPrefix(stdout, "perflab gate: INCONCLUSIVE") || !strings.HasPrefix(string(md), "### ❔ perflab gate: inconclusive\n") {
 		t.Errorf("pass with --out: exit %d, stdout %q, file %q", code, stdout, md)
 	}
 	// An --out that cannot be written is an error.
@@ -588,7 +589,7 @@ func TestGateAB(t *testing.T) {
 func TestABRoundArgs(t *testing.T) {
 	k := knobs.Knobs{Model: "new.pt", Inputs: []string{"float32[B,3,8,8]"}, BatchSize: 4, Compile: "on", Threads: 1,
 		ChannelsLast: true, OneDNNISA: "avx2", Allocator: "jemalloc", OMPWait: "passive", Pin: "cores"}
-	args := abRoundArgs(gate.ABConfig{Key: "k", Old: "old.pt", New: "new.pt", Knobs: k, Iters: 50, Warmup: 3}, [2]string{"old.pt", "new.pt"}, 2)
+	args := flow.ABRoundArgs(gate.ABConfig{Key: "k", Old: "old.pt", New: "new.pt", Knobs: k, Iters: 50, Warmup: 3}, [2]string{"old.pt", "new.pt"}, 2)
 	var got *BenchOptions
 	cmd := NewBenchCmd(IO{}, func(o *BenchOptions) error { got = o; return nil })
 	cmd.SetArgs(args[1:])
@@ -602,5 +603,9 @@ func TestABRoundArgs(t *testing.T) {
 	}
 	if got.ABWith != "new.pt" || got.Config.Iters != 50 || got.Config.Warmup != 3 || got.Config.Seed != 2 || !got.JSON {
 		t.Errorf("A/B child options %+v", got)
+	}
+	// The child's crash exit code, which the flow turns into a CrashError, is the table's.
+	if flow.ChildCrashCode != ExitCrash {
+		t.Errorf("flow.ChildCrashCode %d, ExitCrash %d", flow.ChildCrashCode, ExitCrash)
 	}
 }

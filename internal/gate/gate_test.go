@@ -1282,7 +1282,7 @@ func TestMarkdownGolden(t *testing.T) {
 		"| `resnet18\\|b4\\|compile=on\\|t2\\|i1\\|cl=true\\|q=false\\|cpu` | p95 | 17.2 ms (5 runs) | 21.5 ms | +24.6% | [1.180, 1.310] | 0.0016 | ❌ regression |",
 		"| 4.00 ms (5 runs) | 3.10 ms (2 runs) | -22.5% |", "🚀 improvement",
 		"<details><summary>All other comparisons (2)</summary>", "200.0 req/s (5 runs) | 190.2 req/s",
-		"| p95 | - | - | - | - | - | ⚠️ inconclusive |",
+		"| p95 | - | - | - | - | - | ❔ inconclusive |",
 		"- ⚠️ failed, not compared: `conv|b1|compile=on|t1|i1|cl=false|q=false|cpu`: failed: exit status 2: out of memory",
 		"- new, no baseline entry: `new_model", "- in the baseline but not measured: `old_model",
 	} {
@@ -1311,8 +1311,8 @@ func TestTextGolden(t *testing.T) {
 		"baseline: baselines/cpu_vision.json (contents API at base sha abc123), commits 0123456789, fedcba9876, 2026-01-02T03:04:05Z .. 2026-01-30T14:30:22Z",
 		"rule: regression = Holm-corrected p < 0.01 and slowdown > 5%; no change = 95% CI of the ratio within the threshold; metrics p95,throughput",
 		"❌ resnet18|b4|compile=on|t2|i1|cl=true|q=false|cpu p95: p95 +24.6%",
-		"⚠️ tiny_transformer|b8|compile=off|t2|i1|cl=false|q=false|cpu p95: too few samples",
-		"failed (not compared): conv|", "new (no baseline entry): new_model", "in the baseline but not measured: old_model",
+		"❔ tiny_transformer|b8|compile=off|t2|i1|cl=false|q=false|cpu p95: too few samples",
+		"⚠️ failed, not compared: conv|", "new, no baseline entry: new_model", "in the baseline but not measured: old_model",
 	} {
 		if !strings.Contains(got, w) {
 			t.Errorf("text does not contain %q", w)

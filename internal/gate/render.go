@@ -15,7 +15,10 @@ import (
 // Marker is the hidden HTML comment that identifies perflab's PR comment.
 const Marker = "<!-- perflab-gate -->"
 
-func icon(verdict string) string {
+// Icon is a verdict at a glance, the same in the terminal, the --out markdown, the PR
+// comment and the job summary: ❔ for a verdict that could not decide, ⚠️ for no baseline
+// (nothing compared: the gate cannot fail).
+func Icon(verdict string) string {
 	switch verdict {
 	case Regression:
 		return "❌"
@@ -24,12 +27,30 @@ func icon(verdict string) string {
 	case Improvement:
 		return "🚀"
 	case NoBaseline:
-		return "ℹ️"
+		return "⚠️"
 	}
-	return "⚠️"
+	return "❔"
 }
 
-func fmtVal(metric string, v float64) string {
+// The words of the verdict's lists, the same in every rendering.
+const (
+	wordBroken  = "broken (measured in the baseline, fails now)"
+	wordFailed  = "failed, not compared"
+	wordNew     = "new, no baseline entry"
+	wordMissing = "in the baseline but not measured"
+)
+
+// failedWords names a failed configuration with its icon: broken when the baseline
+// measured it, else failed.
+func failedWords(broken bool) string {
+	if broken {
+		return "❌ " + wordBroken
+	}
+	return "⚠️ " + wordFailed
+}
+
+// FormatValue shows a metric's value with its unit.
+func FormatValue(metric string, v float64) string {
 	if metric == "throughput" {
 		return numfmt.RPS(v) + " req/s"
 	}
@@ -40,7 +61,7 @@ func fmtEst(metric string, e Estimate) string {
 	if e.Runs == 0 {
 		return "-"
 	}
-	s := fmtVal(metric, e.Value)
+	s := FormatValue(metric, e.Value)
 	if e.Runs > 1 {
 		s += fmt.Sprintf(" (%d runs)", e.Runs)
 	}
@@ -96,7 +117,7 @@ func (r *Report) Text(w io.Writer) error {
 func (r *Report) textLists(w io.Writer) {
 	for _, c := range r.Comparisons {
 		if c.Verdict == Regression || c.Verdict == Improvement || (c.Verdict == Inconclusive && c.Reason != "") {
-			fmt.Fprintf(w, "%s %s %s: %s\n", icon(c.Verdict), c.Key, c.Metric, c.Reason)
+			fmt.Fprintf(w, "%s %s %s: %s\n", Icon(c.Verdict), c.Key, c.Metric, c.Reason)
 		}
 	}
 	for _, k := range sortedKeys(r.ConfigNotes) {
@@ -106,23 +127,19 @@ func (r *Report) textLists(w io.Writer) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	for _, f := range r.FailedConfigs {
-		if f.WasInBaseline {
-			fmt.Fprintf(w, "❌ broken (measured in the baseline, fails now): %s: %s\n", f.Key, f.Reason)
-			continue
-		}
-		fmt.Fprintf(w, "failed (not compared): %s: %s\n", f.Key, f.Reason)
+		fmt.Fprintf(w, "%s: %s: %s\n", failedWords(f.WasInBaseline), f.Key, f.Reason)
 	}
 	for _, k := range r.OnlyInResults {
-		fmt.Fprintf(w, "new (no baseline entry): %s\n", k)
+		fmt.Fprintf(w, "%s: %s\n", wordNew, k)
 	}
 	for _, k := range r.OnlyInBaseline {
-		fmt.Fprintf(w, "in the baseline but not measured: %s\n", k)
+		fmt.Fprintf(w, "%s: %s\n", wordMissing, k)
 	}
 }
 
 // Markdown writes the verdict as the markdown block used in PR comments and --out.
 func (r *Report) Markdown(w io.Writer) error {
-	fmt.Fprintf(w, "### %s perflab gate: %s\n\n%s.\n\n", icon(r.Verdict), r.Verdict, textfmt.Capitalize(r.Summary))
+	fmt.Fprintf(w, "### %s perflab gate: %s\n\n%s.\n\n", Icon(r.Verdict), r.Verdict, textfmt.Capitalize(r.Summary))
 	if b := r.Baseline; b != nil {
 		fmt.Fprintf(w, "**Baseline:** `%s`%s — commits %s, runs from %s to %s, fingerprint(s) `%s` (%s). Current fingerprint `%s`.\n\n",
 			b.Path, sourceText(b.Source), shortList(b.Commits), b.FirstDate, b.LastDate, strings.Join(b.Fingerprints, "`, `"), b.Env, r.Fingerprint)
@@ -145,14 +162,14 @@ func (r *Report) Markdown(w io.Writer) error {
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---|---:|---|")
 		for _, c := range cs {
 			change, ci, p := fmtRatio(c)
-			fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s | %s %s |\n", strings.ReplaceAll(c.Key, "|", `\|`), c.Metric, fmtEst(c.Metric, c.Baseline), fmtEst(c.Metric, c.Current), change, ci, p, icon(c.Verdict), c.Verdict)
+			fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s | %s %s |\n", strings.ReplaceAll(c.Key, "|", `\|`), c.Metric, fmtEst(c.Metric, c.Baseline), fmtEst(c.Metric, c.Current), change, ci, p, Icon(c.Verdict), c.Verdict)
 		}
 		fmt.Fprintln(w)
 	}
 	if len(flagged) > 0 {
 		table(flagged)
 		for _, c := range flagged {
-			fmt.Fprintf(w, "- %s `%s` %s\n", icon(c.Verdict), c.Key, c.Reason)
+			fmt.Fprintf(w, "- %s `%s` %s\n", Icon(c.Verdict), c.Key, c.Reason)
 		}
 		fmt.Fprintln(w)
 	}
@@ -174,17 +191,13 @@ func (r *Report) Markdown(w io.Writer) error {
 		lines = append(lines, "- "+n)
 	}
 	for _, f := range r.FailedConfigs {
-		if f.WasInBaseline {
-			lines = append(lines, fmt.Sprintf("- ❌ broken (measured in the baseline, fails now): `%s`: %s", f.Key, f.Reason))
-			continue
-		}
-		lines = append(lines, fmt.Sprintf("- ⚠️ failed, not compared: `%s`: %s", f.Key, f.Reason))
+		lines = append(lines, fmt.Sprintf("- %s: `%s`: %s", failedWords(f.WasInBaseline), f.Key, f.Reason))
 	}
 	for _, k := range r.OnlyInResults {
-		lines = append(lines, fmt.Sprintf("- new, no baseline entry: `%s`", k))
+		lines = append(lines, fmt.Sprintf("- %s: `%s`", wordNew, k))
 	}
 	for _, k := range r.OnlyInBaseline {
-		lines = append(lines, fmt.Sprintf("- in the baseline but not measured: `%s`", k))
+		lines = append(lines, fmt.Sprintf("- %s: `%s`", wordMissing, k))
 	}
 	if len(lines) > 0 {
 		fmt.Fprint(w, "**Notes**\n\n")

@@ -1,54 +1,45 @@
-package action
+package gate
 
 import (
 	"fmt"
-	"github.com/perflab/perflab/internal/textfmt"
-	"maps"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/perflab/perflab/internal/gate"
-	"github.com/perflab/perflab/internal/numfmt"
-	"github.com/perflab/perflab/internal/report"
+	"github.com/perflab/perflab/internal/textfmt"
 )
 
-// Table limits of the comment and the summary: the rows of the flagged table (regressions
-// and improvements), and of the folded table of every other comparison.
-const (
-	maxFlaggedRows = 25
-	maxOtherRows   = 60
-)
-
-// verdictIcon is the verdict at a glance.
-func verdictIcon(v string) string {
-	switch v {
-	case gate.Regression:
-		return "❌"
-	case gate.Pass, gate.NoChange:
-		return "✅"
-	case gate.Improvement:
-		return "🚀"
-	case gate.NoBaseline:
-		return "⚠️"
-	}
-	return "❔"
+// CommentOptions shape the compact verdict of a PR comment or a job summary.
+type CommentOptions struct {
+	Heading    string // after the icon, e.g. "perflab gate: regression"
+	Glance     string // markdown after the summary (the recommended configurations); may be ""
+	MaxFlagged int    // rows of the table of regressions and improvements (0 = 25)
+	MaxOther   int    // rows of the folded table of every other comparison (0 = 60)
+	Everything string // where every comparison is, said when rows are left out
 }
 
-// verdictMarkdown renders the gate's verdict for a PR comment or a job summary. It is the
-// gate's own markdown (perflab gate --out) made to fit a comment, which is ~828 px wide on
-// github.com: six narrow columns with the verdict first, short configuration labels,
-// values shown whenever they exist (inconclusive rows too), capped row counts, and the
-// baseline and the rule in words. The full numbers are in perflab-results/verdict.json.
-func verdictMarkdown(rep *gate.Report, heading, glance string) string {
+// CommentMarkdown renders the verdict for a PR comment or a job summary. It is Markdown
+// (perflab gate --out) made to fit a comment, which is ~828 px wide on github.com: six
+// narrow columns with the verdict first, short configuration labels, values shown whenever
+// they exist (inconclusive rows too), capped row counts, and the baseline and the rule in
+// words. Same icons and words as Text and Markdown.
+func (rep *Report) CommentMarkdown(o CommentOptions) string {
+	if o.MaxFlagged == 0 {
+		o.MaxFlagged = 25
+	}
+	if o.MaxOther == 0 {
+		o.MaxOther = 60
+	}
+	heading, glance := o.Heading, o.Glance
 	var b strings.Builder
-	fmt.Fprintf(&b, "### %s %s\n\n%s.\n\n%s", verdictIcon(rep.Verdict), heading, textfmt.Capitalize(rep.Summary), glance)
-	var flagged, improved, rest []gate.Comparison
+	fmt.Fprintf(&b, "### %s %s\n\n%s.\n\n%s", Icon(rep.Verdict), heading, textfmt.Capitalize(rep.Summary), glance)
+	var flagged, improved, rest []Comparison
 	for _, c := range rep.Comparisons {
 		switch c.Verdict {
-		case gate.Regression:
+		case Regression:
 			flagged = append(flagged, c)
-		case gate.Improvement:
+		case Improvement:
 			improved = append(improved, c)
 		default:
 			rest = append(rest, c)
@@ -56,7 +47,7 @@ func verdictMarkdown(rep *gate.Report, heading, glance string) string {
 	}
 	flagged = append(flagged, improved...) // regressions first
 	if len(flagged) > 0 {
-		comparisonTable(&b, flagged, maxFlaggedRows)
+		comparisonTable(&b, flagged, o.MaxFlagged, o.Everything)
 	}
 	if len(rest) > 0 {
 		what := "comparisons"
@@ -64,7 +55,7 @@ func verdictMarkdown(rep *gate.Report, heading, glance string) string {
 			what = "other comparisons"
 		}
 		fmt.Fprintf(&b, "<details><summary>All %d %s</summary>\n\n", len(rest), what)
-		comparisonTable(&b, rest, maxOtherRows)
+		comparisonTable(&b, rest, o.MaxOther, o.Everything)
 		b.WriteString("</details>\n\n")
 	}
 	if bl := rep.Baseline; bl != nil {
@@ -84,14 +75,14 @@ func verdictMarkdown(rep *gate.Report, heading, glance string) string {
 		}
 		b.WriteString(".\n\n")
 	}
-	fmt.Fprintf(&b, "**Rule:** a regression is a change that is significant (Holm-corrected p < %g) *and* larger than %s, on %s.", rep.Alpha, gate.Pct(rep.Threshold), strings.Join(rep.Metrics, ", "))
+	fmt.Fprintf(&b, "**Rule:** a regression is a change that is significant (Holm-corrected p < %g) *and* larger than %s, on %s.", rep.Alpha, Pct(rep.Threshold), strings.Join(rep.Metrics, ", "))
 	if rep.MinDetectable > 0 {
-		fmt.Fprintf(&b, " With this run's noise the smallest change that could be flagged is about %s.", gate.Pct(rep.MinDetectable))
+		fmt.Fprintf(&b, " With this run's noise the smallest change that could be flagged is about %s.", Pct(rep.MinDetectable))
 	}
 	b.WriteString("\n\n")
 	var notes []string
 	for _, k := range sortedKeys(rep.ConfigNotes) {
-		notes = append(notes, fmt.Sprintf("- %s: %s", configLabel(k), rep.ConfigNotes[k]))
+		notes = append(notes, fmt.Sprintf("- %s: %s", ConfigLabel(k), rep.ConfigNotes[k]))
 	}
 	for _, n := range rep.Notes {
 		notes = append(notes, "- "+n)
@@ -117,17 +108,14 @@ func verdictMarkdown(rep *gate.Report, heading, glance string) string {
 		g.keys = append(g.keys, f.Key)
 	}
 	for _, g := range groups {
-		what := "⚠️ not compared (failed)"
-		if g.broken {
-			what = "❌ broken (measured in the baseline, fails now)"
-		}
+		what := failedWords(g.broken)
 		notes = append(notes, fmt.Sprintf("- %s, %s: %s: %s", what, textfmt.Count(len(g.keys), "configuration"), g.reason, labels(g.keys, 6)))
 	}
 	if n := len(rep.OnlyInResults); n > 0 && rep.Baseline != nil {
-		notes = append(notes, fmt.Sprintf("- new, no baseline entry yet: %s", labels(rep.OnlyInResults, 8)))
+		notes = append(notes, fmt.Sprintf("- %s: %s", wordNew, labels(rep.OnlyInResults, 8)))
 	}
 	if n := len(rep.OnlyInBaseline); n > 0 {
-		notes = append(notes, fmt.Sprintf("- in the baseline but not measured: %s", labels(rep.OnlyInBaseline, 8)))
+		notes = append(notes, fmt.Sprintf("- %s: %s", wordMissing, labels(rep.OnlyInBaseline, 8)))
 	}
 	if len(notes) > 0 {
 		b.WriteString(strings.Join(notes, "\n") + "\n\n")
@@ -135,65 +123,40 @@ func verdictMarkdown(rep *gate.Report, heading, glance string) string {
 	return b.String()
 }
 
-// atAGlance is the recommended configuration of each model in one line, for the top of
-// the comment (the table further down has the details); "" without a report.
-func atAGlance(rep *report.Report) string {
-	if rep == nil {
-		return ""
-	}
-	p := rep.Options.Percentile
-	var b strings.Builder
-	for i, r := range rep.Recommendations {
-		if i == maxChartModels {
-			break
-		}
-		if r.None || r.Chosen == nil {
-			fmt.Fprintf(&b, "**Recommended for `%s`:** none fits (%s).<br>\n", modelName(r.Model), rep.Options.ConstraintText())
-			continue
-		}
-		c := r.Chosen
-		fmt.Fprintf(&b, "**Recommended for `%s`:** %s — %s %s ms, %s req/s.<br>\n", modelName(r.Model), configWords(c), p, numfmt.Ms(c.Lat(p)), numfmt.RPS(c.ThroughputRPS))
-	}
-	if b.Len() == 0 {
-		return ""
-	}
-	return strings.TrimSuffix(b.String(), "<br>\n") + "\n\n"
-}
-
 // comparisonTable writes at most limit rows, then says how many were left out.
-func comparisonTable(b *strings.Builder, cs []gate.Comparison, limit int) {
+func comparisonTable(b *strings.Builder, cs []Comparison, limit int, everything string) {
 	b.WriteString("| | configuration | metric | baseline | now | change |\n|:-:|---|---|---:|---:|---:|\n")
 	for i, c := range cs {
 		if i == limit {
-			fmt.Fprintf(b, "\n*… and %d more: every comparison is in `%s/verdict.json`.*\n", len(cs)-limit, OutDir)
+			fmt.Fprintf(b, "\n*… and %d more: every comparison is in `%s`.*\n", len(cs)-limit, everything)
 			break
 		}
-		change := fmtChange(c)
-		if c.Verdict == gate.Regression || c.Verdict == gate.Improvement {
+		change := c.ChangeText()
+		if c.Verdict == Regression || c.Verdict == Improvement {
 			change = "**" + change + "**"
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", verdictIcon(c.Verdict), configLabel(c.Key), c.Metric,
-			fmtValue(c.Metric, c.Baseline), fmtValue(c.Metric, c.Current), change)
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", Icon(c.Verdict), ConfigLabel(c.Key), c.Metric,
+			shownValue(c.Metric, c.Baseline), shownValue(c.Metric, c.Current), change)
 	}
 	b.WriteString("\n")
 }
 
-// fmtValue shows an estimate whenever it has a value (an inconclusive comparison still has
+// shownValue shows an estimate whenever it has a value (an inconclusive comparison still has
 // its numbers), with the number of runs behind it when more than one.
-func fmtValue(metric string, e gate.Estimate) string {
+func shownValue(metric string, e Estimate) string {
 	if e.Value <= 0 || math.IsNaN(e.Value) || math.IsInf(e.Value, 0) {
 		return "–"
 	}
-	s := fmtEst(metric, e.Value)
+	s := FormatValue(metric, e.Value)
 	if e.Runs > 1 {
 		s += fmt.Sprintf(" (×%d)", e.Runs)
 	}
 	return s
 }
 
-// fmtChange is the relative change now/baseline, from the gate's ratio or, when the gate
-// did not compute one (too few samples to test), from the two values.
-func fmtChange(c gate.Comparison) string {
+// ChangeText is the relative change now/baseline with its p-value, from the gate's ratio
+// or, when the gate did not compute one (too few samples to test), from the two values.
+func (c Comparison) ChangeText() string {
 	r := c.Ratio
 	if r <= 0 && c.Baseline.Value > 0 && c.Current.Value > 0 {
 		r = c.Current.Value / c.Baseline.Value
@@ -219,15 +182,15 @@ func fmtP(p float64) string {
 	return fmt.Sprintf("(p=%.2f)", p)
 }
 
-// configLabel shortens a configuration key (model|b1|compile=off|t1|i1|cl=false|q=false|cpu)
+// ConfigLabel shortens a configuration key (model|b1|compile=off|t1|i1|cl=false|q=false|cpu)
 // to what differs from the defaults: `model` b1 t1 compile cl int8. Unknown key shapes stay
 // as they are.
-func configLabel(key string) string {
+func ConfigLabel(key string) string {
 	parts := strings.Split(key, "|")
 	if len(parts) < 7 {
 		return "`" + strings.ReplaceAll(key, "|", `\|`) + "`"
 	}
-	out := []string{"`" + strings.ReplaceAll(modelName(parts[0]), "|", `\|`) + "`", parts[1], parts[3]}
+	out := []string{"`" + strings.ReplaceAll(ModelName(parts[0]), "|", `\|`) + "`", parts[1], parts[3]}
 	for _, p := range parts[2:] {
 		switch p {
 		case "compile=on":
@@ -251,7 +214,7 @@ func labels(keys []string, limit int) string {
 			ls = append(ls, fmt.Sprintf("and %d more", len(keys)-limit))
 			break
 		}
-		ls = append(ls, configLabel(k))
+		ls = append(ls, ConfigLabel(k))
 	}
 	return strings.Join(ls, ", ")
 }
@@ -272,6 +235,10 @@ func dateRange(first, last string) string {
 	return "from " + d(first) + " to " + d(last)
 }
 
-func sortedKeys(m map[string]string) []string {
-	return slices.Sorted(maps.Keys(m))
+// ModelName shortens a model file path to its file name (built-in names stay as they are).
+func ModelName(m string) string {
+	if strings.ContainsAny(m, `/\`) {
+		return filepath.Base(m)
+	}
+	return m
 }

@@ -1,0 +1,131 @@
+package action
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/perflab/perflab/internal/gate"
+)
+
+// writeSummary writes the job summary (and perflab-results/summary.md).
+func (j *job) writeSummary(rs *results, v *verdict, commentNote string) {
+	limit := MaxSummaryBytes
+	if p := j.d.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
+		if st, err := os.Stat(p); err == nil {
+			limit -= int(st.Size())
+		}
+	}
+	j.appendSummary(j.compose(max(limit, 4096), false, rs, v, commentNote))
+}
+
+func (j *job) appendSummary(md string) {
+	md = j.redact(md)
+	j.writeFile("summary.md", func(w io.Writer) error { _, err := io.WriteString(w, md); return err })
+	if j.d.Getenv("GITHUB_STEP_SUMMARY") == "" {
+		j.logf("GITHUB_STEP_SUMMARY is not set: the summary is in %s/summary.md", OutDir)
+		return
+	}
+	if err := j.fileCommand(func() { j.gha.AddStepSummary(md) }); err != nil {
+		j.warnf("job summary not written: %v", err)
+	}
+}
+
+func (j *job) setOutputs(res *Result, rs *results) {
+	rec := ""
+	if rs.rep != nil {
+		var err error
+		if rec, err = RecommendedJSON(rs.rep); err != nil {
+			j.warnf("recommended-config: %v", err)
+		}
+	}
+	reportPath := ""
+	if rs.rep != nil {
+		reportPath = j.rel(filepath.Join(j.out, "report.md"))
+	}
+	outs := [][2]string{
+		{"verdict", res.Verdict},
+		{"regressions", fmt.Sprint(res.Regressions)},
+		{"report", reportPath},
+		{"results", j.rel(rs.path)},
+		{"recommended-config", rec},
+	}
+	if j.d.Getenv("GITHUB_OUTPUT") == "" {
+		j.logf("GITHUB_OUTPUT is not set: outputs are only logged")
+		for _, o := range outs {
+			j.logf("output %s=%s", o[0], o[1])
+		}
+		return
+	}
+	for _, o := range outs {
+		k, v := o[0], j.redact(o[1])
+		if err := j.fileCommand(func() { j.gha.SetOutput(k, v) }); err != nil {
+			j.warnf("output %s not set: %v", k, err)
+		}
+	}
+}
+
+// annotate emits at most MaxAnnotations annotations for the regressions: errors when they
+// fail the check, warnings otherwise.
+func (j *job) annotate(g *gate.Report) {
+	msgs := annotations(g, MaxAnnotations)
+	asErrors := j.mode == ModePullRequest && j.in.FailOnRegression
+	a := j.gha.WithFieldsMap(map[string]string{"title": "perflab regression"})
+	for _, m := range msgs {
+		if asErrors {
+			a.Errorf("%s", j.redact(m))
+		} else {
+			a.Warningf("%s", j.redact(m))
+		}
+	}
+}
+
+// fileCommand runs a go-githubactions file command, which panics when its file cannot be
+// written, and returns that as an erroj.
+func (j *job) fileCommand(f func()) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	f()
+	return nil
+}
+
+func (j *job) writeFile(name string, write func(io.Writer) error) {
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		j.warnf("%s/%s: %v", OutDir, name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(j.out, name), []byte(j.redact(buf.String())), 0o644); err != nil {
+		j.warnf("write %s/%s: %v", OutDir, name, err)
+	}
+}
+
+// rel returns p relative to the workspace (what later steps, on the host, can use: the
+// container sees the workspace at another path).
+func (j *job) rel(p string) string { return j.ws.Rel(p) }
+
+// redact removes the token from s, whatever happens upstream.
+func (j *job) redact(s string) string {
+	if j.token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, j.token, "***")
+}
+
+func (j *job) logf(format string, a ...any) {
+	fmt.Fprintln(j.d.Stdout, j.redact(fmt.Sprintf(format, a...)))
+}
+
+func (j *job) warnf(format string, a ...any) {
+	j.gha.Warningf("%s", j.redact(fmt.Sprintf(format, a...)))
+}
+
+func (j *job) noticef(format string, a ...any) {
+	j.gha.Noticef("%s", j.redact(fmt.Sprintf(format, a...)))
+}
