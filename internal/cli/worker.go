@@ -9,8 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perflab/perflab/internal/bench"
+	"github.com/perflab/perflab/internal/child"
 	"github.com/perflab/perflab/internal/procknob"
-	"github.com/perflab/perflab/internal/sweep/wire"
+	"github.com/perflab/perflab/internal/wire"
 )
 
 // NewWorkerCmd returns the hidden `perflab sweep-worker`: perflab sweep's worker process.
@@ -28,7 +29,7 @@ func NewWorkerCmd(ios IO) *cobra.Command {
 			if err := procknob.Apply(k); err != nil {
 				return err
 			}
-			return RunWorker(ios.In, os.NewFile(wire.ResultFD, "results"))
+			return RunWorker(ios.In, os.NewFile(child.ResultFD, "results"))
 		},
 	}
 	f := cmd.Flags()
@@ -41,7 +42,7 @@ func NewWorkerCmd(ios IO) *cobra.Command {
 // RunWorker runs the worker of the spec read from in, writing its messages to out.
 func RunWorker(in io.Reader, out *os.File) error {
 	if out == nil {
-		return fmt.Errorf("sweep-worker is started by perflab sweep (no result descriptor %d)", wire.ResultFD)
+		return fmt.Errorf("sweep-worker is started by perflab sweep (no result descriptor %d)", child.ResultFD)
 	}
 	var spec wire.Spec
 	if err := json.NewDecoder(in).Decode(&spec); err != nil {

@@ -7,21 +7,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/textfmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/perflab/perflab/internal/child"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
-	"github.com/perflab/perflab/internal/sweep/wire"
+	"github.com/perflab/perflab/internal/textfmt"
+	"github.com/perflab/perflab/internal/wire"
 )
 
 // The worker design's defaults (README, "How a sweep measures").
@@ -31,7 +30,6 @@ const (
 	DefaultWarmupSeconds = 0.25 // warm-up cap per configuration
 	noisyIQROverMedian   = 0.10 // bench.NoisyIQROverMedian (sweep does not link libtorch)
 	runsConfidence       = 0.95 // the level of the between-process intervals
-	maxWorkerOutput      = 64 << 10
 )
 
 // ProcessKey identifies a configuration's process-wide setting (knobs.Knobs.PerProcess).
@@ -300,7 +298,7 @@ func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess 
 	if out := bytes.TrimSpace(printed); len(out) > 0 {
 		for _, r := range got {
 			if r.OK() {
-				r.Notes = append(r.Notes, "the model printed on stdout (kept apart from the result): "+firstLineOf(out))
+				r.Notes = append(r.Notes, "the model printed on stdout (kept apart from the result): "+child.FirstLine(out))
 			}
 		}
 	}
@@ -335,73 +333,24 @@ func (rn *Runner) startWorker(ctx context.Context, spec wire.Spec, timeout time.
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("create the result pipe: %v", err)
-	}
-	defer pr.Close()
-	args := append([]string{"sweep-worker"}, spec.Process.ProcessArgs()...)
-	cmd := exec.CommandContext(cctx, rn.Exe, args...)
-	cmd.Stdin = bytes.NewReader(in)
-	cmd.ExtraFiles = []*os.File{pw} // fd 3 = wire.ResultFD
-	stdout, stderr := &tail{max: maxWorkerOutput}, &tail{max: maxWorkerOutput}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	// Its own process group (a Ctrl-C reaches the sweep, which stops it; a timeout kills
-	// the group), and killed when the sweep dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		pw.Close()
-		return nil, fmt.Errorf("could not run perflab sweep-worker: %v", err)
-	}
-	pw.Close()
-	readErr := make(chan error, 1)
-	go func() { readErr <- wire.Read(pr, f) }()
-	werr := cmd.Wait()
-	var rerr error
-	select {
-	case rerr = <-readErr:
-	case <-time.After(5 * time.Second): // a descendant still holds the descriptor
-		pr.Close()
-		rerr = <-readErr
-	}
-	stdoutTail = stdout.b
+	ch := child.Run(ctx, child.Cmd{Exe: rn.Exe, Args: append([]string{"sweep-worker"}, spec.Process.ProcessArgs()...),
+		Stdin: bytes.NewReader(in), Timeout: timeout, Read: func(r io.Reader) error { return wire.Read(r, f) }})
 	switch {
-	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
-		return stdoutTail, fmt.Errorf("timed out after %s (timeout_seconds x %d configurations); killed", timeout, len(spec.Configs))
-	case werr != nil:
-		var ee *exec.ExitError
-		if errors.As(werr, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return stdoutTail, fmt.Errorf("crashed: killed by signal %s%s", ws.Signal(), lastLine(stderr.String(), ": "))
-			}
-			return stdoutTail, fmt.Errorf("exit status %d%s", ee.ExitCode(), lastLine(stderr.String(), ": "))
+	case ch.TimedOut:
+		return ch.Stdout, fmt.Errorf("timed out after %s (timeout_seconds x %d configurations); killed", timeout, len(spec.Configs))
+	case ch.Err != nil:
+		if why, ok := ch.Failure(); ok {
+			return ch.Stdout, errors.New(why)
 		}
-		return stdoutTail, fmt.Errorf("perflab sweep-worker: %v", werr)
-	case rerr != nil:
-		return stdoutTail, rerr
+		if !ch.Started {
+			return ch.Stdout, fmt.Errorf("could not run perflab sweep-worker: %v", ch.Err)
+		}
+		return ch.Stdout, fmt.Errorf("perflab sweep-worker: %v", ch.Err)
+	case ch.ReadErr != nil:
+		return ch.Stdout, ch.ReadErr
 	}
-	return stdoutTail, nil
+	return ch.Stdout, nil
 }
-
-// tail keeps the last max bytes written to it.
-type tail struct {
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return string(t.b) }
 
 func readPart(path string) (map[slotKey]*record.Record, map[string]*record.Preprocess, error) {
 	runs := map[slotKey]*record.Record{}
