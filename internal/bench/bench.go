@@ -10,7 +10,6 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -58,11 +57,10 @@ var (
 const DegenerateScale = 1e-6
 
 // Confidence is the confidence level of the percentile intervals in records.
-const Confidence = 0.95
+const Confidence = stats.Confidence
 
-// NoisyIQROverMedian is the dispersion above which a run is flagged as noisy (the
-// threshold torch.utils.benchmark warns at).
-const NoisyIQROverMedian = 0.10
+// NoisyIQROverMedian is the dispersion above which a run is flagged as noisy.
+const NoisyIQROverMedian = stats.NoisyIQROverMedian
 
 // Config is one configuration to measure: its knobs and how to measure it.
 type Config struct {
@@ -546,7 +544,7 @@ func (r *runner) summarise(ns []int64, wall int64, reason string) {
 	if len(s.CI) > 0 {
 		rec.LatencyCI = s.CI
 	}
-	rec.IQROverMedian = finite(s.IQROverMedian())
+	rec.IQROverMedian = stats.Finite(s.IQROverMedian())
 	rec.ForwardMsPerBatch = s.Mean
 	rec.WallMs = float64(wall) / 1e6
 	if wall > 0 {
@@ -604,13 +602,6 @@ func (r *runner) timeLoop(ns []int64) (n int, wall int64, reason string, err err
 		}
 	}
 	return n, wall, "iters", nil
-}
-
-func finite(x float64) float64 {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return 0
-	}
-	return x
 }
 
 func timePreprocess(image string, iters int) (*record.Preprocess, error) {

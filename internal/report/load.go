@@ -3,7 +3,6 @@ package report
 import (
 	"cmp"
 	"fmt"
-	"github.com/perflab/perflab/internal/textfmt"
 	"math"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
+	"github.com/perflab/perflab/internal/textfmt"
 )
 
 // Serving under load: the records of perflab load (mode "load") and of its simulation

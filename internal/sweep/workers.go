@@ -28,8 +28,6 @@ const (
 	DefaultWorkers       = 3    // worker processes per process-wide setting
 	DefaultBlockMs       = 50.0 // one configuration's block in a round
 	DefaultWarmupSeconds = 0.25 // warm-up cap per configuration
-	noisyIQROverMedian   = 0.10 // bench.NoisyIQROverMedian (sweep does not link libtorch)
-	runsConfidence       = 0.95 // the level of the between-process intervals
 )
 
 // ProcessKey identifies a configuration's process-wide setting (knobs.Knobs.PerProcess).
@@ -214,7 +212,7 @@ func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
 	if !ok {
 		q = 95
 	}
-	minTotal := stats.MinSamplesForQuantileCI(q, runsConfidence)
+	minTotal := stats.MinSamplesForQuantileCI(q, stats.Confidence)
 	spec := wire.Spec{
 		Worker:           fmt.Sprintf("%x.%d.%d", rn.OrderSeed&0xffffff, c0.Repeat, w) + "." + shortHash(c0.ProcessKey()),
 		Process:          c0.PerProcess(),
@@ -447,7 +445,7 @@ func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Re
 			}
 		}
 	}
-	s := stats.Summarize(all, runsConfidence)
+	s := stats.Summarize(all, stats.Confidence)
 	out.SamplesMs = all
 	out.Iters = s.N
 	out.LatencyP50, out.LatencyP90, out.LatencyP95, out.LatencyP99 = s.P50, s.P90, s.P95, s.P99
@@ -491,14 +489,14 @@ func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Re
 				v = append(v, r.Pct(p))
 			}
 		}
-		if rs, ok := stats.SummarizeRuns(v, runsConfidence); ok {
+		if rs, ok := stats.SummarizeRuns(v, stats.Confidence); ok {
 			if out.LatencyRunsCI == nil {
 				out.LatencyRunsCI, out.LatencyNextPI = map[string]stats.CI{}, map[string]stats.CI{}
 			}
 			out.LatencyRunsCI[p], out.LatencyNextPI[p] = rs.Mean, rs.Next
 		}
 	}
-	if rs, ok := stats.SummarizeRuns(tput, runsConfidence); ok {
+	if rs, ok := stats.SummarizeRuns(tput, stats.Confidence); ok {
 		out.ThroughputRunsCI = &rs.Mean
 	}
 	rounds := 0
@@ -515,11 +513,11 @@ func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Re
 	}
 	for _, p := range stats.Percentiles {
 		if _, ok := s.CI[p.Name]; !ok {
-			out.Notes = append(out.Notes, fmt.Sprintf("no 95%% within-run CI for %s: it needs >= %d pooled iterations (have %d)", p.Name, stats.MinSamplesForQuantileCI(p.Q, runsConfidence), s.N))
+			out.Notes = append(out.Notes, fmt.Sprintf("no 95%% within-run CI for %s: it needs >= %d pooled iterations (have %d)", p.Name, stats.MinSamplesForQuantileCI(p.Q, stats.Confidence), s.N))
 		}
 	}
-	if out.IQROverMedian > noisyIQROverMedian {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("noisy: IQR/median of the pooled samples = %.0f%% (> %.0f%%); the machine was busy: rerun or raise --iters", out.IQROverMedian*100, noisyIQROverMedian*100))
+	if out.IQROverMedian > stats.NoisyIQROverMedian {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("noisy: IQR/median of the pooled samples = %.0f%% (> %.0f%%); the machine was busy: rerun or raise --iters", out.IQROverMedian*100, stats.NoisyIQROverMedian*100))
 	}
 	if out.Key() != c.Key {
 		out.Notes = append(out.Notes, "applied configuration differs from the planned one: "+c.Key)
