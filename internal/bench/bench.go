@@ -163,7 +163,7 @@ func Run(c Config) (*record.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Process().Check(); err != nil {
+	if err := c.AtStart().Check(); err != nil {
 		return nil, err
 	}
 	runtime.LockOSThread()
@@ -209,7 +209,7 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := c.Process().Check(); err != nil {
+	if err := c.AtStart().Check(); err != nil {
 		return nil, nil, err
 	}
 	runtime.LockOSThread()
@@ -345,7 +345,7 @@ func SetOneDNNISA(isa string) error {
 func setThreads(c Config) (intra, interop int, err error) {
 	threads := c.Threads
 	if threads == 0 {
-		threads = c.Process().Threads(env.DefaultThreads())
+		threads = c.AtStart().Threads(env.DefaultThreads())
 	}
 	if err := torch.SetThreads(threads, c.InteropThreads); err != nil {
 		return 0, 0, fmt.Errorf("cannot set threads (intra %d, inter-op %d): %v", threads, c.InteropThreads, err)
@@ -402,7 +402,7 @@ func (r *runner) finish() error {
 			rec.Warnings = append(rec.Warnings, fmt.Sprintf("busy machine: other processes kept %.2f CPUs busy during the timed loop (of %g available); figures are contended", other, rec.Env.CPUsAvailable))
 		}
 	}
-	InheritedKnobs(rec, c.Process())
+	InheritedKnobs(rec, c.AtStart())
 	return nil
 }
 
