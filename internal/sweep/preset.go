@@ -24,7 +24,7 @@ import (
 	"github.com/perflab/perflab/presets"
 )
 
-// Preset is a validated sweep definition. See the README, "Presets", for the YAML schema.
+// Preset is a validated sweep definition. See docs/cli.md, "Presets", for the YAML schema.
 type Preset struct {
 	Name             string
 	Description      string

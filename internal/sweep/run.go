@@ -26,8 +26,8 @@ type Runner struct {
 	// the record written and how long the child ran.
 	Progress func(i, n int, c Config, r *record.Record, took time.Duration)
 
-	// Workers > 0 measures a bench preset in worker processes (README, "How a sweep
-	// measures"): Workers processes per process-wide setting, each holding all of that
+	// Workers > 0 measures a bench preset in worker processes (docs/statistics.md, "How a
+	// sweep measures"): Workers processes per process-wide setting, each holding all of that
 	// setting's configurations and measuring them side by side in rounds. 0 runs each
 	// configuration alone in its own `perflab bench` process (load presets always do).
 	Workers         int

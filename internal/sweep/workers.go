@@ -23,7 +23,7 @@ import (
 	"github.com/perflab/perflab/internal/wire"
 )
 
-// The worker design's defaults (README, "How a sweep measures").
+// The worker design's defaults (docs/statistics.md, "How a sweep measures").
 const (
 	DefaultWorkers       = 3    // worker processes per process-wide setting
 	DefaultBlockMs       = 50.0 // one configuration's block in a round
@@ -75,7 +75,7 @@ type slotKey struct {
 }
 
 // runWorkers runs the plan's bench configurations in worker processes (see RunWorker's
-// design in the README): for each slot 1..Workers, one worker per process-wide setting,
+// design in docs/statistics.md): for each slot 1..Workers, one worker per process-wide setting,
 // the settings in a shuffled order, so that a configuration's processes are spread over
 // the sweep.
 func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) error {
