@@ -82,6 +82,9 @@ type Knob struct {
 	// LabelWord is the knob's word in Suffix when set: a bool's word, or a format with
 	// one %s for the value ("isa=%s"); "" = not in the suffix (the head of Label has it).
 	LabelWord string
+	// UnsetName names the unset value in words ("glibc", "the library's choice"): the
+	// report's knob effects compare each value with it.
+	UnsetName string
 
 	// Validate checks the knob's value in k (Knobs.Validate); errors name the flag.
 	Validate func(k *Knobs) error
@@ -164,7 +167,7 @@ var Table = []Knob{
 	{Name: "onednn_isa", Flag: FlagOneDNNISA, Kind: String, Scope: PerProcess,
 		Usage:  "cap oneDNN's CPU kernels at this ISA for this process: " + strings.Join(OneDNNISAs, ", ") + " (default: the best the CPU has)",
 		Preset: "onednn_isa", Axis: true, GridRank: 6, GridDefault: []string{"default"}, PresetDefault: true, Check: CheckOneDNNISA, Want: "one of " + strings.Join(OneDNNISAs, ", "),
-		KeyPrefix: "isa=", KeyOptional: true, LabelWord: "isa=%s",
+		KeyPrefix: "isa=", KeyOptional: true, LabelWord: "isa=%s", UnsetName: "the library's choice",
 		Validate: func(k *Knobs) error {
 			if k.OneDNNISA != "" {
 				if err := CheckOneDNNISA(k.OneDNNISA); err != nil {
@@ -179,14 +182,14 @@ var Table = []Knob{
 		Preset: "allocator", Axis: true, GridRank: 7, GridDefault: []string{"default"}, PresetDefault: true,
 		Check: func(v string) error { return checkIn(v, procknob.Allocators) }, Want: strings.Join(procknob.Allocators, ", "),
 		Normalize: func(v string) string { return procknob.Knobs{Allocator: v}.Normalize().Allocator },
-		KeyPrefix: "alloc=", KeyOptional: true, LabelWord: "%s",
+		KeyPrefix: "alloc=", KeyOptional: true, LabelWord: "%s", UnsetName: "glibc",
 		Validate: func(k *Knobs) error { return procknob.Knobs{Allocator: k.Allocator}.Validate() },
 		field:    func(k *Knobs) any { return &k.Allocator }},
 	{Name: "omp_wait", Flag: FlagOMPWait, Kind: String, Scope: AtStart,
 		Usage:  "OpenMP wait policy of libtorch's threads: active (spin) or passive (sleep) (default: libgomp's, spin a while then sleep)",
 		Preset: "omp_wait", Axis: true, GridRank: 8, GridDefault: []string{"default"}, PresetDefault: true,
 		Check: func(v string) error { return checkIn(v, procknob.OMPWaits) }, Want: strings.Join(procknob.OMPWaits, ", "),
-		KeyPrefix: "wait=", KeyOptional: true, LabelWord: "wait=%s",
+		KeyPrefix: "wait=", KeyOptional: true, LabelWord: "wait=%s", UnsetName: "libgomp's default",
 		Validate: func(k *Knobs) error { return procknob.Knobs{OMPWait: k.OMPWait}.Validate() },
 		field:    func(k *Knobs) any { return &k.OMPWait }},
 	{Name: "pin", Flag: FlagPin, Kind: String, Scope: AtStart,
@@ -194,7 +197,7 @@ var Table = []Knob{
 		Preset: "pin", Axis: true, GridRank: 9, GridDefault: []string{"default"}, PresetDefault: true,
 		Check: func(v string) error { _, err := procknob.ParsePin(v); return err }, Want: "none, cores or a CPU list such as 0-1",
 		Normalize: func(v string) string { return procknob.Knobs{Pin: v}.Normalize().Pin },
-		KeyPrefix: "pin=", KeyOptional: true, LabelWord: "pin=%s",
+		KeyPrefix: "pin=", KeyOptional: true, LabelWord: "pin=%s", UnsetName: "none",
 		Validate: func(k *Knobs) error { return procknob.Knobs{Pin: k.Pin}.Validate() },
 		field:    func(k *Knobs) any { return &k.Pin }},
 }
@@ -230,6 +233,16 @@ var Axes = func() []*Knob {
 	slices.SortStableFunc(ks, func(a, b *Knob) int { return a.GridRank - b.GridRank })
 	return ks
 }()
+
+// ByPreset returns the row of the knob with this preset key.
+func ByPreset(key string) (*Knob, bool) {
+	for i := range Table {
+		if Table[i].Preset == key {
+			return &Table[i], true
+		}
+	}
+	return nil, false
+}
 
 // Lookup returns the row of the knob with this record name.
 func Lookup(name string) (*Knob, bool) {

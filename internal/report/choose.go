@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/stats"
 	"github.com/perflab/perflab/internal/textfmt"
@@ -267,17 +268,16 @@ func knobValue(e *Entry, knob string) (val string, rest string) {
 		}
 		return "0"
 	}
-	parts := map[string]string{
-		"batch_size":      strconv.Itoa(e.BatchSize),
-		"compile":         b2s(e.CompileApplied),
-		"threads":         strconv.Itoa(e.Threads),
-		"interop_threads": strconv.Itoa(e.InteropThreads),
-		"channels_last":   b2s(e.ChannelsLast),
-		"quantize":        b2s(e.Quantize),
-		"onednn_isa":      e.OneDNNISA,
-		"allocator":       e.Allocator,
-		"omp_wait":        e.OMPWait,
-		"pin":             e.Pin,
+	parts := map[string]string{}
+	for _, k := range effectKnobs {
+		switch kn, _ := knobs.ByPreset(k); {
+		case k == "compile":
+			parts[k] = b2s(e.CompileApplied) // as applied
+		case kn.Kind == knobs.Bool:
+			parts[k] = b2s(kn.Text(e.Knobs) == "true")
+		default:
+			parts[k] = kn.Text(e.Knobs)
+		}
 	}
 	val = parts[knob]
 	delete(parts, knob)
@@ -291,13 +291,22 @@ func knobValue(e *Entry, knob string) (val string, rest string) {
 	return val, sb.String()
 }
 
+// effectKnobs are the knobs whose effect the report shows, by preset key (knobs.Axes), in
+// the report's order: compile (as applied), the booleans, the numbers, the process knobs.
 var effectKnobs = []string{"compile", "channels_last", "quantize", "threads", "interop_threads", "batch_size",
 	"onednn_isa", "allocator", "omp_wait", "pin"}
 
-var boolKnobs = map[string]bool{"compile": true, "channels_last": true, "quantize": true}
+// onOffKnob says whether a knob's effect reads off -> on (compile as applied, booleans).
+func onOffKnob(knob string) bool {
+	kn, ok := knobs.ByPreset(knob)
+	return knob == "compile" || ok && kn.Kind == knobs.Bool
+}
 
-// defaultNames name the default ("") of the string knobs in effect summaries.
-var defaultNames = map[string]string{"onednn_isa": "the library's choice", "allocator": "glibc", "omp_wait": "libgomp's default", "pin": "none"}
+// unsetName names a knob's unset value ("") in effect summaries.
+func unsetName(knob string) string {
+	kn, _ := knobs.ByPreset(knob)
+	return kn.UnsetName
+}
 
 // compareKnobValues orders a knob's values: the default ("") first, numbers by value,
 // other strings alphabetically.
@@ -359,10 +368,10 @@ func effects(models []string, es []*Entry, p string) []Effect {
 				}
 				from, toS := base, to
 				switch {
-				case boolKnobs[knob]:
+				case onOffKnob(knob):
 					from, toS = onOff(base == "1"), onOff(to == "1")
 				case from == "":
-					from = defaultNames[knob]
+					from = unsetName(knob)
 				}
 				f := Effect{
 					Model: m, Knob: knob, From: from, To: toS, Percentile: p, Pairs: len(speed),
