@@ -323,14 +323,7 @@ func mergeLoad(rate float64, rs []*record.Record) *LoadPoint {
 			p.Latency[q] = l
 		}
 	case pooled:
-		s := stats.Summarize(all, Confidence)
-		for _, q := range stats.PercentileNames {
-			l := Pct{Value: s.Pct(q)}
-			if ci, ok := s.CI[q]; ok {
-				l.CI, l.HasCI = ci, true
-			}
-			p.Latency[q] = l
-		}
+		setPooled(p.Latency, stats.Summarize(all, Confidence))
 	default:
 		for _, q := range stats.PercentileNames {
 			p.Latency[q] = Pct{Value: median(rs, func(r *record.Record) float64 { return recordPct(r, q) })}

@@ -351,13 +351,7 @@ func merge(rs []*record.Record) *Entry {
 			tput += r.ThroughputRPS
 		}
 		s := stats.Summarize(all, Confidence)
-		for _, p := range stats.PercentileNames {
-			l := Pct{Value: s.Pct(p)}
-			if ci, ok := s.CI[p]; ok {
-				l.CI, l.HasCI = ci, true
-			}
-			e.Latency[p] = l
-		}
+		setPooled(e.Latency, s)
 		e.ThroughputRPS = tput / float64(len(rs))
 		e.IQROverMedian = s.IQROverMedian()
 		e.Iters = s.N
@@ -432,6 +426,18 @@ func betweenProcesses(e *Entry, rs []*record.Record) {
 		e.ThroughputBetween, e.HasThroughputBetween = s.Mean, true
 	}
 	e.Notes = append(e.Notes, fmt.Sprintf("%d worker %s", len(e.Processes), textfmt.Plural(len(e.Processes), "process", "processes")))
+}
+
+// setPooled sets every percentile of dst from the pooled samples' summary s, with its CI
+// when s has one.
+func setPooled(dst map[string]Pct, s stats.Summary) {
+	for _, p := range stats.PercentileNames {
+		l := Pct{Value: s.Pct(p)}
+		if ci, ok := s.CI[p]; ok {
+			l.CI, l.HasCI = ci, true
+		}
+		dst[p] = l
+	}
 }
 
 func validCI(ci stats.CI) bool {
