@@ -22,9 +22,9 @@ import (
 	"github.com/perflab/perflab/internal/preprocess"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
-	"github.com/perflab/perflab/internal/sweep/wire"
 	"github.com/perflab/perflab/internal/testutil"
 	"github.com/perflab/perflab/internal/torch"
+	"github.com/perflab/perflab/internal/wire"
 )
 
 // Keep the main goroutine (which runs no test) on the main OS thread: every test, and so

@@ -12,8 +12,8 @@ import (
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
-	"github.com/perflab/perflab/internal/sweep/wire"
 	"github.com/perflab/perflab/internal/torch"
+	"github.com/perflab/perflab/internal/wire"
 )
 
 // RunWorker measures the configurations of spec side by side in this process: it loads

@@ -106,7 +106,7 @@ func resultOut(w io.Writer, fd int) io.Writer {
 // RunBench measures the configuration (or, with --ab-with, the A/B pair), appends the
 // record(s) to --out and prints them.
 func RunBench(opts *BenchOptions) error {
-	if err := procknob.Apply(opts.Config.Process()); err != nil {
+	if err := procknob.Apply(opts.Config.AtStart()); err != nil {
 		return err
 	}
 	var recs []*record.Record

@@ -261,7 +261,7 @@ func RunLoad(ctx context.Context, opts *LoadOptions) error {
 		return err
 	}
 	if !opts.Simulate {
-		if err := procknob.Apply(opts.Knobs.Process()); err != nil {
+		if err := procknob.Apply(opts.Knobs.AtStart()); err != nil {
 			return err
 		}
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/perflab/perflab/internal/torch"
 )
 
-// Exit codes, the one table perflab uses (documented in --help and the README).
+// Exit codes, the one table perflab uses (documented in --help and docs/cli.md, "Exit codes").
 const (
 	ExitOK         = 0 // success (gate: no regression, or nothing to compare yet)
 	ExitRegression = 1 // gate: a regression was found

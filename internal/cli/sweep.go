@@ -63,8 +63,8 @@ worker) and between-process intervals (latency_runs_ci) next to the within-run C
 configuration that errors, crashes or hangs (timeout) becomes a record with status
 "failed" and the reason; the sweep goes on.
 
-Built-in presets: ` + strings.Join(presets.Names(), ", ") + ` (or a path to a preset YAML file; schema in the
-README). --quick uses the preset's quick subset. Thread counts above the CPUs available to
+Built-in presets: ` + strings.Join(presets.Names(), ", ") + ` (or a path to a preset YAML file; schema in
+docs/cli.md, "Presets"). --quick uses the preset's quick subset. Thread counts above the CPUs available to
 this process are skipped with a note. The order is shuffled with a recorded seed
 (order_seed) so that machine drift does not favour one setting; --repeat N runs N shuffled
 repetitions. Each configuration stops early once its target percentile's CI (pooled over

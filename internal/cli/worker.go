@@ -9,39 +9,38 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perflab/perflab/internal/bench"
+	"github.com/perflab/perflab/internal/child"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/procknob"
-	"github.com/perflab/perflab/internal/sweep/wire"
+	"github.com/perflab/perflab/internal/wire"
 )
 
 // NewWorkerCmd returns the hidden `perflab sweep-worker`: perflab sweep's worker process.
 // It reads a wire.Spec (JSON) on stdin and writes its results on file descriptor 3.
-// The CPU serving knobs come as flags: they are applied (procknob.Apply re-executes the
+// The knobs of scope AtStart (the CPU knobs) come as flags: they are applied (procknob.Apply re-executes the
 // process with them) before the spec is read, so the re-executed process reads it.
 func NewWorkerCmd(ios IO) *cobra.Command {
-	var k procknob.Knobs
+	var k knobs.Knobs
 	cmd := &cobra.Command{
 		Use:    "sweep-worker",
 		Short:  "perflab sweep's worker process (internal)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := procknob.Apply(k); err != nil {
+			if err := procknob.Apply(k.AtStart()); err != nil {
 				return err
 			}
-			return RunWorker(ios.In, os.NewFile(wire.ResultFD, "results"))
+			return RunWorker(ios.In, os.NewFile(child.ResultFD, "results"))
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&k.Allocator, "allocator", "", "memory allocator (procknob)")
-	f.StringVar(&k.OMPWait, "omp-wait", "", "OpenMP wait policy (procknob)")
-	f.StringVar(&k.Pin, "pin", "", "thread pinning (procknob)")
+	knobs.AddFlags(cmd.Flags(), &k, knobs.Only(knobs.AtStart)) // what spec.Process.ProcessArgs() passes
 	return cmd
 }
 
 // RunWorker runs the worker of the spec read from in, writing its messages to out.
 func RunWorker(in io.Reader, out *os.File) error {
 	if out == nil {
-		return fmt.Errorf("sweep-worker is started by perflab sweep (no result descriptor %d)", wire.ResultFD)
+		return fmt.Errorf("sweep-worker is started by perflab sweep (no result descriptor %d)", child.ResultFD)
 	}
 	var spec wire.Spec
 	if err := json.NewDecoder(in).Decode(&spec); err != nil {

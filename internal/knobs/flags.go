@@ -5,12 +5,9 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
-
-	"github.com/perflab/perflab/internal/procknob"
 )
 
 // Flag names of the knobs, as perflab bench, load and gate --ab take them.
@@ -75,73 +72,57 @@ func (s *flagSet) usageOf(name, def string) string {
 	return s.prefix + def
 }
 
-// AddFlags registers the knob flags on f, with k's current values as their defaults.
-func AddFlags(f *pflag.FlagSet, k *Knobs, opts ...FlagOption) {
-	s := newFlagSet(opts)
-	add := func(name string, reg func(usage string), usage string) {
-		if !s.omit[name] {
-			reg(s.usageOf(name, usage))
+// Only keeps the flags of the knobs of this scope (the sweep worker takes the AtStart ones).
+func Only(scope Scope) FlagOption {
+	return func(s *flagSet) {
+		for _, kn := range Table {
+			if kn.Scope != scope {
+				s.omit[kn.Flag] = true
+			}
 		}
 	}
-	add(FlagModel, func(u string) { f.StringVar(&k.Model, FlagModel, k.Model, u) },
-		"built-in model name or path to a TorchScript file (required)")
-	add(FlagInput, func(u string) { f.StringArrayVar(&k.Inputs, FlagInput, k.Inputs, u) },
-		"forward argument of a TorchScript file, e.g. 'float32[B,3,224,224]' or 'int64[B,128]:0..8191' (repeat per argument)")
-	add(FlagDevice, func(u string) { f.StringVar(&k.Device, FlagDevice, k.Device, u) },
-		"device; only cpu (this libtorch has no CUDA)")
-	add(FlagBatchSize, func(u string) { f.IntVar(&k.BatchSize, FlagBatchSize, k.BatchSize, u) }, "batch size B")
-	add(FlagCompile, func(u string) { f.StringVar(&k.Compile, FlagCompile, k.Compile, u) },
-		"freeze + optimize_for_inference: auto, on or off")
-	add(FlagThreads, func(u string) { f.IntVar(&k.Threads, FlagThreads, k.Threads, u) },
-		"intra-op threads (default: CPUs available to the process, cgroup-aware)")
-	add(FlagInteropThreads, func(u string) { f.IntVar(&k.InteropThreads, FlagInteropThreads, k.InteropThreads, u) },
-		"inter-op threads (default: libtorch's choice)")
-	add(FlagChannelsLast, func(u string) { f.BoolVar(&k.ChannelsLast, FlagChannelsLast, k.ChannelsLast, u) },
-		"channels_last memory format for model and input (vision models)")
-	add(FlagQuantize, func(u string) { f.BoolVar(&k.Quantize, FlagQuantize, k.Quantize, u) },
-		"use the model's dynamic-int8 variant (tiny_transformer)")
-	add(FlagOneDNNISA, func(u string) { f.StringVar(&k.OneDNNISA, FlagOneDNNISA, k.OneDNNISA, u) },
-		"cap oneDNN's CPU kernels at this ISA for this process: "+strings.Join(OneDNNISAs, ", ")+" (default: the best the CPU has)")
-	add(FlagAllocator, func(u string) { f.StringVar(&k.Allocator, FlagAllocator, k.Allocator, u) },
-		"memory allocator, preloaded before libtorch starts: "+strings.Join(procknob.Allocators, ", ")+" (default: the environment's, glibc)")
-	add(FlagOMPWait, func(u string) { f.StringVar(&k.OMPWait, FlagOMPWait, k.OMPWait, u) },
-		"OpenMP wait policy of libtorch's threads: active (spin) or passive (sleep) (default: libgomp's, spin a while then sleep)")
-	add(FlagPin, func(u string) { f.StringVar(&k.Pin, FlagPin, k.Pin, u) },
-		"thread pinning: none, cores (one OpenMP thread per core) or a CPU list such as 0-1 (the process on those CPUs)")
+}
+
+// AddFlags registers the knob flags on f (Table), with k's current values as their defaults.
+func AddFlags(f *pflag.FlagSet, k *Knobs, opts ...FlagOption) {
+	s := newFlagSet(opts)
+	for _, kn := range Table {
+		if s.omit[kn.Flag] {
+			continue
+		}
+		usage := s.usageOf(kn.Flag, kn.Usage)
+		switch p := kn.field(k).(type) {
+		case *string:
+			f.StringVar(p, kn.Flag, *p, usage)
+		case *int:
+			f.IntVar(p, kn.Flag, *p, usage)
+		case *bool:
+			f.BoolVar(p, kn.Flag, *p, usage)
+		case *[]string:
+			f.StringArrayVar(p, kn.Flag, *p, usage)
+		}
+	}
 }
 
 // Args returns the flags that give a child perflab process these knobs (the inverse of
-// AddFlags with the same options): model, batch size, compile and thread counts always,
-// the others when set.
+// AddFlags with the same options): the knobs with ArgAlways (model, batch size, compile,
+// thread counts) always, the others when set.
 func (k Knobs) Args(opts ...FlagOption) []string {
 	s := newFlagSet(opts)
 	var args []string
-	add := func(name string, vals ...string) {
-		if s.omit[name] {
-			return
+	for _, kn := range Table {
+		if s.omit[kn.Flag] || !kn.ArgAlways && !kn.IsSet(k) {
+			continue
 		}
-		for _, v := range vals {
-			args = append(args, "--"+name, v)
-		}
-	}
-	add(FlagModel, k.Model)
-	add(FlagInput, k.Inputs...)
-	if k.Device != "" && k.Device != CPU {
-		add(FlagDevice, k.Device)
-	}
-	add(FlagBatchSize, strconv.Itoa(k.BatchSize))
-	add(FlagCompile, k.Compile)
-	add(FlagThreads, strconv.Itoa(k.Threads))
-	add(FlagInteropThreads, strconv.Itoa(k.InteropThreads))
-	if k.ChannelsLast && !s.omit[FlagChannelsLast] {
-		args = append(args, "--"+FlagChannelsLast)
-	}
-	if k.Quantize && !s.omit[FlagQuantize] {
-		args = append(args, "--"+FlagQuantize)
-	}
-	for _, kv := range [][2]string{{FlagOneDNNISA, k.OneDNNISA}, {FlagAllocator, k.Allocator}, {FlagOMPWait, k.OMPWait}, {FlagPin, k.Pin}} {
-		if kv[1] != "" {
-			add(kv[0], kv[1])
+		switch p := kn.field(&k).(type) {
+		case *bool:
+			args = append(args, "--"+kn.Flag)
+		case *[]string:
+			for _, v := range *p {
+				args = append(args, "--"+kn.Flag, v)
+			}
+		default:
+			args = append(args, "--"+kn.Flag, kn.Text(k))
 		}
 	}
 	return args

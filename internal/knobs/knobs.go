@@ -50,39 +50,17 @@ type Knobs struct {
 	Pin            string   `json:"pin,omitempty"`        // procknob.ParsePin: "cores" or a CPU list; "" = none
 }
 
-// Validate checks what can be checked without loading anything or looking at the CPUs.
-// Its errors name the flag and the fix.
+// Validate checks what can be checked without loading anything or looking at the CPUs,
+// knob by knob (the device first, then Table's order). Its errors name the flag and the fix.
 func (k *Knobs) Validate() error {
-	switch d := strings.ToLower(k.Device); {
-	case d == "" || d == CPU:
-	case d == "cuda" || d == "gpu" || d == "mps":
-		return fmt.Errorf("--device %s is not available: this libtorch (Debian's 1.13 CPU build) has no %s support; use --device cpu", k.Device, strings.ToUpper(k.Device))
-	case strings.HasPrefix(d, "cuda:"):
-		return fmt.Errorf("--device %s is not available: this libtorch has no CUDA support; use --device cpu", k.Device)
-	default:
-		return fmt.Errorf("unknown --device %q: use cpu", k.Device)
-	}
-	switch {
-	case k.Model == "":
-		return fmt.Errorf("--model is required: a built-in model name or a TorchScript file")
-	case k.BatchSize < 1:
-		return fmt.Errorf("--batch-size must be >= 1, got %d", k.BatchSize)
-	case k.BatchSize > MaxBatch:
-		return fmt.Errorf("--batch-size %d is more than %d", k.BatchSize, MaxBatch)
-	case k.Threads < 0:
-		return fmt.Errorf("--threads must be >= 1 (or 0 for the CPUs available), got %d", k.Threads)
-	case k.InteropThreads < 0:
-		return fmt.Errorf("--interop-threads must be >= 1 (or 0 for libtorch's default), got %d", k.InteropThreads)
-	}
-	if err := CheckCompile(k.Compile); err != nil {
-		return err
-	}
-	if k.OneDNNISA != "" {
-		if err := CheckOneDNNISA(k.OneDNNISA); err != nil {
-			return fmt.Errorf("--onednn-isa: %v", err)
+	for _, kn := range validateOrder {
+		if v := kn.Validate; v != nil {
+			if err := v(k); err != nil {
+				return err
+			}
 		}
 	}
-	return k.Process().Validate()
+	return nil
 }
 
 // CheckCompile says whether s is a --compile value.
@@ -93,9 +71,9 @@ func CheckCompile(s string) error {
 	return nil
 }
 
-// Process returns the per-process CPU knobs (which must be in place when the process
-// starts: procknob.Apply).
-func (k Knobs) Process() procknob.Knobs {
+// AtStart returns the knobs of Scope AtStart (the CPU knobs), which must be in place
+// when the process starts: procknob.Apply.
+func (k Knobs) AtStart() procknob.Knobs {
 	return procknob.Knobs{Allocator: k.Allocator, OMPWait: k.OMPWait, Pin: k.Pin}
 }
 
@@ -105,7 +83,7 @@ func (k Knobs) Normalize() Knobs {
 	if k.Device = strings.ToLower(k.Device); k.Device == "" {
 		k.Device = CPU
 	}
-	p := k.Process().Normalize()
+	p := k.AtStart().Normalize()
 	k.Allocator, k.OMPWait, k.Pin = p.Allocator, p.OMPWait, p.Pin
 	return k
 }
@@ -114,40 +92,21 @@ func (k Knobs) Normalize() Knobs {
 // "resnet18|b4|compile=on|t2|i0|cl=false|q=false|cpu". Seed records without a requested
 // compile mode key by the one applied (record.Record.Key fills it in).
 func (k Knobs) Key() string {
-	device := k.Device
-	if device == "" {
-		device = CPU
-	}
-	key := fmt.Sprintf("%s|b%d|compile=%s|t%d|i%d|cl=%t|q=%t|%s", Printable(k.Model), k.BatchSize, k.Compile, k.Threads, k.InteropThreads, k.ChannelsLast, k.Quantize, device)
-	for _, kv := range [][2]string{{"isa", k.OneDNNISA}, {"alloc", k.Allocator}, {"wait", k.OMPWait}, {"pin", k.Pin}} {
-		if kv[1] != "" {
-			key += "|" + kv[0] + "=" + kv[1]
+	parts := make([]string, 0, len(Table))
+	for i := range Table {
+		if p := Table[i].keyPart(k); p != "" {
+			parts = append(parts, p)
 		}
 	}
-	return key
+	return strings.Join(parts, "|")
 }
 
 // Suffix is the human label of the knobs beyond model, batch, compile and threads, e.g.
 // " channels_last int8 isa=avx2 jemalloc wait=active pin=cores" ("" when none is set).
 func (k Knobs) Suffix() string {
 	var s string
-	if k.ChannelsLast {
-		s += " channels_last"
-	}
-	if k.Quantize {
-		s += " int8"
-	}
-	if k.OneDNNISA != "" {
-		s += " isa=" + k.OneDNNISA
-	}
-	if k.Allocator != "" {
-		s += " " + k.Allocator
-	}
-	if k.OMPWait != "" {
-		s += " wait=" + k.OMPWait
-	}
-	if k.Pin != "" {
-		s += " pin=" + k.Pin
+	for i := range Table {
+		s += Table[i].labelPart(k)
 	}
 	return s
 }
@@ -202,20 +161,24 @@ func CheckOneDNNISA(name string) error {
 	return fmt.Errorf("unknown oneDNN ISA %q: use one of %s (or leave it unset for the library's choice)", name, strings.Join(OneDNNISAs, ", "))
 }
 
-// PerProcess returns the knobs that apply to a whole process (the model, thread pools,
-// the oneDNN ISA and the CPU knobs), with the ones a process can hold side by side
-// (batch size, compile, channels_last, quantize) cleared. Configurations with equal
-// PerProcess knobs can share a worker process. A new process-wide knob is kept here.
+// PerProcess returns the knobs that apply to a whole process (Scope PerProcess and
+// AtStart in Table: the model, thread pools, the oneDNN ISA and the CPU knobs), with the
+// ones a process can hold side by side (PerConfig: batch size, compile, channels_last,
+// quantize) cleared. Configurations with equal PerProcess knobs can share a worker
+// process.
 func (k Knobs) PerProcess() Knobs {
-	k.BatchSize, k.Compile, k.ChannelsLast, k.Quantize = 0, "", false, false
+	for i := range Table {
+		if Table[i].Scope == PerConfig {
+			Table[i].clear(&k)
+		}
+	}
 	return k
 }
 
-// ProcessArgs returns only the flags of the CPU knobs that must be in place when a
-// process starts (--allocator, --omp-wait, --pin), for a child that takes no others.
+// ProcessArgs returns only the flags of the knobs that must be in place when a process
+// starts (Scope AtStart: --allocator, --omp-wait, --pin), for a child that takes no others.
 func (k Knobs) ProcessArgs() []string {
-	return k.Args(Omit(FlagModel, FlagInput, FlagDevice, FlagBatchSize, FlagCompile, FlagThreads, FlagInteropThreads,
-		FlagChannelsLast, FlagQuantize, FlagOneDNNISA))
+	return k.Args(Only(AtStart))
 }
 
 // CompileLabel says what was applied and, when it differs, what was asked: "on", "off

@@ -13,7 +13,7 @@ import (
 )
 
 // Confidence is the confidence level of the latency percentile intervals in records.
-const Confidence = 0.95
+const Confidence = stats.Confidence
 
 // SaturatedRatio: a run whose achieved rate is under this fraction of its issued rate
 // could not keep up.
@@ -258,14 +258,7 @@ func (s *Summary) LagWarning(pct string) string {
 func (s *Summary) Step(c Config, pass bool) record.CapacityStep {
 	return record.CapacityStep{
 		OfferedRPS: c.OfferedRPS, AchievedRPS: s.AchievedRPS, Requests: s.Requests, Timeouts: s.Timeouts, Dropped: s.Dropped,
-		P50: finite(s.Latency.P50), P90: finite(s.Latency.P90), P95: finite(s.Latency.P95), P99: finite(s.Latency.P99),
+		P50: stats.Finite(s.Latency.P50), P90: stats.Finite(s.Latency.P90), P95: stats.Finite(s.Latency.P95), P99: stats.Finite(s.Latency.P99),
 		Saturated: s.Saturated, Pass: pass,
 	}
-}
-
-func finite(v float64) float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0
-	}
-	return v
 }

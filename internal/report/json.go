@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/numfmt"
+	"github.com/perflab/perflab/internal/stats"
 )
 
 // JSONConfig is a configuration in the JSON output: its knobs with the record's names,
@@ -89,9 +89,9 @@ func jsonConfig(e *Entry, p string) *JSONConfig {
 		return nil
 	}
 	c := &JSONConfig{
-		Knobs: e.Knobs, CompileApplied: e.CompileApplied, InteropThreads: e.InteropThreads, LatencyMs: finite(e.Lat(p)),
-		ThroughputRPS: finite(e.ThroughputRPS), Iters: e.Iters, Runs: e.Runs,
-		Latencies: JSONLats{P50: finite(e.Lat("p50")), P90: finite(e.Lat("p90")), P95: finite(e.Lat("p95")), P99: finite(e.Lat("p99"))},
+		Knobs: e.Knobs, CompileApplied: e.CompileApplied, InteropThreads: e.InteropThreads, LatencyMs: stats.Finite(e.Lat(p)),
+		ThroughputRPS: stats.Finite(e.ThroughputRPS), Iters: e.Iters, Runs: e.Runs,
+		Latencies: JSONLats{P50: stats.Finite(e.Lat("p50")), P90: stats.Finite(e.Lat("p90")), P95: stats.Finite(e.Lat("p95")), P99: stats.Finite(e.Lat("p99"))},
 	}
 	if l := e.Latency[p]; l.HasCI {
 		c.LatencyCI = &JSONCI{Lo: l.CI.Lo, Hi: l.CI.Hi, Confidence: l.CI.Confidence}
@@ -101,14 +101,6 @@ func jsonConfig(e *Entry, p string) *JSONConfig {
 		c.Processes = len(e.Processes)
 	}
 	return c
-}
-
-// finite maps NaN and infinities (which encoding/json refuses) to 0.
-func finite(v float64) float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0
-	}
-	return v
 }
 
 // WriteJSON writes {"recommendations": [...]} as indented JSON.

@@ -3,7 +3,6 @@ package report
 import (
 	"cmp"
 	"fmt"
-	"github.com/perflab/perflab/internal/textfmt"
 	"math"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
+	"github.com/perflab/perflab/internal/textfmt"
 )
 
 // Serving under load: the records of perflab load (mode "load") and of its simulation
@@ -323,14 +323,7 @@ func mergeLoad(rate float64, rs []*record.Record) *LoadPoint {
 			p.Latency[q] = l
 		}
 	case pooled:
-		s := stats.Summarize(all, Confidence)
-		for _, q := range stats.PercentileNames {
-			l := Pct{Value: s.Pct(q)}
-			if ci, ok := s.CI[q]; ok {
-				l.CI, l.HasCI = ci, true
-			}
-			p.Latency[q] = l
-		}
+		setPooled(p.Latency, stats.Summarize(all, Confidence))
 	default:
 		for _, q := range stats.PercentileNames {
 			p.Latency[q] = Pct{Value: median(rs, func(r *record.Record) float64 { return recordPct(r, q) })}

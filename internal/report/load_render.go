@@ -191,7 +191,7 @@ func (lr *LoadReport) toJSON() []JSONServing {
 			j.CompileRequested, j.ChannelsLast, j.Quantize, j.Arrival = c.Compile, c.ChannelsLast, c.Quantize, c.Arrival
 			j.CapacityRPS = c.Capacity
 			if at := c.PointAt(c.Capacity); at != nil {
-				j.LatencyMs, j.AchievedRPS = finite(at.Lat(r.Percentile)), finite(at.AchievedRPS)
+				j.LatencyMs, j.AchievedRPS = stats.Finite(at.Lat(r.Percentile)), stats.Finite(at.AchievedRPS)
 			}
 		}
 		if ru := r.RunnerUp; ru != nil {

@@ -3,7 +3,6 @@ package report
 import (
 	"bufio"
 	"fmt"
-	"github.com/perflab/perflab/internal/textfmt"
 	"io"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
+	"github.com/perflab/perflab/internal/textfmt"
 )
 
 // PlotFile is a plot written next to the markdown.

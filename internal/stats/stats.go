@@ -176,8 +176,25 @@ func Summarize(samples []float64, confidence float64) Summary {
 	return sum
 }
 
+// Confidence is the confidence level of every interval perflab computes from samples or
+// runs (records, sweeps, reports, load).
+const Confidence = 0.95
+
+// NoisyIQROverMedian is the dispersion (IQROverMedian) above which a run or a
+// configuration is flagged as noisy: the threshold torch.utils.benchmark warns of
+// "system fluctuation" at.
+const NoisyIQROverMedian = 0.10
+
+// Finite returns v, or 0 for NaN and the infinities (which encoding/json refuses).
+func Finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
 // IQROverMedian returns the relative dispersion IQR/P50. torch.utils.benchmark
-// warns of "system fluctuation" when this exceeds 0.10. It is NaN or ±Inf
+// warns of "system fluctuation" when this exceeds NoisyIQROverMedian. It is NaN or ±Inf
 // when the median is zero.
 func (s Summary) IQROverMedian() float64 {
 	return s.IQR / s.P50

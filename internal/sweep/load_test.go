@@ -30,7 +30,7 @@ func TestParseLoadPreset(t *testing.T) {
 		t.Errorf("load settings: %s %+v", p.Mode, p.Load)
 	}
 	g := p.Grids[0]
-	if len(g.Instances) != 2 || len(g.MaxBatch) != 2 || g.MaxDelayMs[1] != 2.5 || len(g.Rates) != 2 || g.Arrival[0] != "poisson" || g.BatchSizes != nil {
+	if len(g.Instances) != 2 || len(g.MaxBatch) != 2 || g.MaxDelayMs[1] != 2.5 || len(g.Rates) != 2 || g.Arrival[0] != "poisson" || g.Values["batch_size"] != nil {
 		t.Errorf("grid %+v", g)
 	}
 	cfgs, skipped, err := p.Expand(PlanOptions{CPUsAvailable: 2})

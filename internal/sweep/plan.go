@@ -129,8 +129,8 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 			skipped = append(skipped, Skipped{cfg, fmt.Sprintf("onednn_isa %s: the same kernels as the library's choice on this CPU (%s)", cfg.OneDNNISA, opts.CPUISA)})
 		case cfg.Pin != "" && cfg.Serving != nil && cfg.Instances > 1:
 			skipped = append(skipped, Skipped{cfg, procknob.ErrPinInstances.Error()})
-		case opts.CheckKnobs != nil && opts.CheckKnobs(cfg.Process()) != nil:
-			skipped = append(skipped, Skipped{cfg, opts.CheckKnobs(cfg.Process()).Error()})
+		case opts.CheckKnobs != nil && opts.CheckKnobs(cfg.AtStart()) != nil:
+			skipped = append(skipped, Skipped{cfg, opts.CheckKnobs(cfg.AtStart()).Error()})
 		case opts.CPUsAvailable > 0 && float64(cpus) > math.Ceil(opts.CPUsAvailable):
 			skipped = append(skipped, Skipped{cfg, fmt.Sprintf("%s > %g CPUs available", why, opts.CPUsAvailable)})
 		default:
@@ -142,13 +142,8 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 	total := 0
 	for _, g := range p.Grids {
 		n := len(g.Models)
-		lens := []int{len(g.BatchSizes), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize)}
-		if p.Mode == ModeLoad {
-			lens = []int{len(g.MaxBatch), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize),
-				len(g.Instances), len(g.MaxDelayMs), len(g.Arrival), max(1, len(g.Rates)), len(g.OneDNNISA)}
-		}
-		for _, l := range lens {
-			if n = n * l; n > MaxConfigs {
+		for _, a := range p.axes(g) {
+			if n = n * a.n; n > MaxConfigs {
 				break
 			}
 		}
@@ -163,18 +158,15 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 			}
 			found[m] = true
 			vision, int8 := knobsFor(m, g.Inputs)
+			why := func(c Config) (int, string) { return c.Threads, fmt.Sprintf("%d threads", c.Threads) }
 			if p.Mode == ModeLoad {
-				p.expandLoad(g, m, func(cfg Config) {
-					add(cfg, vision, int8, cfg.Instances*cfg.Threads, fmt.Sprintf("%d instances x %d threads", cfg.Instances, cfg.Threads))
-				})
-				continue
+				why = func(c Config) (int, string) {
+					return c.Instances * c.Threads, fmt.Sprintf("%d instances x %d threads", c.Instances, c.Threads)
+				}
 			}
-			cross([]int{len(g.BatchSizes), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize), len(g.OneDNNISA),
-				len(g.Allocator), len(g.OMPWait), len(g.Pin)}, func(ix []int) {
-				cfg := Config{Knobs: knobs.Knobs{Model: m, Inputs: g.Inputs, BatchSize: g.BatchSizes[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
-					Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]], OneDNNISA: g.OneDNNISA[ix[6]],
-					Allocator: g.Allocator[ix[7]], OMPWait: g.OMPWait[ix[8]], Pin: g.Pin[ix[9]]}}
-				add(cfg, vision, int8, cfg.Threads, fmt.Sprintf("%d threads", cfg.Threads))
+			p.expand(g, m, func(cfg Config) {
+				cpus, text := why(cfg)
+				add(cfg, vision, int8, cpus, text)
 			})
 		}
 	}
@@ -210,21 +202,62 @@ func cross(lens []int, f func(ix []int)) {
 	}
 }
 
-// expandLoad calls add with each of a load grid's configurations of model m: max batch x
-// threads x inter-op threads x compile x channels_last x quantize x instances x max delay
-// x arrival x rate (or one capacity search) x allocator x omp_wait x pin x onednn_isa.
-func (p *Preset) expandLoad(g Grid, m string, add func(Config)) {
+// axis is one dimension of a grid's product: a knob's values, or a serving setting's.
+type axis struct {
+	n   int
+	set func(c *Config, i int)
+}
+
+// axes are the dimensions of grid g, the first varying slowest: knobs.Axes; in a load preset the batch size is the batcher's max batch,
+// and the serving settings (instances, max delay, arrival, rate or one capacity search)
+// come after the knobs set once a process runs and before those it starts with (AtStart).
+func (p *Preset) axes(g Grid) []axis {
+	var out, atStart []axis
+	for _, kn := range knobs.Axes {
+		vals := g.Values[kn.Name]
+		a := axis{len(vals), func(c *Config, i int) { _ = kn.Set(&c.Knobs, vals[i]) }}
+		switch {
+		case p.Mode == ModeLoad && kn.Name == "batch_size":
+			a = axis{len(g.MaxBatch), func(c *Config, i int) { c.BatchSize, c.Serving.MaxBatch = g.MaxBatch[i], g.MaxBatch[i] }}
+		case p.Mode == ModeLoad && kn.Scope == knobs.AtStart:
+			atStart = append(atStart, a)
+			continue
+		}
+		out = append(out, a)
+	}
+	if p.Mode != ModeLoad {
+		return out
+	}
 	rates := g.Rates
 	if p.Load.FindCapacity {
 		rates = []float64{0}
 	}
-	cross([]int{len(g.MaxBatch), len(g.Threads), len(g.InteropThreads), len(g.Compile), len(g.ChannelsLast), len(g.Quantize),
-		len(g.Instances), len(g.MaxDelayMs), len(g.Arrival), len(rates), len(g.Allocator), len(g.OMPWait), len(g.Pin), len(g.OneDNNISA)}, func(ix []int) {
-		add(Config{Knobs: knobs.Knobs{Model: m, Inputs: g.Inputs, BatchSize: g.MaxBatch[ix[0]], Threads: g.Threads[ix[1]], InteropThreads: g.InteropThreads[ix[2]],
-			Compile: g.Compile[ix[3]], ChannelsLast: g.ChannelsLast[ix[4]], Quantize: g.Quantize[ix[5]],
-			Allocator: g.Allocator[ix[10]], OMPWait: g.OMPWait[ix[11]], Pin: g.Pin[ix[12]], OneDNNISA: g.OneDNNISA[ix[13]]},
-			Serving: &knobs.Serving{Instances: g.Instances[ix[6]], MaxBatch: g.MaxBatch[ix[0]], MaxDelayMs: g.MaxDelayMs[ix[7]], Arrival: g.Arrival[ix[8]], OfferedRPS: rates[ix[9]]},
-			Mode:    ModeLoad, FindCapacity: p.Load.FindCapacity, LatencyPct: p.Load.LatencyPct, BudgetMs: p.Load.BudgetMs})
+	out = append(out,
+		axis{len(g.Instances), func(c *Config, i int) { c.Instances = g.Instances[i] }},
+		axis{len(g.MaxDelayMs), func(c *Config, i int) { c.MaxDelayMs = g.MaxDelayMs[i] }},
+		axis{len(g.Arrival), func(c *Config, i int) { c.Arrival = g.Arrival[i] }},
+		axis{len(rates), func(c *Config, i int) { c.OfferedRPS = rates[i] }})
+	return append(out, atStart...)
+}
+
+// expand calls add with each of grid g's configurations of model m, in the order of its
+// axes.
+func (p *Preset) expand(g Grid, m string, add func(Config)) {
+	axes := p.axes(g)
+	lens := make([]int, len(axes))
+	for i, a := range axes {
+		lens[i] = a.n
+	}
+	cross(lens, func(ix []int) {
+		c := Config{Knobs: knobs.Knobs{Model: m, Inputs: g.Inputs}}
+		if p.Mode == ModeLoad {
+			c.Serving = &knobs.Serving{}
+			c.Mode, c.FindCapacity, c.LatencyPct, c.BudgetMs = ModeLoad, p.Load.FindCapacity, p.Load.LatencyPct, p.Load.BudgetMs
+		}
+		for i, a := range axes {
+			a.set(&c, ix[i])
+		}
+		add(c)
 	})
 }
 

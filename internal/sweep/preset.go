@@ -20,12 +20,11 @@ import (
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/limitfile"
 	"github.com/perflab/perflab/internal/load"
-	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/stats"
 	"github.com/perflab/perflab/presets"
 )
 
-// Preset is a validated sweep definition. See the README, "Presets", for the YAML schema.
+// Preset is a validated sweep definition. See docs/cli.md, "Presets", for the YAML schema.
 type Preset struct {
 	Name             string
 	Description      string
@@ -65,18 +64,12 @@ type LoadSettings struct {
 // Grid is one cartesian product of knob values; a preset's configurations are the union
 // of its grids.
 type Grid struct {
-	Models         []string
-	Inputs         []string // for TorchScript files in Models
-	BatchSizes     []int
-	Threads        []int
-	InteropThreads []int
-	Compile        []string
-	ChannelsLast   []bool
-	Quantize       []bool
-	OneDNNISA      []string // "" = the library's choice ("default" in YAML)
-	Allocator      []string // CPU serving knobs (procknob); "" = the default ("default" in YAML)
-	OMPWait        []string
-	Pin            []string
+	Models []string
+	Inputs []string // for TorchScript files in Models
+	// Values are the values of each knob axis (knobs.Table rows with Axis, by Name), as
+	// knobs.Knob.Text spells them ("" = unset: "default" in YAML), in one spelling so
+	// that keys match records. A load grid has no batch_size (MaxBatch is the batch).
+	Values map[string][]string
 
 	// Load presets only.
 	Instances  []int
@@ -113,23 +106,64 @@ type presetDoc struct {
 }
 
 type gridDoc struct {
-	Models         yaml.Node `yaml:"models"`
-	Inputs         yaml.Node `yaml:"inputs"`
-	BatchSize      yaml.Node `yaml:"batch_size"`
-	Threads        yaml.Node `yaml:"threads"`
-	InteropThreads yaml.Node `yaml:"interop_threads"`
-	Compile        yaml.Node `yaml:"compile"`
-	ChannelsLast   yaml.Node `yaml:"channels_last"`
-	Quantize       yaml.Node `yaml:"quantize"`
-	OneDNNISA      yaml.Node `yaml:"onednn_isa"`
-	Allocator      yaml.Node `yaml:"allocator"`
-	OMPWait        yaml.Node `yaml:"omp_wait"`
-	Pin            yaml.Node `yaml:"pin"`
-	Instances      yaml.Node `yaml:"instances"`
-	MaxBatch       yaml.Node `yaml:"max_batch"`
-	MaxDelayMs     yaml.Node `yaml:"max_delay_ms"`
-	Rates          yaml.Node `yaml:"rates"`
-	Arrival        yaml.Node `yaml:"arrival"`
+	Models     yaml.Node `yaml:"models"`
+	Inputs     yaml.Node `yaml:"inputs"`
+	Instances  yaml.Node `yaml:"instances"`
+	MaxBatch   yaml.Node `yaml:"max_batch"`
+	MaxDelayMs yaml.Node `yaml:"max_delay_ms"`
+	Rates      yaml.Node `yaml:"rates"`
+	Arrival    yaml.Node `yaml:"arrival"`
+	// Knobs are the knob axes' keys (knobs.Table's Preset), by key.
+	Knobs map[string]*yaml.Node `yaml:"-"`
+}
+
+// UnmarshalYAML decodes a grid strictly: its own keys, and each knob axis of knobs.Table.
+func (d *gridDoc) UnmarshalYAML(n *yaml.Node) error {
+	type plain gridDoc
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode { // as the decoder says it
+		v := ""
+		if n.Kind == yaml.ScalarNode {
+			v = " `" + n.Value + "`"
+		}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal %s%s into sweep.gridDoc", n.Line, n.ShortTag(), v)}}
+	}
+	own := &yaml.Node{Kind: yaml.MappingNode, Tag: n.Tag, Line: n.Line, Column: n.Column}
+	d.Knobs = map[string]*yaml.Node{}
+	var unknown []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch kn := gridAxis(k.Value); {
+		case kn != nil:
+			d.Knobs[kn.Preset] = v
+		case slices.Contains(gridKeys, k.Value):
+			own.Content = append(own.Content, k, v)
+		default: // as the strict decoder says it (Parse rewrites it)
+			unknown = append(unknown, fmt.Sprintf("line %d: field %s not found in type sweep.gridDoc", k.Line, k.Value))
+		}
+	}
+	if err := own.Decode((*plain)(d)); err != nil {
+		return err
+	}
+	if unknown != nil {
+		return &yaml.TypeError{Errors: unknown}
+	}
+	return nil
+}
+
+// gridKeys are a grid's keys besides the knob axes.
+var gridKeys = []string{"models", "inputs", "instances", "max_batch", "max_delay_ms", "rates", "arrival"}
+
+// gridAxis returns the knob axis with this preset key, or nil.
+func gridAxis(key string) *knobs.Knob {
+	for _, kn := range knobs.Axes {
+		if kn.Preset == key {
+			return kn
+		}
+	}
+	return nil
 }
 
 // Load reads a built-in preset by name, or a preset file by path, and applies its quick
@@ -241,7 +275,7 @@ func (p *Preset) checkMode(source string) error {
 		if g.Arrival == nil {
 			g.Arrival = []string{"poisson"}
 		}
-		g.BatchSizes = nil
+		delete(g.Values, "batch_size")
 		for _, r := range g.Rates {
 			if err := load.CheckDuration(r, time.Duration(l.DurationS*float64(time.Second)), l.LatencyPct); err != nil {
 				return bad(fmt.Sprintf("rate %g: %s (duration_s)", r, strings.TrimPrefix(err.Error(), "duration too short: ")))
@@ -351,76 +385,38 @@ func parseGrid(source string, d *gridDoc) (Grid, error) {
 	if g.Inputs, err = strings_(source, "inputs", &d.Inputs, nil); err != nil {
 		return g, err
 	}
-	if g.BatchSizes, err = ints(source, "batch_size", &d.BatchSize, []int{1}, 1); err != nil {
-		return g, err
-	}
-	g.batchGiven = d.BatchSize.Kind != 0
-	if g.Threads, err = ints(source, "threads", &d.Threads, []int{1}, 1); err != nil {
-		return g, err
-	}
-	if g.InteropThreads, err = ints(source, "interop_threads", &d.InteropThreads, []int{1}, 1); err != nil {
-		return g, err
-	}
-	if g.Compile, err = strings_(source, "compile", &d.Compile, []string{knobs.CompileAuto}); err != nil {
-		return g, err
-	}
-	for i, c := range g.Compile {
-		if knobs.CheckCompile(c) != nil {
-			return g, fmt.Errorf("preset %s: line %d: compile: unknown value %q (want auto, on or off)", source, itemLine(&d.Compile, i), c)
+	g.Values = map[string][]string{}
+	for _, kn := range knobs.Axes {
+		n := d.Knobs[kn.Preset]
+		if n == nil {
+			n = &yaml.Node{}
 		}
-	}
-	if g.ChannelsLast, err = bools(source, "channels_last", &d.ChannelsLast); err != nil {
-		return g, err
-	}
-	if g.Quantize, err = bools(source, "quantize", &d.Quantize); err != nil {
-		return g, err
-	}
-	if g.OneDNNISA, err = strings_(source, "onednn_isa", &d.OneDNNISA, []string{"default"}); err != nil {
-		return g, err
-	}
-	for i, isa := range g.OneDNNISA {
-		if isa == "default" {
-			g.OneDNNISA[i] = ""
-		} else if err := knobs.CheckOneDNNISA(isa); err != nil {
-			return g, fmt.Errorf("preset %s: line %d: onednn_isa: unknown value %q (want default or one of %s)", source, itemLine(&d.OneDNNISA, i), isa, strings.Join(knobs.OneDNNISAs, ", "))
-		}
-	}
-	knob := func(key string, n *yaml.Node, check func(string) error, want string) ([]string, error) {
-		vals, err := strings_(source, key, n, []string{"default"})
+		its, err := items(source, kn.Preset, n)
 		if err != nil {
-			return nil, err
+			return g, err
 		}
-		for i, v := range vals {
-			if v == "default" {
-				vals[i] = ""
-			} else if err := check(v); err != nil {
-				return nil, fmt.Errorf("preset %s: line %d: %s: unknown value %q (want default or %s)", source, itemLine(n, i), key, v, want)
+		if its == nil {
+			for _, v := range kn.GridDefault {
+				t, _ := kn.PresetValue(v)
+				g.Values[kn.Name] = append(g.Values[kn.Name], t)
 			}
+			continue
 		}
-		return vals, nil
+		vals := make([]string, len(its))
+		for j, it := range its {
+			v, err := kn.PresetValue(it.Value)
+			if err == nil && kn.Kind == knobs.Int && it.ShortTag() == "!!float" {
+				_, err = kn.PresetValue("not an integer")
+			}
+			if err != nil {
+				// The error names the value as written.
+				return g, fmt.Errorf("preset %s: line %d: %s", source, it.Line, strings.Replace(err.Error(), `"not an integer"`, strconv.Quote(it.Value), 1))
+			}
+			vals[j] = v
+		}
+		g.Values[kn.Name] = vals
 	}
-	if g.Allocator, err = knob("allocator", &d.Allocator, func(v string) error {
-		return checkIn(v, procknob.Allocators)
-	}, strings.Join(procknob.Allocators, ", ")); err != nil {
-		return g, err
-	}
-	if g.OMPWait, err = knob("omp_wait", &d.OMPWait, func(v string) error {
-		return checkIn(v, procknob.OMPWaits)
-	}, strings.Join(procknob.OMPWaits, ", ")); err != nil {
-		return g, err
-	}
-	if g.Pin, err = knob("pin", &d.Pin, func(v string) error {
-		_, err := procknob.ParsePin(v)
-		return err
-	}, "none, cores or a CPU list such as 0-1"); err != nil {
-		return g, err
-	}
-	for i, v := range g.Pin { // one spelling per value, so that keys match records
-		g.Pin[i] = procknob.Knobs{Pin: v}.Normalize().Pin
-	}
-	for i, v := range g.Allocator {
-		g.Allocator[i] = procknob.Knobs{Allocator: v}.Normalize().Allocator
-	}
+	g.batchGiven = d.Knobs["batch_size"] != nil && d.Knobs["batch_size"].Kind != 0
 	if g.Instances, err = ints(source, "instances", &d.Instances, nil, 1); err != nil {
 		return g, err
 	}
@@ -547,22 +543,6 @@ func ints(source, key string, n *yaml.Node, def []int, minimum int) ([]int, erro
 		v, err := strconv.Atoi(it.Value)
 		if err != nil || v < minimum || it.ShortTag() == "!!float" {
 			return nil, fmt.Errorf("preset %s: line %d: %s: unknown value %q (want an integer >= %d)", source, it.Line, key, it.Value, minimum)
-		}
-		out[i] = v
-	}
-	return out, nil
-}
-
-func bools(source, key string, n *yaml.Node) ([]bool, error) {
-	its, err := items(source, key, n)
-	if err != nil || its == nil {
-		return []bool{false}, err
-	}
-	out := make([]bool, len(its))
-	for i, it := range its {
-		v, err := strconv.ParseBool(it.Value)
-		if err != nil {
-			return nil, fmt.Errorf("preset %s: line %d: %s: unknown value %q (want true or false)", source, it.Line, key, it.Value)
 		}
 		out[i] = v
 	}

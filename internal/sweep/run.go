@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
+	"github.com/perflab/perflab/internal/child"
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 )
@@ -28,8 +26,8 @@ type Runner struct {
 	// the record written and how long the child ran.
 	Progress func(i, n int, c Config, r *record.Record, took time.Duration)
 
-	// Workers > 0 measures a bench preset in worker processes (README, "How a sweep
-	// measures"): Workers processes per process-wide setting, each holding all of that
+	// Workers > 0 measures a bench preset in worker processes (docs/statistics.md, "How a
+	// sweep measures"): Workers processes per process-wide setting, each holding all of that
 	// setting's configurations and measuring them side by side in rounds. 0 runs each
 	// configuration alone in its own `perflab bench` process (load presets always do).
 	Workers         int
@@ -170,12 +168,8 @@ func (rn *Runner) runOne(ctx context.Context, c Config, timeout time.Duration) *
 	case ch.TimedOut:
 		return fail(fmt.Sprintf("timed out after %s (timeout_seconds); killed", timeout))
 	case err != nil:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return fail(fmt.Sprintf("crashed: killed by signal %s%s", ws.Signal(), lastLine(ch.Stderr, ": ")))
-			}
-			return fail(fmt.Sprintf("exit status %d%s", ee.ExitCode(), lastLine(ch.Stderr, ": ")))
+		if why, ok := ch.Failure(); ok {
+			return fail(why)
 		}
 		return fail("could not run perflab " + rn.Args(c)[0] + ": " + err.Error())
 	}
@@ -187,33 +181,7 @@ func (rn *Runner) runOne(ctx context.Context, c Config, timeout time.Duration) *
 		rec.Notes = append(rec.Notes, "applied configuration differs from the planned one: "+c.Key)
 	}
 	if out := bytes.TrimSpace(ch.Stdout); len(out) > 0 {
-		rec.Notes = append(rec.Notes, "the model printed on stdout (kept apart from the result): "+firstLineOf(out))
+		rec.Notes = append(rec.Notes, "the model printed on stdout (kept apart from the result): "+child.FirstLine(out))
 	}
 	return rec
-}
-
-// lastLine returns the last non-empty line of s, prefixed, or "".
-func lastLine(s, prefix string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(lines[i]); l != "" {
-			l = strings.TrimPrefix(l, "perflab: ")
-			if len(l) > 500 {
-				l = l[:500] + "..."
-			}
-			return prefix + l
-		}
-	}
-	return ""
-}
-
-// firstLineOf returns b's first line, at most 200 bytes, for a note.
-func firstLineOf(b []byte) string {
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		b = b[:i]
-	}
-	if len(b) > 200 {
-		b = append(b[:200:200], "..."...)
-	}
-	return strconv.Quote(string(b))
 }

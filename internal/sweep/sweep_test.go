@@ -101,7 +101,7 @@ func TestQuickReplacesKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if full.Iters != 300 || q.Iters != 50 || q.Warmup != 7 || len(full.Grids[0].BatchSizes) != 3 || len(q.Grids[0].BatchSizes) != 1 {
+	if full.Iters != 300 || q.Iters != 50 || q.Warmup != 7 || len(full.Grids[0].Values["batch_size"]) != 3 || len(q.Grids[0].Values["batch_size"]) != 1 {
 		t.Errorf("full %+v quick %+v", full, q)
 	}
 }
@@ -404,7 +404,7 @@ func TestArgs(t *testing.T) {
 // float, even tagged !!float, is refused where an integer is wanted.
 func TestParseAliasesAndStrictInts(t *testing.T) {
 	p := mustParse(t, "name: a\ngrids:\n  - models: [a.pt]\n    inputs: &in ['float32[B,8]']\n    batch_size: &b [1, &two 2]\n  - models: [b.pt]\n    inputs: *in\n    batch_size: *b\n    threads: [*two]\n")
-	if len(p.Grids) != 2 || !slices.Equal(p.Grids[1].BatchSizes, []int{1, 2}) || !slices.Equal(p.Grids[1].Inputs, []string{"float32[B,8]"}) || !slices.Equal(p.Grids[1].Threads, []int{2}) {
+	if len(p.Grids) != 2 || !slices.Equal(p.Grids[1].Values["batch_size"], []string{"1", "2"}) || !slices.Equal(p.Grids[1].Inputs, []string{"float32[B,8]"}) || !slices.Equal(p.Grids[1].Values["threads"], []string{"2"}) {
 		t.Fatalf("aliases not followed: %+v", p.Grids)
 	}
 	for _, doc := range []string{

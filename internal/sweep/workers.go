@@ -7,31 +7,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/textfmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/perflab/perflab/internal/child"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
-	"github.com/perflab/perflab/internal/sweep/wire"
+	"github.com/perflab/perflab/internal/textfmt"
+	"github.com/perflab/perflab/internal/wire"
 )
 
-// The worker design's defaults (README, "How a sweep measures").
+// The worker design's defaults (docs/statistics.md, "How a sweep measures").
 const (
 	DefaultWorkers       = 3    // worker processes per process-wide setting
 	DefaultBlockMs       = 50.0 // one configuration's block in a round
 	DefaultWarmupSeconds = 0.25 // warm-up cap per configuration
-	noisyIQROverMedian   = 0.10 // bench.NoisyIQROverMedian (sweep does not link libtorch)
-	runsConfidence       = 0.95 // the level of the between-process intervals
-	maxWorkerOutput      = 64 << 10
 )
 
 // ProcessKey identifies a configuration's process-wide setting (knobs.Knobs.PerProcess).
@@ -79,7 +75,7 @@ type slotKey struct {
 }
 
 // runWorkers runs the plan's bench configurations in worker processes (see RunWorker's
-// design in the README): for each slot 1..Workers, one worker per process-wide setting,
+// design in docs/statistics.md): for each slot 1..Workers, one worker per process-wide setting,
 // the settings in a shuffled order, so that a configuration's processes are spread over
 // the sweep.
 func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) error {
@@ -216,7 +212,7 @@ func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
 	if !ok {
 		q = 95
 	}
-	minTotal := stats.MinSamplesForQuantileCI(q, runsConfidence)
+	minTotal := stats.MinSamplesForQuantileCI(q, stats.Confidence)
 	spec := wire.Spec{
 		Worker:           fmt.Sprintf("%x.%d.%d", rn.OrderSeed&0xffffff, c0.Repeat, w) + "." + shortHash(c0.ProcessKey()),
 		Process:          c0.PerProcess(),
@@ -300,7 +296,7 @@ func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess 
 	if out := bytes.TrimSpace(printed); len(out) > 0 {
 		for _, r := range got {
 			if r.OK() {
-				r.Notes = append(r.Notes, "the model printed on stdout (kept apart from the result): "+firstLineOf(out))
+				r.Notes = append(r.Notes, "the model printed on stdout (kept apart from the result): "+child.FirstLine(out))
 			}
 		}
 	}
@@ -335,73 +331,24 @@ func (rn *Runner) startWorker(ctx context.Context, spec wire.Spec, timeout time.
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("create the result pipe: %v", err)
-	}
-	defer pr.Close()
-	args := append([]string{"sweep-worker"}, spec.Process.ProcessArgs()...)
-	cmd := exec.CommandContext(cctx, rn.Exe, args...)
-	cmd.Stdin = bytes.NewReader(in)
-	cmd.ExtraFiles = []*os.File{pw} // fd 3 = wire.ResultFD
-	stdout, stderr := &tail{max: maxWorkerOutput}, &tail{max: maxWorkerOutput}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	// Its own process group (a Ctrl-C reaches the sweep, which stops it; a timeout kills
-	// the group), and killed when the sweep dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		pw.Close()
-		return nil, fmt.Errorf("could not run perflab sweep-worker: %v", err)
-	}
-	pw.Close()
-	readErr := make(chan error, 1)
-	go func() { readErr <- wire.Read(pr, f) }()
-	werr := cmd.Wait()
-	var rerr error
-	select {
-	case rerr = <-readErr:
-	case <-time.After(5 * time.Second): // a descendant still holds the descriptor
-		pr.Close()
-		rerr = <-readErr
-	}
-	stdoutTail = stdout.b
+	ch := child.Run(ctx, child.Cmd{Exe: rn.Exe, Args: append([]string{"sweep-worker"}, spec.Process.ProcessArgs()...),
+		Stdin: bytes.NewReader(in), Timeout: timeout, Read: func(r io.Reader) error { return wire.Read(r, f) }})
 	switch {
-	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
-		return stdoutTail, fmt.Errorf("timed out after %s (timeout_seconds x %d configurations); killed", timeout, len(spec.Configs))
-	case werr != nil:
-		var ee *exec.ExitError
-		if errors.As(werr, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return stdoutTail, fmt.Errorf("crashed: killed by signal %s%s", ws.Signal(), lastLine(stderr.String(), ": "))
-			}
-			return stdoutTail, fmt.Errorf("exit status %d%s", ee.ExitCode(), lastLine(stderr.String(), ": "))
+	case ch.TimedOut:
+		return ch.Stdout, fmt.Errorf("timed out after %s (timeout_seconds x %d configurations); killed", timeout, len(spec.Configs))
+	case ch.Err != nil:
+		if why, ok := ch.Failure(); ok {
+			return ch.Stdout, errors.New(why)
 		}
-		return stdoutTail, fmt.Errorf("perflab sweep-worker: %v", werr)
-	case rerr != nil:
-		return stdoutTail, rerr
+		if !ch.Started {
+			return ch.Stdout, fmt.Errorf("could not run perflab sweep-worker: %v", ch.Err)
+		}
+		return ch.Stdout, fmt.Errorf("perflab sweep-worker: %v", ch.Err)
+	case ch.ReadErr != nil:
+		return ch.Stdout, ch.ReadErr
 	}
-	return stdoutTail, nil
+	return ch.Stdout, nil
 }
-
-// tail keeps the last max bytes written to it.
-type tail struct {
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return string(t.b) }
 
 func readPart(path string) (map[slotKey]*record.Record, map[string]*record.Preprocess, error) {
 	runs := map[slotKey]*record.Record{}
@@ -498,7 +445,7 @@ func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Re
 			}
 		}
 	}
-	s := stats.Summarize(all, runsConfidence)
+	s := stats.Summarize(all, stats.Confidence)
 	out.SamplesMs = all
 	out.Iters = s.N
 	out.LatencyP50, out.LatencyP90, out.LatencyP95, out.LatencyP99 = s.P50, s.P90, s.P95, s.P99
@@ -542,14 +489,14 @@ func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Re
 				v = append(v, r.Pct(p))
 			}
 		}
-		if rs, ok := stats.SummarizeRuns(v, runsConfidence); ok {
+		if rs, ok := stats.SummarizeRuns(v, stats.Confidence); ok {
 			if out.LatencyRunsCI == nil {
 				out.LatencyRunsCI, out.LatencyNextPI = map[string]stats.CI{}, map[string]stats.CI{}
 			}
 			out.LatencyRunsCI[p], out.LatencyNextPI[p] = rs.Mean, rs.Next
 		}
 	}
-	if rs, ok := stats.SummarizeRuns(tput, runsConfidence); ok {
+	if rs, ok := stats.SummarizeRuns(tput, stats.Confidence); ok {
 		out.ThroughputRunsCI = &rs.Mean
 	}
 	rounds := 0
@@ -566,11 +513,11 @@ func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Re
 	}
 	for _, p := range stats.Percentiles {
 		if _, ok := s.CI[p.Name]; !ok {
-			out.Notes = append(out.Notes, fmt.Sprintf("no 95%% within-run CI for %s: it needs >= %d pooled iterations (have %d)", p.Name, stats.MinSamplesForQuantileCI(p.Q, runsConfidence), s.N))
+			out.Notes = append(out.Notes, fmt.Sprintf("no 95%% within-run CI for %s: it needs >= %d pooled iterations (have %d)", p.Name, stats.MinSamplesForQuantileCI(p.Q, stats.Confidence), s.N))
 		}
 	}
-	if out.IQROverMedian > noisyIQROverMedian {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("noisy: IQR/median of the pooled samples = %.0f%% (> %.0f%%); the machine was busy: rerun or raise --iters", out.IQROverMedian*100, noisyIQROverMedian*100))
+	if out.IQROverMedian > stats.NoisyIQROverMedian {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("noisy: IQR/median of the pooled samples = %.0f%% (> %.0f%%); the machine was busy: rerun or raise --iters", out.IQROverMedian*100, stats.NoisyIQROverMedian*100))
 	}
 	if out.Key() != c.Key {
 		out.Notes = append(out.Notes, "applied configuration differs from the planned one: "+c.Key)

@@ -13,9 +13,10 @@ import (
 
 	"path/filepath"
 
+	"github.com/perflab/perflab/internal/child"
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
-	"github.com/perflab/perflab/internal/sweep/wire"
+	"github.com/perflab/perflab/internal/wire"
 )
 
 // fakeWorkerEnv makes the test binary act as `perflab sweep-worker` (see TestMain): a
@@ -39,7 +40,7 @@ func fakeWorker() int {
 		fmt.Fprintln(os.Stderr, "perflab: bad spec:", err)
 		return 2
 	}
-	w := wire.NewWriter(os.NewFile(wire.ResultFD, "results"))
+	w := wire.NewWriter(os.NewFile(child.ResultFD, "results"))
 	fmt.Println("{not a record: a model printed this}")
 	for _, c := range spec.Configs {
 		w.Send(wire.Message{Prepare: c.Key})

@@ -62,7 +62,7 @@ func New(c Config) (*Service, error) {
 	if c.WarmupIters <= 0 {
 		c.WarmupIters = 2
 	}
-	if err := c.Process().Check(); err != nil {
+	if err := c.AtStart().Check(); err != nil {
 		return nil, err
 	}
 	m, file, err := bench.Resolve(c.Knobs)
@@ -203,7 +203,7 @@ func (s *Service) Record() (*record.Record, error) {
 		return nil, err
 	}
 	rec.Env = bench.CollectEnv(bi)
-	bench.InheritedKnobs(rec, c.Process())
+	bench.InheritedKnobs(rec, c.AtStart())
 	return rec, nil
 }
 

@@ -1,8 +1,9 @@
 // Package wire is the protocol between perflab sweep and its worker processes
 // (`perflab sweep-worker`): the parent writes one Spec as JSON on the worker's stdin; the
 // worker writes Messages, one JSON line each, on a dedicated result file descriptor
-// (ResultFD, passed with ExtraFiles), so that whatever a model or libtorch prints on
-// stdout or stderr cannot corrupt the results.
+// (child.ResultFD, passed with ExtraFiles), so that whatever a model or libtorch prints
+// on stdout or stderr cannot corrupt the results. It sits below both ends (bench, which
+// runs the worker's rounds, and sweep, which starts the workers).
 package wire
 
 import (
@@ -14,9 +15,6 @@ import (
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 )
-
-// ResultFD is the worker's result file descriptor (the first of exec.Cmd.ExtraFiles).
-const ResultFD = 3
 
 // MaxLine bounds one message line (a record with its samples).
 const MaxLine = 16 << 20
