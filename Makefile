@@ -39,7 +39,7 @@ lint-workflows:
 	.tools/actionlint
 
 # The action, run for real: its image built from the Dockerfile, the example workflows run
-# by act against a fake GitHub API on loopback (scripts/e2e/run.sh; README, "Testing").
+# by act against a fake GitHub API on loopback (scripts/e2e/run.sh; docs/development.md, "Testing").
 e2e:
 	bash scripts/e2e/run.sh
 
@@ -49,11 +49,11 @@ demo: build models
 	./bin/perflab sweep --preset cpu_vision --quick --models mobilenet_v3_small --out results/demo.jsonl
 	./bin/perflab report --input results/demo.jsonl --out reports/demo.md --constraint latency --latency-pct p95 --latency-budget-ms 20
 
-# Measures perflab's reported p50 against a plain C++ libtorch loop (see README, "Overhead").
+# Measures perflab's reported p50 against a plain C++ libtorch loop (see docs/statistics.md, "Overhead").
 bench-overhead: build models
 	bash scripts/bench-overhead.sh
 
-# Measures the gate where users run it (README, "Calibration"): the Action's pull-request flow
+# Measures the gate where users run it (docs/calibration.md): the Action's pull-request flow
 # with no stored baseline (A/B against the base: ~30% and ~10% slower models, a same-speed
 # twin) and stored baselines of 3 runs, under the timing lock. Full run: 10 PRs and 10
 # stored trials of each kind; CALIBRATE_ARGS="3 5" for a shorter one.
@@ -62,7 +62,7 @@ calibrate-gate: build models
 	flock /tmp/perflab-timing.lock bash scripts/calibrate-gate.sh $(CALIBRATE_ARGS)
 
 # Repeats the quick cpu_vision sweep and prints how often one sweep's figures fall inside
-# another's intervals, and whether the recommendations agree (README, "How a sweep measures").
+# another's intervals, and whether the recommendations agree (docs/statistics.md, "How a sweep measures").
 calibrate-sweep: build models
 	bash scripts/calibrate-sweep.sh 5
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Calibrates perflab's gate on this machine, in the flows users run (README, "Calibration"):
+# Calibrates perflab's gate on this machine, in the flows users run (docs/calibration.md):
 #
 #   pr      the Action's pull-request flow with NO stored baseline: a temporary git
 #           repository whose PR commit replaces models/m.pt; `perflab action` on a simulated

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Repeats `perflab sweep --preset cpu_vision --quick` N times (README, "How a sweep
+# Repeats `perflab sweep --preset cpu_vision --quick` N times (docs/statistics.md, "How a sweep
 # measures": calibration) and prints how often one sweep's p50 falls inside another
 # sweep's intervals, and whether the recommendations agree. Every sweep runs under the
 # shared timing lock; the load average is printed with each.

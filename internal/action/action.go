@@ -177,7 +177,7 @@ func (j *job) setUp() (*Result, error) {
 func (j *job) run(ctx context.Context) (*Result, error) {
 	j.logf("perflab action: %s", j.describe())
 	if j.ev.Name == "pull_request_target" {
-		j.gha.Warningf("perflab runs on pull_request_target: it has a write token, so the workflow must not check out or run the pull request's code. Prefer pull_request plus a workflow_run workflow for the comment (see perflab's README).")
+		j.gha.Warningf("perflab runs on pull_request_target: it has a write token, so the workflow must not check out or run the pull request's code. Prefer pull_request plus a workflow_run workflow for the comment (see perflab's docs/action.md, \"Pull requests from forks\").")
 	}
 	if j.ev.IsPullRequest() && j.in.UpdateBaseline == UpdateTrue {
 		j.logf("update-baseline: true has no effect on a pull request: baselines are only written by pushes")

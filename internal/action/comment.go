@@ -64,7 +64,7 @@ func (j *job) marker() string {
 func forkHint(pr *PullRequest) string {
 	s := "To get the comment on pull requests from forks, keep this workflow on pull_request, upload " + OutDir +
 		"/ as an artifact, and post " + OutDir + "/comment.md from a second workflow triggered by workflow_run, which has a write token " +
-		"(perflab's README, \"Pull requests from forks\", has both files). Do not use pull_request_target with a checkout of the pull request's head: it would run the fork's code with a write token."
+		"(perflab's docs/action.md, \"Pull requests from forks\", has both files). Do not use pull_request_target with a checkout of the pull request's head: it would run the fork's code with a write token."
 	if !pr.Fork() {
 		s = "For a pull request from this repository, give the job `permissions: pull-requests: write`. " + s
 	}

@@ -57,7 +57,7 @@ With the shard input (I/N) it sweeps one shard and stops; with the results input
 the given JSONL files (merged like 'perflab merge') instead of sweeping. Files go to
 perflab-results/ in the workspace. A read-only or missing token never fails the run: the
 summary and the log say how to get the comment (pull_request -> artifact -> workflow_run).
-Inputs, outputs and example workflows: see the README, "Use it in your workflow".
+Inputs, outputs and example workflows: see docs/action.md and the README, "Use it in your workflow".
 
 ` + exitCodesHelp + `
   (action: 1 only with fail-on-regression: true, or on an inconclusive verdict with

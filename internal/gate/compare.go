@@ -1,6 +1,6 @@
 // Package gate decides whether a set of measurements regressed against a baseline.
 //
-// Method (stated once; the README says the same in plain words). Each metric — a latency
+// Method (stated once; docs/statistics.md says the same in plain words). Each metric — a latency
 // percentile (nearest-rank) or throughput — is compared on the log scale, run by run:
 //
 //   - A run is one process measuring one configuration (one sweep record). Its value of
