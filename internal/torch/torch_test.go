@@ -1294,3 +1294,25 @@ func TestCompare(t *testing.T) {
 		t.Errorf("zero reference: worst %g, err %v", c.Worst, err)
 	}
 }
+
+// TestOneDNNISANames: the effective ISA is named from the table of the oneDNN loaded (its
+// values differ between oneDNN 2.x and 3.x: a wrong table names no ISA, or the wrong one),
+// and unknown names are refused with the oneDNN version.
+func TestOneDNNISANames(t *testing.T) {
+	bi, err := Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	isa, err := OneDNNISA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// On x86-64 oneDNN reports at least SSE4.1; every value it can report has a name.
+	if !regexp.MustCompile(`^(sse41|avx|avx2|avx2_vnni(_2)?|avx512_core(_vnni|_bf16|_fp16|_amx|_amx_fp16)?)$`).MatchString(isa) {
+		t.Errorf("OneDNNISA() = %q with oneDNN %s, want one of oneDNN's ISA names", isa, bi.OneDNNVersion)
+	}
+	err = SetOneDNNISA("avx3")
+	if err == nil || !strings.Contains(err.Error(), "unknown oneDNN ISA avx3 for oneDNN "+bi.OneDNNVersion) {
+		t.Errorf("SetOneDNNISA(avx3) = %v, want unknown, naming oneDNN %s", err, bi.OneDNNVersion)
+	}
+}
