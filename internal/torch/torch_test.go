@@ -1174,6 +1174,21 @@ func TestParseDType(t *testing.T) {
 	}
 }
 
+// TestNewerPyTorchHint: a file using an operator this libtorch does not know (a transformer
+// scripted by torch 2.x, loaded by 1.13) fails with a first line that says what to do.
+func TestNewerPyTorchHint(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Unknown builtin op: aten::scaled_dot_product_attention.\nHere are some suggestions: ...",
+			"Unknown builtin op: aten::scaled_dot_product_attention (the file needs a newer libtorch than 1.13.0: build perflab against the PyTorch that saved it, docs/runtimes.md)\nHere are some suggestions: ..."},
+		{"Unknown builtin op: aten::foo.", "Unknown builtin op: aten::foo (the file needs a newer libtorch than 1.13.0: build perflab against the PyTorch that saved it, docs/runtimes.md)"},
+		{"PytorchStreamReader failed reading zip archive", "PytorchStreamReader failed reading zip archive"},
+	} {
+		if got := newerPyTorchHint(tc.in, "1.13.0"); got != tc.want {
+			t.Errorf("newerPyTorchHint(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestCondense(t *testing.T) {
 	const (
 		head = "The following operation failed in the TorchScript interpreter.\n" +
