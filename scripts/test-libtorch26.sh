@@ -83,7 +83,10 @@ in_root() {
 
 # 1. The minbase root.
 if [ ! -f "$ROOT/.perflab-debootstrap" ]; then
-  command -v debootstrap >/dev/null || apt-get install -y -q --no-install-recommends debootstrap
+  if ! command -v debootstrap >/dev/null; then
+    apt-get install -y -q --no-install-recommends debootstrap >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends debootstrap >/dev/null; }
+  fi
   m=${PERFLAB_DEBIAN_MIRROR:-$(mirror)}
   log "creating a Debian trixie root in $ROOT from $m (once)"
   rm -rf "$ROOT"

@@ -235,22 +235,16 @@ type Env struct {
 	// OtherCPUs is the mean number of CPUs other processes (and the hypervisor, as steal)
 	// kept busy during the timed loop; absent when it could not be told. Not in the
 	// fingerprint: it says how contended the machine was, which the gate takes into account.
-	OtherCPUs *float64 `json:"other_cpus,omitempty"`
-	Torch     string   `json:"torch"` // (fp) libtorch version
-	// The libtorch build's facts that change speed (absent in records before perflab knew
-	// them; not in the fingerprint, so that older baselines stay comparable: the gate
-	// compares them itself, env.RuntimeChange).
-	OneDNN     string `json:"onednn,omitempty"`    // the oneDNN version loaded, e.g. "3.7.2"
-	TEFuser    string `json:"te_fuser,omitempty"`  // TorchScript's TensorExpr fuser: "on" or "off"
-	CXX11ABI   string `json:"cxx11_abi,omitempty"` // _GLIBCXX_USE_CXX11_ABI of the build: "0" or "1"
-	BLAS       string `json:"blas"`                // (fp) the BLAS library actually loaded
-	BLASConfig string `json:"blas_config,omitempty"`
-	Parallel   string `json:"parallel,omitempty"` // libtorch's parallel backend summary
-	OS         string `json:"os"`
-	Kernel     string `json:"kernel,omitempty"`
-	Hostname   string `json:"hostname,omitempty"`
-	Perflab    string `json:"perflab"`
-	Go         string `json:"go"`
+	OtherCPUs  *float64 `json:"other_cpus,omitempty"`
+	Torch      string   `json:"torch"` // (fp) libtorch version
+	BLAS       string   `json:"blas"`  // (fp) the BLAS library actually loaded
+	BLASConfig string   `json:"blas_config,omitempty"`
+	Parallel   string   `json:"parallel,omitempty"` // libtorch's parallel backend summary
+	OS         string   `json:"os"`
+	Kernel     string   `json:"kernel,omitempty"`
+	Hostname   string   `json:"hostname,omitempty"`
+	Perflab    string   `json:"perflab"`
+	Go         string   `json:"go"`
 	// The process's CPU serving settings as it actually ran (the knobs asked for are the
 	// record's allocator, omp_wait and pin, part of the key).
 	Allocator   string `json:"allocator,omitempty"`    // the allocator mapped in the process: glibc, jemalloc, tcmalloc
@@ -258,6 +252,12 @@ type Env struct {
 	ProcessCPUs string `json:"process_cpus,omitempty"` // the CPUs the process ran on (its affinity), e.g. "0-1"
 	// (fp) settings in effect that the knobs did not ask for (inherited LD_PRELOAD or OMP_* variables)
 	InheritedKnobs string `json:"inherited_knobs,omitempty"`
+	// The libtorch build's facts that change speed, next to Torch (absent in records before
+	// perflab knew them; not in the fingerprint, so that older baselines stay comparable:
+	// the gate compares them itself, env.RuntimeChange).
+	OneDNN   string `json:"onednn,omitempty"`    // the oneDNN version loaded, e.g. "3.7.2"
+	TEFuser  string `json:"te_fuser,omitempty"`  // TorchScript's TensorExpr fuser: "on" or "off"
+	CXX11ABI string `json:"cxx11_abi,omitempty"` // _GLIBCXX_USE_CXX11_ABI of the build: "0" or "1"
 }
 
 // LoadInfo is what one open-loop load run (or its simulation) offered and measured. Rates
