@@ -10,7 +10,7 @@ VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    := -X github.com/perflab/perflab/internal/env.Version=$(VERSION)
 GOTESTFLAGS ?= -timeout 20m
 
-.PHONY: all setup build models test lint-workflows e2e demo bench-overhead calibrate-gate calibrate-sweep clean
+.PHONY: all setup build models test lint-workflows image e2e demo bench-overhead calibrate-gate calibrate-sweep clean
 
 all: build
 
@@ -37,6 +37,13 @@ lint-workflows:
 	@.tools/actionlint -version 2>/dev/null | grep -q '^$(ACTIONLINT_VERSION:v%=%)$$' || \
 	  GOBIN=$(CURDIR)/.tools go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 	.tools/actionlint
+
+# The action's image, perflab:dev (Debian trixie, libtorch 2.6), built from the Dockerfile
+# on this machine: a local Docker daemon without a bridge network and base images
+# debootstrap'd from this machine's Debian archive (scripts/e2e/build-image.sh; docs/image.md).
+# Run it with: bash scripts/e2e/docker.sh run --rm --network host perflab:dev bench --model resnet18
+image:
+	bash scripts/e2e/build-image.sh perflab:dev
 
 # The action, run for real: its image built from the Dockerfile, the example workflows run
 # by act against a fake GitHub API on loopback (scripts/e2e/run.sh; README, "Testing").
