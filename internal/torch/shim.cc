@@ -10,6 +10,18 @@
 #include <torch/csrc/api/include/torch/version.h>
 #include <torch/script.h>
 
+// Version switches: the only place perflab differs between libtorch releases (1.13 to 2.6+).
+#if !defined(TORCH_VERSION_MAJOR) || !defined(TORCH_VERSION_MINOR)
+#error "torch/version.h defines no TORCH_VERSION_MAJOR/MINOR: perflab needs libtorch 1.13 or later"
+#endif
+#define PL_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+#if !PL_TORCH_AT_LEAST(1, 13)
+#error "perflab needs libtorch 1.13 or later"
+#endif
+// 2.x: the TensorExpr fuser is switched off before any forward (see pl_init).
+#include <torch/csrc/jit/passes/tensorexpr_fuser.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -79,7 +91,12 @@ std::string mask_numbers(const std::string& msg) {
 // its shapes and numbers masked, with how often it was raised and in how many variants.
 class Collector : public c10::WarningHandler {
  public:
-  void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
+#if PL_TORCH_AT_LEAST(2, 0)
+  void process(const c10::Warning& w) override { add(w.msg()); }
+#else
+  void process(const c10::SourceLocation&, const std::string& msg, const bool) override { add(msg); }
+#endif
+  void add(const std::string& msg) {
     std::string key = mask_numbers(msg);
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(key);
@@ -204,13 +221,79 @@ std::vector<c10::IValue> gather(pl_tensor** inputs, int n) {
 
 using clock_type = std::chrono::steady_clock;
 
+// dnnl_cpu_isa_t's values (oneapi/dnnl/dnnl_types.h) by the names ONEDNN_MAX_CPU_ISA takes
+// (lower case). They differ between oneDNN 2.x (libtorch 1.13: oneDNN 2.6) and 3.x
+// (libtorch 2.x: oneDNN 3.x): the table is chosen by the oneDNN actually loaded. Where two
+// names share a value the first is the one reported.
+struct isa_name {
+  const char* name;
+  int value;
+};
+const std::vector<isa_name> kISAs2 = {
+    {"all", 0x0},          {"sse41", 0x1},           {"avx", 0x3},
+    {"avx2", 0x7},         {"avx2_vnni", 0x407},     {"avx512_mic", 0xf},
+    {"avx512_mic_4ops", 0x1f}, {"avx512_core", 0x27}, {"avx512_core_vnni", 0x67},
+    {"avx512_core_bf16", 0xe7}, {"avx512_core_amx", 0x3e7},
+};
+const std::vector<isa_name> kISAs3 = {
+    {"all", 0x0},
+    {"sse41", 0x1},
+    {"avx", 0x3},
+    {"avx2", 0x7},
+    {"avx2_vnni", 0xf},
+    {"avx2_vnni_2", 0x1f},
+    {"avx512_core", 0x27},
+    {"avx512_core_vnni", 0x67},
+    {"avx512_core_bf16", 0xe7},
+    {"avx512_core_fp16", 0x1ef},
+    {"avx10_1_512", 0x1ef},
+    {"avx512_core_amx", 0xfef},
+    {"avx10_1_512_amx", 0xfef},
+    {"avx512_core_amx_fp16", 0x1fef},
+    {"avx10_1_512_amx_fp16", 0x1fef},
+};
+void* dnnl_symbol(const char* name) {
+  void* f = dlsym(RTLD_DEFAULT, name);
+  if (!f) throw std::runtime_error(std::string("oneDNN is not loaded (no ") + name + ")");
+  return f;
+}
+// dnnl_version_t (the same in oneDNN 2.x and 3.x).
+struct dnnl_version_info {
+  int major, minor, patch;
+  const char* hash;
+  unsigned cpu_runtime, gpu_runtime;
+};
+const dnnl_version_info* dnnl_version_of_loaded() {
+  using getter = const dnnl_version_info* (*)(void);
+  auto f = reinterpret_cast<getter>(dlsym(RTLD_DEFAULT, "dnnl_version"));
+  return f ? f() : nullptr;
+}
+const std::vector<isa_name>& isa_table() {
+  const dnnl_version_info* v = dnnl_version_of_loaded();
+  return v != nullptr && v->major >= 3 ? kISAs3 : kISAs2;
+}
+std::string onednn_version() {
+  const dnnl_version_info* v = dnnl_version_of_loaded();
+  if (v == nullptr) return "";
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
+
 }  // namespace
 
-// libtorch 1.13's warning handler is thread-local: install the collector on whatever OS
-// thread the call runs on (a pointer store) before anything can warn.
-#define PL_TRY \
-  try {        \
-    c10::Warning::set_warning_handler(collector());
+// libtorch's warning handler is thread-local (1.13 and 2.x): install the collector on
+// whatever OS thread the call runs on (a pointer store) before anything can warn.
+#if PL_TORCH_AT_LEAST(2, 0)
+#define PL_SET_WARNING_HANDLER(h) c10::WarningUtils::set_warning_handler(h)
+#else
+#define PL_SET_WARNING_HANDLER(h) c10::Warning::set_warning_handler(h)
+#endif
+// Every entry point runs under c10::InferenceMode: on 2.x a frozen, optimized model run
+// under NoGradGuard alone can hit an INTERNAL ASSERT (max_pool2d's kernels in a build with
+// Vulkan), and forwards were always measured in inference mode.
+#define PL_TRY                                \
+  try {                                       \
+    PL_SET_WARNING_HANDLER(collector());      \
+    c10::InferenceMode pl_inference_mode_guard;
 #define PL_CATCH                                          \
   }                                                       \
   catch (const c10::Error& e) {                           \
@@ -228,7 +311,15 @@ extern "C" {
 
 void pl_free(void* p) { std::free(p); }
 
-void pl_init(void) { c10::Warning::set_warning_handler(collector()); }
+void pl_init(void) {
+  PL_SET_WARNING_HANDLER(collector());
+#if PL_TORCH_AT_LEAST(2, 0)
+  // libtorch 2.x built with LLVM (Debian's 2.6) fuses with the TensorExpr fuser, and a model
+  // after freeze + optimize_for_inference then hangs on its second forward (upstream PR
+  // 149058). perflab measures the plain TorchScript interpreter: off, before any forward.
+  torch::jit::setTensorExprFuserEnabled(false);
+#endif
+}
 
 char* pl_take_warnings(void) { return dup(collector()->take()); }
 
@@ -254,9 +345,17 @@ void pl_get_threads(int* intra, int* interop) {
   }
 }
 
-char* pl_build_info(char** torch_version, char** blas_config, char** parallel_info) {
+char* pl_build_info(char** torch_version, char** blas_config, char** parallel_info,
+                    char** onednn, int* te_fuser, int* cxx11_abi) {
   PL_TRY
   *torch_version = dup(TORCH_VERSION);
+  *onednn = dup(onednn_version());
+  *te_fuser = torch::jit::tensorExprFuserEnabled() ? 1 : 0;
+#if defined(_GLIBCXX_USE_CXX11_ABI)
+  *cxx11_abi = _GLIBCXX_USE_CXX11_ABI;  // what this shim was built with: it must match libtorch to link
+#else
+  *cxx11_abi = -1;
+#endif
   using getter = char* (*)();
   auto f = reinterpret_cast<getter>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
   *blas_config = dup(f ? std::string(f()) : std::string());
@@ -296,7 +395,6 @@ char* pl_module_clone(pl_module* m, pl_module** out) {
 
 char* pl_module_channels_last(pl_module* m) {
   PL_TRY
-  torch::NoGradGuard no_grad;
   for (auto p : m->m.parameters(/*recurse=*/true)) {
     if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
   }
@@ -360,7 +458,6 @@ void pl_tensor_free(pl_tensor* t) { delete t; }
 
 char* pl_forward(pl_module* m, pl_tensor** inputs, int n_inputs, pl_value** out) {
   PL_TRY
-  c10::InferenceMode guard;
   auto v = m->m.forward(gather(inputs, n_inputs));
   *out = new pl_value{std::move(v)};
   PL_CATCH
@@ -369,7 +466,6 @@ char* pl_forward(pl_module* m, pl_tensor** inputs, int n_inputs, pl_value** out)
 char* pl_forward_timed(pl_module* m, pl_tensor** inputs, int n_inputs, int iters,
                        int64_t* ns_each, int64_t* wall_ns) {
   PL_TRY
-  c10::InferenceMode guard;
   std::vector<c10::IValue> in = gather(inputs, n_inputs);
   auto start = clock_type::now();
   for (int i = 0; i < iters; i++) {
@@ -385,7 +481,6 @@ char* pl_forward_timed(pl_module* m, pl_tensor** inputs, int n_inputs, int iters
 char* pl_forward_timed_pair(pl_module* a, pl_tensor** in_a, int n_a, pl_module* b, pl_tensor** in_b,
                             int n_b, int iters, int64_t* ns_a, int64_t* ns_b) {
   PL_TRY
-  c10::InferenceMode guard;
   std::vector<c10::IValue> ia = gather(in_a, n_a), ib = gather(in_b, n_b);
   auto timed = [](torch::jit::Module& m, std::vector<c10::IValue>& in) {
     auto t0 = clock_type::now();
@@ -477,32 +572,15 @@ char* pl_value_compare(pl_value* a, pl_value* b, double rtol, double atol_scale,
   PL_CATCH
 }
 
-namespace {
-// oneDNN 2.6's dnnl_cpu_isa_t values (oneapi/dnnl/dnnl_types.h), by the names
-// ONEDNN_MAX_CPU_ISA takes (lower case).
-struct isa_name {
-  const char* name;
-  int value;
-};
-const isa_name kISAs[] = {
-    {"all", 0x0},          {"sse41", 0x1},           {"avx", 0x3},
-    {"avx2", 0x7},         {"avx2_vnni", 0x407},     {"avx512_mic", 0xf},
-    {"avx512_mic_4ops", 0x1f}, {"avx512_core", 0x27}, {"avx512_core_vnni", 0x67},
-    {"avx512_core_bf16", 0xe7}, {"avx512_core_amx", 0x3e7},
-};
-void* dnnl_symbol(const char* name) {
-  void* f = dlsym(RTLD_DEFAULT, name);
-  if (!f) throw std::runtime_error(std::string("oneDNN is not loaded (no ") + name + ")");
-  return f;
-}
-}  // namespace
 
 char* pl_onednn_set_max_isa(const char* name) {
   PL_TRY
   int value = -1;
-  for (const auto& i : kISAs)
+  for (const auto& i : isa_table())
     if (std::strcmp(i.name, name) == 0) value = i.value;
-  if (value < 0) throw std::invalid_argument(std::string("unknown oneDNN ISA ") + name);
+  if (value < 0) {
+    throw std::invalid_argument(std::string("unknown oneDNN ISA ") + name + " for oneDNN " + onednn_version());
+  }
   using setter = int (*)(int);
   int status = reinterpret_cast<setter>(dnnl_symbol("dnnl_set_max_cpu_isa"))(value);
   if (status != 0) {
@@ -517,8 +595,12 @@ char* pl_onednn_effective_isa(char** name) {
   using getter = int (*)(void);
   int v = reinterpret_cast<getter>(dnnl_symbol("dnnl_get_effective_cpu_isa"))();
   std::string s = "0x" + [v] { std::ostringstream o; o << std::hex << v; return o.str(); }();
-  for (const auto& i : kISAs)
-    if (i.value == v) s = i.name;
+  for (const auto& i : isa_table()) {
+    if (i.value == v) {
+      s = i.name;
+      break;
+    }
+  }
   *name = dup(s);
   PL_CATCH
 }

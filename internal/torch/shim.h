@@ -41,8 +41,11 @@ void pl_init(void);
 // once per process and before any parallel work.
 char* pl_set_threads(int intra, int interop);
 void pl_get_threads(int* intra, int* interop);
-// Returns a malloc'ed description: torch version, build config, parallel info, BLAS.
-char* pl_build_info(char** torch_version, char** blas_config, char** parallel_info);
+// Describes the libtorch in use: its version, OpenBLAS's config (or ""), parallel info, the
+// loaded oneDNN's version (or ""), whether the TensorExpr fuser is on (1/0), and the
+// _GLIBCXX_USE_CXX11_ABI the binding was built with (-1: not libstdc++).
+char* pl_build_info(char** torch_version, char** blas_config, char** parallel_info,
+                    char** onednn, int* te_fuser, int* cxx11_abi);
 // Returns the unique warnings collected since the last call, joined by '\x1e'.
 char* pl_take_warnings(void);
 
@@ -67,7 +70,8 @@ char* pl_tensor_from_float32(const float* data, const int64_t* shape, int ndim, 
 char* pl_tensor_channels_last(pl_tensor* t, pl_tensor** out);
 void pl_tensor_free(pl_tensor* t);
 
-// One forward call under c10::InferenceMode.
+// Every call below runs under c10::InferenceMode.
+// One forward call.
 char* pl_forward(pl_module* m, pl_tensor** inputs, int n_inputs, pl_value** out);
 // Runs iters forward calls under c10::InferenceMode, writing the wall time of each call in
 // nanoseconds to ns_each[i] and the wall time of the whole loop to *wall_ns.

@@ -1,4 +1,6 @@
-// Package torch is perflab's cgo binding to libtorch (Debian's libtorch 1.13, CPU).
+// Package torch is perflab's cgo binding to libtorch on the CPU: Debian's libtorch 1.13
+// (bookworm) or 2.6 (trixie), or any libtorch 1.13 or later (make build LIBTORCH=...).
+// Version differences live in shim.cc only, as compile-time switches on TORCH_VERSION_*.
 //
 // It is the only package in perflab that imports "C". It exposes TorchScript modules,
 // input tensors and forward outputs as Go handles with one owner each and an idempotent
@@ -208,20 +210,26 @@ func TakeWarnings() []Warning {
 	return out
 }
 
-// BuildInfo describes the libtorch this binary is linked against.
+// BuildInfo describes the libtorch this binary is linked against, and the build facts
+// that change its speed.
 type BuildInfo struct {
-	TorchVersion string // e.g. "1.13.0"
-	BLASConfig   string // openblas_get_config() when OpenBLAS is loaded, else ""
-	ParallelInfo string // at::get_parallel_info()
+	TorchVersion  string // e.g. "1.13.0", "2.6.0"
+	BLASConfig    string // openblas_get_config() when OpenBLAS is loaded, else ""
+	ParallelInfo  string // at::get_parallel_info()
+	OneDNNVersion string // the loaded oneDNN's version, e.g. "3.7.2"; "" when none is loaded
+	TEFuser       bool   // TorchScript's TensorExpr fuser is on (perflab turns it off on 2.x)
+	CXX11ABI      int    // _GLIBCXX_USE_CXX11_ABI of the build (0 or 1; -1 when unknown)
 }
 
 // Build returns the BuildInfo of the loaded libtorch.
 func Build() (BuildInfo, error) {
-	var v, b, p *C.char
-	if err := check("build info", C.pl_build_info(&v, &b, &p)); err != nil {
+	var v, b, p, d *C.char
+	var te, abi C.int
+	if err := check("build info", C.pl_build_info(&v, &b, &p, &d, &te, &abi)); err != nil {
 		return BuildInfo{}, err
 	}
-	return BuildInfo{TorchVersion: takeString(v), BLASConfig: takeString(b), ParallelInfo: takeString(p)}, nil
+	return BuildInfo{TorchVersion: takeString(v), BLASConfig: takeString(b), ParallelInfo: takeString(p),
+		OneDNNVersion: takeString(d), TEFuser: te != 0, CXX11ABI: int(abi)}, nil
 }
 
 // handle holds one C pointer with an idempotent, goroutine-safe Close.

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The libtorch 2.6 test leg (`make test-2.6`, run by .ci/run): the whole `go test ./...` of
+# this tree against Debian trixie's libtorch 2.6, inside a trixie root entered with chroot.
+#
+# Why a chroot and not a docker image: the root is made once by debootstrap (the way the
+# image's bases are made) and kept under $PERFLAB_TRIXIE_CACHE; warm, the leg costs only the
+# tests themselves (no daemon, no image build, no layer export), and the Go toolchain, the
+# module cache and this source tree are bind-mounted rather than copied.
+#
+# Cached under $PERFLAB_TRIXIE_CACHE (default /var/tmp/perflab-trixie):
+#   root/      the trixie root (debootstrap --variant=minbase, then the packages below)
+#   gocache/   the Go build cache for this root (its cgo objects are built against 2.6's
+#              headers, so they are never shared with the host's cache)
+#   models/    the built-in models exported inside the root by models/export.py (torch 2.6),
+#              re-exported when export.py changes
+# Idempotent: each step leaves a stamp and is redone only when its input changed. Every
+# mount it makes is undone on exit or interrupt. Needs root (or sudo) for debootstrap,
+# mount and chroot. Arguments are passed to `go test` (default: ./...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$PWD
+
+if [ "$(id -u)" != 0 ]; then exec sudo -E "$0" "$@"; fi
+export PATH=/usr/local/go/bin:$PATH
+
+CACHE=${PERFLAB_TRIXIE_CACHE:-/var/tmp/perflab-trixie}
+ROOT=$CACHE/root
+GO_ROOT=$(go env GOROOT)
+GO_MODCACHE=$(go env GOMODCACHE)
+GOTESTFLAGS=${GOTESTFLAGS:--timeout 20m}
+
+packages=(
+  g++ libtorch-dev libopenblas0-pthread python3-torch python3-torchvision
+  libjemalloc2 libtcmalloc-minimal4 git ca-certificates
+)
+
+log() { echo "test-2.6: $*"; }
+
+# mirror prints the Debian archive URL the host's apt already uses (deb822 or one-line
+# sources), never a hard-coded host.
+mirror() {
+  local m=""
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    m=$(awk '/^URIs:/ {for (i = 2; i <= NF; i++) if ($i !~ /security/) {print $i; exit}}' /etc/apt/sources.list.d/debian.sources)
+  fi
+  if [ -z "$m" ]; then
+    m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+      awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/ && $i !~ /security/) {print $i; exit}}')
+  fi
+  if [ -z "$m" ]; then
+    echo "test-2.6: no Debian archive URL in /etc/apt/sources.list{,.d/}; set PERFLAB_DEBIAN_MIRROR" >&2
+    exit 1
+  fi
+  echo "$m"
+}
+
+mounted=()
+cleanup() {
+  local i
+  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
+    umount -R "${mounted[$i]}" 2>/dev/null || umount -lR "${mounted[$i]}" 2>/dev/null || true
+  done
+  mounted=()
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+# bind SRC DST [ro]: DST inside the root.
+bind() {
+  mkdir -p "$ROOT$2"
+  mount --rbind "$1" "$ROOT$2"
+  mount --make-rslave "$ROOT$2"
+  mounted+=("$ROOT$2")
+  if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$ROOT$2"; fi
+}
+
+in_root() {
+  chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TMPDIR=/tmp \
+    PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
+
+# 1. The minbase root.
+if [ ! -f "$ROOT/.perflab-debootstrap" ]; then
+  command -v debootstrap >/dev/null || apt-get install -y -q --no-install-recommends debootstrap
+  m=${PERFLAB_DEBIAN_MIRROR:-$(mirror)}
+  log "creating a Debian trixie root in $ROOT from $m (once)"
+  rm -rf "$ROOT"
+  mkdir -p "$CACHE"
+  debootstrap --variant=minbase trixie "$ROOT" "$m" >"$CACHE/debootstrap.log" 2>&1 ||
+    { tail -20 "$CACHE/debootstrap.log" >&2; echo "test-2.6: debootstrap failed (log: $CACHE/debootstrap.log)" >&2; exit 1; }
+  echo "$m" >"$ROOT/.perflab-debootstrap"
+fi
+
+# 2. The packages (redone when the list changes), and libblas.so.3 -> OpenBLAS (pthread).
+want="${packages[*]}"
+if [ "$(cat "$ROOT/.perflab-packages" 2>/dev/null)" != "$want" ]; then
+  log "installing ${packages[*]} in the trixie root (once)"
+  cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+  bind /proc /proc
+  in_root apt-get update -q
+  in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
+  in_root update-alternatives --set libblas.so.3-x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3
+  in_root apt-get clean
+  cleanup
+  echo "$want" >"$ROOT/.perflab-packages"
+fi
+
+# 3. Mounts for the run.
+mkdir -p "$CACHE/gocache" "$CACHE/models"
+(cd "$SRC" && go mod download) # the root has no network for Go: the host's module cache serves it
+bind /proc /proc
+bind /sys /sys ro
+bind /dev /dev
+bind "$GO_ROOT" /usr/local/go ro
+bind "$GO_MODCACHE" /gomod ro
+bind "$CACHE/gocache" /gocache
+bind "$CACHE/models" /models
+bind "$SRC" /src
+
+# 4. The built-in models, exported with the root's torch 2.6.
+sum=$(sha256sum models/export.py | cut -d' ' -f1)
+if [ "$(cat "$CACHE/models/.export-sha256" 2>/dev/null)" != "$sum" ]; then
+  log "exporting the built-in models with $(in_root python3 -c 'import torch; print("torch", torch.__version__)')"
+  in_root python3 /src/models/export.py --out /models
+  echo "$sum" >"$CACHE/models/.export-sha256"
+fi
+
+# 5. The tests.
+log "go test ${*:-./...} against $(in_root dpkg-query -W -f='libtorch-dev ${Version}' libtorch-dev)"
+# shellcheck disable=SC2086
+in_root env GOCACHE=/gocache GOMODCACHE=/gomod GOPROXY=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local \
+  PERFLAB_MODELS_DIR=/models sh -c 'cd /src && exec go test "$@"' go-test $GOTESTFLAGS "${@:-./...}"
