@@ -9,8 +9,13 @@ MODEL_FILES := $(MODELS_DIR)/resnet18.pt $(MODELS_DIR)/mobilenet_v3_small.pt \
 VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    := -X github.com/perflab/perflab/internal/env.Version=$(VERSION)
 GOTESTFLAGS ?= -timeout 20m
+# Another libtorch than the system's (docs/runtimes.md): a libtorch zip's folder or a pip
+# torch's site-packages/torch. Empty: Debian's libtorch-dev.
+LIBTORCH   ?=
+export LIBTORCH
+LIBTORCH_ENV := $(if $(LIBTORCH),cgoenv=$$(bash scripts/libtorch-env.sh '$(LIBTORCH)') && eval "$$cgoenv" &&,)
 
-.PHONY: all setup build models test lint-workflows image e2e demo bench-overhead calibrate-gate calibrate-sweep clean
+.PHONY: all setup build models test test-2.6 lint-workflows image e2e demo bench-overhead calibrate-gate calibrate-sweep clean
 
 all: build
 
@@ -18,7 +23,7 @@ setup:
 	@bash scripts/setup.sh
 
 build: setup
-	go build -ldflags "$(LDFLAGS)" -o bin/perflab ./cmd/perflab
+	$(LIBTORCH_ENV) go build -ldflags "$(LDFLAGS)" -o bin/perflab ./cmd/perflab
 
 # Exported models are build outputs (gitignored); re-exported when export.py changes.
 models: setup $(MODEL_FILES)
@@ -28,7 +33,12 @@ $(MODEL_FILES) &: models/export.py
 	@touch $(MODEL_FILES)
 
 test: setup models lint-workflows
-	PERFLAB_MODELS_DIR=$(CURDIR)/$(MODELS_DIR) go test $(GOTESTFLAGS) ./...
+	$(LIBTORCH_ENV) PERFLAB_MODELS_DIR=$(CURDIR)/$(MODELS_DIR) go test $(GOTESTFLAGS) ./...
+
+# The whole test suite again against libtorch 2.6, in a Debian trixie root made and cached
+# under /var/tmp/perflab-trixie (needs root or sudo; scripts/test-libtorch26.sh).
+test-2.6:
+	GOTESTFLAGS="$(GOTESTFLAGS)" bash scripts/test-libtorch26.sh
 
 # actionlint checks action.yml and the workflows as GitHub would read them (the pinned
 # version comes from the Go module proxy, once, into .tools/).

@@ -6,6 +6,8 @@
 // usage: cxxloop MODEL.pt BATCH ITERS WARMUP THREADS OPTIMIZE(0|1) [--tokens]
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/csrc/api/include/torch/version.h>
+#include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -25,6 +27,10 @@ int main(int argc, char** argv) {
   bool optimize = std::atoi(argv[6]) != 0;
   bool tokens = argc > 7 && std::strcmp(argv[7], "--tokens") == 0;
   at::set_num_threads(threads);
+#if TORCH_VERSION_MAJOR >= 2
+  torch::jit::setTensorExprFuserEnabled(false);  // as perflab: 2.x's fuser hangs optimized models
+#endif
+  c10::InferenceMode guard;  // as perflab: every call, the compile step too
   torch::jit::Module m = torch::jit::load(argv[1]);
   m.eval();
   if (optimize) {
@@ -33,7 +39,6 @@ int main(int argc, char** argv) {
   }
   at::Tensor x = tokens ? torch::randint(0, 8192, {batch, 128}, torch::kLong)
                         : torch::randn({batch, 3, 224, 224});
-  c10::InferenceMode guard;
   std::vector<c10::IValue> in{x};
   for (int i = 0; i < warmup; i++) m.forward(in);
   std::vector<double> ms(iters);

@@ -1,21 +1,52 @@
 #!/usr/bin/env bash
-# Installs the system packages perflab needs (Debian bookworm), only those missing.
-# Idempotent and quick when everything is there. Run by `make setup` (and so by
-# `make test` and `make demo`).
+# Installs the system packages perflab needs, only those missing: Debian bookworm
+# (libtorch 1.13) or trixie (libtorch 2.6), told from /etc/os-release. Anywhere else it says
+# what to install instead and stops before changing anything. With LIBTORCH set (make build
+# LIBTORCH=DIR: your own libtorch), libtorch itself is not installed. Idempotent and quick
+# when everything is there. Run by `make setup` (and so by `make test` and `make demo`).
 set -euo pipefail
+
+# shellcheck disable=SC1091
+. "${PERFLAB_OS_RELEASE:-/etc/os-release}" 2>/dev/null || true
+os="${ID:-unknown}:${VERSION_CODENAME:-}"
 
 packages=(
   g++                   # cgo builds internal/torch's C++ shim
-  libtorch-dev          # libtorch 1.13 headers and libraries (CPU)
+  libtorch-dev          # libtorch headers and libraries (CPU): 1.13 on bookworm, 2.6 on trixie
   libopenblas0-pthread  # fast BLAS for libtorch (the default reference BLAS is ~40x slower)
   python3-torch         # only to export the built-in models to TorchScript
   python3-torchvision
   libjemalloc2          # --allocator jemalloc (LD_PRELOAD in the benchmark process)
-  libtcmalloc-minimal4  # --allocator tcmalloc
 )
+case "$os" in
+  debian:bookworm) packages+=(libtcmalloc-minimal4) ;;   # --allocator tcmalloc
+  debian:trixie) packages+=(libtcmalloc-minimal4t64) ;;  # (renamed in trixie)
+  *)
+    if [ -n "${LIBTORCH:-}" ] && command -v g++ >/dev/null && command -v go >/dev/null; then
+      echo "setup: ${PRETTY_NAME:-unknown system}: installing nothing; building with g++, $(go version | cut -d' ' -f3) and LIBTORCH=$LIBTORCH"
+      exit 0
+    fi
+    cat >&2 <<MSG
+setup: this is ${PRETTY_NAME:-an unknown system}; setup installs packages on Debian bookworm (libtorch 1.13)
+and trixie (libtorch 2.6) only. Install instead, then build with LIBTORCH=:
+  - a C++17 compiler (g++) and Go >= 1.26 (/usr/local/go/bin on PATH)
+  - libtorch 1.13 or later for the CPU: the cxx11-ABI zip from https://pytorch.org (unzip it,
+    LIBTORCH=.../libtorch) or a pip torch (LIBTORCH=\$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))'))
+  - OpenBLAS (pthread) if your libtorch uses the system BLAS; jemalloc and tcmalloc for --allocator
+  - python3 with torch and torchvision, to export the built-in models (make models PYTHON=...)
+  then: make build LIBTORCH=/path/to/libtorch   (docs/runtimes.md)
+MSG
+    exit 1
+    ;;
+esac
+if [ -n "${LIBTORCH:-}" ]; then
+  # Your own libtorch: Debian's is not needed (the models are still exported with python3-torch).
+  packages=("${packages[@]/libtorch-dev/}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
+  [ -n "$p" ] || continue
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

@@ -15,8 +15,10 @@
 #              re-exported when export.py changes
 # Idempotent: each step leaves a stamp and is redone only when its input changed. Every
 # mount it makes is undone on exit or interrupt. Needs root (or sudo) for debootstrap,
-# mount and chroot. Arguments are passed to `go test` (default: ./...).
+# mount and chroot. Arguments are passed to `go test` (default: ./...); --run CMD ARGS runs
+# CMD in this tree inside the root instead (e.g. --run go build -o /tmp/perflab ./cmd/perflab).
 set -euo pipefail
+{ # read whole before running: editing this file while it runs cannot change what runs
 cd "$(dirname "$0")/.."
 SRC=$PWD
 
@@ -81,7 +83,10 @@ in_root() {
 
 # 1. The minbase root.
 if [ ! -f "$ROOT/.perflab-debootstrap" ]; then
-  command -v debootstrap >/dev/null || apt-get install -y -q --no-install-recommends debootstrap
+  if ! command -v debootstrap >/dev/null; then
+    apt-get install -y -q --no-install-recommends debootstrap >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends debootstrap >/dev/null; }
+  fi
   m=${PERFLAB_DEBIAN_MIRROR:-$(mirror)}
   log "creating a Debian trixie root in $ROOT from $m (once)"
   rm -rf "$ROOT"
@@ -97,10 +102,13 @@ if [ "$(cat "$ROOT/.perflab-packages" 2>/dev/null)" != "$want" ]; then
   log "installing ${packages[*]} in the trixie root (once)"
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
   bind /proc /proc
-  in_root apt-get update -q
-  in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
-  in_root update-alternatives --set libblas.so.3-x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3
-  in_root apt-get clean
+  bind /dev /dev
+  {
+    in_root apt-get update -q &&
+      in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}" &&
+      in_root update-alternatives --set libblas.so.3-x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 &&
+      in_root apt-get clean
+  } >"$CACHE/apt.log" 2>&1 || { tail -20 "$CACHE/apt.log" >&2; echo "test-2.6: installing packages in the trixie root failed (log: $CACHE/apt.log)" >&2; exit 1; }
   cleanup
   echo "$want" >"$ROOT/.perflab-packages"
 fi
@@ -125,8 +133,15 @@ if [ "$(cat "$CACHE/models/.export-sha256" 2>/dev/null)" != "$sum" ]; then
   echo "$sum" >"$CACHE/models/.export-sha256"
 fi
 
-# 5. The tests.
+# 5. The tests (or, with --run CMD..., CMD in /src inside the root: e.g. --run make build).
+goenv=(GOCACHE=/gocache GOMODCACHE=/gomod GOPROXY=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local PERFLAB_MODELS_DIR=/models)
+if [ "${1:-}" = --run ]; then
+  shift
+  in_root env "${goenv[@]}" sh -c 'cd /src && exec "$@"' run "$@"
+  exit
+fi
 log "go test ${*:-./...} against $(in_root dpkg-query -W -f='libtorch-dev ${Version}' libtorch-dev)"
 # shellcheck disable=SC2086
-in_root env GOCACHE=/gocache GOMODCACHE=/gomod GOPROXY=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local \
-  PERFLAB_MODELS_DIR=/models sh -c 'cd /src && exec go test "$@"' go-test $GOTESTFLAGS "${@:-./...}"
+in_root env "${goenv[@]}" sh -c 'cd /src && exec go test "$@"' go-test $GOTESTFLAGS "${@:-./...}"
+exit
+}

@@ -84,6 +84,9 @@ type Run struct {
 	CPUModel      string    `json:"cpu_model,omitempty"`
 	CPUsAvailable float64   `json:"cpus_available,omitempty"`
 	Torch         string    `json:"torch,omitempty"`
+	OneDNN        string    `json:"onednn,omitempty"`    // record env.onednn
+	TEFuser       string    `json:"te_fuser,omitempty"`  // record env.te_fuser
+	CXX11ABI      string    `json:"cxx11_abi,omitempty"` // record env.cxx11_abi
 	BLAS          string    `json:"blas,omitempty"`
 	ModelSHA256   string    `json:"model_sha256,omitempty"`
 	Iters         int       `json:"iters"`
@@ -279,6 +282,7 @@ func runFor(r *record.Record, commit string, now time.Time) Run {
 	}
 	if e := r.Env; e != nil {
 		run.Fingerprint, run.CPUModel, run.CPUsAvailable, run.Torch, run.BLAS = e.Fingerprint, e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS
+		run.OneDNN, run.TEFuser, run.CXX11ABI = e.OneDNN, e.TEFuser, e.CXX11ABI
 		run.OtherCPUs = e.OtherCPUs
 	}
 	return run

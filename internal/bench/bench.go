@@ -426,7 +426,8 @@ func InheritedKnobs(rec *record.Record, k procknob.Knobs) {
 // CollectEnv describes this machine and process, with what only libtorch knows.
 func CollectEnv(bi torch.BuildInfo) *record.Env {
 	isa, _ := torch.OneDNNISA() // "" when oneDNN is not loaded: the record then says nothing
-	return env.Collect(env.Libtorch{Version: bi.TorchVersion, BLASConfig: bi.BLASConfig, Parallel: bi.ParallelInfo, OneDNNISA: isa})
+	return env.Collect(env.Libtorch{Version: bi.TorchVersion, BLASConfig: bi.BLASConfig, Parallel: bi.ParallelInfo, OneDNNISA: isa,
+		OneDNN: bi.OneDNNVersion, TEFuser: bi.TEFuser, CXX11ABI: bi.CXX11ABI})
 }
 
 // runner holds the libtorch handles of one Run; close frees them all.

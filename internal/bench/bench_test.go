@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -248,8 +249,8 @@ func checkEnv(t *testing.T, e *record.Env) {
 	if e.LogicalCPUs < 1 || e.CPUsAvailable <= 0 {
 		t.Errorf("logical CPUs %d, available %g", e.LogicalCPUs, e.CPUsAvailable)
 	}
-	if !strings.HasPrefix(e.Torch, "1.") {
-		t.Errorf("env.torch = %q", e.Torch)
+	if !regexp.MustCompile(`^(1\.(1[3-9]|[2-9][0-9])|[2-9]\.[0-9]+)\.[0-9]+`).MatchString(e.Torch) {
+		t.Errorf("env.torch = %q, want libtorch 1.13 or later", e.Torch)
 	}
 	if !strings.Contains(strings.ToLower(e.BLAS), "blas") {
 		t.Errorf("env.blas = %q: no BLAS library found loaded", e.BLAS)

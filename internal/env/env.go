@@ -34,6 +34,9 @@ type Libtorch struct {
 	BLASConfig string
 	Parallel   string
 	OneDNNISA  string // the ISA oneDNN's kernels use (torch.OneDNNISA)
+	OneDNN     string // the oneDNN version loaded ("" = none)
+	TEFuser    bool   // TorchScript's TensorExpr fuser is on
+	CXX11ABI   int    // _GLIBCXX_USE_CXX11_ABI of the build (-1 = unknown)
 }
 
 // Collect describes this machine and process.
@@ -46,6 +49,8 @@ func Collect(lt Libtorch) *record.Env {
 		CPUISA:         CPUISA(),
 		OneDNNISA:      lt.OneDNNISA,
 		Torch:          lt.Version,
+		OneDNN:         lt.OneDNN,
+		TEFuser:        onOff(lt.TEFuser),
 		BLAS:           loadedBLAS(),
 		BLASConfig:     lt.BLASConfig,
 		Parallel:       firstLines(lt.Parallel),
@@ -54,11 +59,74 @@ func Collect(lt Libtorch) *record.Env {
 		Perflab:        Version,
 		Go:             runtime.Version(),
 	}
+	if lt.CXX11ABI == 0 || lt.CXX11ABI == 1 {
+		e.CXX11ABI = strconv.Itoa(lt.CXX11ABI)
+	}
 	pk := procknob.Current()
 	e.Allocator, e.OMP, e.ProcessCPUs = pk.Allocator, strings.Join(pk.OMP, " "), procknob.FormatCPUs(pk.CPUs)
 	e.Hostname, _ = os.Hostname()
 	e.Fingerprint = Fingerprint(e)
 	return e
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// Runtime names the libtorch e was measured on with the build facts that change speed,
+// e.g. "libtorch 2.6.0 (oneDNN 3.7.2, TE fuser off, CXX11 ABI 1)"; facts a record does not
+// carry (older records) are left out; "" when not even the version is known.
+func Runtime(e *record.Env) string {
+	if e == nil || e.Torch == "" {
+		return ""
+	}
+	var facts []string
+	if e.OneDNN != "" {
+		facts = append(facts, "oneDNN "+e.OneDNN)
+	}
+	if e.TEFuser != "" {
+		facts = append(facts, "TE fuser "+e.TEFuser)
+	}
+	if e.CXX11ABI != "" {
+		facts = append(facts, "CXX11 ABI "+e.CXX11ABI)
+	}
+	s := "libtorch " + e.Torch
+	if len(facts) > 0 {
+		s += " (" + strings.Join(facts, ", ") + ")"
+	}
+	return s
+}
+
+// RuntimeChange says how the runtime of now differs from that of was, as
+// "runtime changed from libtorch 1.13.0 to libtorch 2.6.0" (naming only what differs:
+// "runtime changed from libtorch 2.6.0 (TE fuser on) to libtorch 2.6.0 (TE fuser off)"), or
+// "" when they are the same. A fact either side does not carry is not compared: an older
+// record is taken to match in what it does not say.
+func RuntimeChange(was, now *record.Env) string {
+	if was == nil || now == nil || was.Torch == "" || now.Torch == "" {
+		return ""
+	}
+	a, b := &record.Env{Torch: was.Torch}, &record.Env{Torch: now.Torch}
+	differ := was.Torch != now.Torch
+	for _, f := range []struct {
+		x, y   string
+		dx, dy *string
+	}{
+		{was.OneDNN, now.OneDNN, &a.OneDNN, &b.OneDNN},
+		{was.TEFuser, now.TEFuser, &a.TEFuser, &b.TEFuser},
+		{was.CXX11ABI, now.CXX11ABI, &a.CXX11ABI, &b.CXX11ABI},
+	} {
+		if f.x != "" && f.y != "" && f.x != f.y {
+			*f.dx, *f.dy, differ = f.x, f.y, true
+		}
+	}
+	if !differ {
+		return ""
+	}
+	return "runtime changed from " + Runtime(a) + " to " + Runtime(b)
 }
 
 // Fingerprint hashes the fields that decide whether two measurements are comparable:

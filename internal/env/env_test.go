@@ -33,7 +33,14 @@ ATen parallel backend: OpenMP
 `
 
 func TestCollect(t *testing.T) {
-	e := Collect(Libtorch{Version: "1.13.0", BLASConfig: "OpenBLAS 0.3.21 DYNAMIC_ARCH", Parallel: parallelInfo})
+	e := Collect(Libtorch{Version: "1.13.0", BLASConfig: "OpenBLAS 0.3.21 DYNAMIC_ARCH", Parallel: parallelInfo,
+		OneDNN: "2.6.3", TEFuser: false, CXX11ABI: 1})
+	if e.OneDNN != "2.6.3" || e.TEFuser != "off" || e.CXX11ABI != "1" {
+		t.Errorf("OneDNN, TEFuser, CXX11ABI = %q, %q, %q: want the Libtorch values", e.OneDNN, e.TEFuser, e.CXX11ABI)
+	}
+	if u := Collect(Libtorch{Version: "1.13.0", CXX11ABI: -1}); u.CXX11ABI != "" {
+		t.Errorf("CXX11ABI = %q for an unknown ABI, want empty", u.CXX11ABI)
+	}
 
 	if strings.TrimSpace(e.CPUModel) == "" || e.CPUModel != strings.TrimSpace(e.CPUModel) {
 		t.Errorf("CPUModel = %q, want a trimmed non-empty name", e.CPUModel)
@@ -233,5 +240,37 @@ func TestOtherCPUs(t *testing.T) {
 	}
 	if _, ok := OtherCPUs(a, SampleCPU()); ok && time.Since(a.At) < time.Second {
 		t.Errorf("a span under a second must not give a figure")
+	}
+}
+
+// TestRuntimeChange: another libtorch, or another build of it, is named as a runtime change;
+// facts an older record does not carry are not compared.
+func TestRuntimeChange(t *testing.T) {
+	v113 := &record.Env{Torch: "1.13.0", OneDNN: "2.6.3", TEFuser: "on", CXX11ABI: "1"}
+	v26 := &record.Env{Torch: "2.6.0", OneDNN: "3.7.2", TEFuser: "off", CXX11ABI: "1"}
+	tests := []struct {
+		name     string
+		was, now *record.Env
+		want     string
+	}{
+		{"same", v26, &record.Env{Torch: "2.6.0", OneDNN: "3.7.2", TEFuser: "off", CXX11ABI: "1"}, ""},
+		{"other version", v113, v26, "runtime changed from libtorch 1.13.0 (oneDNN 2.6.3, TE fuser on) to libtorch 2.6.0 (oneDNN 3.7.2, TE fuser off)"},
+		{"older record: version only", &record.Env{Torch: "1.13.0"}, v26, "runtime changed from libtorch 1.13.0 to libtorch 2.6.0"},
+		{"older record, same version", &record.Env{Torch: "2.6.0"}, v26, ""},
+		{"fuser only", &record.Env{Torch: "2.6.0", OneDNN: "3.7.2", TEFuser: "on", CXX11ABI: "1"}, v26,
+			"runtime changed from libtorch 2.6.0 (TE fuser on) to libtorch 2.6.0 (TE fuser off)"},
+		{"ABI only", &record.Env{Torch: "2.6.0", CXX11ABI: "0"}, v26, "runtime changed from libtorch 2.6.0 (CXX11 ABI 0) to libtorch 2.6.0 (CXX11 ABI 1)"},
+		{"unknown version", &record.Env{}, v26, ""},
+		{"nil", nil, v26, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := RuntimeChange(tt.was, tt.now); got != tt.want {
+				t.Errorf("RuntimeChange = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if got, want := Runtime(v26), "libtorch 2.6.0 (oneDNN 3.7.2, TE fuser off, CXX11 ABI 1)"; got != want {
+		t.Errorf("Runtime = %q, want %q", got, want)
 	}
 }

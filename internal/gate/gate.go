@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/perflab/perflab/internal/baseline"
+	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/record"
 )
 
@@ -126,9 +127,10 @@ func Check(in Input) *Report {
 		}
 		cur := current[key]
 		fp := ""
+		var curEnv *record.Env
 		for _, r := range cur {
 			if r.Env != nil {
-				fp = r.Env.Fingerprint
+				fp, curEnv = r.Env.Fingerprint, r.Env
 			}
 		}
 		base := e.Runs
@@ -139,12 +141,20 @@ func Check(in Input) *Report {
 		case !in.AllowEnvMismatch:
 			var same []baseline.Run
 			for _, r := range base {
-				if r.Fingerprint == fp {
+				// Another libtorch (or build of it) is another environment, as another CPU is.
+				if r.Fingerprint == fp && env.RuntimeChange(runEnv(r), curEnv) == "" {
 					same = append(same, r)
 				}
 			}
 			if len(same) == 0 {
 				last := base[len(base)-1]
+				if change := env.RuntimeChange(runEnv(last), curEnv); change != "" {
+					rep.ConfigNotes[key] = change + " since the baseline: not compared (as on another CPU), use --allow-env-mismatch to compare anyway"
+					for _, m := range in.Metrics {
+						rep.Comparisons = append(rep.Comparisons, Comparison{Key: key, Metric: m, Verdict: Inconclusive, Reason: change})
+					}
+					continue
+				}
 				rep.ConfigNotes[key] = fmt.Sprintf("baseline measured on another environment (fingerprint %s: %s, %g CPUs, libtorch %s, %s; now %s): not compared, use --allow-env-mismatch to compare anyway",
 					last.Fingerprint, last.CPUModel, last.CPUsAvailable, last.Torch, last.BLAS, fp)
 				for _, m := range in.Metrics {
@@ -220,6 +230,11 @@ func Check(in Input) *Report {
 	Decide(rep.Comparisons, in.Options)
 	rep.finish()
 	return rep
+}
+
+// runEnv is the part of a record's env a baseline run keeps about its runtime.
+func runEnv(r baseline.Run) *record.Env {
+	return &record.Env{Torch: r.Torch, OneDNN: r.OneDNN, TEFuser: r.TEFuser, CXX11ABI: r.CXX11ABI}
 }
 
 // ComparableHistories returns, for every entry of the baseline, its runs measured on

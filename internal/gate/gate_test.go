@@ -1053,6 +1053,7 @@ func TestCheckEnvironment(t *testing.T) {
 		resultFPs  []string // one record per entry, all of model "m" unless there are two
 		allow      bool
 		sha        string
+		torch      string // the results' libtorch version; "" = the baseline's
 		verdict    string // overall
 		cmpVerdict string // of every comparison
 		cmpReason  string
@@ -1069,6 +1070,11 @@ func TestCheckEnvironment(t *testing.T) {
 			verdict: NotConclusive, cmpVerdict: Inconclusive, cmpReason: "environment differs from the baseline's",
 			note: []string{"baseline measured on another environment", "fingerprint 0123456789ab: Test CPU, 2 CPUs, libtorch 2.1.0, openblas",
 				"now aaaaaaaaaaaa", "not compared, use --allow-env-mismatch"},
+		},
+		{
+			name: "other libtorch: runtime changed, not compared", baseFPs: []string{fpOld}, resultFPs: []string{fpA}, torch: "2.6.0",
+			verdict: NotConclusive, cmpVerdict: Inconclusive, cmpReason: "runtime changed from libtorch 2.1.0 to libtorch 2.6.0",
+			note: []string{"runtime changed from libtorch 2.1.0 to libtorch 2.6.0 since the baseline: not compared (as on another CPU), use --allow-env-mismatch"},
 		},
 		{
 			name: "other environment, --allow-env-mismatch", baseFPs: []string{fpOld}, resultFPs: []string{fpA}, allow: true,
@@ -1106,6 +1112,9 @@ func TestCheckEnvironment(t *testing.T) {
 				r := mkRecord(rng, m, 2, fp)
 				if tt.sha != "" {
 					r.ModelSHA256 = tt.sha
+				}
+				if tt.torch != "" {
+					r.Env.Torch = tt.torch
 				}
 				results = append(results, r)
 			}

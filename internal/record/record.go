@@ -252,6 +252,12 @@ type Env struct {
 	ProcessCPUs string `json:"process_cpus,omitempty"` // the CPUs the process ran on (its affinity), e.g. "0-1"
 	// (fp) settings in effect that the knobs did not ask for (inherited LD_PRELOAD or OMP_* variables)
 	InheritedKnobs string `json:"inherited_knobs,omitempty"`
+	// The libtorch build's facts that change speed, next to Torch (absent in records before
+	// perflab knew them; not in the fingerprint, so that older baselines stay comparable:
+	// the gate compares them itself, env.RuntimeChange).
+	OneDNN   string `json:"onednn,omitempty"`    // the oneDNN version loaded, e.g. "3.7.2"
+	TEFuser  string `json:"te_fuser,omitempty"`  // TorchScript's TensorExpr fuser: "on" or "off"
+	CXX11ABI string `json:"cxx11_abi,omitempty"` // _GLIBCXX_USE_CXX11_ABI of the build: "0" or "1"
 }
 
 // LoadInfo is what one open-loop load run (or its simulation) offered and measured. Rates

@@ -64,6 +64,7 @@ func fullRecord() *Record {
 		Env: &Env{
 			Fingerprint: "0123456789ab", CPUModel: "AMD EPYC", LogicalCPUs: 2, CPUsAvailable: 1.5,
 			CgroupCPUQuota: "1.5 CPUs", Torch: "1.13.0", BLAS: "openblas-pthread/libblas.so.3",
+			OneDNN: "2.6.3", TEFuser: "on", CXX11ABI: "1",
 			BLASConfig: "OpenBLAS 0.3.21", Parallel: "OpenMP", OS: "linux/amd64", Kernel: "6.1.0",
 			Hostname: "vm", Perflab: "dev", Go: "go1.26.8",
 			CPUISA: "avx2 fma", OneDNNISA: "avx2", OtherCPUs: func() *float64 { v := 0.25; return &v }(),

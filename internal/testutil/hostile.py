@@ -12,12 +12,15 @@ torch.manual_seed(0)
 
 
 class Segv(nn.Module):
-    """Reads far out of bounds inside libtorch (searchsorted with a bad sorter): SIGSEGV."""
+    """Writes far out of bounds inside libtorch (max-pool backward with a bad index, which
+    libtorch 1.13 and 2.x alike do not check): SIGSEGV."""
 
     def forward(self, x):
-        sorter = torch.tensor([100000000, 1 << 40, 2, 3], dtype=torch.int64)
-        idx = torch.searchsorted(torch.arange(4.0), x.flatten()[:3].contiguous(), sorter=sorter)
-        return x + idx.sum().to(torch.float32)
+        grad = torch.ones([1, 1, 2, 2])
+        inp = torch.zeros([1, 1, 4, 4])
+        idx = torch.full([1, 1, 2, 2], 1 << 40, dtype=torch.int64)
+        y = torch.ops.aten.max_pool2d_with_indices_backward(grad, inp, [2, 2], [2, 2], [0, 0], [1, 1], False, idx)
+        return x + y.sum()
 
 
 class Fpe(nn.Module):

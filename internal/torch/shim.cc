@@ -311,6 +311,8 @@ extern "C" {
 
 void pl_free(void* p) { std::free(p); }
 
+const char* pl_torch_version(void) { return TORCH_VERSION; }
+
 void pl_init(void) {
   PL_SET_WARNING_HANDLER(collector());
 #if PL_TORCH_AT_LEAST(2, 0)

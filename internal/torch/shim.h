@@ -46,6 +46,8 @@ void pl_get_threads(int* intra, int* interop);
 // _GLIBCXX_USE_CXX11_ABI the binding was built with (-1: not libstdc++).
 char* pl_build_info(char** torch_version, char** blas_config, char** parallel_info,
                     char** onednn, int* te_fuser, int* cxx11_abi);
+// The libtorch version this binding was built against (TORCH_VERSION), static storage.
+const char* pl_torch_version(void);
 // Returns the unique warnings collected since the last call, joined by '\x1e'.
 char* pl_take_warnings(void);
 

@@ -144,6 +144,22 @@ func condense(msg string) string {
 // other exception names are kept without their "builtins." module.
 var errorLineRE = regexp.MustCompile(`^(?:builtins\.)?((?:[A-Za-z_][\w.]*)?(?:Error|Exception)): (.*)$`)
 
+// newerPyTorchHint adds to a load failure on an operator this libtorch does not know (a
+// file saved by a newer PyTorch, e.g. aten::scaled_dot_product_attention on 1.13) what to
+// do about it, on its first line.
+func newerPyTorchHint(msg, version string) string {
+	first, rest, _ := strings.Cut(msg, "\n")
+	if !strings.HasPrefix(first, "Unknown builtin op:") && !strings.HasPrefix(first, "Unknown type name") {
+		return msg
+	}
+	first = strings.TrimSuffix(strings.TrimSpace(first), ".") + " (the file needs a newer libtorch than " + version +
+		": build perflab against the PyTorch that saved it, docs/runtimes.md)"
+	if rest == "" {
+		return first
+	}
+	return first + "\n" + rest
+}
+
 func takeString(p *C.char) string {
 	if p == nil {
 		return ""
@@ -298,6 +314,9 @@ func Load(path string) (*Module, error) {
 	defer C.free(unsafe.Pointer(cpath))
 	var p *C.pl_module
 	if err := check("load "+path, C.pl_module_load(cpath, &p)); err != nil {
+		if te, ok := err.(*Error); ok {
+			te.Msg = newerPyTorchHint(te.Msg, C.GoString(C.pl_torch_version()))
+		}
 		return nil, err
 	}
 	return newModule(p), nil

@@ -1174,6 +1174,21 @@ func TestParseDType(t *testing.T) {
 	}
 }
 
+// TestNewerPyTorchHint: a file using an operator this libtorch does not know (a transformer
+// scripted by torch 2.x, loaded by 1.13) fails with a first line that says what to do.
+func TestNewerPyTorchHint(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Unknown builtin op: aten::scaled_dot_product_attention.\nHere are some suggestions: ...",
+			"Unknown builtin op: aten::scaled_dot_product_attention (the file needs a newer libtorch than 1.13.0: build perflab against the PyTorch that saved it, docs/runtimes.md)\nHere are some suggestions: ..."},
+		{"Unknown builtin op: aten::foo.", "Unknown builtin op: aten::foo (the file needs a newer libtorch than 1.13.0: build perflab against the PyTorch that saved it, docs/runtimes.md)"},
+		{"PytorchStreamReader failed reading zip archive", "PytorchStreamReader failed reading zip archive"},
+	} {
+		if got := newerPyTorchHint(tc.in, "1.13.0"); got != tc.want {
+			t.Errorf("newerPyTorchHint(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestCondense(t *testing.T) {
 	const (
 		head = "The following operation failed in the TorchScript interpreter.\n" +
@@ -1292,5 +1307,27 @@ func TestCompare(t *testing.T) {
 	zero := make([]float32, 8)
 	if c, err := out(zero...).Compare(out(changed(0, 1)[:8]...), 1e-3, 1e-3); err != nil || !math.IsInf(c.Worst, 1) {
 		t.Errorf("zero reference: worst %g, err %v", c.Worst, err)
+	}
+}
+
+// TestOneDNNISANames: the effective ISA is named from the table of the oneDNN loaded (its
+// values differ between oneDNN 2.x and 3.x: a wrong table names no ISA, or the wrong one),
+// and unknown names are refused with the oneDNN version.
+func TestOneDNNISANames(t *testing.T) {
+	bi, err := Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	isa, err := OneDNNISA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// On x86-64 oneDNN reports at least SSE4.1; every value it can report has a name.
+	if !regexp.MustCompile(`^(sse41|avx|avx2|avx2_vnni(_2)?|avx512_core(_vnni|_bf16|_fp16|_amx|_amx_fp16)?)$`).MatchString(isa) {
+		t.Errorf("OneDNNISA() = %q with oneDNN %s, want one of oneDNN's ISA names", isa, bi.OneDNNVersion)
+	}
+	err = SetOneDNNISA("avx3")
+	if err == nil || !strings.Contains(err.Error(), "unknown oneDNN ISA avx3 for oneDNN "+bi.OneDNNVersion) {
+		t.Errorf("SetOneDNNISA(avx3) = %v, want unknown, naming oneDNN %s", err, bi.OneDNNVersion)
 	}
 }
