@@ -61,9 +61,9 @@ e2e_stop_dockerd() {
 # e2e_mirror prints the Debian archive URL of this machine's own apt sources (deb822
 # /etc/apt/sources.list.d/*.sources "URIs:", or one-line "deb URL SUITE main" entries): the
 # first source of a plain suite (not -security, -updates, -backports) with component main.
-# DEBIAN_MIRROR overrides it.
+# PERFLAB_DEBIAN_MIRROR overrides it (as in scripts/test-libtorch26.sh).
 e2e_mirror() {
-  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  if [ -n "${PERFLAB_DEBIAN_MIRROR:-}" ]; then echo "$PERFLAB_DEBIAN_MIRROR"; return; fi
   local url
   url=$(python3 - /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list <<'PY'
 import glob, re, sys
@@ -94,7 +94,7 @@ found = [u for u in found if u.startswith(("http://", "https://"))]
 print(found[0].rstrip("/") if found else "")
 PY
 )
-  [ -n "$url" ] || die "no Debian archive URL in this machine's apt sources (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list): set DEBIAN_MIRROR"
+  [ -n "$url" ] || die "no Debian archive URL in this machine's apt sources (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list): set PERFLAB_DEBIAN_MIRROR"
   echo "$url"
 }
 
