@@ -7,6 +7,8 @@
 # The build reaches Debian's archive and the Go module proxy through the host's network
 # (--network host: the daemon has no bridge). Also tags the models stage (python3-torch
 # 2.6, the built-ins exported) as TAG-models, for make e2e's checks of the image.
+# E2E_SUITE=bookworm builds the former image instead (bookworm bases, libtorch 1.13):
+#   E2E_SUITE=bookworm bash scripts/e2e/build-image.sh perflab:bookworm
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/e2e/lib.sh
@@ -18,9 +20,15 @@ e2e_base_images
 version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
 log "docker build -t $tag (perflab $version, on debian:$E2E_SUITE-slim)"
 start=$(date +%s)
+args=(--build-arg PERFLAB_VERSION="$version" --build-arg BASE_IMAGE="debian:$E2E_SUITE-slim"
+      --build-arg GO_IMAGE="golang:1.26-$E2E_SUITE")
+case $E2E_SUITE in
+  trixie) ;;
+  bookworm) args+=(--build-arg TORCH_RUNTIME=libtorch1.13) ;;
+  *) die "E2E_SUITE=$E2E_SUITE: the image is built on trixie (libtorch 2.6) or bookworm (1.13)" ;;
+esac
 build() {
-  DOCKER_BUILDKIT=1 $DOCKER build --network host --progress plain \
-    --build-arg PERFLAB_VERSION="$version" "$@" . >>"$E2E_STATE/build.log" 2>&1 \
+  DOCKER_BUILDKIT=1 $DOCKER build --network host --progress plain "${args[@]}" "$@" . >>"$E2E_STATE/build.log" 2>&1 \
     || { tail -40 "$E2E_STATE/build.log" >&2; die "image build failed (log: $E2E_STATE/build.log)"; }
 }
 : >"$E2E_STATE/build.log"
