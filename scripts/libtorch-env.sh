@@ -29,7 +29,7 @@ if [ -f "$dir/share/cmake/Torch/TorchConfig.cmake" ]; then
   abi=$(sed -n 's/.*-D_GLIBCXX_USE_CXX11_ABI=\([01]\).*/\1/p' "$dir/share/cmake/Torch/TorchConfig.cmake" | head -1)
 fi
 if [ -z "$abi" ]; then
-  if nm -D --defined-only "$dir/lib/libc10.so" 2>/dev/null | grep -q '__cxx11'; then abi=1; else abi=0; fi
+  if nm -D --defined-only "$dir/lib/libc10.so" 2>/dev/null | grep '__cxx11' >/dev/null; then abi=1; else abi=0; fi
 fi
 
 echo "export CGO_CPPFLAGS='-I$dir/include -I$dir/include/torch/csrc/api/include'"
