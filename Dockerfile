@@ -5,14 +5,17 @@
 #            files do not depend on the CPU architecture, so this stage runs once, on the
 #            build machine's platform, for every target platform.
 #   build    Go + libtorch-dev: builds /usr/local/bin/perflab (cgo, for the target platform).
-#   runtime  debian:bookworm-slim with the runtime libraries only: libtorch1.13 (and what it
+#   runtime  debian:trixie-slim with the runtime libraries only: libtorch2.6 (and what it
 #            depends on) and OpenBLAS (pthread), no compiler, no Python, no -dev packages.
+# Debian trixie: libtorch 2.6 (oneDNN 3.x), python3-torch 2.6; the binding also builds on
+# bookworm's 1.13 (BASE_IMAGE=debian:bookworm-slim GO_IMAGE=golang:1.26-bookworm
+# TORCH_RUNTIME=libtorch1.13).
 # Everything comes from Debian's archive and Docker's official images: nothing is downloaded
 # from anywhere else (weights are seeded, not fetched: see models/export.py).
-# Platforms: linux/amd64 and linux/arm64 (Debian builds libtorch1.13 for both).
+# Platforms: linux/amd64 and linux/arm64 (Debian builds libtorch2.6 for both).
 
-ARG GO_IMAGE=golang:1.26-bookworm
-ARG BASE_IMAGE=debian:bookworm-slim
+ARG GO_IMAGE=golang:1.26-trixie
+ARG BASE_IMAGE=debian:trixie-slim
 
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS models
 ARG DEBIAN_FRONTEND=noninteractive
@@ -24,8 +27,8 @@ COPY models/export.py /src/models/export.py
 # (<exe>/../share/perflab/models). /usr/bin/python3: Debian's, the one with torch.
 RUN /usr/bin/python3 /src/models/export.py --out /out/share/perflab/models
 
-# Debian bookworm's golang (1.19) is too old for go.mod's `go 1.26`: the official Go image,
-# itself Debian bookworm, provides the toolchain; libtorch comes from Debian as at runtime.
+# Debian trixie's golang (1.24) is too old for go.mod's `go 1.26`: the official Go image,
+# itself Debian trixie, provides the toolchain; libtorch comes from Debian as at runtime.
 FROM ${GO_IMAGE} AS build
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
@@ -44,15 +47,16 @@ RUN CGO_ENABLED=1 go build -trimpath \
 
 FROM ${BASE_IMAGE} AS runtime
 
-# libtorch1.13 provides libtorch_cpu.so.1.13 and libc10.so.1.13 (perflab's NEEDED entries,
+# libtorch2.6 provides libtorch_cpu.so.2.6 and libc10.so.2.6 (perflab's NEEDED entries,
 # besides libstdc++/libgcc/libc) and pulls in every library they load. libopenblas0-pthread:
 # Debian's libtorch uses whatever libblas.so.3 resolves to, and the reference BLAS is ~40x
 # slower; point the alternatives at OpenBLAS (pthread), as scripts/setup.sh does. The
 # alternatives are named after the multiarch triplet of the architecture (one per platform):
 # found, not assumed. ca-certificates: HTTPS to the GitHub API.
 ARG DEBIAN_FRONTEND=noninteractive
+ARG TORCH_RUNTIME=libtorch2.6
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libtorch1.13 libopenblas0-pthread ca-certificates \
+ && apt-get install -y --no-install-recommends ${TORCH_RUNTIME} libopenblas0-pthread ca-certificates \
  && for lib in libblas liblapack; do \
       alt=$(ls /usr/lib/*-linux-gnu/openblas-pthread/$lib.so.3) \
       && triplet=$(basename "$(dirname "$(dirname "$alt")")") \

@@ -15,7 +15,7 @@ LIBTORCH   ?=
 export LIBTORCH
 LIBTORCH_ENV := $(if $(LIBTORCH),cgoenv=$$(bash scripts/libtorch-env.sh '$(LIBTORCH)') && eval "$$cgoenv" &&,)
 
-.PHONY: all setup build models test test-2.6 lint-workflows e2e demo bench-overhead calibrate-gate calibrate-sweep clean
+.PHONY: all setup build models test test-2.6 lint-workflows image e2e demo bench-overhead calibrate-gate calibrate-sweep clean
 
 all: build
 
@@ -47,6 +47,13 @@ lint-workflows:
 	@.tools/actionlint -version 2>/dev/null | grep -q '^$(ACTIONLINT_VERSION:v%=%)$$' || \
 	  GOBIN=$(CURDIR)/.tools go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 	.tools/actionlint
+
+# The action's image, perflab:dev (Debian trixie, libtorch 2.6), built from the Dockerfile
+# on this machine: a local Docker daemon without a bridge network and base images
+# debootstrap'd from this machine's Debian archive (scripts/e2e/build-image.sh; docs/image.md).
+# Run it with: bash scripts/e2e/docker.sh run --rm --network host perflab:dev bench --model resnet18
+image:
+	bash scripts/e2e/build-image.sh perflab:dev
 
 # The action, run for real: its image built from the Dockerfile, the example workflows run
 # by act against a fake GitHub API on loopback (scripts/e2e/run.sh; docs/development.md, "Testing").

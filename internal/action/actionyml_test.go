@@ -177,7 +177,7 @@ func TestDockerfile(t *testing.T) {
 	if slices.Contains(runtime, "USER") || slices.Contains(runtime, "WORKDIR") {
 		t.Errorf("the runtime stage sets USER or WORKDIR (%v): Docker actions run as root in the workspace", runtime)
 	}
-	for _, want := range []string{"ARG BASE_IMAGE=debian:bookworm-slim", "FROM ${BASE_IMAGE} AS runtime", "FROM --platform=$BUILDPLATFORM", "libtorch1.13", "libopenblas0-pthread", "/usr/local/share/perflab/models",
+	for _, want := range []string{"ARG BASE_IMAGE=debian:trixie-slim", "FROM ${BASE_IMAGE} AS runtime", "FROM --platform=$BUILDPLATFORM", "libtorch2.6", "libopenblas0-pthread", "/usr/local/share/perflab/models",
 		`ENTRYPOINT ["/usr/local/bin/perflab"]`, `CMD ["action"]`, "models/export.py"} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q", want)

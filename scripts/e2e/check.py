@@ -57,6 +57,44 @@ def verdict_consistent(name):
     return v
 
 
+def records(name):
+    path = os.path.join(logs, name)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+# Warnings that describe this machine's load while timing, not the model or the runtime.
+LOAD_WARNINGS = ("noisy run", "busy machine")
+
+
+def clean(r):
+    """A record with status ok, outputs (if checked) matching the plain model, and no
+    warning besides the load's."""
+    bad = [w for w in r.get("warnings", []) if not w.startswith(LOAD_WARNINGS)]
+    c = r.get("correctness")
+    return r.get("status") == "ok" and (c is None or c.get("ok")) and not bad, bad
+
+
+# 0. the image itself: libtorch 2.6, a torch 2.x scripted transformer, compile-on outputs.
+tr = {r.get("batch_size"): r for r in records("image-transformer.jsonl")}
+for b in (1, 4):
+    r = tr.get(b)
+    ok, bad = clean(r) if r else (False, [])
+    check(ok, "image: the torch 2.x scripted nn.TransformerEncoder benches at batch %d with a clean record (%s)"
+          % (b, (r or {}).get("error") or bad or ("status " + r["status"] if r else "no record: see image-transformer-b%d.log" % b)))
+mb = records("image-mobilenet.jsonl")
+verdict = mb[0].get("correctness", {}).get("verdict") if mb else None
+check(bool(mb) and mb[0].get("compile") is True and verdict == "match",
+      "image: mobilenet_v3_small --compile on applied, outputs %r, want 'match' (CPU ISA: oneDNN %s)"
+      % (verdict, mb[0]["env"].get("onednn_isa") if mb else "?"))
+versions = sorted({r["env"].get("torch", "") for r in list(tr.values()) + mb})
+check(bool(versions) and all(v.startswith("2.6") for v in versions), "image: the records say libtorch %s, want 2.6" % versions)
+summary = read("image-mobilenet.log") if os.path.exists(os.path.join(logs, "image-mobilenet.log")) else ""
+check(re.search(r"env: .*libtorch 2\.6", summary) is not None, "image: perflab bench's summary says libtorch 2.6 (%s)"
+      % (re.search(r"env: .*", summary) or [summary[-200:]])[0][:120])
+
 # 1. push to main: the baseline is stored through the contents API, with [skip ci].
 log = read("push.log")
 check(rc("push") == 0, "push: act exit %d, want 0" % rc("push"))

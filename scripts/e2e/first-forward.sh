@@ -2,7 +2,7 @@
 # Measures, under act, how long a job using the prebuilt image takes from its start to the
 # action's first timed forward: act runs perf-baseline.yml (workflow_dispatch on a branch
 # that is not the default one: sweep and report only, no API) with the image make e2e built
-# (perflab:e2e, standing in for the pulled ghcr.io image; the pull itself is not measured),
+# (perflab:dev, standing in for the pulled ghcr.io image; the pull itself is not measured),
 # and the script stops it once the first configuration is measured.
 #   flock /tmp/perflab-timing.lock bash scripts/e2e/first-forward.sh
 # Prints: job start -> action container started, -> sweep started, -> first configuration
@@ -12,8 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 source scripts/e2e/lib.sh
-IMAGE=perflab:e2e
-$DOCKER image inspect "$IMAGE" >/dev/null 2>&1 || die "no $IMAGE: run make e2e first (it builds the image)"
+IMAGE=perflab:dev
+$DOCKER image inspect "$IMAGE" >/dev/null 2>&1 || die "no $IMAGE: run make image (or make e2e) first"
 REPO=$E2E_STATE/first-forward
 rm -rf "$REPO"; mkdir -p "$REPO/.github/workflows"
 sed "s|^  image: .*|  image: docker://$IMAGE|" action.yml >"$REPO/action.yml"
@@ -27,7 +27,7 @@ log=$E2E_STATE/first-forward.log
 echo "load before: $(uptime)"
 set +e +o pipefail  # act dies of SIGPIPE once the first configuration is read: expected
 ( cd "$REPO" && HOME=$E2E_STATE/act-home exec "$ROOT/.tools/act" workflow_dispatch -e "$E2E_STATE/dispatch.json" \
-    -W .github/workflows/perf-baseline.yml -P ubuntu-latest=debian:bookworm-slim --pull=false --network host \
+    -W .github/workflows/perf-baseline.yml -P ubuntu-latest="debian:$E2E_SUITE-slim" --pull=false --network host \
     --bind --no-cache-server --action-offline-mode \
     --local-repository "actions/upload-artifact@v4=$ROOT/scripts/e2e/upload-artifact" -s GITHUB_TOKEN=none ) 2>&1 |
   python3 -u -c '

@@ -58,41 +58,89 @@ e2e_stop_dockerd() {
   $SUDO kill -9 "$pid" 2>/dev/null || true
 }
 
-# e2e_base_images makes debian:bookworm-slim (debootstrap, cached as a tarball under
-# $E2E_STATE) and golang:1.26-bookworm (that base + gcc/git + this machine's Go) when the
-# daemon lacks them. On a real runner both come from Docker Hub.
+# e2e_mirror prints the Debian archive URL of this machine's own apt sources (deb822
+# /etc/apt/sources.list.d/*.sources "URIs:", or one-line "deb URL SUITE main" entries): the
+# first source of a plain suite (not -security, -updates, -backports) with component main.
+# PERFLAB_DEBIAN_MIRROR overrides it (as in scripts/test-libtorch26.sh).
+e2e_mirror() {
+  if [ -n "${PERFLAB_DEBIAN_MIRROR:-}" ]; then echo "$PERFLAB_DEBIAN_MIRROR"; return; fi
+  local url
+  url=$(python3 - /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list <<'PY'
+import glob, re, sys
+def plain(suites):
+    return any(s and "-" not in s and "/" not in s for s in suites)
+found = []
+for path in sys.argv[1:]:
+    try:
+        text = open(path).read()
+    except OSError:
+        continue
+    if path.endswith(".sources"):
+        for stanza in re.split(r"\n\s*\n", text):
+            f = {}
+            for line in stanza.splitlines():
+                m = re.match(r"([A-Za-z-]+):\s*(.*)", line)
+                if m and not line.startswith("#"):
+                    f[m.group(1).lower()] = m.group(2).split()
+            if "deb" in f.get("types", []) and f.get("enabled", ["yes"])[0] != "no" \
+                    and plain(f.get("suites", [])) and "main" in f.get("components", []):
+                found += f.get("uris", [])
+    else:
+        for line in text.splitlines():
+            line = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
+            if len(line) >= 4 and line[0] == "deb" and plain([line[2]]) and "main" in line[3:]:
+                found.append(line[1])
+found = [u for u in found if u.startswith(("http://", "https://"))]
+print(found[0].rstrip("/") if found else "")
+PY
+)
+  [ -n "$url" ] || die "no Debian archive URL in this machine's apt sources (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list): set PERFLAB_DEBIAN_MIRROR"
+  echo "$url"
+}
+
+# The suite of the action's image and of the job container act runs the workflows in:
+# Debian trixie (libtorch 2.6). E2E_SUITE=bookworm gives the bookworm bases instead.
+E2E_SUITE=${E2E_SUITE:-trixie}
+
+# e2e_base_images [SUITE] makes debian:SUITE-slim (debootstrap --variant=minbase from this
+# machine's Debian archive, cached as the tarball $E2E_STATE/SUITE-minbase.tar) and
+# golang:1.26-SUITE (that base + gcc/libc6-dev/git + this machine's Go) when the daemon
+# lacks them. On a real runner both come from Docker Hub.
 e2e_base_images() {
-  if ! $DOCKER image inspect debian:bookworm-slim >/dev/null 2>&1; then
-    local tarball=$E2E_STATE/bookworm-minbase.tar
+  local suite=${1:-$E2E_SUITE}
+  if ! $DOCKER image inspect "debian:$suite-slim" >/dev/null 2>&1; then
+    local tarball=$E2E_STATE/$suite-minbase.tar
     if [ ! -s "$tarball" ]; then
-      log "debootstrap bookworm (minbase) -> $tarball"
-      local root=$E2E_STATE/rootfs
+      local mirror root=$E2E_STATE/$suite-rootfs dlog=$E2E_STATE/debootstrap-$suite.log
+      mirror=$(e2e_mirror)
+      log "debootstrap $suite (minbase, $mirror) -> $tarball"
       $SUDO rm -rf "$root"
-      $SUDO debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >"$E2E_STATE/debootstrap.log" 2>&1 \
-        || { tail -20 "$E2E_STATE/debootstrap.log" >&2; die "debootstrap failed (log: $E2E_STATE/debootstrap.log)"; }
+      $SUDO debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$dlog" 2>&1 \
+        || { tail -20 "$dlog" >&2; die "debootstrap failed (log: $dlog)"; }
       $SUDO rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-      $SUDO tar -C "$root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+      $SUDO tar -C "$root" -cf "$tarball.tmp" . && $SUDO mv "$tarball.tmp" "$tarball"
       $SUDO rm -rf "$root"
     fi
-    $DOCKER import "$tarball" debian:bookworm-slim >/dev/null
+    log "importing $tarball as debian:$suite-slim"
+    $DOCKER import "$tarball" "debian:$suite-slim" >/dev/null
     # The job container of the workflows act runs (checkout, run steps) and the action's base.
-    $DOCKER tag debian:bookworm-slim debian:bookworm
+    $DOCKER tag "debian:$suite-slim" "debian:$suite"
   fi
-  if ! $DOCKER image inspect golang:1.26-bookworm >/dev/null 2>&1; then
-    log "making golang:1.26-bookworm from debian:bookworm-slim + $(go env GOROOT)"
+  if ! $DOCKER image inspect "golang:1.26-$suite" >/dev/null 2>&1; then
+    log "making golang:1.26-$suite from debian:$suite-slim + $(go env GOROOT)"
     local ctx=$E2E_STATE/golang-ctx
     rm -rf "$ctx"; mkdir -p "$ctx"
     cp -a "$(go env GOROOT)" "$ctx/go"
     cp /etc/ssl/certs/ca-certificates.crt "$ctx/"
-    cat >"$ctx/Dockerfile" <<'DF'
-FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev git ca-certificates \
+    cat >"$ctx/Dockerfile" <<DF
+FROM debian:$suite-slim
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev git ca-certificates \\
  && rm -rf /var/lib/apt/lists/*
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY go /usr/local/go
-ENV PATH=/usr/local/go/bin:/go/bin:$PATH GOPATH=/go GOTOOLCHAIN=local
+ENV PATH=/usr/local/go/bin:/go/bin:\$PATH GOPATH=/go GOTOOLCHAIN=local
 DF
-    $DOCKER build --network host -q -t golang:1.26-bookworm "$ctx" >/dev/null
+    $DOCKER build --network host -q -t "golang:1.26-$suite" "$ctx" >/dev/null
     rm -rf "$ctx"
   fi
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make e2e: the action, run for real. Builds the action's image from this commit's
-# Dockerfile and runs this repository's example workflows (.github/workflows/perf-*.yml,
+# Dockerfile (perflab:dev, as make image does: Debian trixie, libtorch 2.6), checks it
+# (0. below), and runs this repository's example workflows (.github/workflows/perf-*.yml,
 # verbatim) under act, a real GitHub Actions runner, against a fake GitHub API on loopback
 # (internal/github/fakehub), in a scratch repository "acme/models":
 #   1. push to main (perf-baseline.yml): the baseline is stored through the contents API.
@@ -9,6 +10,10 @@
 #   3. pull request #8 from a fork, read-only token: no comment, no failure for it.
 #   4. pull request #7 again against a baseline ten times as fast as this machine: verdict
 #      regression, exit 1, the same comment edited.
+# Before them, 0. the image itself (issue 19): `perflab bench` in it reports libtorch 2.6; a
+# TorchScript transformer scripted with torch 2.x (nn.TransformerEncoder, made in the image's
+# models stage: python3-torch 2.6) benches at batch 1 and 4 with a clean record; the built-in
+# mobilenet_v3_small with --compile on computes the plain model's outputs ("match").
 # Installs what it needs (docker.io, debootstrap, act), starts a Docker daemon without a
 # bridge network when none runs and stops the one it started. Warm reruns reuse the cached
 # base images and image layers under /var/tmp.
@@ -18,7 +23,7 @@ ROOT=$PWD
 source scripts/e2e/lib.sh
 
 ACT_VERSION=v0.2.89  # github.com/nektos/act, from the Go module proxy
-IMAGE=perflab:e2e
+IMAGE=perflab:dev
 T0=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - T0 )) s"; }
 
@@ -68,6 +73,23 @@ git -C "$REPO" -c user.name=e2e -c user.email=e2e@example.com commit -q -m "acme
 git -C "$REPO" remote add origin https://github.com/acme/models.git
 SHA=$(git -C "$REPO" rev-parse HEAD)
 
+# 0. The image itself: perflab bench in it, on a transformer scripted with torch 2.x and on
+#    the built-in mobilenet_v3_small with --compile on (records and summaries in $LOGS).
+log "checking the image: perflab bench in $IMAGE"
+img_start=$(date +%s)
+$DOCKER run --rm --network host -v "$ROOT/scripts/e2e:/e2e:ro" -v "$LOGS:/logs" "$IMAGE-models" \
+  python3 /e2e/transformer.py /logs/transformer.pt >"$LOGS/image-transformer-export.log" 2>&1 \
+  || { cat "$LOGS/image-transformer-export.log" >&2; die "scripting the transformer with the image's python3-torch failed"; }
+for b in 1 4; do
+  $DOCKER run --rm --network host -v "$LOGS:/logs" "$IMAGE" bench --model /logs/transformer.pt \
+    --input 'float32[B,32,64]' --batch-size "$b" --iters 50 --warmup 5 --out "/logs/image-transformer.jsonl" \
+    >"$LOGS/image-transformer-b$b.log" 2>&1 || echo "exit $?" >>"$LOGS/image-transformer-b$b.log"
+done
+$DOCKER run --rm --network host -v "$LOGS:/logs" "$IMAGE" bench --model mobilenet_v3_small \
+  --compile on --iters 20 --warmup 3 --out /logs/image-mobilenet.jsonl \
+  >"$LOGS/image-mobilenet.log" 2>&1 || echo "exit $?" >>"$LOGS/image-mobilenet.log"
+log "image checked in $(( $(date +%s) - img_start )) s (results: python3 scripts/e2e/check.py)"
+
 # The fake API, on loopback only.
 rm -f "$E2E_STATE/fakehub.url"
 .tools/fakehub -repo acme/models -addr 127.0.0.1:0 -addr-file "$E2E_STATE/fakehub.url" 2>"$LOGS/fakehub.log" &
@@ -80,7 +102,7 @@ hub commit "{\"branch\":\"main\",\"sha\":\"$SHA\",\"files\":{\"README.md\":\"acm
 
 mkdir -p "$E2E_STATE/act-home"
 # act asks for a default image on its first run unless it has a config file.
-echo "-P ubuntu-latest=debian:bookworm-slim" >"$E2E_STATE/act-home/.actrc"
+echo "-P ubuntu-latest=debian:$E2E_SUITE-slim" >"$E2E_STATE/act-home/.actrc"
 
 # run_act NAME EVENT WORKFLOW TOKEN EVENT.json: runs one workflow; its exit code is kept in
 # $LOGS/NAME.rc and its log in $LOGS/NAME.log.
@@ -89,7 +111,7 @@ run_act() {
   start=$(date +%s)
   log "act $event ($name): $workflow"
   ( cd "$REPO" && HOME=$E2E_STATE/act-home "$ROOT/.tools/act" "$event" -e "$payload" \
-      -W ".github/workflows/$workflow" -P ubuntu-latest=debian:bookworm-slim \
+      -W ".github/workflows/$workflow" -P ubuntu-latest="debian:$E2E_SUITE-slim" \
       --pull=false --network host --bind --no-cache-server --action-offline-mode \
       --local-repository "actions/upload-artifact@v4=$ROOT/scripts/e2e/upload-artifact" \
       --env GITHUB_API_URL="$API" --env GITHUB_SERVER_URL=https://github.com --env GITHUB_RUN_ID=4242 \
