@@ -157,11 +157,14 @@ func (j *job) setUp() (*Result, error) {
 	// The real path: every path the action writes is resolved through links and checked
 	// against it, and shown relative to it.
 	j.ws = workspace.Open(dir)
-	if j.out, err = j.ws.Path(OutDir, "the output folder"); err != nil {
+	// The results folder is the action's own: made fresh, so that nothing in it (forged
+	// results, a sidecar, a symbolic link to write through) comes from the checkout.
+	var moved string
+	if j.out, moved, err = j.ws.Fresh(OutDir, "the output folder"); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(j.out, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", OutDir, err)
+	if moved != "" {
+		j.warnf("%s/ was already in the workspace (committed by the pull request, or left by an earlier step): moved aside to %s, never read; the results are new", OutDir, moved)
 	}
 	if j.token != "" {
 		if j.client, err = j.d.NewClient(j.token, j.d.Getenv("GITHUB_API_URL")); err != nil {

@@ -89,6 +89,9 @@ func (j *job) collectResults(ctx context.Context) (*results, error) {
 			return nil, j.preset.err
 		}
 		rs.preset = j.preset.preset.Name
+		if err := j.checkModelFiles(modelFiles(j.preset.preset, j.in.Models)); err != nil {
+			return nil, err
+		}
 		name := "results.jsonl"
 		if j.in.Shard != "" {
 			i, n, _ := sweep.ParseShard(j.in.Shard)
