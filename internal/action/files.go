@@ -2,6 +2,7 @@ package action
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/sweep"
+	"github.com/perflab/perflab/internal/workspace"
 	"github.com/perflab/perflab/presets"
 )
 
@@ -174,4 +176,71 @@ func (j *job) failClosed(ctx context.Context, rs *results, src abgate.Source, v 
 	}
 	g.Summary = sum
 	g.Notes = append(g.Notes, reasons...)
+}
+
+// runIdentity is what a shard job writes next to its results (FILE + ".run"): the
+// workflow run that measured them and the file's sha256. The job that merges the shards
+// takes a results file only with it, from the same run of the same repository.
+type runIdentity struct {
+	Repository string `json:"repository"`
+	RunID      string `json:"run_id"`
+	RunAttempt string `json:"run_attempt,omitempty"`
+	SHA256     string `json:"sha256"`
+}
+
+// RunIdentitySuffix names a results file's run identity file.
+const RunIdentitySuffix = ".run"
+
+// writeRunIdentity writes path + ".run" for the results file path (getenv: the runner's
+// environment).
+func writeRunIdentity(getenv func(string) string, path string) error {
+	sha, err := model.SHA256(path)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(runIdentity{Repository: getenv("GITHUB_REPOSITORY"), RunID: getenv("GITHUB_RUN_ID"),
+		RunAttempt: getenv("GITHUB_RUN_ATTEMPT"), SHA256: sha})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path+RunIdentitySuffix, append(b, '\n'), 0o644)
+}
+
+// trustResults refuses a results file (the results input) that the pull request could have
+// written: one tracked by git in the checkout (committed), or one without this workflow
+// run's identity (FILE.run, written by this run's shard jobs, with the file's sha256).
+func (j *job) trustResults(path string) error {
+	rel := j.rel(path)
+	if root, err := workspace.GitRoot(j.ws.Dir); err == nil {
+		for _, p := range []string{path, path + RunIdentitySuffix} {
+			if _, err := workspace.Git(root, "ls-files", "--error-unmatch", "--", p); err == nil {
+				return fmt.Errorf("input results: %s is part of the checkout (tracked by git): results must come from this run's shard jobs (their artifacts), never from the repository or a pull request", j.rel(p))
+			}
+		}
+	}
+	runID := j.d.Getenv("GITHUB_RUN_ID")
+	if runID == "" {
+		j.warnf("input results: no GITHUB_RUN_ID (not on a runner): %s is not checked against the run that measured it", rel)
+		return nil
+	}
+	b, err := j.ws.ReadFile(path+RunIdentitySuffix, "the run identity "+rel+RunIdentitySuffix, 4<<10)
+	if err != nil {
+		return fmt.Errorf("input results: %s has no run identity (%s%s, written by the action's shard mode): results are taken only from this run's shard jobs; upload it with the results (path: perflab-results/shard-*.jsonl*)", rel, rel, RunIdentitySuffix)
+	}
+	var id runIdentity
+	if err := json.Unmarshal(b, &id); err != nil {
+		return fmt.Errorf("input results: %s%s is not a run identity", rel, RunIdentitySuffix)
+	}
+	if id.RunID != runID || id.Repository != j.d.Getenv("GITHUB_REPOSITORY") {
+		return fmt.Errorf("input results: %s was measured by another workflow run (%s run %s, this is %s run %s): results are taken only from this run's shard jobs",
+			rel, id.Repository, id.RunID, j.d.Getenv("GITHUB_REPOSITORY"), runID)
+	}
+	sha, err := model.SHA256(path)
+	if err != nil {
+		return fmt.Errorf("input results: %v", err)
+	}
+	if sha != id.SHA256 {
+		return fmt.Errorf("input results: %s was changed after its shard job wrote it (sha256 differs from %s%s)", rel, rel, RunIdentitySuffix)
+	}
+	return nil
 }

@@ -107,6 +107,11 @@ func (j *job) collectResults(ctx context.Context) (*results, error) {
 		if err != nil {
 			return nil, err
 		}
+		if j.in.Shard != "" {
+			if err := writeRunIdentity(j.d.Getenv, rs.path); err != nil {
+				return nil, fmt.Errorf("write the shard's run identity: %w", err)
+			}
+		}
 	}
 	recs, err := record.ReadFile(rs.path, func(le *record.LineError) { j.warnf("%v", le) })
 	if err != nil {
@@ -163,6 +168,9 @@ func (j *job) expand(patterns []string) ([]string, error) {
 		for _, f := range m {
 			real, err := j.ws.Path(f, "input results")
 			if err != nil {
+				return nil, err
+			}
+			if err := j.trustResults(real); err != nil {
 				return nil, err
 			}
 			files = append(files, real)
