@@ -276,7 +276,7 @@ func TestHostileWorkspaces(t *testing.T) {
 		pr    func(h *hostileRepo)
 		after func(h *hostileRepo) // after the commit: what git cannot hold (a FIFO)
 		code  int                  // exit code
-		want  string // in the error (code 2) or the verdict's summary (code 1), or the log
+		want  string               // in the error (code 2) or the verdict's summary (code 1), or the log
 		check func(t *testing.T, h *hostileRepo, res *Result)
 	}{
 		{name: "model links to /proc/self/environ", code: 2, want: "leads outside the workspace",
@@ -342,7 +342,9 @@ func TestHostileWorkspaces(t *testing.T) {
 				h.write("models/net.pt", string(b))
 			}},
 		{name: "preset named ../escape", event: "push", code: 2, want: `the preset's name "../escape" cannot name a baseline file`,
-			pr: func(h *hostileRepo) { h.write("perf/net.yaml", strings.Replace(basePreset, "name: net", "name: ../escape", 1)) },
+			pr: func(h *hostileRepo) {
+				h.write("perf/net.yaml", strings.Replace(basePreset, "name: net", "name: ../escape", 1))
+			},
 			check: func(t *testing.T, h *hostileRepo, res *Result) {
 				for _, c := range h.hub.Snapshot().Commits {
 					for f := range c.Files {
