@@ -203,7 +203,7 @@ func writeRunIdentity(getenv func(string) string, path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path+RunIdentitySuffix, append(b, '\n'), 0o644)
+	return workspace.WriteNoFollow(path+RunIdentitySuffix, append(b, '\n'))
 }
 
 // trustResults refuses a results file (the results input) that the pull request could have

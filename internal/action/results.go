@@ -79,7 +79,7 @@ func (j *job) collectResults(ctx context.Context) (*results, error) {
 		for _, w := range res.Warnings() {
 			j.warnf("%s", w)
 		}
-		if err := os.WriteFile(rs.path, buf.Bytes(), 0o644); err != nil {
+		if err := workspace.WriteNoFollow(rs.path, buf.Bytes()); err != nil {
 			return nil, err
 		}
 		j.logf("merged %d records from %d files into %s (%d duplicates dropped, %d malformed lines skipped)",
@@ -211,7 +211,7 @@ func (j *job) writeReport(rs *results) error {
 		return err
 	}
 	rs.reportMD = buf.String()
-	if err := os.WriteFile(filepath.Join(j.out, "report.md"), buf.Bytes(), 0o644); err != nil {
+	if err := workspace.WriteNoFollow(filepath.Join(j.out, "report.md"), buf.Bytes()); err != nil {
 		return fmt.Errorf("write the report: %w", err)
 	}
 	j.logf("report: %s", j.rel(filepath.Join(j.out, "report.md")))

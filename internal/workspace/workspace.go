@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/perflab/perflab/internal/atomicfile"
 	"github.com/perflab/perflab/internal/model"
@@ -299,4 +300,26 @@ func (w Workspace) Fresh(dir, what string) (string, string, error) {
 		return "", "", fmt.Errorf("create %s: %w", w.Rel(abs), err)
 	}
 	return abs, moved, nil
+}
+
+// WriteNoFollow writes b to path, a file in a folder the caller made (such as the
+// Action's results folder), never through a symbolic link at path (O_NOFOLLOW: a link
+// there is an error, not followed).
+func WriteNoFollow(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return fmt.Errorf("%s is a symbolic link: refusing to write through it", path)
+		}
+		return err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("%s is not a regular file: refusing to write it", path)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
