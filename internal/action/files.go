@@ -191,9 +191,9 @@ type runIdentity struct {
 // RunIdentitySuffix names a results file's run identity file.
 const RunIdentitySuffix = ".run"
 
-// writeRunIdentity writes path + ".run" for the results file path (getenv: the runner's
+// WriteRunIdentity writes path + ".run" for the results file path (getenv: the runner's
 // environment).
-func writeRunIdentity(getenv func(string) string, path string) error {
+func WriteRunIdentity(getenv func(string) string, path string) error {
 	sha, err := model.SHA256(path)
 	if err != nil {
 		return err

@@ -388,7 +388,7 @@ func TestHostileWorkspaces(t *testing.T) {
 				h.write(".gitignore", "shards/\n")
 				h.write("shards/a.jsonl", forgedRec+"\n")
 				env := map[string]string{"GITHUB_REPOSITORY": "acme/app", "GITHUB_RUN_ID": "1"}
-				writeRunIdentity(mapEnv(env), h.path("shards/a.jsonl"))
+				WriteRunIdentity(mapEnv(env), h.path("shards/a.jsonl"))
 			}},
 	}
 	for _, tt := range tests {

@@ -108,7 +108,7 @@ func (j *job) collectResults(ctx context.Context) (*results, error) {
 			return nil, err
 		}
 		if j.in.Shard != "" {
-			if err := writeRunIdentity(j.d.Getenv, rs.path); err != nil {
+			if err := WriteRunIdentity(j.d.Getenv, rs.path); err != nil {
 				return nil, fmt.Errorf("write the shard's run identity: %w", err)
 			}
 		}
