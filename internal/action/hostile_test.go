@@ -289,6 +289,14 @@ func TestHostileWorkspaces(t *testing.T) {
 				writeFileAll(h.t, filepath.Join(h.outside, "other.pt"), []byte(outsideSecret))
 				h.symlink(h.outside, "models")
 			}},
+		{name: "preset names /proc/self/environ", code: 2, want: "must be a path inside the repository",
+			pr: func(h *hostileRepo) {
+				h.write("perf/net.yaml", strings.Replace(basePreset, "models/net.pt", "/proc/self/environ", 1))
+			}},
+		{name: "preset names ../../proc/self/environ", code: 2, want: "is outside the workspace",
+			pr: func(h *hostileRepo) {
+				h.write("perf/net.yaml", strings.Replace(basePreset, "models/net.pt", "../../../../../../../../proc/self/environ", 1))
+			}},
 		{name: "model is a FIFO", code: 2, want: "model file models/net.pt is not a regular file (a FIFO, device or socket)",
 			after: func(h *hostileRepo) {
 				os.Remove(h.path("models/net.pt"))
