@@ -9,7 +9,9 @@
 // `perflab gate --against`. The files here are cut by what they touch: inputs.go, event.go,
 // results.go (the sweep or the merged results, the report), basemodels.go (the base's model
 // files), pullrequest.go (the gate of a pull request), store.go (the baseline store),
-// comment.go, outputs.go (job summary, outputs, annotations, the log).
+// comment.go, outputs.go (job summary, outputs, annotations, the log), files.go (what a
+// pull request controls and the run must not trust: model files, what is gated, results'
+// run identity; docs/security.md).
 //
 // Run is testable without a runner: the environment, the output streams, the sweep and the
 // API client come in through Deps. Nothing here prints the token: it is masked first
