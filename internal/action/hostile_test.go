@@ -304,6 +304,13 @@ func TestHostileWorkspaces(t *testing.T) {
 					h.t.Fatal(err)
 				}
 			}},
+		{name: "preset is a FIFO", code: 2, want: "is not a regular file (a FIFO)",
+			after: func(h *hostileRepo) {
+				os.Remove(h.path("perf/net.yaml"))
+				if err := syscall.Mkfifo(h.path("perf/net.yaml"), 0o644); err != nil {
+					h.t.Fatal(err)
+				}
+			}},
 		{name: "model is a folder", code: 2, want: "model file models/net.pt is a folder",
 			pr: func(h *hostileRepo) { os.Remove(h.path("models/net.pt")); h.write("models/net.pt/x", "x") }},
 		{name: "huge model", code: 2, want: "more than the 4096 MiB perflab reads",
