@@ -279,9 +279,10 @@ type Dir struct{ Path string }
 // Describe says where the files come from.
 func (d Dir) Describe() string { return "folder " + d.Path }
 
-// Read returns the file in the folder.
+// Read returns the file in the folder: a regular file, reached without a symbolic link
+// out of the folder (a FIFO is refused, never waited on).
 func (d Dir) Read(_ context.Context, rel string) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(d.Path, filepath.FromSlash(rel)))
+	b, err := workspace.Open(d.Path).ReadFile(filepath.FromSlash(rel), "base model file "+rel, model.MaxFileBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotFound
 	}

@@ -9,7 +9,9 @@
 // `perflab gate --against`. The files here are cut by what they touch: inputs.go, event.go,
 // results.go (the sweep or the merged results, the report), basemodels.go (the base's model
 // files), pullrequest.go (the gate of a pull request), store.go (the baseline store),
-// comment.go, outputs.go (job summary, outputs, annotations, the log).
+// comment.go, outputs.go (job summary, outputs, annotations, the log), files.go (what a
+// pull request controls and the run must not trust: model files, what is gated, results'
+// run identity; docs/security.md).
 //
 // Run is testable without a runner: the environment, the output streams, the sweep and the
 // API client come in through Deps. Nothing here prints the token: it is masked first
@@ -157,11 +159,14 @@ func (j *job) setUp() (*Result, error) {
 	// The real path: every path the action writes is resolved through links and checked
 	// against it, and shown relative to it.
 	j.ws = workspace.Open(dir)
-	if j.out, err = j.ws.Path(OutDir, "the output folder"); err != nil {
+	// The results folder is the action's own: made fresh, so that nothing in it (forged
+	// results, a sidecar, a symbolic link to write through) comes from the checkout.
+	var moved string
+	if j.out, moved, err = j.ws.Fresh(OutDir, "the output folder"); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(j.out, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", OutDir, err)
+	if moved != "" {
+		j.warnf("%s/ was already in the workspace (committed by the pull request, or left by an earlier step): moved aside to %s, never read; the results are new", OutDir, moved)
 	}
 	if j.token != "" {
 		if j.client, err = j.d.NewClient(j.token, j.d.Getenv("GITHUB_API_URL")); err != nil {

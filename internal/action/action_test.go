@@ -869,6 +869,12 @@ func TestRunShardAndResults(t *testing.T) {
 		record.AppendFile(filepath.Join(sh, fmt.Sprintf("s%d.jsonl", i)), r)
 	}
 	record.AppendFile(filepath.Join(sh, "s1.jsonl"), w.recs[1])
+	for i := range w.recs {
+		WriteRunIdentity(mapEnv(w.env), filepath.Join(sh, fmt.Sprintf("s%d.jsonl", i)))
+	}
+	if _, err := os.Stat(filepath.Join(w.ws, OutDir, "shard-2-of-3.jsonl"+RunIdentitySuffix)); err != nil {
+		t.Errorf("the shard wrote no run identity: %v", err)
+	}
 	w.env["INPUT_RESULTS"] = "shards/*.jsonl"
 	w.env["INPUT_COMMENT"] = "false"
 	api := githubtest.New(t)

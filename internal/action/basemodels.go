@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/perflab/perflab/internal/abgate"
 	"github.com/perflab/perflab/internal/github"
@@ -25,11 +24,13 @@ func (j *job) baseModels(v *verdict) (abgate.Source, error) {
 	}
 	pr := j.ev.PR
 	if j.in.BaseModels != "" {
-		dir := j.in.BaseModels
-		if !filepath.IsAbs(dir) {
-			dir = filepath.Join(j.ws.Dir, dir)
+		// Confined to the workspace, links included; each file is then read without a link
+		// out of the folder (abgate.Dir).
+		dir, err := j.ws.Path(j.in.BaseModels, "input base-models")
+		if err != nil {
+			return nil, err
 		}
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("input base-models: %s is not a folder of the workspace (build the base's models there in an earlier step)", j.rel(dir))
 		}
 		return abgate.Dir{Path: dir}, nil

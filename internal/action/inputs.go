@@ -47,6 +47,7 @@ const (
 	InFailOnInconclusive = "fail-on-inconclusive"
 	InCommentKey         = "comment-key"
 	InBaselineBranch     = "baseline-branch"
+	InAllowUngated       = "allow-ungated"
 )
 
 // Defaults are the inputs' defaults, the same as action.yml's (a test checks it). An empty
@@ -79,6 +80,7 @@ var Defaults = map[string]string{
 	InFailOnInconclusive: "false",
 	InCommentKey:         "",
 	InBaselineBranch:     "",
+	InAllowUngated:       "false",
 }
 
 // Outputs are the action's outputs, as action.yml declares them.
@@ -126,6 +128,9 @@ type Inputs struct {
 	// branch): read there by pull requests, written there by pushes ("" = the default
 	// branch, at the pull request's base).
 	BaselineBranch string
+	// AllowUngated: a pull request may stop gating a model file the base's preset gates
+	// (remove it, rename it away, drop it from the preset) without failing the check.
+	AllowUngated bool
 }
 
 // ReadInput returns input name's value through go-githubactions: INPUT_<NAME> uppercased
@@ -169,6 +174,7 @@ func ParseInputs(getenv func(string) string) (*Inputs, error) {
 	in.FailOnRegression = boolean(InFailOnRegression)
 	in.AB = boolean(InAB)
 	in.FailOnInconclusive = boolean(InFailOnInconclusive)
+	in.AllowUngated = boolean(InAllowUngated)
 	in.BaseModels = get(InBaseModels)
 	if sels, err := abgate.ParseSelectors(get(InGateConfigs)); err != nil {
 		bad(InGateConfigs, "%v", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/workspace"
 )
 
 // writeSummary writes the job summary (and perflab-results/summary.md).
@@ -101,7 +102,7 @@ func (j *job) writeFile(name string, write func(io.Writer) error) {
 		j.warnf("%s/%s: %v", OutDir, name, err)
 		return
 	}
-	if err := os.WriteFile(filepath.Join(j.out, name), []byte(j.redact(buf.String())), 0o644); err != nil {
+	if err := workspace.WriteNoFollow(filepath.Join(j.out, name), []byte(j.redact(buf.String()))); err != nil {
 		j.warnf("write %s/%s: %v", OutDir, name, err)
 	}
 }

@@ -29,9 +29,28 @@ type verdict struct {
 func (j *job) baselinePath(preset string) (string, error) {
 	p := j.in.Baseline
 	if p == "" {
+		// The preset's name comes from the pull request (its preset file, or the records):
+		// it must not lead out of baselines/ ("../escape" would store escape.json at the root).
+		if !safeName(preset) {
+			return "", fmt.Errorf("the preset's name %q cannot name a baseline file (baselines/NAME.json): use letters, digits, '.', '_' and '-', or set the input baseline", preset)
+		}
 		p = "baselines/" + preset + ".json"
 	}
 	return j.ws.RepoPath(p, "input baseline")
+}
+
+// safeName reports whether s can be one path component of a file name: letters, digits,
+// '.', '_', '-', not starting with '.'.
+func safeName(s string) bool {
+	if s == "" || s[0] == '.' || len(s) > 100 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // gatePullRequest gates a pull request: flow.GateAgainstBase, the same flow as `perflab
@@ -53,6 +72,16 @@ func (j *job) gatePullRequest(ctx context.Context, rs *results) (*verdict, error
 	j.logf("baseline used: %s — %s", path, v.source)
 	src, err := j.baseModels(v)
 	if err != nil {
+		return nil, err
+	}
+	// Every model file the A/B test hashes and reads: a regular file in the workspace.
+	var files []string
+	for _, r := range rs.recs {
+		if rel, ok := workspace.RelativeModel(r.Model, j.ws.Dir, j.ws.Dir); ok {
+			files = append(files, rel)
+		}
+	}
+	if err := j.checkModelFiles(files); err != nil {
 		return nil, err
 	}
 	pol := j.in.Policy()
@@ -78,6 +107,7 @@ func (j *job) gatePullRequest(ctx context.Context, rs *results) (*verdict, error
 		}
 	}
 	v.gate = res.Report
+	j.failClosed(ctx, rs, src, v)
 	return v, nil
 }
 

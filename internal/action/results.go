@@ -79,7 +79,7 @@ func (j *job) collectResults(ctx context.Context) (*results, error) {
 		for _, w := range res.Warnings() {
 			j.warnf("%s", w)
 		}
-		if err := os.WriteFile(rs.path, buf.Bytes(), 0o644); err != nil {
+		if err := workspace.WriteNoFollow(rs.path, buf.Bytes()); err != nil {
 			return nil, err
 		}
 		j.logf("merged %d records from %d files into %s (%d duplicates dropped, %d malformed lines skipped)",
@@ -89,6 +89,9 @@ func (j *job) collectResults(ctx context.Context) (*results, error) {
 			return nil, j.preset.err
 		}
 		rs.preset = j.preset.preset.Name
+		if err := j.checkModelFiles(modelFiles(j.preset.preset, j.in.Models)); err != nil {
+			return nil, err
+		}
 		name := "results.jsonl"
 		if j.in.Shard != "" {
 			i, n, _ := sweep.ParseShard(j.in.Shard)
@@ -103,6 +106,11 @@ func (j *job) collectResults(ctx context.Context) (*results, error) {
 		j.gha.EndGroup()
 		if err != nil {
 			return nil, err
+		}
+		if j.in.Shard != "" {
+			if err := WriteRunIdentity(j.d.Getenv, rs.path); err != nil {
+				return nil, fmt.Errorf("write the shard's run identity: %w", err)
+			}
 		}
 	}
 	recs, err := record.ReadFile(rs.path, func(le *record.LineError) { j.warnf("%v", le) })
@@ -162,6 +170,9 @@ func (j *job) expand(patterns []string) ([]string, error) {
 			if err != nil {
 				return nil, err
 			}
+			if err := j.trustResults(real); err != nil {
+				return nil, err
+			}
 			files = append(files, real)
 		}
 	}
@@ -200,7 +211,7 @@ func (j *job) writeReport(rs *results) error {
 		return err
 	}
 	rs.reportMD = buf.String()
-	if err := os.WriteFile(filepath.Join(j.out, "report.md"), buf.Bytes(), 0o644); err != nil {
+	if err := workspace.WriteNoFollow(filepath.Join(j.out, "report.md"), buf.Bytes()); err != nil {
 		return fmt.Errorf("write the report: %w", err)
 	}
 	j.logf("report: %s", j.rel(filepath.Join(j.out, "report.md")))

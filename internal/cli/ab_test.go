@@ -171,6 +171,8 @@ func TestActionABAgainstBase(t *testing.T) {
 			if !tc.checkout {
 				b, _ := os.ReadFile(testutil.Fixture(t, "mlp.pt"))
 				api.Reply("GET", "/repos/acme/app/contents/models/m.pt", 200, fileAnswer(b, "blob-m")).WithQuery("ref", r.base)
+				// The base's preset: what it gates must still be gated (docs/security.md).
+				api.Reply("GET", "/repos/acme/app/contents/perf/ab.yaml", 200, fileAnswer([]byte(abPreset), "blob-p")).WithQuery("ref", r.base)
 			}
 			res := e.run(api)
 			if res.code != tc.code || !contains(tc.verdicts, res.outputs["verdict"]) {

@@ -124,6 +124,10 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 	if res.Failure != nil && res.Failure.Inconclusive {
 		return &exitError{code: ExitRegression, err: fmt.Errorf("action: verdict %s: failing the check (fail-on-inconclusive: true)", res.Verdict)}
 	}
+	if res.Failure != nil && res.Failure.Regressions == 0 {
+		// Failed closed: a model file that could not be loaded, or one no longer gated.
+		return &exitError{code: ExitRegression, err: fmt.Errorf("action: %s: failing the check (fail-on-regression: true)", res.Failure.Summary)}
+	}
 	if res.Failure != nil {
 		return &exitError{code: ExitRegression, err: fmt.Errorf("action: %d regression(s): failing the check (fail-on-regression: true)", res.Failure.Regressions)}
 	}

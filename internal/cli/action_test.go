@@ -46,28 +46,53 @@ func (e *actionEnv) copyIn(path string) string {
 	if err := os.MkdirAll(filepath.Join(e.ws, "shards"), 0o755); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(e.ws, "shards", filepath.Base(path)), b, 0o644); err != nil {
+	dst := filepath.Join(e.ws, "shards", filepath.Base(path))
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	// As a shard job of this run would leave it: with this run's identity.
+	if err := action.WriteRunIdentity(func(k string) string { return e.env[k] }, dst); err != nil {
 		e.t.Fatal(err)
 	}
 	return "shards/" + filepath.Base(path)
 }
 
+// baseFilesAreNew answers the contents API's reads of the workspace's model file and
+// preset at the base (the A/B test's and the base preset's, docs/security.md): not there,
+// both new in the pull request; times reads of each.
+func baseFilesAreNew(api *githubtest.Server, times int) {
+	for _, f := range []string{"models/conv.pt", "perf/tiny.yaml"} {
+		api.Reply("GET", "/repos/acme/app/contents/"+f, 404, githubtest.Message("Not Found")).WithQuery("ref", e2eBaseSHA).Times(times)
+	}
+}
+
 // newActionEnv makes a workspace holding a tiny preset (one configuration of the conv.pt
-// fixture, 100 iterations: enough for a p95 confidence interval, a second of work).
+// fixture, copied into the workspace: the Action reads model files only there; 100
+// iterations: enough for a p95 confidence interval, a second of work).
 func newActionEnv(t *testing.T, eventName, payload string) *actionEnv {
 	t.Helper()
 	ws := t.TempDir()
-	preset := fmt.Sprintf(`name: tiny
+	preset := `name: tiny
 iters: 100
 warmup: 5
 grid:
-  models: [%q]
+  models: [models/conv.pt]
   inputs: ['float32[B,3,16,16]']
   batch_size: [1]
   threads: [1]
   interop_threads: [1]
   compile: ["off"]
-`, testutil.Fixture(t, "conv.pt"))
+`
+	conv, err := os.ReadFile(testutil.Fixture(t, "conv.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(ws, "models"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ws, "models", "conv.pt"), conv, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(filepath.Join(ws, "perf"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -267,6 +292,7 @@ func TestActionEndToEnd(t *testing.T) {
 		e := newActionEnv(t, "pull_request", "pull_request.json")
 		api := githubtest.New(t)
 		api.Reply("GET", e2eContents, 404, githubtest.Message("Not Found")).WithQuery("ref", e2eBaseSHA).Times(2)
+		baseFilesAreNew(api, 2)
 		var stored []map[string]any
 		var bodies []string
 		api.Handle("GET", "/repos/acme/app/issues/7/comments", func(r *githubtest.Request) (int, any) {
@@ -355,6 +381,7 @@ func TestActionEndToEnd(t *testing.T) {
 	prRegressionAPI := func(t *testing.T) *githubtest.Server {
 		api := githubtest.New(t)
 		api.Reply("GET", e2eContents, 200, fileAnswer(fastBaseline(t, firstResults), "blob-base")).WithQuery("ref", e2eBaseSHA)
+		baseFilesAreNew(api, 1)
 		return api
 	}
 
@@ -441,6 +468,7 @@ func TestActionEndToEnd(t *testing.T) {
 		e.env["INPUT_RESULTS"] = e.copyIn(shared)
 		api := githubtest.New(t)
 		api.Reply("GET", e2eContents, 404, githubtest.Message("Not Found"))
+		baseFilesAreNew(api, 1)
 		api.Reply("GET", "/repos/acme/app/issues/8/comments", 200, []any{})
 		api.Reply("POST", "/repos/acme/app/issues/8/comments", 403, githubtest.Message("Resource not accessible by integration"))
 		r := e.run(api)

@@ -191,7 +191,8 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 	}
 	done := map[string]int{}
 	if opts.Resume {
-		if done, err = sweep.Done(out, func(le *record.LineError) { fmt.Fprintln(opts.IO.ErrOut, "warning:", le) }); err != nil {
+		// Only records of the model files as they are now count as done.
+		if done, err = sweep.DoneFor(out, sweep.ModelSHAs(plan), func(le *record.LineError) { fmt.Fprintln(opts.IO.ErrOut, "warning:", le) }); err != nil {
 			return "", err
 		}
 	}
@@ -208,7 +209,10 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 	if workers < 1 {
 		return "", fmt.Errorf("--workers must be >= 1, got %d", opts.Workers)
 	}
-	rn := &sweep.Runner{Preset: p, Exe: exe, Out: out, OrderSeed: seed, Timeout: opts.Timeout}
+	rn := &sweep.Runner{Preset: p, Exe: exe, Out: out, OrderSeed: seed, Timeout: opts.Timeout,
+		Stale: func(part string) {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: %s holds another run's measurements (another plan, or a model file replaced since): discarded, not reused\n", part)
+		}}
 	if p.Mode == sweep.ModeBench {
 		rn.Workers, rn.PreprocessIters = workers, 20
 	}

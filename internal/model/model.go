@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Task is what kind of input a model takes.
@@ -182,12 +183,73 @@ func checkFile(path string) error {
 	case fi.Size() == 0:
 		return fmt.Errorf("model file %s is empty: re-export it with torch.jit.save", path)
 	}
+	if f, err := os.Open(path); err == nil {
+		head := make([]byte, len(LFSPointerPrefix))
+		n, _ := io.ReadFull(f, head)
+		f.Close()
+		if IsLFSPointer(head[:n]) {
+			return fmt.Errorf("model file %s %s", path, LFSPointerAdvice)
+		}
+	}
 	return nil
 }
 
-// SHA256 returns the hex sha256 of a file.
+// LFSPointerPrefix starts every Git LFS pointer file (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md).
+const LFSPointerPrefix = "version https://git-lfs.github.com/spec/v1"
+
+// LFSPointerAdvice follows a model file's name when the file is a Git LFS pointer.
+const LFSPointerAdvice = "is a Git LFS pointer, not the model: run `git lfs pull` (in a workflow, add `lfs: true` to actions/checkout)"
+
+// IsLFSPointer reports whether b (a file's first bytes) is a Git LFS pointer.
+func IsLFSPointer(b []byte) bool { return strings.HasPrefix(string(b), LFSPointerPrefix) }
+
+// ErrNotRegular is wrapped by the errors of OpenRegular for what is not a regular file.
+var ErrNotRegular = errors.New("not a regular file")
+
+// OpenRegular opens path for reading only when it is a regular file of at most max bytes
+// (max <= 0: any size). It never blocks: a FIFO is opened non-blocking and refused; a final
+// symbolic link is not followed (nofollow); a folder, device or socket is refused. The
+// error is one line naming what (e.g. "model file models/net.pt").
+func OpenRegular(path, what string, nofollow bool, max int64) (*os.File, error) {
+	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	if nofollow {
+		flags |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s is a symbolic link: refusing to follow it: %w", what, ErrNotRegular)
+		}
+		if errors.Is(err, syscall.ENXIO) { // a socket, or a FIFO opened for writing
+			return nil, fmt.Errorf("%s is not a regular file (a FIFO, device or socket): refusing to read it: %w", what, ErrNotRegular)
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", what, err)
+	case fi.IsDir():
+		f.Close()
+		return nil, fmt.Errorf("%s is a folder, not a file: %w", what, ErrNotRegular)
+	case !fi.Mode().IsRegular():
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file (a FIFO, device or socket): refusing to read it: %w", what, ErrNotRegular)
+	case max > 0 && fi.Size() > max:
+		f.Close()
+		return nil, fmt.Errorf("%s is %d MiB, more than the %d MiB perflab reads: refusing it", what, fi.Size()>>20, max>>20)
+	}
+	return f, nil
+}
+
+// MaxFileBytes caps the model files perflab hashes and copies (4 GiB).
+const MaxFileBytes int64 = 4 << 30
+
+// SHA256 returns the hex sha256 of a file: a regular file only (a FIFO is refused, never
+// waited on).
 func SHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path, "model file "+path, false, MaxFileBytes)
 	if err != nil {
 		return "", err
 	}

@@ -36,6 +36,11 @@ type Runner struct {
 	PreprocessIters int     // vision preprocessing timing, once per model; 0 = none
 	// WorkerProgress is called after each worker process.
 	WorkerProgress func(WorkerEvent)
+	// Stale is called when the sidecar (PartFile) holds another run's results (another
+	// plan, or a model file replaced since): they are discarded, not reused.
+	Stale func(part string)
+
+	identity string // Identity of the running plan
 }
 
 // Result counts what a Run did.
@@ -47,6 +52,13 @@ type Result struct {
 // Done returns how many records of each configuration key (successful ones only) an
 // existing sweep file holds, for --resume. A missing file holds none.
 func Done(path string, onBad func(*record.LineError)) (map[string]int, error) {
+	return DoneFor(path, nil, onBad)
+}
+
+// DoneFor is Done counting only the records measured on the model files as they are now:
+// a record whose model_sha256 differs from shas[its model] (ModelSHAs) was measured on
+// another file and is measured again.
+func DoneFor(path string, shas map[string]string, onBad func(*record.LineError)) (map[string]int, error) {
 	recs, err := record.ReadFile(path, onBad)
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string]int{}, nil
@@ -56,6 +68,9 @@ func Done(path string, onBad func(*record.LineError)) (map[string]int, error) {
 	}
 	done := map[string]int{}
 	for _, r := range recs {
+		if sha, file := shas[r.Model]; file && r.ModelSHA256 != sha {
+			continue
+		}
 		if r.OK() {
 			done[r.Key()]++
 		}
@@ -81,6 +96,7 @@ func (rn *Runner) Run(ctx context.Context, plan *Plan, done map[string]int) (Res
 		todo = append(todo, c)
 	}
 	if rn.Workers > 0 && rn.Preset.Mode != ModeLoad {
+		rn.identity = rn.Identity(plan, ModelSHAs(plan))
 		err := rn.runWorkers(ctx, todo, &res)
 		return res, err
 	}

@@ -57,6 +57,7 @@ type group struct {
 // record is written, so that an interrupted sweep resumes without redoing finished
 // worker processes.
 type partLine struct {
+	Run        string             `json:"run,omitempty"` // the first line: the run's identity (Runner.Identity)
 	Key        string             `json:"key,omitempty"`
 	Repeat     int                `json:"repeat,omitempty"`
 	Slot       int                `json:"slot,omitempty"`
@@ -80,9 +81,29 @@ type slotKey struct {
 // the sweep.
 func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) error {
 	part := PartFile(rn.Out)
-	runs, prep, err := readPart(part)
+	lock, err := lockPart(part)
 	if err != nil {
 		return err
+	}
+	defer lock.Close()
+	runs, prep, stale, err := readPart(part, rn.identity)
+	if err != nil {
+		return err
+	}
+	if stale {
+		// Another run's sidecar (other configurations, a model file replaced since, or
+		// none of this format): never reused.
+		if rn.Stale != nil {
+			rn.Stale(part)
+		}
+		if err := os.Remove(part); err != nil {
+			return err
+		}
+	}
+	if fi, err := os.Lstat(part); err != nil || fi.Size() == 0 {
+		if err := appendPart(part, partLine{Run: rn.identity}); err != nil {
+			return err
+		}
 	}
 	var groups []*group
 	byKey := map[string]*group{}
@@ -180,6 +201,7 @@ func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) er
 	if err := os.Remove(part); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	os.Remove(part + ".lock")
 	return nil
 }
 
@@ -350,20 +372,34 @@ func (rn *Runner) startWorker(ctx context.Context, spec wire.Spec, timeout time.
 	return ch.Stdout, nil
 }
 
-func readPart(path string) (map[slotKey]*record.Record, map[string]*record.Preprocess, error) {
-	runs := map[slotKey]*record.Record{}
-	prep := map[string]*record.Preprocess{}
+// readPart reads the sidecar of the run whose identity is id. stale: the file holds another
+// run's (or no identity line first): nothing of it is returned.
+func readPart(path, id string) (runs map[slotKey]*record.Record, prep map[string]*record.Preprocess, stale bool, err error) {
+	runs = map[slotKey]*record.Record{}
+	prep = map[string]*record.Preprocess{}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return runs, prep, nil
+		return runs, prep, false, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64<<10)
+	first := true
 	for {
 		line, err := br.ReadBytes('\n')
+		if first {
+			first = false
+			var pl partLine
+			if len(line) == 0 && err == io.EOF {
+				return runs, prep, false, nil // empty: a new sidecar
+			}
+			if json.Unmarshal(line, &pl) != nil || pl.Run == "" || pl.Run != id {
+				return map[slotKey]*record.Record{}, map[string]*record.Preprocess{}, true, nil
+			}
+			continue
+		}
 		if len(bytes.TrimSpace(line)) > 0 && bytes.HasSuffix(line, []byte("\n")) { // a cut last line is dropped
 			var pl partLine
 			if json.Unmarshal(line, &pl) == nil {
@@ -376,10 +412,10 @@ func readPart(path string) (map[slotKey]*record.Record, map[string]*record.Prepr
 			}
 		}
 		if err == io.EOF {
-			return runs, prep, nil
+			return runs, prep, false, nil
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 	}
 }

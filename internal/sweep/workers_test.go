@@ -258,3 +258,96 @@ func TestShardsBySetting(t *testing.T) {
 		t.Errorf("shards cover %d configurations, want 8", len(seen))
 	}
 }
+
+// TestWorkerSweepStaleSidecar: a sweep stopped after some workers, then a model file
+// replaced: the next sweep (resumed or not) must not record the old file's runs as the new
+// file's (issue 21: the stale sidecar recorded the OLD model as ok). A sidecar of another
+// plan, or without an identity line (a forged or old one), is not reused either.
+func TestWorkerSweepStaleSidecar(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.pt")
+	os.WriteFile(a, []byte("model v1"), 0o644)
+	p := mustParse(t, "name: t\ngrid:\n  models: ["+a+"]\n  inputs: ['float32[B,8]']\n  batch_size: [1, 2]\n")
+	plan, err := p.MakePlan(PlanOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		change func(out string) // between the interrupted run and the next
+		kept   bool             // the sidecar's runs are reused
+	}{
+		{"same run resumes", func(string) {}, true},
+		{"model replaced", func(string) { os.WriteFile(a, []byte("model v2: garbage"), 0o644) }, false},
+		{"forged sidecar without identity", func(out string) {
+			b, _ := os.ReadFile(PartFile(out))
+			_, rest, _ := strings.Cut(string(b), "\n")
+			os.WriteFile(PartFile(out), []byte(rest), 0o644)
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			os.WriteFile(a, []byte("model v1"), 0o644)
+			out := filepath.Join(t.TempDir(), "s.jsonl")
+			rn := workerRunner(t, p, out)
+			ctx, cancel := context.WithCancel(context.Background())
+			rn.WorkerProgress = func(WorkerEvent) { cancel() } // stop after the first worker
+			if res, err := rn.Run(ctx, plan, nil); err != nil || !res.Interrupted {
+				t.Fatalf("interrupted run: %+v, %v", res, err)
+			}
+			tt.change(out)
+			rn = workerRunner(t, p, out)
+			n, stale := 0, ""
+			rn.WorkerProgress = func(WorkerEvent) { n++ }
+			rn.Stale = func(part string) { stale = part }
+			if _, err := rn.Run(context.Background(), plan, nil); err != nil {
+				t.Fatal(err)
+			}
+			want := 3
+			if tt.kept {
+				want = 2
+			}
+			if n != want || (stale != "") == tt.kept {
+				t.Errorf("%d worker processes (want %d), stale sidecar said: %q", n, want, stale)
+			}
+		})
+	}
+}
+
+// TestWorkerSweepBusySidecar: two sweeps writing the same file never share its sidecar:
+// the second one stops at once with a one-line reason.
+func TestWorkerSweepBusySidecar(t *testing.T) {
+	p := mustParse(t, "name: t\ngrid:\n  models: [ok.pt]\n  inputs: ['float32[B,8]']\n")
+	plan, err := p.MakePlan(PlanOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "s.jsonl")
+	held, err := lockPart(PartFile(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	_, err = workerRunner(t, p, out).Run(context.Background(), plan, nil)
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "give another --out") {
+		t.Fatalf("err %v, want ErrBusy", err)
+	}
+	if recs, _ := record.ReadFile(out, nil); len(recs) != 0 {
+		t.Errorf("%d records written by the second sweep", len(recs))
+	}
+}
+
+// TestDoneForModelFile: --resume counts a record as done only when it was measured on the
+// model file as it is now.
+func TestDoneForModelFile(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "s.jsonl")
+	r := &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Status: record.StatusOK, ModelSHA256: "old"}
+	r.Model, r.BatchSize, r.Threads = "m.pt", 1, 1
+	record.AppendFile(out, r)
+	for shas, want := range map[*map[string]string]int{{"m.pt": "old"}: 1, {"m.pt": "new"}: 0, {}: 1} {
+		done, err := DoneFor(out, *shas, nil)
+		if err != nil || done[r.Key()] != want {
+			t.Errorf("shas %v: done %v, want %d (%v)", *shas, done, want, err)
+		}
+	}
+}

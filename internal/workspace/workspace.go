@@ -6,11 +6,15 @@ package workspace
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/perflab/perflab/internal/atomicfile"
 	"github.com/perflab/perflab/internal/model"
@@ -215,4 +219,107 @@ func (w Workspace) Rel(p string) string {
 func Within(root, p string) bool {
 	rel, err := filepath.Rel(root, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
+}
+
+// Regular returns the real path of p (see Path: no symbolic link out of the workspace)
+// when it is a regular file of at most max bytes, and its first bytes (up to 512). A FIFO,
+// device, socket or folder is refused in one line without waiting on it; so is a Git LFS
+// pointer (the checkout has the pointer, not the file). what names the file in errors
+// ("model file models/net.pt").
+func (w Workspace) Regular(p, what string, max int64) (string, []byte, error) {
+	real, err := w.Path(p, what)
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := model.OpenRegular(real, what, true, max)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil, fmt.Errorf("%s does not exist: %w", what, os.ErrNotExist)
+		}
+		return "", nil, err
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	if model.IsLFSPointer(head) {
+		return "", nil, fmt.Errorf("%s %s", what, model.LFSPointerAdvice)
+	}
+	return real, head, nil
+}
+
+// ReadFile reads p, a regular file in the workspace of at most max bytes (see Regular).
+func (w Workspace) ReadFile(p, what string, max int64) ([]byte, error) {
+	real, _, err := w.Regular(p, what, max)
+	if err != nil {
+		return nil, err
+	}
+	f, err := model.OpenRegular(real, what, true, max)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max))
+}
+
+// Fresh makes dir (a folder of the workspace the caller owns, such as the Action's results
+// folder) new and empty: whatever is there already — a folder committed by a pull
+// request, a file, a symbolic link — is moved aside (renamed, never followed, never read)
+// to dir + ".old" (then ".old2", ...). It returns the real path of the new folder and the
+// name of what was moved aside ("" when nothing was there).
+func (w Workspace) Fresh(dir, what string) (string, string, error) {
+	p, err := w.RepoPath(dir, what)
+	if err != nil {
+		return "", "", err
+	}
+	parent, err := w.Path(filepath.Dir(filepath.FromSlash(p)), what)
+	if err != nil {
+		return "", "", err
+	}
+	abs := filepath.Join(parent, filepath.Base(p))
+	moved := ""
+	if _, err := os.Lstat(abs); err == nil {
+		for i := 1; ; i++ {
+			aside := abs + ".old"
+			if i > 1 {
+				aside += strconv.Itoa(i)
+			}
+			if _, err := os.Lstat(aside); errors.Is(err, os.ErrNotExist) {
+				if err := os.Rename(abs, aside); err != nil {
+					return "", "", fmt.Errorf("%s: move the existing %s aside: %w", what, w.Rel(abs), err)
+				}
+				moved = w.Rel(aside)
+				break
+			}
+			if i > 100 {
+				return "", "", fmt.Errorf("%s: %s exists and so do %s.old..old100: remove them", what, w.Rel(abs), w.Rel(abs))
+			}
+		}
+	}
+	if err := os.Mkdir(abs, 0o755); err != nil {
+		return "", "", fmt.Errorf("create %s: %w", w.Rel(abs), err)
+	}
+	return abs, moved, nil
+}
+
+// WriteNoFollow writes b to path, a file in a folder the caller made (such as the
+// Action's results folder), never through a symbolic link at path (O_NOFOLLOW: a link
+// there is an error, not followed).
+func WriteNoFollow(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return fmt.Errorf("%s is a symbolic link: refusing to write through it", path)
+		}
+		return err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("%s is not a regular file: refusing to write it", path)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
