@@ -400,5 +400,17 @@ func (r *Record) Configuration() knobs.Knobs {
 	return k
 }
 
+// CompileRan says which compile mode ran: "inductor" (an AOTInductor package), "on"
+// (freeze + optimize_for_inference applied) or "off".
+func (r *Record) CompileRan() string {
+	switch {
+	case r.InductorPackage != "":
+		return knobs.CompileInductor
+	case r.CompileApplied:
+		return knobs.CompileOn
+	}
+	return knobs.CompileOff
+}
+
 // Printable returns s with its control characters written as Go escapes (knobs.Printable).
 func Printable(s string) string { return knobs.Printable(s) }
