@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -485,16 +484,16 @@ func (r *runner) prepareInductor(pkg string) error {
 	return nil
 }
 
-// explainAOTI makes a package load failure one line naming the file.
+// explainAOTI makes a package load failure one line naming the file; errors.Is still
+// sees its torch.ErrorKind.
 func explainAOTI(pkg string, err error) error {
-	return fmt.Errorf("load AOTInductor package %s: %s: %w", pkg, torchMsg(err), errKind(err))
+	return &loadError{msg: "load AOTInductor package " + pkg + ": " + torchMsg(err), err: err}
 }
 
-// errKind is err's torch.ErrorKind (ErrOther when it has none), for errors.Is.
-func errKind(err error) error {
-	var te *torch.Error
-	if errors.As(err, &te) {
-		return te.Kind
-	}
-	return torch.ErrOther
+type loadError struct {
+	msg string
+	err error
 }
+
+func (e *loadError) Error() string { return e.msg }
+func (e *loadError) Unwrap() error { return e.err }

@@ -7,9 +7,11 @@ package torch
 import "C"
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"unsafe"
 )
 
@@ -52,6 +54,17 @@ func LoadAOTI(path string) (*Module, error) {
 		removeLeftovers(before)
 		te := err.(*Error)
 		te.Kind, te.Msg = classifyAOTI(te.Msg)
+		if te.Kind == ErrOther {
+			// A full /tmp shows as whatever file the loader could not read back (e.g. a JSON
+			// parse error of an empty metadata file): say so when /tmp cannot hold the package.
+			if free, ok := tempFree(); ok {
+				if fi, err := os.Stat(path); err == nil && free < 2*uint64(fi.Size()) {
+					te.Kind = ErrTempDir
+					te.Msg = fmt.Sprintf("the AOTInductor loader cannot unpack into /tmp (full? %.1f MiB free, the package is %.1f MiB): %s",
+						float64(free)/(1<<20), float64(fi.Size())/(1<<20), te.Msg)
+				}
+			}
+		}
 		return nil, te
 	}
 	return newModule(p), nil
@@ -95,6 +108,15 @@ func classifyAOTI(msg string) (ErrorKind, string) {
 		return ErrNotArchive, "not an AOTInductor package (.pt2 zip archive), or truncated: " + first
 	}
 	return ErrOther, first
+}
+
+// tempFree returns the bytes available in /tmp.
+func tempFree() (uint64, bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(aotiTempRoot, &st); err != nil {
+		return 0, false
+	}
+	return st.Bavail * uint64(st.Bsize), true
 }
 
 // tempDirs lists the loader's candidate folders in /tmp: six-character names.
