@@ -317,6 +317,23 @@ def inductor_isa():
     return str(isa) if isa else "scalar"
 
 
+def aoti_missing():
+    """What AOTInductor compiling needs and this system lacks: setuptools (imported by
+    Inductor's C++ builder), a C++ compiler and libtorch's C++ headers (libtorch-dev)."""
+    import importlib.util
+    import shutil
+    missing = []
+    if importlib.util.find_spec("setuptools") is None:
+        missing.append("python3-setuptools")
+    if not (shutil.which("g++") or shutil.which("c++")):
+        missing.append("g++")
+    header = os.path.join("torch", "csrc", "inductor", "aoti_runtime", "model.h")
+    roots = ["/usr/include", os.path.join(os.path.dirname(torch.__file__), "include")]
+    if not any(os.path.exists(os.path.join(r, header)) for r in roots):
+        missing.append("libtorch-dev (torch's C++ headers)")
+    return missing
+
+
 def example_at(example_factory, batch):
     x = example_factory()
     return x.expand(batch, *x.shape[1:]).contiguous() if batch != x.shape[0] else x
@@ -402,6 +419,16 @@ def main(argv=None):
         print("note: torch %s: AOTInductor packages (.pt2) need torch 2.6 or later, skipped"
               % torch.__version__)
         aoti = []
+    missing = aoti_missing() if aoti else []
+    if missing and args.aoti is None:
+        # The default: a system that cannot compile C++ (e.g. an image's model stage with
+        # python3-torch alone) still exports the TorchScript models.
+        print("note: AOTInductor packages (.pt2) skipped: compiling them needs %s"
+              % ", ".join(missing))
+        aoti = []
+    elif missing:
+        sys.stderr.write("error: --aoti: compiling AOTInductor packages needs %s\n" % ", ".join(missing))
+        return 1
     for name in aoti:
         try:
             export_aoti(name, args.out)

@@ -101,8 +101,22 @@ if [ ! -f "$ROOT/.perflab-debootstrap" ]; then
 fi
 
 # 2. The packages (redone when the list changes), and libblas.so.3 -> OpenBLAS (pthread).
+# Redone only when a package is missing: one not in the stamp (the list last installed) and
+# not installed either (several trees share one root: a tree whose list is a superset of the
+# stamp's, or a subset, does not reinstall, so trees on either side of a list change never
+# take turns running apt-get, and never hold dpkg's lock at the same time).
 want="${packages[*]}"
-if [ "$(cat "$ROOT/.perflab-packages" 2>/dev/null)" != "$want" ]; then
+stamp=$(cat "$ROOT/.perflab-packages" 2>/dev/null || true)
+needed=""
+if [ -z "$stamp" ]; then
+  needed=$want
+else
+  for p in "${packages[@]}"; do
+    case " $stamp " in *" $p "*) continue ;; esac
+    if [ "$(chroot "$ROOT" dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then needed+=" $p"; fi
+  done
+fi
+if [ -n "$needed" ]; then
   log "installing ${packages[*]} in the trixie root (once)"
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
   bind /proc /proc
@@ -116,6 +130,7 @@ if [ "$(cat "$ROOT/.perflab-packages" 2>/dev/null)" != "$want" ]; then
   cleanup
   echo "$want" >"$ROOT/.perflab-packages"
 fi
+unset stamp needed
 
 # 3. Mounts for the run.
 MODELS=${PERFLAB_TRIXIE_MODELS:-$CACHE/models}
