@@ -15,6 +15,15 @@ values):
 
 Each <name>.pt gets a <name>.json metadata file next to it. Every file is
 written atomically (temp file in the same folder + os.replace).
+
+With torch >= 2.6, the float models (--aoti, default: all but the int8 one) are
+also compiled ahead of time with AOTInductor into <name>.pt2 (torch.export with
+a dynamic batch 1..AOTI_MAX_BATCH, example batch 2, then
+torch._inductor.aoti_compile_and_package), with <name>.pt2.json beside it: the
+input spec the package was compiled for (the package itself checks nothing),
+its batch range, the vector ISA Inductor compiled for ("scalar" when it found
+none: Debian's torch finds no sleef.h) and the compile time. Older torch skips
+this with a note. Compiling takes 20-50 s per model.
 """
 
 import argparse
@@ -286,6 +295,94 @@ def export_one(name, out_dir):
     print("%s %d bytes (%.1f MiB, %s)" % (pt_path, size, size / 2**20, method))
 
 
+AOTI_MAX_BATCH = 64
+AOTI_MIN_TORCH = (2, 6)
+
+
+def torch_at_least(version):
+    parts = torch.__version__.split("+")[0].split(".")
+    try:
+        return tuple(int(p) for p in parts[:2]) >= version
+    except ValueError:
+        return False
+
+
+def inductor_isa():
+    """The vector ISA Inductor compiles CPU kernels for, or "scalar" when it finds none."""
+    try:
+        from torch._inductor import cpu_vec_isa
+        isa = cpu_vec_isa.pick_vec_isa()
+    except Exception:  # pragma: no cover - older layouts
+        return "unknown"
+    return str(isa) if isa else "scalar"
+
+
+def aoti_missing():
+    """What AOTInductor compiling needs and this system lacks: setuptools (imported by
+    Inductor's C++ builder), a C++ compiler and libtorch's C++ headers (libtorch-dev)."""
+    import importlib.util
+    import shutil
+    missing = []
+    if importlib.util.find_spec("setuptools") is None:
+        missing.append("python3-setuptools")
+    if not (shutil.which("g++") or shutil.which("c++")):
+        missing.append("g++")
+    header = os.path.join("torch", "csrc", "inductor", "aoti_runtime", "model.h")
+    roots = ["/usr/include", os.path.join(os.path.dirname(torch.__file__), "include")]
+    if not any(os.path.exists(os.path.join(r, header)) for r in roots):
+        missing.append("libtorch-dev (torch's C++ headers)")
+    return missing
+
+
+def example_at(example_factory, batch):
+    x = example_factory()
+    return x.expand(batch, *x.shape[1:]).contiguous() if batch != x.shape[0] else x
+
+
+def export_aoti(name, out_dir):
+    """Writes <name>.pt2 (AOTInductor package, dynamic batch) and <name>.pt2.json."""
+    import time
+    builder, task, input_spec, example_factory, extra = MODELS[name]
+    model = builder()
+    # An example batch of 2: a dynamic batch with min=1 fails to export from a batch-1
+    # example ("Constraints violated": torch.export specializes size-1 dimensions).
+    example = (example_at(example_factory, 2),)
+    batch = torch.export.Dim("batch", min=1, max=AOTI_MAX_BATCH)
+    start = time.monotonic()
+    program = torch.export.export(model, example, dynamic_shapes=({0: batch},))
+    pt2_path = os.path.join(out_dir, name + ".pt2")
+    directory = os.path.dirname(os.path.abspath(pt2_path))
+    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".pt2", dir=directory)
+    os.close(fd)
+    try:
+        torch._inductor.aoti_compile_and_package(program, package_path=tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, pt2_path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    seconds = time.monotonic() - start
+    spec = {
+        "name": name,
+        "format": "aoti",
+        "inputs": [input_spec],
+        "batch_min": 1,
+        "batch_max": AOTI_MAX_BATCH,
+        "isa": inductor_isa(),
+        "compile_seconds": round(seconds, 1),
+        "torch_version": torch.__version__,
+        "twin": name + ".pt",
+        "source": SOURCE,
+    }
+    atomic_write_bytes(pt2_path + ".json", (json.dumps(spec, indent=2) + "\n").encode("utf-8"))
+    size = os.path.getsize(pt2_path)
+    print("%s %d bytes (%.1f MiB, AOTInductor, %s kernels, compiled in %.1f s)"
+          % (pt2_path, size, size / 2**20, spec["isa"], seconds))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="models/exported",
@@ -293,6 +390,10 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", action="extend", metavar="NAME",
                         choices=sorted(MODELS), default=None,
                         help="export only these models (repeatable)")
+    parser.add_argument("--aoti", nargs="+", action="extend", metavar="NAME",
+                        choices=sorted(MODELS) + ["none"], default=None,
+                        help="with torch >= 2.6, also write these models' AOTInductor "
+                             "packages (default: every float model; 'none': no package)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(2)
@@ -311,6 +412,30 @@ def main(argv=None):
                 sys.stderr.write("error: exporting %s failed: %s: %s\n"
                                  % (name, type(exc).__name__, exc))
                 return 1
+    aoti = [n for n in names if not MODELS[n][4].get("quantized")]
+    if args.aoti is not None:
+        aoti = [n for n in aoti if n in args.aoti]
+    if aoti and not torch_at_least(AOTI_MIN_TORCH):
+        print("note: torch %s: AOTInductor packages (.pt2) need torch 2.6 or later, skipped"
+              % torch.__version__)
+        aoti = []
+    missing = aoti_missing() if aoti else []
+    if missing and args.aoti is None:
+        # The default: a system that cannot compile C++ (e.g. an image's model stage with
+        # python3-torch alone) still exports the TorchScript models.
+        print("note: AOTInductor packages (.pt2) skipped: compiling them needs %s"
+              % ", ".join(missing))
+        aoti = []
+    elif missing:
+        sys.stderr.write("error: --aoti: compiling AOTInductor packages needs %s\n" % ", ".join(missing))
+        return 1
+    for name in aoti:
+        try:
+            export_aoti(name, args.out)
+        except Exception as exc:
+            sys.stderr.write("error: compiling %s with AOTInductor failed: %s: %s\n"
+                             % (name, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""))
+            return 1
     return 0
 
 

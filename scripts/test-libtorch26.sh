@@ -12,7 +12,8 @@
 #   gocache/   the Go build cache for this root (its cgo objects are built against 2.6's
 #              headers, so they are never shared with the host's cache)
 #   models/    the built-in models exported inside the root by models/export.py (torch 2.6),
-#              re-exported when export.py changes
+#              re-exported when export.py changes: TorchScript (.pt) and AOTInductor
+#              packages (.pt2); PERFLAB_TRIXIE_MODELS names another folder (e.g. per branch)
 # Idempotent: each step leaves a stamp and is redone only when its input changed. Every
 # mount it makes is undone on exit or interrupt. Needs root (or sudo) for debootstrap,
 # mount and chroot. Arguments are passed to `go test` (default: ./...); --run CMD ARGS runs
@@ -34,6 +35,9 @@ GOTESTFLAGS=${GOTESTFLAGS:--timeout 20m}
 packages=(
   g++ libtorch-dev libopenblas0-pthread python3-torch python3-torchvision
   libjemalloc2 libtcmalloc-minimal4 git ca-certificates
+  # AOTInductor (torch._inductor.aoti_compile_and_package) imports setuptools and compiles
+  # C++ with g++ against libtorch-dev's headers.
+  python3-setuptools
 )
 
 log() { echo "test-2.6: $*"; }
@@ -97,8 +101,22 @@ if [ ! -f "$ROOT/.perflab-debootstrap" ]; then
 fi
 
 # 2. The packages (redone when the list changes), and libblas.so.3 -> OpenBLAS (pthread).
+# Redone only when a package is missing: one not in the stamp (the list last installed) and
+# not installed either (several trees share one root: a tree whose list is a superset of the
+# stamp's, or a subset, does not reinstall, so trees on either side of a list change never
+# take turns running apt-get, and never hold dpkg's lock at the same time).
 want="${packages[*]}"
-if [ "$(cat "$ROOT/.perflab-packages" 2>/dev/null)" != "$want" ]; then
+stamp=$(cat "$ROOT/.perflab-packages" 2>/dev/null || true)
+needed=""
+if [ -z "$stamp" ]; then
+  needed=$want
+else
+  for p in "${packages[@]}"; do
+    case " $stamp " in *" $p "*) continue ;; esac
+    if [ "$(chroot "$ROOT" dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then needed+=" $p"; fi
+  done
+fi
+if [ -n "$needed" ]; then
   log "installing ${packages[*]} in the trixie root (once)"
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
   bind /proc /proc
@@ -112,9 +130,11 @@ if [ "$(cat "$ROOT/.perflab-packages" 2>/dev/null)" != "$want" ]; then
   cleanup
   echo "$want" >"$ROOT/.perflab-packages"
 fi
+unset stamp needed
 
 # 3. Mounts for the run.
-mkdir -p "$CACHE/gocache" "$CACHE/models"
+MODELS=${PERFLAB_TRIXIE_MODELS:-$CACHE/models}
+mkdir -p "$CACHE/gocache" "$MODELS"
 (cd "$SRC" && go mod download) # the root has no network for Go: the host's module cache serves it
 bind /proc /proc
 bind /sys /sys ro
@@ -122,15 +142,15 @@ bind /dev /dev
 bind "$GO_ROOT" /usr/local/go ro
 bind "$GO_MODCACHE" /gomod ro
 bind "$CACHE/gocache" /gocache
-bind "$CACHE/models" /models
+bind "$MODELS" /models
 bind "$SRC" /src
 
 # 4. The built-in models, exported with the root's torch 2.6.
 sum=$(sha256sum models/export.py | cut -d' ' -f1)
-if [ "$(cat "$CACHE/models/.export-sha256" 2>/dev/null)" != "$sum" ]; then
+if [ "$(cat "$MODELS/.export-sha256" 2>/dev/null)" != "$sum" ]; then
   log "exporting the built-in models with $(in_root python3 -c 'import torch; print("torch", torch.__version__)')"
   in_root python3 /src/models/export.py --out /models
-  echo "$sum" >"$CACHE/models/.export-sha256"
+  echo "$sum" >"$MODELS/.export-sha256"
 fi
 
 # 5. The tests (or, with --run CMD..., CMD in /src inside the root: e.g. --run make build).

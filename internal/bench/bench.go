@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -310,6 +311,13 @@ func resolve(c Config, name string) (*model.Model, string, error) {
 	if elems > MaxInputElements {
 		return nil, "", fmt.Errorf("the inputs at batch size %d hold %d elements, more than the %d perflab allocates (%s): lower %s", c.BatchSize, elems, int64(MaxInputElements), specsText(m.Inputs), c.batchFlag())
 	}
+	if c.inductor(m) {
+		file, err := resolveInductor(c, m)
+		return m, file, err
+	}
+	if m.PackageOnly {
+		return nil, "", fmt.Errorf("%s is an AOTInductor package: it runs as --compile inductor (or auto); --compile %s needs its TorchScript twin (%s): give that as --model", m.Name, c.Compile, strings.TrimSuffix(m.Name, model.PackageExt)+".pt")
+	}
 	file := m.Path
 	if c.Quantize {
 		if m.Int8Path == "" {
@@ -432,3 +440,45 @@ func shapesText(specs []model.InputSpec, batch int) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// inductor says whether configuration c runs m's AOTInductor package: --compile inductor,
+// or a package given as --model with compile auto.
+func (c Config) inductor(m *model.Model) bool {
+	return c.Compile == knobs.CompileInductor || (m.PackageOnly && c.Compile == CompileAuto)
+}
+
+// resolveInductor checks what --compile inductor needs before anything is loaded: this
+// runtime runs packages, m has one, the knobs apply to it, and the batch and inputs are
+// those it was compiled for (the package itself checks nothing: a wrong shape crashes it).
+func resolveInductor(c Config, m *model.Model) (string, error) {
+	if !torch.AOTISupported() {
+		return "", &UnsupportedError{Msg: fmt.Sprintf("--compile inductor: unsupported by this runtime: AOTInductor packages need libtorch 2.6 or later (this is %s)", torch.Version())}
+	}
+	if m.Package == nil {
+		want := "<name>" + model.PackageExt
+		if m.Path != "" {
+			want = strings.TrimSuffix(m.Path, filepath.Ext(m.Path)) + model.PackageExt
+		}
+		return "", fmt.Errorf("--compile inductor: %s has no AOTInductor package (%s): export one with torch._inductor.aoti_compile_and_package (docs/cli.md, \"What compile means here\")", m.Name, want)
+	}
+	switch {
+	case c.Quantize:
+		return "", fmt.Errorf("--compile inductor runs the package as compiled: drop --quantize (quantize before exporting it)")
+	case c.ChannelsLast:
+		return "", fmt.Errorf("--compile inductor runs the package as compiled: drop --channels-last")
+	}
+	if err := m.Package.CheckInputs(m.Inputs); err != nil {
+		return "", err
+	}
+	if err := m.Package.CheckBatch(c.BatchSize); err != nil {
+		return "", fmt.Errorf("%v (%s)", err, c.batchFlag())
+	}
+	return m.Package.Path, nil
+}
+
+// UnsupportedError is a configuration this runtime cannot run (e.g. --compile inductor on
+// libtorch before 2.6): errors.Is(err, torch.ErrUnsupported).
+type UnsupportedError struct{ Msg string }
+
+func (e *UnsupportedError) Error() string        { return e.Msg }
+func (e *UnsupportedError) Is(target error) bool { return target == torch.ErrUnsupported }

@@ -283,7 +283,7 @@ func TestValidate(t *testing.T) {
 		{"interop 999", func(c *bench.Config) { c.InteropThreads = 999 }, []string{"--interop-threads 999 is more than the"}},
 		{"iters 1e14", func(c *bench.Config) { c.Iters = 1e14 }, []string{"--iters 100000000000000 is more than 1000000"}},
 		{"preprocess -1", func(c *bench.Config) { c.PreprocessIters = -1 }, []string{"--preprocess-iters", "got -1"}},
-		{"compile maybe", func(c *bench.Config) { c.Compile = "maybe" }, []string{"--compile", `"maybe"`, "auto, on or off"}},
+		{"compile maybe", func(c *bench.Config) { c.Compile = "maybe" }, []string{"--compile", `"maybe"`, "auto, on, off or inductor"}},
 		{"compile empty", func(c *bench.Config) { c.Compile = "" }, []string{"--compile"}},
 	}
 	for _, tc := range tests {

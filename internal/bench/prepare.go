@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 
 	"github.com/perflab/perflab/internal/knobs"
@@ -84,6 +85,15 @@ func (r *runner) replica(p *Prepared) (*Prepared, error) {
 	plainIn, err := r.makeInputs(r.c.BatchSize)
 	if err != nil {
 		return nil, err
+	}
+	if r.c.inductor(r.m) {
+		mod, err := torch.LoadAOTI(p.File)
+		if err != nil {
+			return nil, explainAOTI(p.File, err)
+		}
+		r.keep(mod)
+		r.module, r.inputs = mod, plainIn
+		return &Prepared{Model: p.Model, File: p.File, Module: mod, Inputs: plainIn, r: r}, nil
 	}
 	base, in, err := r.configure(p.File, nil, plainIn)
 	if err != nil {
@@ -226,6 +236,9 @@ func (refs *references) get(r *runner) (*reference, error) {
 
 // prepare loads the plain model and the configuration, and runs the correctness guard.
 func (r *runner) prepare(file string) error {
+	if r.c.inductor(r.m) {
+		return r.prepareInductor(file)
+	}
 	if r.refs == nil {
 		plain, err := r.load(r.m.Path)
 		if err != nil {
@@ -406,3 +419,81 @@ func judge(cmp torch.Comparison, tol Tolerance) *record.Correctness {
 	}
 	return c
 }
+
+// prepareInductor loads the AOTInductor package pkg and checks its outputs against its
+// eager TorchScript twin (the model's .pt file) on the same input, with the float
+// tolerance of compile on. Without a twin the record says the outputs were not checked.
+func (r *runner) prepareInductor(pkg string) error {
+	rec := r.rec
+	mod, err := torch.LoadAOTI(pkg)
+	if err != nil {
+		return explainAOTI(pkg, err)
+	}
+	r.keep(mod)
+	rec.InductorPackage = pkg
+	if s := r.m.Package.Spec; s != nil {
+		rec.CompileSeconds, rec.CompileISA = s.CompileSeconds, s.ISA
+	} else {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("%s has no input spec (%s.json): inputs taken from --input, unchecked", filepath.Base(pkg), filepath.Base(pkg)))
+	}
+	var in []*torch.Tensor
+	var refOut *torch.Value
+	if r.m.Path != "" {
+		if r.refs == nil {
+			plain, err := r.load(r.m.Path)
+			if err != nil {
+				return err
+			}
+			r.refs = &references{plain: plain, byBatch: map[int]*reference{}}
+		}
+		if r.refs.plain != nil {
+			ref, err := r.refs.get(r)
+			if err != nil {
+				return err
+			}
+			in, refOut = ref.in, ref.out
+		}
+	}
+	if in == nil {
+		if in, err = r.makeInputs(r.c.BatchSize); err != nil {
+			return err
+		}
+	}
+	out, err := r.forward(mod, in, "the AOTInductor package "+filepath.Base(pkg))
+	if err != nil {
+		return err
+	}
+	r.module, r.inputs = mod, in
+	if refOut == nil {
+		rec.Output = out.String()
+		note := fmt.Sprintf("outputs not checked: no TorchScript twin (%s) beside %s", strings.TrimSuffix(filepath.Base(pkg), model.PackageExt)+".pt", filepath.Base(pkg))
+		rec.Correctness = &record.Correctness{Reference: "none", Verdict: record.VerdictUnchecked, Note: note, OK: true, Tolerance: FloatTolerance.Rtol}
+		rec.Warnings = append(rec.Warnings, note)
+		return nil
+	}
+	rec.Output = refOut.String()
+	cr, err := CompareOutputs(refOut, out, FloatTolerance)
+	if err != nil {
+		return err
+	}
+	cr.Reference = "eager TorchScript twin " + filepath.Base(r.m.Path) + " (no compile, contiguous, float) on the same input"
+	rec.Correctness = cr
+	if w := GuardWarning(cr, false); w != "" {
+		rec.Warnings = append(rec.Warnings, w)
+	}
+	return nil
+}
+
+// explainAOTI makes a package load failure one line naming the file; errors.Is still
+// sees its torch.ErrorKind.
+func explainAOTI(pkg string, err error) error {
+	return &loadError{msg: "load AOTInductor package " + pkg + ": " + torchMsg(err), err: err}
+}
+
+type loadError struct {
+	msg string
+	err error
+}
+
+func (e *loadError) Error() string { return e.msg }
+func (e *loadError) Unwrap() error { return e.err }

@@ -53,11 +53,13 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 	if err != nil {
 		return err
 	}
-	plain, err := LoadModule(m.Path, len(m.Inputs))
-	if err != nil {
-		return err
+	var plain *torch.Module // nil: an AOTInductor package without a TorchScript twin
+	if m.Path != "" {
+		if plain, err = LoadModule(m.Path, len(m.Inputs)); err != nil {
+			return err
+		}
+		defer plain.Close()
 	}
-	defer plain.Close()
 	refs := &references{plain: plain, byBatch: map[int]*reference{}}
 
 	// Prepare every configuration; one that fails is recorded and left out.

@@ -140,12 +140,15 @@ func RunBench(opts *BenchOptions) error {
 
 func printSummary(opts *BenchOptions, r *record.Record) {
 	w := opts.IO.Out
-	compile := "off"
-	if r.CompileApplied {
-		compile = "on"
-	}
 	fmt.Fprintf(w, "%s  batch %d  compile %s (asked %s)  threads %d/%d  channels_last %t  quantize %t\n",
-		record.Printable(r.Model), r.BatchSize, compile, r.Compile, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize)
+		record.Printable(r.Model), r.BatchSize, r.CompileRan(), r.Compile, r.Threads, r.InteropThreads, r.ChannelsLast, r.Quantize)
+	if r.InductorPackage != "" {
+		isa := r.CompileISA
+		if isa == "" {
+			isa = "unknown"
+		}
+		fmt.Fprintf(w, "  inductor    package %s, %s kernels, compiled in %.1f s\n", record.Printable(r.InductorPackage), isa, r.CompileSeconds)
+	}
 	printLatencies(w, r, "iterations")
 	fmt.Fprintf(w, "  throughput  %9.1f req/s   forward %.3f ms/batch   %d iters, IQR/median %.1f%%\n",
 		r.ThroughputRPS, r.ForwardMsPerBatch, r.Iters, r.IQROverMedian*100)

@@ -353,10 +353,7 @@ func printLoadSummary(w io.Writer, r *record.Record, out string) {
 	if r.Mode == "simulate" {
 		verb = "simulated load"
 	}
-	compile := knobs.CompileOff
-	if r.CompileApplied {
-		compile = knobs.CompileOn
-	}
+	compile := r.CompileRan()
 	fmt.Fprintf(w, "%s %s: %d %s x %d %s, max batch %d, max delay %s ms, compile %s (asked %s)\n",
 		verb, record.Printable(r.Model), l.Instances, loadPlural(l.Instances, "instance", "instances"), r.Threads, loadPlural(r.Threads, "thread", "threads"),
 		l.MaxBatch, loadNum(l.MaxDelayMs), compile, r.Compile)

@@ -90,7 +90,7 @@ func TestLoadBadInput(t *testing.T) {
 		{"warmup in iterations", []string{"--model", "resnet18", "--rate", "40", "--warmup", "20"}, []string{`"20" for "--warmup"`, "perflab load's --warmup is a duration of traffic (e.g. 1s or 500ms), not iterations as in perflab bench"}},
 		{"warmup not a duration", []string{"--model", "resnet18", "--rate", "40", "--warmup", "soon"}, []string{`"soon" for "--warmup"`, "invalid duration"}},
 		{"bad onednn isa", []string{"--model", "resnet18", "--rate", "40", "--threads", "1", "--onednn-isa", "avx3"}, []string{"--onednn-isa: unknown oneDNN ISA \"avx3\""}},
-		{"bad compile", []string{"--model", "resnet18", "--rate", "40", "--threads", "1", "--compile", "sometimes"}, []string{`--compile must be auto, on or off, got "sometimes"`}},
+		{"bad compile", []string{"--model", "resnet18", "--rate", "40", "--threads", "1", "--compile", "sometimes"}, []string{`--compile must be auto, on, off or inductor, got "sometimes"`}},
 		{"max batch too large", []string{"--model", "resnet18", "--rate", "40", "--threads", "1", "--max-batch", "100000"}, []string{"--max-batch 100000 is more than 65536"}},
 	}
 	for _, tt := range tests {

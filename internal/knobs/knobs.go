@@ -15,15 +15,17 @@ import (
 	"github.com/perflab/perflab/internal/procknob"
 )
 
-// Compile modes (--compile): whether torch::jit::freeze + optimize_for_inference is applied.
+// Compile modes (--compile): whether torch::jit::freeze + optimize_for_inference is applied,
+// or (inductor) the model's AOTInductor package (.pt2) runs instead of its TorchScript file.
 const (
-	CompileAuto = "auto" // optimize unless it fails or changes the outputs
-	CompileOn   = "on"   // optimize; failure is an error
-	CompileOff  = "off"
+	CompileAuto     = "auto" // optimize unless it fails or changes the outputs
+	CompileOn       = "on"   // optimize; failure is an error
+	CompileOff      = "off"
+	CompileInductor = "inductor" // run the AOTInductor package: libtorch 2.6 or later
 )
 
 // CompileModes are the values of --compile.
-var CompileModes = []string{CompileAuto, CompileOn, CompileOff}
+var CompileModes = []string{CompileAuto, CompileOn, CompileOff, CompileInductor}
 
 // CPU is the only device this libtorch has.
 const CPU = "cpu"
@@ -66,7 +68,7 @@ func (k *Knobs) Validate() error {
 // CheckCompile says whether s is a --compile value.
 func CheckCompile(s string) error {
 	if !slices.Contains(CompileModes, s) {
-		return fmt.Errorf("--compile must be auto, on or off, got %q", s)
+		return fmt.Errorf("--compile must be auto, on, off or inductor, got %q", s)
 	}
 	return nil
 }

@@ -120,8 +120,8 @@ var Table = []Knob{
 			return nil
 		},
 		field: func(k *Knobs) any { return &k.BatchSize }},
-	{Name: "compile_requested", Flag: FlagCompile, Kind: String, Scope: PerConfig, Usage: "freeze + optimize_for_inference: auto, on or off",
-		Preset: "compile", Axis: true, GridRank: 3, GridDefault: []string{CompileAuto}, Check: CheckCompile, Want: "auto, on or off",
+	{Name: "compile_requested", Flag: FlagCompile, Kind: String, Scope: PerConfig, Usage: "freeze + optimize_for_inference: auto, on or off; inductor: the model's AOTInductor package (.pt2, libtorch 2.6+)",
+		Preset: "compile", Axis: true, GridRank: 3, GridDefault: []string{CompileAuto}, Check: CheckCompile, Want: "auto, on, off or inductor",
 		ArgAlways: true, KeyPrefix: "compile=",
 		Validate: func(k *Knobs) error { return CheckCompile(k.Compile) },
 		field:    func(k *Knobs) any { return &k.Compile }},

@@ -91,6 +91,13 @@ type Model struct {
 	Builtin  bool
 	Int8Path string // the dynamic-int8 variant, "" when there is none
 	Inputs   []InputSpec
+
+	// Package is the model's AOTInductor package (--compile inductor): the .pt2 given as
+	// --model, the one beside the TorchScript file, a built-in's exported one; nil when
+	// there is none. PackageOnly: --model named the package; Path is then its TorchScript
+	// twin (same stem, .pt), "" when there is none (outputs cannot be checked).
+	Package     *Package
+	PackageOnly bool
 }
 
 // Resolve turns --model and --input values into a Model. A built-in name takes no
@@ -109,13 +116,50 @@ func Resolve(nameOrPath string, inputs []string) (*Model, error) {
 	if err := checkFile(nameOrPath); err != nil {
 		return nil, err
 	}
+	if IsPackage(nameOrPath) {
+		return resolvePackage(nameOrPath, inputs)
+	}
 	// No --input is right for a forward without arguments; loading the file checks the
 	// count against its forward (bench.LoadModule).
 	specs, err := parseInputs(inputs)
 	if err != nil {
 		return nil, err
 	}
-	return &Model{Name: nameOrPath, Path: nameOrPath, Task: Custom, Inputs: specs}, nil
+	pkg, err := findPackage(nameOrPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Name: nameOrPath, Path: nameOrPath, Task: Custom, Inputs: specs, Package: pkg}, nil
+}
+
+// resolvePackage resolves --model model.pt2: its inputs come from its spec (--input, when
+// given, must match it; without a spec they are taken as given, unchecked).
+func resolvePackage(path string, inputs []string) (*Model, error) {
+	pkg, err := packageAt(path)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Name: path, Path: twinOf(path), Task: Custom, Package: pkg, PackageOnly: true}
+	given, err := parseInputs(inputs)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case pkg.Spec == nil && len(given) == 0:
+		return nil, fmt.Errorf("%s has no input spec (%s.json) and no --input was given: perflab needs the inputs the package was compiled for (it checks none itself), e.g. --input 'float32[B,3,224,224]'", path, path)
+	case pkg.Spec == nil:
+		m.Inputs = given
+	default:
+		if m.Inputs, err = parseInputs(pkg.Spec.Inputs); err != nil {
+			return nil, err
+		}
+		if len(given) > 0 {
+			if err := pkg.CheckInputs(given); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
 }
 
 func resolveBuiltin(b Builtin, inputs []string) (*Model, error) {
@@ -142,6 +186,9 @@ func resolveBuiltin(b Builtin, inputs []string) (*Model, error) {
 			if b.Int8File != "" {
 				m.Int8Path = filepath.Join(dir, b.Int8File)
 			}
+			if m.Package, err = findPackage(p); err != nil {
+				return nil, err
+			}
 			return m, nil
 		}
 	}
@@ -165,7 +212,7 @@ func parseInputs(texts []string) ([]InputSpec, error) {
 func LooksLikePath(s string) bool { return looksLikePath(s) }
 
 func looksLikePath(s string) bool {
-	return strings.ContainsAny(s, `/\`) || strings.HasSuffix(s, ".pt") || strings.HasSuffix(s, ".pth") ||
+	return strings.ContainsAny(s, `/\`) || strings.HasSuffix(s, ".pt") || strings.HasSuffix(s, ".pt2") || strings.HasSuffix(s, ".pth") ||
 		strings.HasSuffix(s, ".ts") || strings.HasSuffix(s, ".torchscript")
 }
 

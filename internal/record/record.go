@@ -40,9 +40,15 @@ type Record struct {
 	ModelPath      string `json:"model_path,omitempty"`
 	ModelSHA256    string `json:"model_sha256,omitempty"`
 	CompileApplied bool   `json:"compile"` // whether freeze+optimize_for_inference was applied
-	Iters          int    `json:"iters,omitempty"`
-	Warmup         int    `json:"warmup,omitempty"`
-	Seed           int64  `json:"seed,omitempty"`
+	// compile inductor: the AOTInductor package that ran, and from its spec (<package>.json)
+	// the seconds compiling it took and the vector ISA its kernels were compiled for
+	// ("scalar": none found, portable C++ kernels).
+	InductorPackage string  `json:"inductor_package,omitempty"`
+	CompileSeconds  float64 `json:"compile_seconds,omitempty"`
+	CompileISA      string  `json:"compile_isa,omitempty"`
+	Iters           int     `json:"iters,omitempty"`
+	Warmup          int     `json:"warmup,omitempty"`
+	Seed            int64   `json:"seed,omitempty"`
 
 	// Sweep context, when the record was written by perflab sweep.
 	Preset     string `json:"preset,omitempty"`
@@ -184,6 +190,9 @@ const (
 	VerdictMatch      = "match"
 	VerdictDiffer     = "differ"
 	VerdictDegenerate = "degenerate"
+	// VerdictUnchecked: nothing to compare with (an AOTInductor package without its
+	// TorchScript twin); never read as a match.
+	VerdictUnchecked = "unchecked"
 )
 
 // Summary says in one phrase how the outputs compared, e.g. "match (worst 0.02 of the
@@ -389,6 +398,18 @@ func (r *Record) Configuration() knobs.Knobs {
 		}
 	}
 	return k
+}
+
+// CompileRan says which compile mode ran: "inductor" (an AOTInductor package), "on"
+// (freeze + optimize_for_inference applied) or "off".
+func (r *Record) CompileRan() string {
+	switch {
+	case r.InductorPackage != "":
+		return knobs.CompileInductor
+	case r.CompileApplied:
+		return knobs.CompileOn
+	}
+	return knobs.CompileOff
 }
 
 // Printable returns s with its control characters written as Go escapes (knobs.Printable).

@@ -21,6 +21,13 @@
 #endif
 // 2.x: the TensorExpr fuser is switched off before any forward (see pl_init).
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
+// 2.6: AOTInductor packages (.pt2) run through AOTIModelPackageLoader.
+#if PL_TORCH_AT_LEAST(2, 6)
+#define PL_HAVE_AOTI 1
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#else
+#define PL_HAVE_AOTI 0
+#endif
 
 #include <chrono>
 #include <cmath>
@@ -33,8 +40,20 @@
 #include <string>
 #include <vector>
 
+// A TorchScript module, or (libtorch >= 2.6) an AOTInductor package: then aoti is set and
+// m is unused. forward() below runs either.
 struct pl_module {
   torch::jit::Module m;
+#if PL_HAVE_AOTI
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;
+#endif
+  bool is_aoti() const {
+#if PL_HAVE_AOTI
+    return aoti != nullptr;
+#else
+    return false;
+#endif
+  }
 };
 struct pl_tensor {
   at::Tensor t;
@@ -221,6 +240,27 @@ std::vector<c10::IValue> gather(pl_tensor** inputs, int n) {
 
 using clock_type = std::chrono::steady_clock;
 
+// forward runs a TorchScript module or an AOTInductor package on inputs. A package returns
+// its flattened outputs: one tensor is returned as a tensor, several as a tuple.
+c10::IValue forward(pl_module* m, std::vector<c10::IValue>& in) {
+#if PL_HAVE_AOTI
+  if (m->aoti) {
+    std::vector<at::Tensor> ts;
+    ts.reserve(in.size());
+    for (auto& v : in) ts.push_back(v.toTensor());
+    std::vector<at::Tensor> out = m->aoti->run(ts);
+    if (out.size() == 1) return c10::IValue(out[0]);
+    std::vector<c10::IValue> elems(out.begin(), out.end());
+    return c10::ivalue::Tuple::create(std::move(elems));
+  }
+#endif
+  return m->m.forward(in);
+}
+
+void need_script(pl_module* m, const char* what) {
+  if (m->is_aoti()) throw std::invalid_argument(std::string(what) + " needs a TorchScript module, not an AOTInductor package");
+}
+
 // dnnl_cpu_isa_t's values (oneapi/dnnl/dnnl_types.h) by the names ONEDNN_MAX_CPU_ISA takes
 // (lower case). They differ between oneDNN 2.x (libtorch 1.13: oneDNN 2.6) and 3.x
 // (libtorch 2.x: oneDNN 3.x): the table is chosen by the oneDNN actually loaded. Where two
@@ -376,6 +416,7 @@ char* pl_module_load(const char* path, pl_module** out) {
 
 char* pl_module_schema(pl_module* m, char** schema, int* n_args) {
   PL_TRY
+  need_script(m, "schema");
   auto method = m->m.get_method("forward");
   const auto& s = method.function().getSchema();
   std::ostringstream os;
@@ -388,6 +429,7 @@ char* pl_module_schema(pl_module* m, char** schema, int* n_args) {
 
 char* pl_module_clone(pl_module* m, pl_module** out) {
   PL_TRY
+  need_script(m, "clone");
   auto c = std::make_unique<pl_module>();
   c->m = m->m.clone();
   c->m.eval();
@@ -397,6 +439,7 @@ char* pl_module_clone(pl_module* m, pl_module** out) {
 
 char* pl_module_channels_last(pl_module* m) {
   PL_TRY
+  need_script(m, "channels_last");
   for (auto p : m->m.parameters(/*recurse=*/true)) {
     if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
   }
@@ -408,6 +451,7 @@ char* pl_module_channels_last(pl_module* m) {
 
 char* pl_module_optimize(pl_module* m, pl_module** out) {
   PL_TRY
+  need_script(m, "optimize_for_inference");
   auto c = std::make_unique<pl_module>();
   torch::jit::Module frozen = torch::jit::freeze(m->m);
   c->m = torch::jit::optimize_for_inference(frozen);
@@ -416,6 +460,39 @@ char* pl_module_optimize(pl_module* m, pl_module** out) {
 }
 
 void pl_module_free(pl_module* m) { delete m; }
+
+int pl_aoti_supported(void) { return PL_HAVE_AOTI; }
+
+char* pl_aoti_load(const char* path, pl_module** out) {
+  PL_TRY
+#if PL_HAVE_AOTI
+  auto m = std::make_unique<pl_module>();
+  m->aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path);
+  *out = m.release();
+#else
+  (void)path;
+  (void)out;
+  throw std::runtime_error(std::string("AOTInductor packages need libtorch 2.6 or later (this is ") + TORCH_VERSION + ")");
+#endif
+  PL_CATCH
+}
+
+char* pl_aoti_metadata(pl_module* m, char** out) {
+  PL_TRY
+#if PL_HAVE_AOTI
+  if (!m->aoti) throw std::invalid_argument("not an AOTInductor package");
+  std::string s;
+  for (const auto& kv : m->aoti->get_metadata()) {
+    if (!s.empty()) s += '\x1e';
+    s += kv.first + '\x1f' + kv.second;
+  }
+  *out = dup(s);
+#else
+  (void)m;
+  *out = dup("");
+#endif
+  PL_CATCH
+}
 
 char* pl_tensor_random(int dtype, const int64_t* shape, int ndim, int has_range, double lo,
                        double hi, uint64_t seed, pl_tensor** out) {
@@ -460,7 +537,8 @@ void pl_tensor_free(pl_tensor* t) { delete t; }
 
 char* pl_forward(pl_module* m, pl_tensor** inputs, int n_inputs, pl_value** out) {
   PL_TRY
-  auto v = m->m.forward(gather(inputs, n_inputs));
+  std::vector<c10::IValue> in = gather(inputs, n_inputs);
+  auto v = forward(m, in);
   *out = new pl_value{std::move(v)};
   PL_CATCH
 }
@@ -472,7 +550,7 @@ char* pl_forward_timed(pl_module* m, pl_tensor** inputs, int n_inputs, int iters
   auto start = clock_type::now();
   for (int i = 0; i < iters; i++) {
     auto t0 = clock_type::now();
-    auto out = m->m.forward(in);
+    auto out = forward(m, in);
     auto t1 = clock_type::now();
     ns_each[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
   }
@@ -484,19 +562,19 @@ char* pl_forward_timed_pair(pl_module* a, pl_tensor** in_a, int n_a, pl_module* 
                             int n_b, int iters, int64_t* ns_a, int64_t* ns_b) {
   PL_TRY
   std::vector<c10::IValue> ia = gather(in_a, n_a), ib = gather(in_b, n_b);
-  auto timed = [](torch::jit::Module& m, std::vector<c10::IValue>& in) {
+  auto timed = [](pl_module* m, std::vector<c10::IValue>& in) {
     auto t0 = clock_type::now();
-    auto out = m.forward(in);
+    auto out = forward(m, in);
     auto t1 = clock_type::now();
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
   };
   for (int i = 0; i < iters; i++) {
     if (i % 2 == 0) {  // ABBA: neither side always runs first
-      ns_a[i] = timed(a->m, ia);
-      ns_b[i] = timed(b->m, ib);
+      ns_a[i] = timed(a, ia);
+      ns_b[i] = timed(b, ib);
     } else {
-      ns_b[i] = timed(b->m, ib);
-      ns_a[i] = timed(a->m, ia);
+      ns_b[i] = timed(b, ib);
+      ns_a[i] = timed(a, ia);
     }
   }
   PL_CATCH

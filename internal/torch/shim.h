@@ -62,6 +62,15 @@ char* pl_module_channels_last(pl_module* m);
 char* pl_module_optimize(pl_module* m, pl_module** out);
 void pl_module_free(pl_module* m);
 
+// AOTInductor packages (.pt2 from torch._inductor.aoti_compile_and_package), libtorch >= 2.6:
+// pl_aoti_supported says whether this binding was built with them (1/0); pl_aoti_load
+// loads one into a pl_module that pl_forward* run (schema, clone, channels_last and
+// optimize refuse it). The package checks nothing about its inputs: the caller must.
+int pl_aoti_supported(void);
+char* pl_aoti_load(const char* path, pl_module** out);
+// The package's metadata as "key\x1fvalue" entries joined by '\x1e'.
+char* pl_aoti_metadata(pl_module* m, char** out);
+
 // A tensor of the given dtype and shape filled from a seeded generator: integers uniform in
 // [lo, hi] (inclusive) when has_range, floats uniform in [lo, hi) when has_range, else
 // standard normal floats and integers in [0, 2).

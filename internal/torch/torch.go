@@ -55,9 +55,12 @@ func (e *Error) Is(target error) bool {
 type ErrorKind int
 
 const (
-	ErrOther      ErrorKind = iota // any failure not classified below
-	ErrCheckpoint                  // load: a torch.save checkpoint (a pickle), not TorchScript
-	ErrNotArchive                  // load: not a TorchScript (zip) archive, or truncated
+	ErrOther       ErrorKind = iota // any failure not classified below
+	ErrCheckpoint                   // load: a torch.save checkpoint (a pickle), not TorchScript
+	ErrNotArchive                   // load: not a TorchScript (zip) archive, or truncated
+	ErrUnsupported                  // load: this libtorch cannot run the file (AOTInductor before 2.6)
+	ErrTempDir                      // load: the AOTInductor loader could not use /tmp (noexec, read-only, full)
+	ErrInputSpec                    // forward refused: inputs outside what an AOTInductor package was compiled for
 )
 
 func (k ErrorKind) Error() string {
@@ -66,6 +69,12 @@ func (k ErrorKind) Error() string {
 		return "torch: a torch.save checkpoint, not TorchScript"
 	case ErrNotArchive:
 		return "torch: not a TorchScript archive, or truncated"
+	case ErrUnsupported:
+		return "torch: unsupported by this runtime"
+	case ErrTempDir:
+		return "torch: the AOTInductor loader could not use /tmp"
+	case ErrInputSpec:
+		return "torch: inputs outside the package's input spec"
 	}
 	return "torch: libtorch error"
 }

@@ -1,0 +1,142 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// AOTInductor packages (.pt2, torch._inductor.aoti_compile_and_package) are the compiled
+// form of a model: `--model model.pt2` runs one, and `--compile inductor` runs the package
+// of a model given as TorchScript (model.pt2 beside model.pt; a built-in's exported
+// <name>.pt2). The package checks nothing about its inputs (a batch outside its range is
+// accepted, a wrong shape crashes the process), so perflab keeps the input spec beside it,
+// in <package>.json (PackageSpec, written by models/export.py), and refuses a
+// configuration outside it before anything runs (CheckBatch, CheckInputs).
+
+// PackageExt is the file extension of AOTInductor packages.
+const PackageExt = ".pt2"
+
+// PackageSpec is what a package was compiled for: <package>.json beside it.
+type PackageSpec struct {
+	Name           string   `json:"name,omitempty"`
+	Format         string   `json:"format,omitempty"` // "aoti"
+	Inputs         []string `json:"inputs"`           // InputSpec texts, B = the batch
+	BatchMin       int      `json:"batch_min"`        // the dynamic batch range; min = max for a fixed batch
+	BatchMax       int      `json:"batch_max"`
+	ISA            string   `json:"isa,omitempty"` // the vector ISA Inductor compiled for, "scalar" for none
+	CompileSeconds float64  `json:"compile_seconds,omitempty"`
+	TorchVersion   string   `json:"torch_version,omitempty"`
+	Twin           string   `json:"twin,omitempty"` // the TorchScript file of the same model, beside it
+}
+
+// maxSpecBytes bounds a spec file.
+const maxSpecBytes = 1 << 20
+
+// IsPackage reports whether path names an AOTInductor package (by extension).
+func IsPackage(path string) bool { return strings.HasSuffix(path, PackageExt) }
+
+// ReadPackageSpec reads <pkg>.json. A missing file is os.ErrNotExist (wrapped).
+func ReadPackageSpec(pkg string) (*PackageSpec, error) {
+	p := pkg + ".json"
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("input spec %s is not a regular file", p)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSpecBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read input spec %s: %v", p, err)
+	}
+	if len(data) > maxSpecBytes {
+		return nil, fmt.Errorf("input spec %s is larger than %d bytes", p, maxSpecBytes)
+	}
+	var s PackageSpec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("input spec %s is not valid JSON: %v", p, err)
+	}
+	if len(s.Inputs) == 0 {
+		return nil, fmt.Errorf("input spec %s lists no inputs", p)
+	}
+	if _, err := parseInputs(s.Inputs); err != nil {
+		return nil, fmt.Errorf("input spec %s: %v", p, err)
+	}
+	if s.BatchMin < 1 || s.BatchMax < s.BatchMin {
+		return nil, fmt.Errorf("input spec %s: batch range %d..%d is not valid (want 1 <= batch_min <= batch_max)", p, s.BatchMin, s.BatchMax)
+	}
+	return &s, nil
+}
+
+// Package is a model's AOTInductor package and its spec (nil when there is no spec).
+type Package struct {
+	Path string
+	Spec *PackageSpec
+}
+
+// CheckBatch refuses a batch size outside the package's range, in one line.
+func (p *Package) CheckBatch(batch int) error {
+	if p.Spec == nil || (batch >= p.Spec.BatchMin && batch <= p.Spec.BatchMax) {
+		return nil
+	}
+	name := filepath.Base(p.Path)
+	if p.Spec.BatchMin == p.Spec.BatchMax {
+		return fmt.Errorf("%s was compiled for a fixed batch %d; asked %d: re-export it with a dynamic batch (torch.export.Dim)", name, p.Spec.BatchMin, batch)
+	}
+	return fmt.Errorf("%s was compiled for batch %d..%d; asked %d", name, p.Spec.BatchMin, p.Spec.BatchMax, batch)
+}
+
+// CheckInputs refuses inputs other than those the package was compiled for (dtypes,
+// shapes except the batch, count), in one line.
+func (p *Package) CheckInputs(inputs []InputSpec) error {
+	if p.Spec == nil {
+		return nil
+	}
+	want, err := parseInputs(p.Spec.Inputs)
+	if err != nil {
+		return err
+	}
+	name := filepath.Base(p.Path)
+	if len(inputs) != len(want) {
+		return fmt.Errorf("%s was compiled for %d input(s) (%s); asked %d", name, len(want), strings.Join(p.Spec.Inputs, " "), len(inputs))
+	}
+	for i := range want {
+		if want[i].DType != inputs[i].DType || fmt.Sprint(want[i].Dims) != fmt.Sprint(inputs[i].Dims) {
+			return fmt.Errorf("%s was compiled for input %d %s; asked %s (the package checks nothing and would crash or compute garbage)", name, i, want[i], inputs[i])
+		}
+	}
+	return nil
+}
+
+// findPackage returns the package beside TorchScript file pt (same stem, .pt2), or nil.
+func findPackage(pt string) (*Package, error) {
+	p := strings.TrimSuffix(pt, filepath.Ext(pt)) + PackageExt
+	if _, err := os.Stat(p); err != nil {
+		return nil, nil
+	}
+	return packageAt(p)
+}
+
+// packageAt reads the spec of package p (a missing spec leaves Spec nil).
+func packageAt(p string) (*Package, error) {
+	spec, err := ReadPackageSpec(p)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return &Package{Path: p, Spec: spec}, nil
+}
+
+// twinOf returns the TorchScript file of the same stem beside package p, or "".
+func twinOf(p string) string {
+	t := strings.TrimSuffix(p, PackageExt) + ".pt"
+	if fi, err := os.Stat(t); err == nil && fi.Mode().IsRegular() {
+		return t
+	}
+	return ""
+}
