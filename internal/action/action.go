@@ -133,7 +133,7 @@ func Run(ctx context.Context, d Deps) (*Result, error) {
 		res, err = j.run(ctx)
 	}
 	if err != nil {
-		j.gha.Errorf("%s", j.redact("perflab: "+err.Error()))
+		j.errorf("perflab: %s", err.Error())
 		return res, err
 	}
 	return res, nil

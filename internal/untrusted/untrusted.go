@@ -153,8 +153,9 @@ func Code(s string) string {
 }
 
 // mdSpecial are the characters Text escapes with a backslash: what could start HTML, a
-// link, an image, emphasis, a code span, a table cell or an entity.
-const mdSpecial = "\\`*_[]<>|&~!#"
+// link, an image, strong emphasis, a code span, a table cell, a heading or an entity
+// ("_" is left: GitHub does not read it inside words, and alone it only emphasises).
+const mdSpecial = "\\`*[]<>|&~#"
 
 // Text returns s as markdown text: one line (Printable), every character markdown or HTML
 // could read escaped with a backslash, and each @-mention broken. It renders as s.

@@ -43,7 +43,7 @@ func TestCodeTextCell(t *testing.T) {
 		{"resnet18", "`resnet18`", "resnet18"},
 		{"a`b", "`a\u02cbb`", "a\\`b"},
 		{"x</details><details>", "`x</details><details>`", `x\</details\>\<details\>`},
-		{"<!-- perflab -->", "`<!-- perflab -->`", `\<\!-- perflab --\>`},
+		{"<!-- perflab -->", "`<!-- perflab -->`", `\<!-- perflab --\>`},
 		{"@org/team", "`@org/team`", "@\u200dorg/team"},
 		{"a|b", "`a|b`", `a\|b`},
 		{"l1\n### pass", "`l1\\n### pass`", `l1\\n\#\#\# pass`},
