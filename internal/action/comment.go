@@ -40,6 +40,9 @@ func (j *job) comment(ctx context.Context, rs *results, v *verdict) (url, note s
 		}
 		j.logf("comment %s on #%d: %s", verb, pr.Number, textfmt.Or(u, "(unknown)"))
 		return u, ""
+	case github.IsBadToken(err):
+		j.warnf("no pull request comment: the github-token was refused (%v): it is wrong, expired or revoked. %s", err, badTokenFix)
+		return "", fmt.Sprintf("No comment was posted: the github-token was refused (%v): it is wrong, expired or revoked. %s", err, badTokenFix)
 	case github.IsPermission(err):
 		why := "the token may not comment (read-only)"
 		if pr.Fork() {
@@ -61,6 +64,9 @@ func (j *job) marker() string {
 	}
 	return strings.TrimSuffix(gate.Marker, " -->") + ":" + j.in.CommentKey + " -->"
 }
+
+// badTokenFix is what to do about a 401: no permission fixes a token GitHub does not accept.
+const badTokenFix = "Leave the github-token input at its default (`${{ github.token }}`), or replace the secret it names with a valid token."
 
 func forkHint(pr *PullRequest) string {
 	s := "To get the comment on pull requests from forks, keep this workflow on pull_request, upload " + OutDir +

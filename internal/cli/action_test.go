@@ -81,7 +81,7 @@ grid:
 	}
 	e := &actionEnv{t: t, ws: ws, env: map[string]string{
 		"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": eventName, "GITHUB_EVENT_PATH": ev,
-		"GITHUB_REPOSITORY": "acme/app", "GITHUB_WORKSPACE": ws, "GITHUB_SHA": "mmmm000000000000000000000000000000000002",
+		"GITHUB_REPOSITORY": "acme/app", "GITHUB_WORKSPACE": ws, "GITHUB_SHA": "cccc000000000000000000000000000000000002",
 		"GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "4242",
 		"GITHUB_OUTPUT": filepath.Join(runner, "output"), "GITHUB_STEP_SUMMARY": filepath.Join(runner, "step_summary"),
 		"INPUT_PRESET": "perf/tiny.yaml", "INPUT_GITHUB-TOKEN": e2eToken, "INPUT_FAIL-ON-REGRESSION": "true",
