@@ -90,7 +90,7 @@ func (j *job) compose(limit int, withMarker bool, rs *results, v *verdict, comme
 		if !strings.HasPrefix(v.stored, "stored") {
 			icon = "⚠️"
 		}
-		head := fmt.Sprintf("### %s perflab: baseline %s %s\n\n", icon, untrusted.Code(v.baselineRel), textfmt.Or(v.stored, "(unknown)"))
+		head := fmt.Sprintf("### %s perflab: baseline %s %s\n\n", icon, untrusted.Code(v.baselineRel), untrusted.Text(textfmt.Or(v.stored, "(unknown)")))
 		if icon != "✅" {
 			head += "**No baseline was stored by this run**: pull requests keep being compared with the previous baseline, or with none (their verdict is then \"no baseline\" and they cannot fail).\n\n"
 		}

@@ -168,8 +168,9 @@ func recommendations(rep *report.Report) string {
 	var notes []string
 	for _, r := range rep.Recommendations {
 		name := untrusted.Code(gate.ModelName(r.Model))
+		cellName := untrusted.CodeCell(gate.ModelName(r.Model))
 		if r.None || r.Chosen == nil {
-			fmt.Fprintf(&b, "| %s | **none fits** | – | – |\n", name)
+			fmt.Fprintf(&b, "| %s | **none fits** | – | – |\n", cellName)
 			notes = append(notes, fmt.Sprintf("- %s: no recommendation: %s", name, r.Reason))
 			continue
 		}
@@ -178,7 +179,7 @@ func recommendations(rep *report.Report) string {
 		if l, ok := c.Latency[p]; ok && l.HasCI {
 			lat += fmt.Sprintf("<br><sub>[%s, %s]</sub>", numfmt.Ms(l.CI.Lo), numfmt.Ms(l.CI.Hi))
 		}
-		fmt.Fprintf(&b, "| %s | **%s** | %s | %s req/s |\n", name, configWords(c), lat, numfmt.RPS(c.ThroughputRPS))
+		fmt.Fprintf(&b, "| %s | **%s** | %s | %s req/s |\n", cellName, configWords(c), lat, numfmt.RPS(c.ThroughputRPS))
 		notes = append(notes, fmt.Sprintf("- %s: %s", name, r.Reason))
 	}
 	b.WriteString("\n" + strings.Join(notes, "\n") + "\n\n")

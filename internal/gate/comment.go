@@ -189,9 +189,9 @@ func fmtP(p float64) string {
 func ConfigLabel(key string) string {
 	parts := strings.Split(key, "|")
 	if len(parts) < 7 {
-		return strings.ReplaceAll(untrusted.Code(key), "|", `\|`)
+		return untrusted.CodeCell(key)
 	}
-	out := []string{strings.ReplaceAll(untrusted.Code(ModelName(parts[0])), "|", `\|`), untrusted.Text(parts[1]), untrusted.Text(parts[3])}
+	out := []string{untrusted.CodeCell(ModelName(parts[0])), untrusted.Text(parts[1]), untrusted.Text(parts[3])}
 	for _, p := range parts[2:] {
 		switch p {
 		case "compile=on":

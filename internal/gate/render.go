@@ -163,7 +163,7 @@ func (r *Report) Markdown(w io.Writer) error {
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---|---:|---|")
 		for _, c := range cs {
 			change, ci, p := fmtRatio(c)
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s %s |\n", strings.ReplaceAll(untrusted.Code(c.Key), "|", `\|`), c.Metric, fmtEst(c.Metric, c.Baseline), fmtEst(c.Metric, c.Current), change, ci, p, Icon(c.Verdict), c.Verdict)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s %s |\n", untrusted.CodeCell(c.Key), c.Metric, fmtEst(c.Metric, c.Baseline), fmtEst(c.Metric, c.Current), change, ci, p, Icon(c.Verdict), c.Verdict)
 		}
 		fmt.Fprintln(w)
 	}

@@ -9,7 +9,8 @@
 //     workflow command ("::", leading blanks allowed, as the runner trims them) and the
 //     "##[" form, which the runner honours anywhere in a line, is broken. LogWriter does the
 //     same to a stream.
-//   - Code: a name shown as an inline code span in markdown (the backtick cannot close it).
+//   - Code: a name shown as an inline code span in markdown (the backtick cannot close it);
+//     CodeCell: the same in a table cell.
 //   - Text: a name shown as markdown text (no HTML, no emphasis, no links, no table cell
 //     break, no @-mention). Cell: the same in a table cell ("-" when blank).
 //   - Markdown: the safety net over a whole comment or summary that the Action composed:
@@ -152,6 +153,10 @@ func Code(s string) string {
 	return "`" + s + "`"
 }
 
+// CodeCell is Code for a markdown table cell: its pipes escaped (\|), which GitHub reads
+// as a pipe inside the code span instead of a cell break.
+func CodeCell(s string) string { return strings.ReplaceAll(Code(s), "|", `\|`) }
+
 // mdSpecial are the characters Text escapes with a backslash: what could start HTML, a
 // link, an image, strong emphasis, a code span, a table cell, a heading or an entity
 // ("_" is left: GitHub does not read it inside words, and alone it only emphasises).
@@ -186,6 +191,9 @@ func Cell(s string) string {
 // character that makes it part of an address or path), followed by a login.
 var mention = regexp.MustCompile("(^|[^A-Za-z0-9_.`/@\u200d-])@([A-Za-z0-9])")
 
+// htmlComment is "<!--" not already escaped as "\<!--" (Text's form, which is no comment).
+var htmlComment = regexp.MustCompile(`(^|[^\\])<!--`)
+
 // Markdown is the last pass over a comment or summary the Action composed: every
 // @-mention gets a zero-width joiner after its @ (it renders the same and pings nobody),
 // and "<!--" anywhere after the first line is written as "&lt;!--", so that no text can
@@ -201,7 +209,7 @@ func Markdown(body string) string {
 		ok = false
 	}
 	rest = mention.ReplaceAllString(rest, "${1}@"+zwj+"${2}")
-	rest = strings.ReplaceAll(rest, "<!--", "&lt;!--")
+	rest = htmlComment.ReplaceAllString(rest, "${1}&lt;!--")
 	if ok {
 		return first + "\n" + rest
 	}

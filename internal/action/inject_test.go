@@ -1,0 +1,255 @@
+package action
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/github/fakehub"
+	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/untrusted"
+)
+
+// Tests as an attacker, for what a pull request controls in text and in the event: names
+// that try to start workflow commands, break the comment's markdown, fake the verdict or
+// ping people; option-shaped SHAs and refs; an event without its pull request; and a token
+// or a secret that must not land anywhere. Each case asserts on the real log, job summary,
+// comment (as the fake API received it), outputs and files.
+
+const secondSecret = "s3cr3t-PERFLAB-second-Vq7"
+
+// recordingHub serves hub and keeps every request body; fail, when set, answers a request
+// instead of the hub (a transient 5xx, say).
+type recordingHub struct {
+	hub    *fakehub.Hub
+	mu     sync.Mutex
+	bodies []string
+	fail   func(r *http.Request) int
+}
+
+func (h *recordingHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	h.bodies = append(h.bodies, r.Method+" "+r.URL.String()+"\n"+string(b))
+	fail := h.fail
+	h.mu.Unlock()
+	if fail != nil {
+		if st := fail(r); st != 0 {
+			w.WriteHeader(st)
+			io.WriteString(w, `{"message":"server error"}`)
+			return
+		}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	h.hub.ServeHTTP(w, r)
+}
+
+func newHostileWorld(t *testing.T, payload map[string]any) (*world, *fakehub.Hub, *recordingHub) {
+	t.Helper()
+	w, hub := newHubWorld(t, "pull_request", payload)
+	rh := &recordingHub{hub: hub}
+	srv := httptest.NewServer(rh)
+	t.Cleanup(srv.Close)
+	w.env["GITHUB_API_URL"] = srv.URL
+	w.env["PERFLAB_TEST_SECRET"] = secondSecret
+	return w, hub, rh
+}
+
+var allowedCommands = map[string]bool{"error": true, "warning": true, "notice": true, "group": true, "endgroup": true, "add-mask": true, "debug": true}
+
+// checkLog fails when a line of the log starts a workflow command that is not one of the
+// Action's own, carries "##[" (the form the runner honours anywhere in a line), or puts
+// hostile text in an annotation's properties.
+func checkLog(t *testing.T, log string) {
+	t.Helper()
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "##[") {
+			t.Errorf("log line with ##[: %q", l)
+		}
+		tl := strings.TrimLeft(l, " \t")
+		if !strings.HasPrefix(tl, "::") {
+			continue
+		}
+		head, _, ok := strings.Cut(tl[2:], "::")
+		name, props, _ := strings.Cut(head, " ")
+		if !ok || !allowedCommands[name] {
+			t.Errorf("log line starts a workflow command of its own: %q", l)
+		}
+		if strings.Contains(props, "PWNED") {
+			t.Errorf("hostile text in an annotation's properties: %q", l)
+		}
+		if name == "add-mask" && !strings.Contains(tl, fakeToken) {
+			t.Errorf("unexpected mask: %q", l)
+		}
+	}
+}
+
+var mentionRe = regexp.MustCompile("(^|[^A-Za-z0-9_./\u200d-])@acme")
+
+var (
+	codeSpanRe      = regexp.MustCompile("(^|[^\\\\])`[^`]*`")
+	unescapedTickRe = regexp.MustCompile("(^|[^\\\\])`")
+	unescapedPipeRe = regexp.MustCompile(`(^|[^\\])\|`)
+)
+
+// checkMarkdown fails when a body the Action composed lets hostile text out of its place;
+// model is the hostile model name, whose escaped form may head its report section.
+func checkMarkdown(t *testing.T, what, md, model string, markers int) {
+	t.Helper()
+	// "\<!--" is text (Text's escape), "<!--" would open an HTML comment.
+	if n := len(regexp.MustCompile(`(^|[^\\])<!--`).FindAllString(md, -1)); n != markers {
+		t.Errorf("%s: %d \"<!--\", want %d", what, n, markers)
+	}
+	// Outside code spans (where HTML is not read), no raw HTML of the name.
+	text := codeSpanRe.ReplaceAllString(md, "$1")
+	for _, bad := range []string{"<b>PWNED", "<summary>PWNED", "</details>PWNED"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("%s: raw HTML %q", what, bad)
+		}
+	}
+	if m := mentionRe.FindString(md); m != "" {
+		t.Errorf("%s: an @-mention that pings: %q", what, m)
+	}
+	inFence, table := false, -1
+	for _, l := range strings.Split(md, "\n") {
+		if strings.HasPrefix(l, "```") {
+			inFence = !inFence
+			continue
+		}
+		if inFence {
+			continue
+		}
+		if strings.HasPrefix(l, "#") && strings.Contains(l, "PWNED") && l != "### "+untrusted.Text(model) {
+			t.Errorf("%s: hostile text makes a heading: %q", what, l)
+		}
+		if strings.HasPrefix(l, "PWNED") || strings.HasPrefix(l, "### ✅ perflab gate: pass") || strings.HasPrefix(l, "::") {
+			t.Errorf("%s: hostile text starts a line: %q", what, l)
+		}
+		if len(unescapedTickRe.FindAllString(l, -1))%2 != 0 {
+			t.Errorf("%s: unbalanced code span: %q", what, l)
+		}
+		if strings.HasPrefix(l, "|") {
+			n := len(unescapedPipeRe.FindAllString(l, -1))
+			if table < 0 {
+				table = n
+			} else if n != table {
+				t.Errorf("%s: a table row with %d cells, the table has %d: %q", what, n, table, l)
+			}
+		} else {
+			table = -1
+		}
+	}
+}
+
+// checkNoSecrets fails when the token or the second secret is in any file the run wrote
+// or any request body sent to the API.
+func checkNoSecrets(t *testing.T, w *world, rh *recordingHub) {
+	t.Helper()
+	var files []string
+	filepath.Walk(w.ws, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	files = append(files, w.env["GITHUB_STEP_SUMMARY"], w.env["GITHUB_OUTPUT"])
+	for _, p := range files {
+		b, _ := os.ReadFile(p)
+		for _, s := range []string{fakeToken, secondSecret} {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s holds a secret", p)
+			}
+		}
+	}
+	rh.mu.Lock()
+	defer rh.mu.Unlock()
+	for _, b := range rh.bodies {
+		if strings.Contains(b, fakeToken) || strings.Contains(b, secondSecret) {
+			t.Errorf("a request carries a secret in its URL or body: %.200q", b)
+		}
+	}
+	if strings.Contains(strings.ReplaceAll(w.stdout.String(), "::add-mask::"+fakeToken, ""), fakeToken) || strings.Contains(w.stdout.String(), secondSecret) {
+		t.Error("the log holds a secret")
+	}
+}
+
+// Hostile model file names and preset names: the run completes, and nothing in them
+// reaches the log, the summary, the comment or the outputs as anything but text.
+func TestHostileNames(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		model  string // the model of the records (what a PR's file name or preset chose)
+		preset string // the preset's name: field
+	}{
+		{"workflow command after a newline", "m\n::error title=PWNED::PWNED forged.pt", "tiny"},
+		{"workflow command after a CR", "m\r::error::PWNED.pt", "tiny"},
+		{"##[error] anywhere", "m ##[error]PWNED.pt", "tiny"},
+		{"U+2028 line separator", "m\u2028::warning::PWNED.pt", "tiny"},
+		{"HTML and the sticky marker", "<!-- perflab --><details><summary>PWNED</summary><b>PWNED</b>.pt", "tiny"},
+		{"closing the comment's details", "</details>PWNED<!--.pt", "tiny"},
+		{"table pipes and backticks", "a|b`|PWNED|`c.pt", "tiny"},
+		{"a fake verdict heading", "x\n### ✅ perflab gate: pass\nPWNED.pt", "tiny"},
+		{"team mention", "@acme/security-team PWNED.pt", "tiny"},
+		{"mention in the preset name", "m.pt", "tiny @acme/everyone PWNED"},
+		{"workflow command in the preset name", "m.pt", "tiny\n::error::PWNED"},
+		{"HTML in the preset name", "m.pt", "tiny<!-- PWNED `x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, hub, rh := newHostileWorld(t, prPayload(7, "acme/app"))
+			w.recs = []*record.Record{rec(tc.model, 1, 1, 5, 200, "fp1", 1), rec(tc.model, 4, 1, 12, 200, "fp1", 2)}
+			for _, r := range w.recs {
+				r.Preset = tc.preset
+			}
+			os.WriteFile(filepath.Join(w.ws, "tiny.yaml"), []byte("name: "+quote(tc.preset)+"\ngrid:\n  models: [m.pt]\n  inputs: ['float32[B,8]']\n"), 0o644)
+			if tc.preset == "tiny" {
+				// A baseline twice as fast: every configuration is a regression, listed with its name.
+				hub.Seed("main", baseSHA, map[string]string{"baselines/tiny.json": string(baselineFor(t, w.recs, 0.5))})
+			}
+			res, err := w.runNow()
+			log := w.stdout.String()
+			checkLog(t, log)
+			checkNoSecrets(t, w, rh)
+			if err != nil {
+				// Refusing a hostile name is allowed, in one line of the log.
+				if strings.Count(log, "::error::") != 1 {
+					t.Errorf("refused (%v) with %d error lines:\n%s", err, strings.Count(log, "::error::"), log)
+				}
+				return
+			}
+			if tc.preset == "tiny" && res.Verdict != gate.Failed {
+				t.Errorf("verdict %q, want %q: the names must not change the verdict", res.Verdict, gate.Failed)
+			}
+			summary := w.file(w.env["GITHUB_STEP_SUMMARY"])
+			checkMarkdown(t, "summary", summary, tc.model, 0)
+			cs := botComments(hub.Snapshot(), 7)
+			if len(cs) != 1 {
+				t.Fatalf("%d comments, want 1", len(cs))
+			}
+			checkMarkdown(t, "comment", cs[0].Body, tc.model, 1)
+			if !strings.HasPrefix(cs[0].Body, gate.Marker+"\n") {
+				t.Errorf("the comment does not start with its marker: %.80q", cs[0].Body)
+			}
+			checkMarkdown(t, "comment.md", w.file(filepath.Join(w.ws, OutDir, "comment.md")), tc.model, 1)
+			outs := w.outputs()
+			if len(outs) != 5 || outs["verdict"] != res.Verdict {
+				t.Errorf("outputs %q", outs)
+			}
+			for k, v := range outs {
+				if strings.ContainsAny(v, "\r\n") {
+					t.Errorf("output %s spans lines: %q", k, v)
+				}
+			}
+			if !strings.Contains(summary, "PWNED") {
+				t.Errorf("the hostile name is not shown at all (it must be shown, neutralised):\n%s", summary)
+			}
+		})
+	}
+}
