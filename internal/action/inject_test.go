@@ -219,8 +219,8 @@ func TestHostileNames(t *testing.T) {
 			checkNoSecrets(t, w, rh)
 			if err != nil {
 				// Refusing a hostile name is allowed, in one line of the log.
-				if strings.Count(log, "::error::") != 1 {
-					t.Errorf("refused (%v) with %d error lines:\n%s", err, strings.Count(log, "::error::"), log)
+				if countLines(log, "::error") != 1 {
+					t.Errorf("refused (%v) with %d error lines:\n%s", err, countLines(log, "::error"), log)
 				}
 				return
 			}
@@ -252,4 +252,148 @@ func TestHostileNames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Hostile or broken events: refused before any use, in one line of the log, and no git
+// command or API write runs for them.
+func TestHostileEvents(t *testing.T) {
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	withPR := func(edit func(pr map[string]any)) map[string]any {
+		p := prPayload(7, "acme/app")
+		edit(p["pull_request"].(map[string]any))
+		return p
+	}
+	for _, tc := range []struct {
+		name    string
+		event   string
+		payload map[string]any
+		env     map[string]string
+		wantErr string
+	}{
+		{"option-shaped base sha", "pull_request", withPR(func(pr map[string]any) {
+			pr["base"].(map[string]any)["sha"] = "--upload-pack=touch " + pwned
+		}), nil, "base SHA"},
+		{"short base sha", "pull_request", withPR(func(pr map[string]any) { pr["base"].(map[string]any)["sha"] = "ba5e" }), nil, "not a commit SHA"},
+		{"option-shaped head sha", "pull_request", withPR(func(pr map[string]any) { pr["head"].(map[string]any)["sha"] = "-c" }), nil, "head SHA"},
+		{"workflow command in the base branch", "pull_request", withPR(func(pr map[string]any) {
+			pr["base"].(map[string]any)["ref"] = "main\n::error::PWNED"
+		}), nil, "base branch"},
+		{"option-shaped base branch", "pull_request", withPR(func(pr map[string]any) { pr["base"].(map[string]any)["ref"] = "--output=x" }), nil, "starts with -"},
+		{"base branch with ..", "pull_request", withPR(func(pr map[string]any) { pr["base"].(map[string]any)["ref"] = "a/../b" }), nil, `".."`},
+		{"hostile head repository", "pull_request", withPR(func(pr map[string]any) {
+			pr["head"].(map[string]any)["repo"] = map[string]any{"full_name": "evil/app\n::error::PWNED"}
+		}), nil, "head repository"},
+		{"pull_request without pull_request", "pull_request", map[string]any{"action": "opened", "repository": map[string]any{"full_name": "acme/app"}}, nil, "no pull_request object"},
+		{"pull_request_target without pull_request", "pull_request_target", map[string]any{"action": "opened"}, nil, "no pull_request object"},
+		{"option-shaped GITHUB_SHA", "push", map[string]any{"ref": "refs/heads/main", "repository": map[string]any{"full_name": "acme/app", "default_branch": "main"}},
+			map[string]string{"GITHUB_SHA": "--upload-pack=touch " + pwned}, "not a commit SHA"},
+		{"hostile GITHUB_REF", "push", map[string]any{"repository": map[string]any{"full_name": "acme/app", "default_branch": "main"}},
+			map[string]string{"GITHUB_REF": "refs/heads/x\n##[error]PWNED"}, "not a valid git ref"},
+		{"merge group with an option-shaped base", "merge_group", map[string]any{"merge_group": map[string]any{"head_sha": headSHA, "base_sha": "--upload-pack=x", "base_ref": "refs/heads/main"}}, nil, "base SHA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, hub := newHubWorld(t, tc.event, tc.payload)
+			for k, v := range tc.env {
+				w.env[k] = v
+			}
+			res, err := w.runNow()
+			log := w.stdout.String()
+			checkLog(t, log)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("run: %+v, %v; want an error with %q", res, err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), "\n") || countLines(log, "::error") != 1 {
+				t.Errorf("want one error line, got:\n%s", log)
+			}
+			if len(w.swept) != 0 || strings.Contains(log, "git fetch") {
+				t.Errorf("the run went on: swept %d, log:\n%s", len(w.swept), log)
+			}
+			for _, r := range hub.Snapshot().Requests {
+				if r.Method != "GET" {
+					t.Errorf("API write: %+v", r)
+				}
+			}
+			if _, err := os.Stat(pwned); err == nil {
+				t.Fatal("the option-shaped SHA ran")
+			}
+		})
+	}
+}
+
+// A token GitHub refuses (401) is said to be wrong or expired, not a read-only fork token;
+// the run still reports (no baseline), and the advice is not the permissions one.
+func TestRunBadTokenIsSaidSo(t *testing.T) {
+	w, hub, rh := newHostileWorld(t, prPayload(7, "acme/app"))
+	hub.Tokens = map[string]fakehub.Token{} // the action's token is unknown: 401 Bad credentials
+	res, err := w.runNow()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.stdout.String())
+	}
+	log, summary := w.stdout.String(), w.file(w.env["GITHUB_STEP_SUMMARY"])
+	checkLog(t, log)
+	checkNoSecrets(t, w, rh)
+	if res.Verdict != gate.NoBaseline {
+		t.Errorf("verdict %q", res.Verdict)
+	}
+	for _, s := range []string{summary, log} {
+		if !strings.Contains(s, "github-token was refused") || !strings.Contains(s, "wrong, expired or revoked") {
+			t.Errorf("the 401 is not said to be a bad token:\n%s", s)
+		}
+		if strings.Contains(s, "read-only") || strings.Contains(s, "from forks get") || strings.Contains(s, "contents: read") {
+			t.Errorf("a bad token is explained as a permission problem:\n%s", s)
+		}
+	}
+}
+
+// A transient 5xx from the contents API is retried, and the run then gates as usual; when
+// it lasts, the summary says GitHub failed (and to re-run), not that permissions are missing.
+func TestRunContentsAPI5xx(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		failures  int
+		want      string
+		wantInSum string
+	}{
+		{"502 then success", 1, gate.Failed, ""},
+		{"two 503s then success", 2, gate.Failed, ""},
+		{"always 500", 100, gate.NoBaseline, "GitHub's API failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, hub, rh := newHostileWorld(t, prPayload(7, "acme/app"))
+			hub.Seed("main", baseSHA, map[string]string{"baselines/tiny.json": string(baselineFor(t, w.recs, 0.5))})
+			n := 0
+			rh.fail = func(r *http.Request) int {
+				if r.Method == "GET" && strings.Contains(r.URL.Path, "/contents/baselines/") && n < tc.failures {
+					n++
+					return 500 + n%4
+				}
+				return 0
+			}
+			res, err := w.runNow()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, w.stdout.String())
+			}
+			summary := w.file(w.env["GITHUB_STEP_SUMMARY"])
+			if res.Verdict != tc.want {
+				t.Errorf("verdict %q, want %q\n%s", res.Verdict, tc.want, summary)
+			}
+			if tc.failures < 100 && n != tc.failures {
+				t.Errorf("%d failures served, want %d", n, tc.failures)
+			}
+			if tc.wantInSum != "" && (!strings.Contains(summary, tc.wantInSum) || !strings.Contains(summary, "re-run") || strings.Contains(summary, "contents: read") || !strings.Contains(summary, "4 tries")) {
+				t.Errorf("summary does not say GitHub failed after 4 tries:\n%s", summary)
+			}
+		})
+	}
+}
+
+// countLines counts the lines of s that start with prefix.
+func countLines(s, prefix string) int {
+	n := 0
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
 }
