@@ -130,7 +130,7 @@ var Table = []Knob{
 		Validate: func(k *Knobs) error { return CheckCompile(k.Compile) },
 		field:    func(k *Knobs) any { return &k.Compile }},
 	{Name: "threads", Flag: FlagThreads, Kind: Int, Scope: PerProcess, Usage: "intra-op threads (default: CPUs available to the process, cgroup-aware)",
-		Preset: "threads", Axis: true, GridRank: 1, GridDefault: []string{"1"}, Min: 1, Max: 4096, ArgAlways: true, KeyPrefix: "t",
+		Preset: "threads", Axis: true, GridRank: 1, GridDefault: []string{"1"}, Min: 1, ArgAlways: true, KeyPrefix: "t",
 		Validate: func(k *Knobs) error {
 			if k.Threads < 0 {
 				return fmt.Errorf("--threads must be >= 1 (or 0 for the CPUs available), got %d", k.Threads)
@@ -139,7 +139,7 @@ var Table = []Knob{
 		},
 		field: func(k *Knobs) any { return &k.Threads }},
 	{Name: "interop_threads", Flag: FlagInteropThreads, Kind: Int, Scope: PerProcess, Usage: "inter-op threads (default: libtorch's choice)",
-		Preset: "interop_threads", Axis: true, GridRank: 2, GridDefault: []string{"1"}, Min: 1, Max: 4096, ArgAlways: true, KeyPrefix: "i",
+		Preset: "interop_threads", Axis: true, GridRank: 2, GridDefault: []string{"1"}, Min: 1, ArgAlways: true, KeyPrefix: "i",
 		Validate: func(k *Knobs) error {
 			if k.InteropThreads < 0 {
 				return fmt.Errorf("--interop-threads must be >= 1 (or 0 for libtorch's default), got %d", k.InteropThreads)
