@@ -170,6 +170,9 @@ func (j *job) setUp() (*Result, error) {
 	}
 	j.preset = j.loadPreset()
 	j.mode = j.chooseMode()
+	if err := j.checkBaselineInputs(); err != nil {
+		return nil, err
+	}
 	return nil, nil
 }
 

@@ -32,7 +32,7 @@ func checkSHA(what, s string) error {
 // starts with "-" (git would read it as an option).
 func CheckRefName(what, name string) error {
 	bad := func(why string) error {
-		return fmt.Errorf("the event's %s %q is not a valid git ref name (%s): refusing to use it", what, untrusted.Printable(name), why)
+		return fmt.Errorf("%s %q is not a valid git ref name (%s): refusing to use it", what, untrusted.Printable(name), why)
 	}
 	switch {
 	case name == "":
@@ -77,15 +77,15 @@ func checkRepo(what, s string) error {
 func (e *Event) validate() error {
 	checks := []error{
 		checkSHA("commit (GITHUB_SHA or after)", e.SHA),
-		CheckRefName("ref (GITHUB_REF)", e.Ref),
-		CheckRefName("default branch", e.DefaultBranch),
+		CheckRefName("the event's ref (GITHUB_REF)", e.Ref),
+		CheckRefName("the event's default branch", e.DefaultBranch),
 		checkRepo("repository", e.Owner+"/"+e.Repo),
 	}
 	if pr := e.PR; pr != nil {
 		checks = append(checks,
 			checkSHA("base SHA", pr.BaseSHA),
 			checkSHA("head SHA", pr.HeadSHA),
-			CheckRefName("base branch", pr.BaseRef),
+			CheckRefName("the event's base branch", pr.BaseRef),
 			checkRepo("head repository", pr.HeadRepo),
 			checkRepo("base repository", pr.BaseRepo))
 	}
@@ -95,4 +95,24 @@ func (e *Event) validate() error {
 		}
 	}
 	return nil
+}
+
+// checkBaselineInputs validates the baseline inputs before anything is measured: a bad one
+// would otherwise stop the run only after the sweep.
+func (j *job) checkBaselineInputs() error {
+	if err := CheckRefName("input baseline-branch", j.in.BaselineBranch); err != nil {
+		return err
+	}
+	if j.mode != ModePullRequest && j.mode != ModeBaseline {
+		return nil
+	}
+	name := ""
+	if j.preset != nil && j.preset.preset != nil {
+		name = j.preset.preset.Name
+	}
+	if j.in.Baseline == "" && name == "" {
+		return nil // the preset did not load: its own error comes first
+	}
+	_, err := j.baselinePath(name)
+	return err
 }

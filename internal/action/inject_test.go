@@ -442,3 +442,36 @@ func TestRunStoreAdviceIsNotACircle(t *testing.T) {
 		})
 	}
 }
+
+// The baseline inputs are checked before the sweep: a bad one stops the run at once, in
+// one line, instead of after minutes of measuring.
+func TestBaselineInputsCheckedBeforeTheSweep(t *testing.T) {
+	for _, tc := range []struct {
+		name, event, key, value, want string
+	}{
+		{"baseline outside the repository", "pull_request", "INPUT_BASELINE", "../outside.json", "must be a path inside the repository"},
+		{"baseline outside, on a push", "push", "INPUT_BASELINE", "/etc/x.json", "must be a path inside the repository"},
+		{"option-shaped baseline-branch", "pull_request", "INPUT_BASELINE-BRANCH", "--orphan", "input baseline-branch"},
+		{"baseline-branch with ..", "push", "INPUT_BASELINE-BRANCH", "perf..base", "input baseline-branch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			payload := prPayload(7, "acme/app")
+			if tc.event == "push" {
+				payload = pushPayload("main")
+			}
+			w, _ := newHubWorld(t, tc.event, payload)
+			w.env["GITHUB_REF"] = "refs/heads/main"
+			w.env[tc.key] = tc.value
+			_, err := w.runNow()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+			if len(w.swept) != 0 {
+				t.Errorf("the sweep ran before the input was checked")
+			}
+			if countLines(w.stdout.String(), "::error") != 1 {
+				t.Errorf("log:\n%s", w.stdout.String())
+			}
+		})
+	}
+}
