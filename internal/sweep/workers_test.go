@@ -258,3 +258,19 @@ func TestShardsBySetting(t *testing.T) {
 		t.Errorf("shards cover %d configurations, want 8", len(seen))
 	}
 }
+
+// --iters is the number of timed iterations of a configuration across its workers.
+func TestIterShareAddsUp(t *testing.T) {
+	for _, tc := range []struct{ iters, workers, want int }{
+		{100, 3, 100}, {200, 3, 200}, {10, 4, 10}, {7, 1, 7}, {3, 3, 3}, {1000, 7, 1000},
+		{2, 3, 3}, // fewer iterations than workers: one each
+	} {
+		total := 0
+		for w := 1; w <= tc.workers; w++ {
+			total += IterShare(tc.iters, tc.workers, w)
+		}
+		if total != tc.want {
+			t.Errorf("--iters %d over %d workers: %d timed iterations, want %d", tc.iters, tc.workers, total, tc.want)
+		}
+	}
+}
