@@ -9,8 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/textfmt"
-	"github.com/perflab/perflab/internal/untrusted"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,6 +18,8 @@ import (
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/report"
+	"github.com/perflab/perflab/internal/textfmt"
+	"github.com/perflab/perflab/internal/untrusted"
 	"github.com/perflab/perflab/internal/workspace"
 )
 

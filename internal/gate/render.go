@@ -3,14 +3,14 @@ package gate
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/perflab/perflab/internal/textfmt"
-	"github.com/perflab/perflab/internal/untrusted"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/perflab/perflab/internal/numfmt"
+	"github.com/perflab/perflab/internal/textfmt"
+	"github.com/perflab/perflab/internal/untrusted"
 )
 
 // Marker is the hidden HTML comment that identifies perflab's PR comment.
