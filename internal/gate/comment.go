@@ -110,7 +110,7 @@ func (rep *Report) CommentMarkdown(o CommentOptions) string {
 	}
 	for _, g := range groups {
 		what := failedWords(g.broken)
-		notes = append(notes, fmt.Sprintf("- %s, %s: %s: %s", what, textfmt.Count(len(g.keys), "configuration"), g.reason, labels(g.keys, 6)))
+		notes = append(notes, fmt.Sprintf("- %s, %s: %s: %s", what, textfmt.Count(len(g.keys), "configuration"), untrusted.Text(g.reason), labels(g.keys, 6)))
 	}
 	if n := len(rep.OnlyInResults); n > 0 && rep.Baseline != nil {
 		notes = append(notes, fmt.Sprintf("- %s: %s", wordNew, labels(rep.OnlyInResults, 8)))

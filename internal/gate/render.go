@@ -192,7 +192,7 @@ func (r *Report) Markdown(w io.Writer) error {
 		lines = append(lines, "- "+n)
 	}
 	for _, f := range r.FailedConfigs {
-		lines = append(lines, fmt.Sprintf("- %s: %s: %s", failedWords(f.WasInBaseline), untrusted.Code(f.Key), f.Reason))
+		lines = append(lines, fmt.Sprintf("- %s: %s: %s", failedWords(f.WasInBaseline), untrusted.Code(f.Key), untrusted.Text(f.Reason)))
 	}
 	for _, k := range r.OnlyInResults {
 		lines = append(lines, fmt.Sprintf("- %s: %s", wordNew, untrusted.Code(k)))
