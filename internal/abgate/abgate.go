@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/perflab/perflab/internal/textfmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,6 +18,8 @@ import (
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/report"
+	"github.com/perflab/perflab/internal/textfmt"
+	"github.com/perflab/perflab/internal/untrusted"
 	"github.com/perflab/perflab/internal/workspace"
 )
 
@@ -238,8 +239,14 @@ func (g *Git) Describe() string {
 
 // Resolve checks that the revision is there (fetching it when allowed) and returns its
 // commit sha.
+//
+// The revision never reaches git as an option: one that starts with "-" is refused, and
+// every git call here ends its options with --end-of-options.
 func (g *Git) Resolve() (string, error) {
-	if out, err := git(g.Root, "rev-parse", "--verify", "--quiet", g.Rev+"^{commit}"); err == nil {
+	if strings.HasPrefix(g.Rev, "-") || g.Rev == "" {
+		return "", fmt.Errorf("revision %q is not a commit or ref name: refusing to pass it to git", untrusted.Printable(g.Rev))
+	}
+	if out, err := git(g.Root, "rev-parse", "--verify", "--quiet", "--end-of-options", g.Rev+"^{commit}"); err == nil {
 		return strings.TrimSpace(string(out)), nil
 	}
 	if !g.Fetch || g.fetched {
@@ -250,7 +257,7 @@ func (g *Git) Resolve() (string, error) {
 	if out, err := git(g.Root, "rev-parse", "--is-shallow-repository"); err == nil && strings.TrimSpace(string(out)) == "true" {
 		args = append(args, "--depth", "1")
 	}
-	args = append(args, "origin", g.Rev)
+	args = append(args, "--end-of-options", "origin", g.Rev)
 	if g.Log != nil {
 		g.Log("git " + strings.Join(args, " "))
 	}
@@ -266,10 +273,10 @@ func (g *Git) Read(_ context.Context, rel string) ([]byte, error) {
 		return nil, err
 	}
 	spec := g.Rev + ":" + rel
-	if _, err := git(g.Root, "cat-file", "-e", spec); err != nil {
+	if _, err := git(g.Root, "cat-file", "-e", "--end-of-options", spec); err != nil {
 		return nil, ErrNotFound
 	}
-	return git(g.Root, "cat-file", "blob", spec)
+	return git(g.Root, "cat-file", "blob", "--end-of-options", spec)
 }
 
 // Dir reads the base's files from a folder with the same relative names (a `git worktree`

@@ -116,7 +116,7 @@ func TestGitFetchesTheBaseIntoAShallowClone(t *testing.T) {
 		t.Fatal(err)
 	}
 	orig, _ := os.ReadFile(mlp)
-	if !bytes.Equal(b, orig) || len(log) != 1 || !strings.Contains(log[0], "fetch --no-tags --quiet --depth 1 origin "+base) {
+	if !bytes.Equal(b, orig) || len(log) != 1 || !strings.Contains(log[0], "fetch --no-tags --quiet --depth 1 --end-of-options origin "+base) {
 		t.Errorf("read %d bytes (want the base's %d), log %q", len(b), len(orig), log)
 	}
 	if _, err := g.Read(context.Background(), "missing.pt"); !errors.Is(err, ErrNotFound) {
@@ -208,5 +208,31 @@ func TestApplyDropsUnchangedStored(t *testing.T) {
 	res.Apply(rep)
 	if rep.Verdict != gate.Pass || len(rep.Comparisons) != 0 || len(rep.Informational) != 1 || !strings.Contains(strings.Join(rep.Notes, "\n"), "not gated") {
 		t.Errorf("verdict %q (%s), %d comparisons, %d informational, notes %q", rep.Verdict, rep.Summary, len(rep.Comparisons), len(rep.Informational), rep.Notes)
+	}
+}
+
+// An option-shaped revision (a hostile event's base SHA) never reaches git: it is refused,
+// and nothing it names runs. Every git call also ends its options with --end-of-options.
+func TestGitRefusesOptionShapedRevisions(t *testing.T) {
+	origin := newRepo(t)
+	origin.commit("base", map[string]string{"m.pt": testutil.Fixture(t, "mlp.pt")})
+	clone := filepath.Join(t.TempDir(), "ws")
+	if out, err := exec.Command("git", "clone", "-q", "--depth", "1", "file://"+origin.root, clone).CombinedOutput(); err != nil {
+		t.Fatalf("clone: %v\n%s", err, out)
+	}
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	for _, rev := range []string{"--upload-pack=touch " + pwned, "-c", "--output=" + pwned, ""} {
+		var log []string
+		g := &Git{Root: clone, Rev: rev, Fetch: true, Log: func(s string) { log = append(log, s) }}
+		_, err := g.Read(context.Background(), "m.pt")
+		if err == nil || !strings.Contains(err.Error(), "refusing to pass it to git") {
+			t.Errorf("rev %q: %v, want it refused", rev, err)
+		}
+		if len(log) != 0 {
+			t.Errorf("rev %q: git ran: %q", rev, log)
+		}
+		if _, err := os.Stat(pwned); err == nil {
+			t.Fatalf("rev %q: the option ran (%s exists)", rev, pwned)
+		}
 	}
 }

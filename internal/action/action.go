@@ -135,7 +135,7 @@ func Run(ctx context.Context, d Deps) (*Result, error) {
 		res, err = j.run(ctx)
 	}
 	if err != nil {
-		j.gha.Errorf("%s", j.redact("perflab: "+err.Error()))
+		j.errorf("perflab: %s", err.Error())
 		return res, err
 	}
 	return res, nil
@@ -175,6 +175,9 @@ func (j *job) setUp() (*Result, error) {
 	}
 	j.preset = j.loadPreset()
 	j.mode = j.chooseMode()
+	if err := j.checkBaselineInputs(); err != nil {
+		return nil, err
+	}
 	return nil, nil
 }
 

@@ -152,8 +152,8 @@ func prPayload(number int, headRepo string) map[string]any {
 		"repository": map[string]any{"full_name": "acme/app", "default_branch": "main"},
 		"pull_request": map[string]any{
 			"number": number,
-			"base":   map[string]any{"sha": "base000000000000000000000000000000000001", "ref": "main", "repo": map[string]any{"full_name": "acme/app"}},
-			"head":   map[string]any{"sha": "head000000000000000000000000000000000001", "ref": "feature", "repo": map[string]any{"full_name": headRepo}},
+			"base":   map[string]any{"sha": "ba5e000000000000000000000000000000000001", "ref": "main", "repo": map[string]any{"full_name": "acme/app"}},
+			"head":   map[string]any{"sha": "fead000000000000000000000000000000000001", "ref": "feature", "repo": map[string]any{"full_name": headRepo}},
 		},
 	}
 }
@@ -166,15 +166,15 @@ func TestReadEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ev.Owner != "acme" || ev.Repo != "app" || ev.PR == nil || ev.PR.Number != 12 || !ev.PR.Fork() || ev.PR.BaseRef != "main" ||
-		!strings.HasPrefix(ev.PR.BaseSHA, "base") || !strings.HasPrefix(ev.PR.HeadSHA, "head") {
+		!strings.HasPrefix(ev.PR.BaseSHA, "ba5e") || !strings.HasPrefix(ev.PR.HeadSHA, "fead") {
 		t.Errorf("event %+v, pr %+v", ev, ev.PR)
 	}
-	p = writeJSON(t, dir, "push.json", map[string]any{"ref": "refs/heads/main", "after": "abc", "repository": map[string]any{"full_name": "acme/app", "default_branch": "main"}})
+	p = writeJSON(t, dir, "push.json", map[string]any{"ref": "refs/heads/main", "after": "abc0000000000000000000000000000000000000", "repository": map[string]any{"full_name": "acme/app", "default_branch": "main"}})
 	ev, err = ReadEvent(mapEnv(map[string]string{"GITHUB_EVENT_NAME": "push", "GITHUB_EVENT_PATH": p}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ev.IsDefaultBranchPush() || ev.SHA != "abc" || ev.IsPullRequest() || ev.Owner != "acme" {
+	if !ev.IsDefaultBranchPush() || ev.SHA != "abc0000000000000000000000000000000000000" || ev.IsPullRequest() || ev.Owner != "acme" {
 		t.Errorf("push event %+v", ev)
 	}
 	if _, err := ReadEvent(mapEnv(nil)); err == nil || !strings.Contains(err.Error(), "GITHUB_EVENT_NAME") {
@@ -432,7 +432,7 @@ func newWorld(t *testing.T, event string, payload map[string]any) *world {
 	dir := t.TempDir()
 	w.env = map[string]string{
 		"GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": writeJSON(t, dir, "event.json", payload),
-		"GITHUB_REPOSITORY": "acme/app", "GITHUB_WORKSPACE": w.ws, "GITHUB_SHA": "sha0000000000000000000000000000000000001",
+		"GITHUB_REPOSITORY": "acme/app", "GITHUB_WORKSPACE": w.ws, "GITHUB_SHA": "a5a0000000000000000000000000000000000001",
 		"GITHUB_OUTPUT": filepath.Join(dir, "output"), "GITHUB_STEP_SUMMARY": filepath.Join(dir, "summary"),
 		"GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "99",
 		"INPUT_PRESET": "tiny", "INPUT_GITHUB-TOKEN": fakeToken,
@@ -545,7 +545,7 @@ func TestRunPullRequestCommentsOnceThenEdits(t *testing.T) {
 	w := newWorld(t, "pull_request", prPayload(7, "acme/app"))
 	api := githubtest.New(t)
 	api.Reply("GET", "/repos/acme/app/contents/baselines/tiny.json", 200, contents(baselineFor(t, w.recs, 1), "blob1")).
-		WithQuery("ref", "base000000000000000000000000000000000001").Times(2)
+		WithQuery("ref", "ba5e000000000000000000000000000000000001").Times(2)
 	var comments []map[string]any
 	api.Handle("GET", "/repos/acme/app/issues/7/comments", func(*githubtest.Request) (int, any) { return 200, comments }).Times(2)
 	api.Handle("POST", "/repos/acme/app/issues/7/comments", func(r *githubtest.Request) (int, any) {
@@ -576,7 +576,7 @@ func TestRunPullRequestCommentsOnceThenEdits(t *testing.T) {
 		t.Errorf("result %+v\n%s", res, w.stdout.String())
 	}
 	body := comments[0]["body"].(string)
-	for _, want := range []string{gate.Marker, "perflab gate: inconclusive", "smallest change they could flag", "contents API at the base main base000000", "Recommended configuration", "**Recommended for `m.pt`:** batch ",
+	for _, want := range []string{gate.Marker, "perflab gate: inconclusive", "smallest change they could flag", "contents API at the base main ba5e000000", "Recommended configuration", "**Recommended for `m.pt`:** batch ",
 		"```mermaid", "<details><summary>Full report</summary>", "[workflow run](https://github.com/acme/app/actions/runs/99)"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("comment lacks %q:\n%s", want, body)
@@ -706,7 +706,7 @@ func TestRunNoBaselineAndNoRunnerFiles(t *testing.T) {
 	os.MkdirAll(filepath.Join(w.ws, "baselines"), 0o755)
 	os.WriteFile(filepath.Join(w.ws, "baselines", "tiny.json"), baselineFor(t, w.recs, 0.5), 0o644)
 	api := githubtest.New(t)
-	api.Reply("GET", "/repos/acme/app/contents/baselines/tiny.json", 404, githubtest.Message("Not Found")).WithQuery("ref", "base000000000000000000000000000000000001")
+	api.Reply("GET", "/repos/acme/app/contents/baselines/tiny.json", 404, githubtest.Message("Not Found")).WithQuery("ref", "ba5e000000000000000000000000000000000001")
 	api.Reply("GET", "/repos/acme/app/issues/7/comments", 200, []any{})
 	api.Reply("POST", "/repos/acme/app/issues/7/comments", 201, map[string]any{"id": 1})
 	res, err := w.run(api)
@@ -723,7 +723,7 @@ func TestRunNoBaselineAndNoRunnerFiles(t *testing.T) {
 		}
 	}
 	summary := w.file(filepath.Join(w.ws, OutDir, "summary.md"))
-	if !strings.Contains(summary, "it is not used") || !strings.Contains(summary, "does not exist at the base main base000000") || !strings.Contains(summary, "No baseline was found") {
+	if !strings.Contains(summary, "it is not used") || !strings.Contains(summary, "does not exist at the base main ba5e000000") || !strings.Contains(summary, "No baseline was found") {
 		t.Errorf("summary:\n%s", summary)
 	}
 }
@@ -762,7 +762,7 @@ func TestRunNoToken(t *testing.T) {
 }
 
 func pushPayload(branch string) map[string]any {
-	return map[string]any{"ref": "refs/heads/" + branch, "after": "sha0000000000000000000000000000000000001",
+	return map[string]any{"ref": "refs/heads/" + branch, "after": "a5a0000000000000000000000000000000000001",
 		"repository": map[string]any{"full_name": "acme/app", "default_branch": "main"}}
 }
 

@@ -10,13 +10,14 @@ import (
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/github"
 	"github.com/perflab/perflab/internal/textfmt"
+	"github.com/perflab/perflab/internal/untrusted"
 )
 
 // comment posts or edits the sticky comment; its body is also written to
 // perflab-results/comment.md (with pr.json) for the fork-safe workflow_run pattern.
 func (j *job) comment(ctx context.Context, rs *results, v *verdict) (url, note string) {
 	pr := j.ev.PR
-	body := j.redact(j.compose(MaxCommentBytes, true, rs, v, ""))
+	body := untrusted.Markdown(j.redact(j.compose(MaxCommentBytes, true, rs, v, "")))
 	j.writeFile("comment.md", func(w io.Writer) error { _, err := io.WriteString(w, body); return err })
 	j.writeFile("pr.json", func(w io.Writer) error {
 		return json.NewEncoder(w).Encode(map[string]any{"number": pr.Number, "head_sha": pr.HeadSHA, "base_sha": pr.BaseSHA,
@@ -39,6 +40,9 @@ func (j *job) comment(ctx context.Context, rs *results, v *verdict) (url, note s
 		}
 		j.logf("comment %s on #%d: %s", verb, pr.Number, textfmt.Or(u, "(unknown)"))
 		return u, ""
+	case github.IsBadToken(err):
+		j.warnf("no pull request comment: the github-token was refused (%v): it is wrong, expired or revoked. %s", err, badTokenFix)
+		return "", fmt.Sprintf("No comment was posted: the github-token was refused (%v): it is wrong, expired or revoked. %s", err, badTokenFix)
 	case github.IsPermission(err):
 		why := "the token may not comment (read-only)"
 		if pr.Fork() {
@@ -60,6 +64,9 @@ func (j *job) marker() string {
 	}
 	return strings.TrimSuffix(gate.Marker, " -->") + ":" + j.in.CommentKey + " -->"
 }
+
+// badTokenFix is what to do about a 401: no permission fixes a token GitHub does not accept.
+const badTokenFix = "Leave the github-token input at its default (`${{ github.token }}`), or replace the secret it names with a valid token."
 
 func forkHint(pr *PullRequest) string {
 	s := "To get the comment on pull requests from forks, keep this workflow on pull_request, upload " + OutDir +
@@ -83,13 +90,13 @@ func (j *job) compose(limit int, withMarker bool, rs *results, v *verdict, comme
 		if !strings.HasPrefix(v.stored, "stored") {
 			icon = "⚠️"
 		}
-		head := fmt.Sprintf("### %s perflab: baseline `%s` %s\n\n", icon, v.baselineRel, textfmt.Or(v.stored, "(unknown)"))
+		head := fmt.Sprintf("### %s perflab: baseline %s %s\n\n", icon, untrusted.Code(v.baselineRel), untrusted.Text(textfmt.Or(v.stored, "(unknown)")))
 		if icon != "✅" {
 			head += "**No baseline was stored by this run**: pull requests keep being compared with the previous baseline, or with none (their verdict is then \"no baseline\" and they cannot fail).\n\n"
 		}
 		secs = append(secs, section{text: head})
 		if v.gate.Baseline == nil {
-			secs = append(secs, section{text: fmt.Sprintf("This is the first baseline of `%s` (%s): there was nothing to compare this %s with.\n\n", v.baselineRel, v.source, j.ev.Name)})
+			secs = append(secs, section{text: fmt.Sprintf("This is the first baseline of %s (%s): there was nothing to compare this %s with.\n\n", untrusted.Code(v.baselineRel), untrusted.Text(v.source), untrusted.Text(j.ev.Name))})
 		} else {
 			secs = append(secs, section{text: "<details><summary>This run compared with the previous baseline (information only: the baseline moves on)</summary>\n\n" +
 				escapeTablePipes(verdictMarkdown(v.gate, "compared with the previous baseline: "+v.gate.Verdict, "")) + "</details>\n\n", optional: true})
@@ -97,10 +104,10 @@ func (j *job) compose(limit int, withMarker bool, rs *results, v *verdict, comme
 	case v.gate != nil:
 		secs = append(secs, section{text: escapeTablePipes(verdictMarkdown(v.gate, "perflab gate: "+v.gate.Verdict, atAGlance(rs.rep)))})
 		if v.gate.Baseline == nil {
-			secs = append(secs, section{text: fmt.Sprintf("**Baseline used:** `%s`: %s.\n\n", v.baselineRel, v.source)})
+			secs = append(secs, section{text: fmt.Sprintf("**Baseline used:** %s: %s.\n\n", untrusted.Code(v.baselineRel), untrusted.Text(v.source))})
 		}
 	default:
-		secs = append(secs, section{text: fmt.Sprintf("### perflab report (%s: not gated)\n\n", j.ev.Name)})
+		secs = append(secs, section{text: fmt.Sprintf("### perflab report (%s: not gated)\n\n", untrusted.Text(j.ev.Name))})
 	}
 	var notes []string
 	for _, n := range v.notes {
@@ -128,7 +135,7 @@ func (j *job) compose(limit int, withMarker bool, rs *results, v *verdict, comme
 
 func (j *job) footer(preset string) string {
 	parts := []string{"perflab " + j.version()}
-	src := "preset `" + preset + "`"
+	src := "preset " + untrusted.Code(preset)
 	if j.in.Quick {
 		src += " (quick)"
 	}

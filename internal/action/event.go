@@ -130,7 +130,11 @@ func ReadEvent(getenv func(string) string) (*Event, error) {
 	if ev.SHA == "" {
 		ev.SHA = p.After
 	}
-	if strings.HasPrefix(ev.Name, "pull_request") && p.PullRequest != nil {
+	if strings.HasPrefix(ev.Name, "pull_request") && p.PullRequest == nil {
+		// Without it there is no base to gate against: running ungated would pass anything.
+		return nil, fmt.Errorf("the %s event's payload has no pull_request object: perflab cannot tell what to gate against (is GITHUB_EVENT_PATH the runner's event file?)", ev.Name)
+	}
+	if strings.HasPrefix(ev.Name, "pull_request") {
 		pr := p.PullRequest
 		if pr.Number < 1 {
 			return nil, errors.New("the pull_request payload has no number")
@@ -146,6 +150,9 @@ func ReadEvent(getenv func(string) string) (*Event, error) {
 	if ev.Name == "merge_group" && p.MergeGroup != nil {
 		mg := p.MergeGroup
 		ev.PR = &PullRequest{BaseSHA: mg.BaseSHA, BaseRef: strings.TrimPrefix(mg.BaseRef, "refs/heads/"), HeadSHA: mg.HeadSHA, BaseRepo: repo, HeadRepo: repo}
+	}
+	if err := ev.validate(); err != nil {
+		return nil, err
 	}
 	return ev, nil
 }

@@ -15,9 +15,9 @@ import (
 // commits, branches) is checked afterwards, as make e2e does with the real container.
 
 const (
-	baseSHA = "base000000000000000000000000000000000001"
-	headSHA = "head000000000000000000000000000000000001"
-	pushSHA = "sha0000000000000000000000000000000000001"
+	baseSHA = "ba5e000000000000000000000000000000000001"
+	headSHA = "fead000000000000000000000000000000000001"
+	pushSHA = "a5a0000000000000000000000000000000000001"
 )
 
 func newHubWorld(t *testing.T, event string, payload map[string]any) (*world, *fakehub.Hub) {
@@ -221,7 +221,7 @@ func TestRunFooterHeadAndVersion(t *testing.T) {
 	w.env["GITHUB_ACTION_REF"], w.env["GITHUB_ACTION_REPOSITORY"] = "v0.1.0", "perflab/perflab"
 	w.mustRun()
 	body := botComments(hub.Snapshot(), 7)[0].Body
-	if !strings.Contains(body, "perflab test (action perflab/perflab@v0.1.0)") || !strings.Contains(body, "head head000000") || strings.Contains(body, "commit sha000") {
+	if !strings.Contains(body, "perflab test (action perflab/perflab@v0.1.0)") || !strings.Contains(body, "head fead000000") || strings.Contains(body, "commit a5a000") {
 		t.Errorf("footer:\n%s", body[strings.LastIndex(body, "<sub>"):])
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/untrusted"
 	"github.com/perflab/perflab/internal/workspace"
 )
 
@@ -24,7 +25,7 @@ func (j *job) writeSummary(rs *results, v *verdict, commentNote string) {
 }
 
 func (j *job) appendSummary(md string) {
-	md = j.redact(md)
+	md = untrusted.Markdown(j.redact(md))
 	j.writeFile("summary.md", func(w io.Writer) error { _, err := io.WriteString(w, md); return err })
 	if j.d.Getenv("GITHUB_STEP_SUMMARY") == "" {
 		j.logf("GITHUB_STEP_SUMMARY is not set: the summary is in %s/summary.md", OutDir)
@@ -57,12 +58,14 @@ func (j *job) setOutputs(res *Result, rs *results) {
 	if j.d.Getenv("GITHUB_OUTPUT") == "" {
 		j.logf("GITHUB_OUTPUT is not set: outputs are only logged")
 		for _, o := range outs {
-			j.logf("output %s=%s", o[0], o[1])
+			j.logf("output %s=%s", o[0], untrusted.Printable(o[1]))
 		}
 		return
 	}
 	for _, o := range outs {
-		k, v := o[0], j.redact(o[1])
+		// One line each: go-githubactions writes a value between fixed heredoc delimiters
+		// ("_GitHubActionsFileCommandDelimeter_"), which a value with a newline could close.
+		k, v := o[0], untrusted.Printable(j.redact(o[1]))
 		if err := j.fileCommand(func() { j.gha.SetOutput(k, v) }); err != nil {
 			j.warnf("output %s not set: %v", k, err)
 		}
@@ -76,10 +79,11 @@ func (j *job) annotate(g *gate.Report) {
 	asErrors := j.mode == ModePullRequest && j.in.FailOnRegression
 	a := j.gha.WithFieldsMap(map[string]string{"title": "perflab regression"})
 	for _, m := range msgs {
+		m = untrusted.Log(j.redact(m))
 		if asErrors {
-			a.Errorf("%s", j.redact(m))
+			a.Errorf("%s", m)
 		} else {
-			a.Warningf("%s", j.redact(m))
+			a.Warningf("%s", m)
 		}
 	}
 }
@@ -119,14 +123,20 @@ func (j *job) redact(s string) string {
 	return strings.ReplaceAll(s, j.token, "***")
 }
 
+// logf, warnf, noticef and errorf are the Action's only ways to its log: what they say is
+// redacted and neutralised (untrusted.Log), whatever it quotes.
 func (j *job) logf(format string, a ...any) {
-	fmt.Fprintln(j.d.Stdout, j.redact(fmt.Sprintf(format, a...)))
+	fmt.Fprintln(j.d.Stdout, untrusted.Log(j.redact(fmt.Sprintf(format, a...))))
 }
 
 func (j *job) warnf(format string, a ...any) {
-	j.gha.Warningf("%s", j.redact(fmt.Sprintf(format, a...)))
+	j.gha.Warningf("%s", untrusted.Log(j.redact(fmt.Sprintf(format, a...))))
 }
 
 func (j *job) noticef(format string, a ...any) {
-	j.gha.Noticef("%s", j.redact(fmt.Sprintf(format, a...)))
+	j.gha.Noticef("%s", untrusted.Log(j.redact(fmt.Sprintf(format, a...))))
+}
+
+func (j *job) errorf(format string, a ...any) {
+	j.gha.Errorf("%s", untrusted.Log(j.redact(fmt.Sprintf(format, a...))))
 }

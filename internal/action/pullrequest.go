@@ -12,6 +12,7 @@ import (
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/github"
 	"github.com/perflab/perflab/internal/textfmt"
+	"github.com/perflab/perflab/internal/untrusted"
 	"github.com/perflab/perflab/internal/workspace"
 )
 
@@ -116,7 +117,7 @@ func (j *job) gatePullRequest(ctx context.Context, rs *results) (*verdict, error
 func (j *job) baseBaseline(ctx context.Context, v *verdict) (*baseline.File, error) {
 	path, pr := v.baselineRel, j.ev.PR
 	var base *baseline.File
-	unreadable := ""
+	unreadable, fix := "", "Give the job `permissions: contents: read`."
 	if j.client == nil {
 		unreadable = "the action got no github-token to read it"
 	} else {
@@ -136,17 +137,23 @@ func (j *job) baseBaseline(ctx context.Context, v *verdict) (*baseline.File, err
 			v.source = "contents API at the " + refDesc
 		case github.IsNotFound(err):
 			v.source = fmt.Sprintf("none: %s does not exist at the %s", path, refDesc)
-			v.notes = append(v.notes, fmt.Sprintf("⚠️ **No baseline was found** (`%s` at the %s), so nothing was compared and this pull request cannot fail on a regression. A push to the default branch stores one (perf-baseline.yml, with `permissions: contents: write`); if that workflow runs, check its log for \"baseline ... not stored\".", path, refDesc))
+			v.notes = append(v.notes, fmt.Sprintf("⚠️ **No baseline was found** (%s at the %s), so nothing was compared and this pull request cannot fail on a regression. A push to the default branch stores one (perf-baseline.yml, with `permissions: contents: write`); if that workflow runs, check its log for \"baseline ... not stored\".", untrusted.Code(path), untrusted.Text(refDesc)))
+		case github.IsBadToken(err):
+			unreadable = "the github-token was refused (" + err.Error() + "): it is wrong, expired or revoked"
+			fix = badTokenFix
+		case github.IsTransient(err):
+			unreadable = "GitHub's API failed: " + err.Error()
+			fix = "This is GitHub's failure, not the workflow's: re-run the job."
 		default:
 			unreadable = "the API refused to read it: " + err.Error()
 		}
 	}
 	if unreadable != "" {
 		v.source = fmt.Sprintf("none: %s could not be read from the base branch (%s)", path, unreadable)
-		v.notes = append(v.notes, fmt.Sprintf("⚠️ **No baseline could be read**: %s. Nothing was compared. The pull request's own `%s` is never used: it could hide the pull request's own regression. Give the job `permissions: contents: read`.", unreadable, path))
+		v.notes = append(v.notes, fmt.Sprintf("⚠️ **No baseline could be read**: %s. Nothing was compared. The pull request's own %s is never used: it could hide the pull request's own regression. %s", untrusted.Text(unreadable), untrusted.Code(path), fix))
 		j.warnf("baseline: %s; the pull request's own copy is not used", v.source)
 	} else if _, serr := os.Lstat(filepath.Join(j.ws.Dir, path)); serr == nil && base == nil {
-		v.notes = append(v.notes, fmt.Sprintf("The checkout has a `%s`, but it comes from this pull request, not from its base: it is not used (a pull request cannot set its own baseline).", path))
+		v.notes = append(v.notes, fmt.Sprintf("The checkout has a %s, but it comes from this pull request, not from its base: it is not used (a pull request cannot set its own baseline).", untrusted.Code(path)))
 	}
 	return base, nil
 }

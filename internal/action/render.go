@@ -13,6 +13,7 @@ import (
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/report"
+	"github.com/perflab/perflab/internal/untrusted"
 )
 
 // Size limits. GitHub refuses a comment over 65,536 characters and a step summary over
@@ -166,10 +167,11 @@ func recommendations(rep *report.Report) string {
 	fmt.Fprintf(&b, "| model | configuration | %s | throughput |\n|---|---|---:|---:|\n", p)
 	var notes []string
 	for _, r := range rep.Recommendations {
-		name := gate.ModelName(r.Model)
+		name := untrusted.Code(gate.ModelName(r.Model))
+		cellName := untrusted.CodeCell(gate.ModelName(r.Model))
 		if r.None || r.Chosen == nil {
-			fmt.Fprintf(&b, "| `%s` | **none fits** | – | – |\n", name)
-			notes = append(notes, fmt.Sprintf("- `%s`: no recommendation: %s", name, r.Reason))
+			fmt.Fprintf(&b, "| %s | **none fits** | – | – |\n", cellName)
+			notes = append(notes, fmt.Sprintf("- %s: no recommendation: %s", name, r.Reason))
 			continue
 		}
 		c := r.Chosen
@@ -177,8 +179,8 @@ func recommendations(rep *report.Report) string {
 		if l, ok := c.Latency[p]; ok && l.HasCI {
 			lat += fmt.Sprintf("<br><sub>[%s, %s]</sub>", numfmt.Ms(l.CI.Lo), numfmt.Ms(l.CI.Hi))
 		}
-		fmt.Fprintf(&b, "| `%s` | **%s** | %s | %s req/s |\n", name, configWords(c), lat, numfmt.RPS(c.ThroughputRPS))
-		notes = append(notes, fmt.Sprintf("- `%s`: %s", name, r.Reason))
+		fmt.Fprintf(&b, "| %s | **%s** | %s | %s req/s |\n", cellName, configWords(c), lat, numfmt.RPS(c.ThroughputRPS))
+		notes = append(notes, fmt.Sprintf("- %s: %s", name, r.Reason))
 	}
 	b.WriteString("\n" + strings.Join(notes, "\n") + "\n\n")
 	return b.String()
@@ -393,11 +395,11 @@ func atAGlance(rep *report.Report) string {
 			break
 		}
 		if r.None || r.Chosen == nil {
-			fmt.Fprintf(&b, "**Recommended for `%s`:** none fits (%s).<br>\n", gate.ModelName(r.Model), rep.Options.ConstraintText())
+			fmt.Fprintf(&b, "**Recommended for %s:** none fits (%s).<br>\n", untrusted.Code(gate.ModelName(r.Model)), rep.Options.ConstraintText())
 			continue
 		}
 		c := r.Chosen
-		fmt.Fprintf(&b, "**Recommended for `%s`:** %s — %s %s ms, %s req/s.<br>\n", gate.ModelName(r.Model), configWords(c), p, numfmt.Ms(c.Lat(p)), numfmt.RPS(c.ThroughputRPS))
+		fmt.Fprintf(&b, "**Recommended for %s:** %s — %s %s ms, %s req/s.<br>\n", untrusted.Code(gate.ModelName(r.Model)), configWords(c), p, numfmt.Ms(c.Lat(p)), numfmt.RPS(c.ThroughputRPS))
 	}
 	if b.Len() == 0 {
 		return ""

@@ -134,13 +134,12 @@ func (j *job) updateBaseline(ctx context.Context, rs *results) (*verdict, error)
 		}
 		j.logf("baseline %s: %s", path, v.stored)
 		return v, nil
+	case github.IsBadToken(err) || github.IsRefused(err):
+		j.notStored(v, path, branch, err)
+		return v, nil
 	case github.IsPermission(err):
 		v.stored = fmt.Sprintf("NOT stored: the token may not write to %s (%v); the updated file is in the workspace: %s", branch, err, hint)
 		j.warnf("baseline %s NOT stored: the token may not write contents (%v), so pull requests keep being compared with the old baseline (or none). Give the job `permissions: contents: write`, or %s", path, err, hint)
-		return v, nil
-	case github.IsRefused(err):
-		v.stored = fmt.Sprintf("NOT stored: %s refuses direct writes (%v); the updated file is in the workspace. Store baselines on a branch of their own: input `baseline-branch: perflab-baselines` (in the gate workflow too)", branch, err)
-		j.warnf("baseline %s NOT stored: %s refuses direct writes (%v): a protected branch or a ruleset. Set the input baseline-branch (e.g. perflab-baselines) in this workflow and in the gate workflow to keep baselines on a branch of their own", path, branch, err)
 		return v, nil
 	}
 	return nil, fmt.Errorf("store the baseline: %w", err)

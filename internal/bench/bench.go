@@ -340,6 +340,9 @@ func SetOneDNNISA(isa string) error {
 	if isa == "" {
 		return nil
 	}
+	if missing := env.MissingISAFlags(isa, env.CPUFlags()); missing != nil {
+		return fmt.Errorf("--onednn-isa %s: this CPU lacks it (no %s in /proc/cpuinfo): oneDNN would silently run a lower ISA; pick one the CPU has, or default", isa, strings.Join(missing, ", "))
+	}
 	if err := torch.SetOneDNNISA(isa); err != nil {
 		return fmt.Errorf("--onednn-isa %s: %s: it applies once per process, before any model runs", isa, torchMsg(err))
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/flow"
 	"github.com/perflab/perflab/internal/gate"
+	"github.com/perflab/perflab/internal/untrusted"
 )
 
 // ActionOptions are the inputs of `perflab action`: everything else comes from the
@@ -98,9 +99,14 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 	for _, k := range []string{"INPUT_GITHUB-TOKEN", "INPUT_GITHUB_TOKEN", "GITHUB_TOKEN"} {
 		os.Unsetenv(k)
 	}
+	// Everything the sweep and the A/B rounds say goes to the runner's log through
+	// untrusted.LogWriter: their lines quote model and preset names that a pull request
+	// chose, which must not start a workflow command.
+	errOut := untrusted.LogWriter(opts.IO.ErrOut)
+	defer errOut.Close()
 	measure := opts.Measure
 	if measure == nil {
-		measure = flow.MeasureInChildren(opts.IO.ErrOut, 10*time.Minute)
+		measure = flow.MeasureInChildren(errOut, 10*time.Minute)
 	}
 	res, err := action.Run(ctx, action.Deps{
 		Getenv:    getenv,
@@ -109,7 +115,7 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 		Now:       time.Now,
 		MeasureAB: measure,
 		Sweep: func(ctx context.Context, req action.SweepRequest) (string, error) {
-			sio := IO{In: opts.IO.In, Out: opts.IO.ErrOut, ErrOut: opts.IO.ErrOut}
+			sio := IO{In: opts.IO.In, Out: errOut, ErrOut: errOut}
 			return runSweep(ctx, &SweepOptions{IO: sio, Preset: req.Preset, Quick: req.Quick, Models: req.Models,
 				Iters: req.Iters, Warmup: -1, Out: req.Out, Repeat: 1, Seed: -1, Shard: req.Shard, Progress: "lines", Now: time.Now})
 		},
@@ -119,7 +125,7 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 		if errors.As(exitCodeOf(err), &ee) {
 			return ee // interrupted, or a native crash in an A/B round
 		}
-		return &exitError{code: ExitUsage, err: fmt.Errorf("action: %s", strings.TrimPrefix(err.Error(), "perflab: "))}
+		return &exitError{code: ExitUsage, err: fmt.Errorf("action: %s", untrusted.Log(untrusted.Printable(strings.TrimPrefix(err.Error(), "perflab: "))))}
 	}
 	if res.Failure != nil && res.Failure.Inconclusive {
 		return &exitError{code: ExitRegression, err: fmt.Errorf("action: verdict %s: failing the check (fail-on-inconclusive: true)", res.Verdict)}

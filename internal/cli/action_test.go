@@ -29,6 +29,10 @@ import (
 // e2eToken is distinctive so that any leak is found.
 const e2eToken = "ghs_E2EsecretTOKEN_do_not_print_7f3a9c"
 
+// e2eSecret is a second secret in the action's environment (as a workflow's env: would
+// put one): like the token, it must reach no file, log line, output or request.
+const e2eSecret = "E2E_second_SECRET_9b1d4e"
+
 type actionEnv struct {
 	t   *testing.T
 	ws  string
@@ -106,11 +110,11 @@ grid:
 	}
 	e := &actionEnv{t: t, ws: ws, env: map[string]string{
 		"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": eventName, "GITHUB_EVENT_PATH": ev,
-		"GITHUB_REPOSITORY": "acme/app", "GITHUB_WORKSPACE": ws, "GITHUB_SHA": "mmmm000000000000000000000000000000000002",
+		"GITHUB_REPOSITORY": "acme/app", "GITHUB_WORKSPACE": ws, "GITHUB_SHA": "cccc000000000000000000000000000000000002",
 		"GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "4242",
 		"GITHUB_OUTPUT": filepath.Join(runner, "output"), "GITHUB_STEP_SUMMARY": filepath.Join(runner, "step_summary"),
 		"INPUT_PRESET": "perf/tiny.yaml", "INPUT_GITHUB-TOKEN": e2eToken, "INPUT_FAIL-ON-REGRESSION": "true",
-		"INPUT_COMMENT": "true", "INPUT_UPDATE-BASELINE": "auto",
+		"INPUT_COMMENT": "true", "INPUT_UPDATE-BASELINE": "auto", "PERFLAB_E2E_SECRET": e2eSecret,
 	}}
 	if eventName == "push" {
 		var p struct {
@@ -211,8 +215,8 @@ func checkNoTokenLeak(t *testing.T, e *actionEnv, r actionResult, bodies ...stri
 	for _, line := range strings.Split(r.stdout, "\n") {
 		if line == "::add-mask::"+e2eToken {
 			masked = true
-		} else if strings.Contains(line, e2eToken) {
-			t.Errorf("stdout shows the token: %q", line)
+		} else if strings.Contains(line, e2eToken) || strings.Contains(line, e2eSecret) {
+			t.Errorf("stdout shows a secret: %q", line)
 		}
 	}
 	if !masked {
@@ -233,8 +237,8 @@ func checkNoTokenLeak(t *testing.T, e *actionEnv, r actionResult, bodies ...stri
 		return nil
 	})
 	for where, s := range places {
-		if strings.Contains(s, e2eToken) {
-			t.Errorf("%s contains the token", where)
+		if strings.Contains(s, e2eToken) || strings.Contains(s, e2eSecret) {
+			t.Errorf("%s contains a secret", where)
 		}
 	}
 }

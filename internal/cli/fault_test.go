@@ -17,6 +17,7 @@ import (
 	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/testutil"
+	"github.com/perflab/perflab/internal/untrusted"
 )
 
 // startPerflab starts the test binary as perflab in dir.
@@ -429,7 +430,9 @@ func TestNewlineInModelNameEscaped(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(string(b), `m\n## injected\n::error::owned\r\x1b[31m`) {
+	// In markdown the escaped name is itself escaped (untrusted.Text): it renders as
+	// m\n## injected\n::error::owned\r\x1b[31m.
+	if !strings.Contains(string(b), untrusted.Text(evil)) || untrusted.Text(evil) != `m\\n\#\# injected\\n::error::owned\\r\\x1b\[31m` {
 		t.Errorf("report.md does not show the escaped name:\n%s", b)
 	}
 	if gcode != 0 {

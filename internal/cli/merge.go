@@ -36,7 +36,12 @@ the inputs. A missing input, or no valid record at all, is an error (exit 2).
 ` + exitCodesHelp,
 		Example: `  perflab merge --out results/all.jsonl results/shard1.jsonl results/shard2.jsonl results/shard3.jsonl
   perflab sweep --preset cpu_vision --shard 2/4 --out shard2.jsonl   # on each of 4 machines`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return errors.New("merge: name the JSONL files to merge, e.g. perflab merge --out all.jsonl shard1.jsonl shard2.jsonl")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Inputs = args
 			if runF != nil {

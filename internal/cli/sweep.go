@@ -79,6 +79,11 @@ its workers) is tight enough.
   perflab sweep --preset cpu_vision --quick --shard 2/4 --out results/shard2.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("workers") && opts.Workers < 1 {
+				// Inside, 0 means "the default": said here, so that --workers 0 does not
+				// silently run sweep.DefaultWorkers processes.
+				return fmt.Errorf("--workers must be >= 1, got %d (it is how many worker processes measure each process-wide setting; 1 measures in one process, without between-process intervals)", opts.Workers)
+			}
 			if runF != nil {
 				return runF(opts)
 			}

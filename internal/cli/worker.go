@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -39,8 +40,8 @@ func NewWorkerCmd(ios IO) *cobra.Command {
 
 // RunWorker runs the worker of the spec read from in, writing its messages to out.
 func RunWorker(in io.Reader, out *os.File) error {
-	if out == nil {
-		return fmt.Errorf("sweep-worker is started by perflab sweep (no result descriptor %d)", child.ResultFD)
+	if out == nil || !isPipe(out) {
+		return fmt.Errorf("sweep-worker is perflab sweep's worker process, not a command to run by hand: it writes its results to file descriptor %d, which is not the pipe perflab sweep opens (run perflab sweep)", child.ResultFD)
 	}
 	var spec wire.Spec
 	if err := json.NewDecoder(in).Decode(&spec); err != nil {
@@ -52,4 +53,12 @@ func RunWorker(in io.Reader, out *os.File) error {
 		err = cerr
 	}
 	return err
+}
+
+// isPipe says whether f's descriptor is open as a pipe, as perflab sweep opens it.
+// os.NewFile does not check, and in a process started by hand the number may be any file
+// the process opened meanwhile (a cgroup file read at start, say).
+func isPipe(f *os.File) bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(int(f.Fd()), &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO
 }

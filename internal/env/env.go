@@ -429,3 +429,52 @@ func OtherCPUs(a, b CPUTimes) (float64, bool) {
 	other := ((b.Busy - a.Busy) - (b.Self - a.Self)) / wall
 	return math.Round(max(0, other)*100) / 100, true
 }
+
+// oneDNNISAFlags are the /proc/cpuinfo flags each oneDNN ISA cap (knobs.OneDNNISAs) needs:
+// on a CPU without them oneDNN silently runs a lower ISA, and the record would be labelled
+// with one that never ran.
+var oneDNNISAFlags = map[string][]string{
+	"sse41": {"sse4_1"}, "avx": {"avx"}, "avx2": {"avx2"}, "avx2_vnni": {"avx2", "avx_vnni"},
+	"avx512_core":      {"avx512f", "avx512bw", "avx512vl", "avx512dq"},
+	"avx512_core_vnni": {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"},
+	"avx512_core_bf16": {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"},
+	"avx512_core_amx":  {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"},
+}
+
+// MissingISAFlags returns the flags that the oneDNN ISA cap isa needs and that the CPU's
+// flags (a /proc/cpuinfo "flags" line's fields) lack; nil when it has them all, or when
+// the ISA or the flags are unknown (not x86, no /proc/cpuinfo: nothing is claimed).
+func MissingISAFlags(isa string, flags []string) []string {
+	needs, ok := oneDNNISAFlags[isa]
+	if !ok || len(flags) == 0 {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, f := range flags {
+		have[f] = true
+	}
+	var missing []string
+	for _, n := range needs {
+		if !have[n] {
+			missing = append(missing, n)
+		}
+	}
+	return missing
+}
+
+// CPUFlags returns the first "flags" line of /proc/cpuinfo, split (nil when unknown).
+func CPUFlags() []string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "flags" {
+			return strings.Fields(v)
+		}
+	}
+	return nil
+}

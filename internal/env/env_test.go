@@ -274,3 +274,27 @@ func TestRuntimeChange(t *testing.T) {
 		t.Errorf("Runtime = %q, want %q", got, want)
 	}
 }
+
+func TestMissingISAFlags(t *testing.T) {
+	zen4 := strings.Fields("fpu sse4_1 sse4_2 avx avx2 fma avx512f avx512dq avx512bw avx512vl avx512_vnni avx512_bf16")
+	sapphire := append(append([]string{}, zen4...), "amx_tile", "amx_bf16", "amx_int8", "avx_vnni")
+	haswell := strings.Fields("fpu sse4_1 sse4_2 avx avx2 fma")
+	for _, tc := range []struct {
+		isa   string
+		flags []string
+		want  string
+	}{
+		{"avx512_core_amx", zen4, "amx_tile amx_bf16 amx_int8"},
+		{"avx512_core_amx", sapphire, ""},
+		{"avx512_core", haswell, "avx512f avx512bw avx512vl avx512dq"},
+		{"avx2_vnni", zen4, "avx_vnni"},
+		{"avx2", haswell, ""},
+		{"sse41", haswell, ""},
+		{"avx512_core_amx", nil, ""}, // unknown CPU: nothing claimed
+		{"asimd", haswell, ""},       // not an ISA cap
+	} {
+		if got := strings.Join(MissingISAFlags(tc.isa, tc.flags), " "); got != tc.want {
+			t.Errorf("MissingISAFlags(%s, %v) = %q, want %q", tc.isa, tc.flags, got, tc.want)
+		}
+	}
+}

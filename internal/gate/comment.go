@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/perflab/perflab/internal/textfmt"
+	"github.com/perflab/perflab/internal/untrusted"
 )
 
 // CommentOptions shape the compact verdict of a PR comment or a job summary.
@@ -59,7 +60,7 @@ func (rep *Report) CommentMarkdown(o CommentOptions) string {
 		b.WriteString("</details>\n\n")
 	}
 	if bl := rep.Baseline; bl != nil {
-		fmt.Fprintf(&b, "**Baseline:** `%s`", bl.Path)
+		fmt.Fprintf(&b, "**Baseline:** %s", untrusted.Code(bl.Path))
 		if bl.Source != "" {
 			fmt.Fprintf(&b, " from the %s", strings.TrimPrefix(bl.Source, "the "))
 		}
@@ -109,7 +110,7 @@ func (rep *Report) CommentMarkdown(o CommentOptions) string {
 	}
 	for _, g := range groups {
 		what := failedWords(g.broken)
-		notes = append(notes, fmt.Sprintf("- %s, %s: %s: %s", what, textfmt.Count(len(g.keys), "configuration"), g.reason, labels(g.keys, 6)))
+		notes = append(notes, fmt.Sprintf("- %s, %s: %s: %s", what, textfmt.Count(len(g.keys), "configuration"), untrusted.Text(g.reason), labels(g.keys, 6)))
 	}
 	if n := len(rep.OnlyInResults); n > 0 && rep.Baseline != nil {
 		notes = append(notes, fmt.Sprintf("- %s: %s", wordNew, labels(rep.OnlyInResults, 8)))
@@ -188,9 +189,9 @@ func fmtP(p float64) string {
 func ConfigLabel(key string) string {
 	parts := strings.Split(key, "|")
 	if len(parts) < 7 {
-		return "`" + strings.ReplaceAll(key, "|", `\|`) + "`"
+		return untrusted.CodeCell(key)
 	}
-	out := []string{"`" + strings.ReplaceAll(ModelName(parts[0]), "|", `\|`) + "`", parts[1], parts[3]}
+	out := []string{untrusted.CodeCell(ModelName(parts[0])), untrusted.Text(parts[1]), untrusted.Text(parts[3])}
 	for _, p := range parts[2:] {
 		switch p {
 		case "compile=on":
@@ -201,7 +202,7 @@ func ConfigLabel(key string) string {
 			out = append(out, "int8")
 		case "i1", "compile=off", "cl=false", "q=false", "cpu", parts[1], parts[3]:
 		default:
-			out = append(out, strings.ReplaceAll(p, "|", `\|`))
+			out = append(out, untrusted.Text(p))
 		}
 	}
 	return strings.Join(out, " ")

@@ -3,13 +3,14 @@ package gate
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/perflab/perflab/internal/textfmt"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/perflab/perflab/internal/numfmt"
+	"github.com/perflab/perflab/internal/textfmt"
+	"github.com/perflab/perflab/internal/untrusted"
 )
 
 // Marker is the hidden HTML comment that identifies perflab's PR comment.
@@ -162,14 +163,14 @@ func (r *Report) Markdown(w io.Writer) error {
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---|---:|---|")
 		for _, c := range cs {
 			change, ci, p := fmtRatio(c)
-			fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s | %s %s |\n", strings.ReplaceAll(c.Key, "|", `\|`), c.Metric, fmtEst(c.Metric, c.Baseline), fmtEst(c.Metric, c.Current), change, ci, p, Icon(c.Verdict), c.Verdict)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s %s |\n", untrusted.CodeCell(c.Key), c.Metric, fmtEst(c.Metric, c.Baseline), fmtEst(c.Metric, c.Current), change, ci, p, Icon(c.Verdict), c.Verdict)
 		}
 		fmt.Fprintln(w)
 	}
 	if len(flagged) > 0 {
 		table(flagged)
 		for _, c := range flagged {
-			fmt.Fprintf(w, "- %s `%s` %s\n", Icon(c.Verdict), c.Key, c.Reason)
+			fmt.Fprintf(w, "- %s %s %s\n", Icon(c.Verdict), untrusted.Code(c.Key), c.Reason)
 		}
 		fmt.Fprintln(w)
 	}
@@ -185,19 +186,19 @@ func (r *Report) Markdown(w io.Writer) error {
 	}
 	var lines []string
 	for _, k := range sortedKeys(r.ConfigNotes) {
-		lines = append(lines, fmt.Sprintf("- `%s`: %s", k, r.ConfigNotes[k]))
+		lines = append(lines, fmt.Sprintf("- %s: %s", untrusted.Code(k), r.ConfigNotes[k]))
 	}
 	for _, n := range r.Notes {
 		lines = append(lines, "- "+n)
 	}
 	for _, f := range r.FailedConfigs {
-		lines = append(lines, fmt.Sprintf("- %s: `%s`: %s", failedWords(f.WasInBaseline), f.Key, f.Reason))
+		lines = append(lines, fmt.Sprintf("- %s: %s: %s", failedWords(f.WasInBaseline), untrusted.Code(f.Key), untrusted.Text(f.Reason)))
 	}
 	for _, k := range r.OnlyInResults {
-		lines = append(lines, fmt.Sprintf("- %s: `%s`", wordNew, k))
+		lines = append(lines, fmt.Sprintf("- %s: %s", wordNew, untrusted.Code(k)))
 	}
 	for _, k := range r.OnlyInBaseline {
-		lines = append(lines, fmt.Sprintf("- %s: `%s`", wordMissing, k))
+		lines = append(lines, fmt.Sprintf("- %s: %s", wordMissing, untrusted.Code(k)))
 	}
 	if len(lines) > 0 {
 		fmt.Fprint(w, "**Notes**\n\n")

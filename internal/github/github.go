@@ -33,6 +33,7 @@ const (
 	KindNotFound        // 404 on a read
 	KindConflict        // a file write raced another one (409 "does not match", or 422 about the sha)
 	KindRefused         // a file write refused by the branch: protection, rulesets, required checks
+	KindTransient       // a 5xx or no answer: GitHub failed, not the request (reads are retried)
 )
 
 func (k Kind) String() string {
@@ -45,6 +46,8 @@ func (k Kind) String() string {
 		return "conflict"
 	case KindRefused:
 		return "refused by the branch"
+	case KindTransient:
+		return "transient"
 	}
 	return "error"
 }
@@ -79,6 +82,17 @@ func KindOf(err error) Kind {
 // IsPermission reports whether err means the token may not do what was asked.
 func IsPermission(err error) bool { return KindOf(err) == KindPermission }
 
+// IsBadToken reports whether err is a 401: the token itself was refused (wrong, expired or
+// revoked), which no permission in the workflow fixes. It is also a permission error.
+func IsBadToken(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusUnauthorized
+}
+
+// IsTransient reports whether err is GitHub failing (a 5xx, or no answer at all) rather
+// than the request: worth retrying.
+func IsTransient(err error) bool { return KindOf(err) == KindTransient }
+
 // IsRefused reports whether err means the branch refuses direct writes (a protected
 // branch, a ruleset, required status checks or reviews): store elsewhere (a baseline
 // branch) rather than retry.
@@ -92,7 +106,10 @@ type Client struct {
 	gh *gh.Client
 	// PutRetries is how many times PutFile retries after a conflict (default 4).
 	PutRetries int
-	// Sleep waits between conflict retries; tests replace it.
+	// ReadRetries is how many times a read (GetFile) is retried after a transient error
+	// (a 5xx or no answer), waiting 1 s, 2 s, 4 s... (default 3).
+	ReadRetries int
+	// Sleep waits between retries; tests replace it.
 	Sleep func(time.Duration)
 	self  *Identity // the token's identity, once asked
 }
@@ -117,7 +134,7 @@ func NewClient(token, apiURL string) (*Client, error) {
 	// test server's URL.
 	c.BaseURL = u
 	c.UserAgent = "perflab-action"
-	return &Client{gh: c, PutRetries: 4, Sleep: time.Sleep}, nil
+	return &Client{gh: c, PutRetries: 4, ReadRetries: 3, Sleep: time.Sleep}, nil
 }
 
 // classify wraps an API error. write says whether the call was a write, where 403 and 404
@@ -145,6 +162,9 @@ func classify(op string, write bool, err error) error {
 		resp, e.Msg = arl.Response, "secondary rate limit: "+arl.Message
 	}
 	if resp == nil {
+		if rl == nil && arl == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			e.Kind = KindTransient // no answer: a connection reset, a timeout
+		}
 		return e
 	}
 	e.Status = resp.StatusCode
@@ -174,6 +194,8 @@ func classify(op string, write bool, err error) error {
 		e.Kind = KindNotFound
 	case e.Status == http.StatusForbidden:
 		e.Kind = KindPermission
+	case e.Status >= 500:
+		e.Kind = KindTransient
 	}
 	return e
 }
@@ -260,9 +282,15 @@ type File struct {
 // contents API returns without content, are read through the git blobs API.
 func (c *Client) GetFile(ctx context.Context, owner, repo, path, ref string) (*File, error) {
 	op := fmt.Sprintf("read %s at %s", path, orDefault(ref, "the default branch"))
-	fc, dir, _, err := c.gh.Repositories.GetContents(ctx, owner, repo, path, &gh.RepositoryContentGetOptions{Ref: ref})
+	var fc *gh.RepositoryContent
+	var dir []*gh.RepositoryContent
+	err := c.retryRead(ctx, func() error {
+		var err error
+		fc, dir, _, err = c.gh.Repositories.GetContents(ctx, owner, repo, path, &gh.RepositoryContentGetOptions{Ref: ref})
+		return classify(op, false, err)
+	})
 	if err != nil {
-		return nil, classify(op, false, err)
+		return nil, err
 	}
 	if fc == nil || dir != nil {
 		return nil, &Error{Op: op, Err: errors.New("is a folder, not a file")}
@@ -282,6 +310,28 @@ func (c *Client) GetFile(ctx context.Context, owner, repo, path, ref string) (*F
 	}
 	f.Content = []byte(s)
 	return f, nil
+}
+
+// retryRead runs read, and again after a transient error, at most ReadRetries more times
+// with a doubling wait from 1 s; the last error says how many tries were made.
+func (c *Client) retryRead(ctx context.Context, read func() error) error {
+	delay := time.Second
+	for try := 1; ; try++ {
+		err := read()
+		if err == nil || !IsTransient(err) || ctx.Err() != nil {
+			return err
+		}
+		if try > c.ReadRetries {
+			if e, ok := err.(*Error); ok && try > 1 {
+				e.Op += fmt.Sprintf(" (%d tries)", try)
+			}
+			return err
+		}
+		if c.Sleep != nil {
+			c.Sleep(delay)
+		}
+		delay *= 2
+	}
 }
 
 // PutRequest is a file write through the contents API.

@@ -169,7 +169,8 @@ func TestClassify(t *testing.T) {
 	}{
 		{"GET", 404, "Not Found", github.KindNotFound},
 		{"GET", 401, "Bad credentials", github.KindPermission},
-		{"GET", 500, "oops", github.KindOther},
+		{"GET", 500, "oops", github.KindTransient},
+		{"GET", 503, "unavailable", github.KindTransient},
 		{"PUT", 404, "Not Found", github.KindPermission},
 		{"PUT", 403, "Resource not accessible by integration", github.KindPermission},
 		{"PUT", 409, "is at abc but expected def", github.KindConflict},
@@ -184,7 +185,7 @@ func TestClassify(t *testing.T) {
 		t.Run(fmt.Sprintf("%s %d %s", tt.method, tt.status, tt.msg), func(t *testing.T) {
 			srv := githubtest.New(t)
 			c := newClient(t, srv)
-			c.PutRetries = 0
+			c.PutRetries, c.ReadRetries = 0, 0
 			var err error
 			if tt.method == "GET" {
 				srv.Reply("GET", "/repos/o/r/contents/f.json", tt.status, githubtest.Message(tt.msg))
@@ -195,6 +196,9 @@ func TestClassify(t *testing.T) {
 			}
 			if got := github.KindOf(err); got != tt.want {
 				t.Errorf("kind %v, want %v (err %v)", got, tt.want, err)
+			}
+			if got := github.IsBadToken(err); got != (tt.status == 401) {
+				t.Errorf("IsBadToken = %v (err %v)", got, err)
 			}
 		})
 	}
@@ -343,3 +347,49 @@ type fakeT struct {
 
 func (f *fakeT) Errorf(string, ...any) { f.failed = true }
 func (f *fakeT) Helper()               {}
+
+// A transient 5xx from the contents API is retried with a doubling wait, a bounded number
+// of times; then the error says how many tries were made. A 4xx is never retried.
+func TestGetFileRetriesTransientErrors(t *testing.T) {
+	ok := map[string]any{"type": "file", "encoding": "base64", "sha": "blob1", "size": 5, "content": github.EncodeContent([]byte("hello"))}
+	for _, tc := range []struct {
+		name      string
+		statuses  []int
+		wantErr   string
+		wantSleep []time.Duration
+	}{
+		{"502 then 503 then ok", []int{502, 503, 200}, "", []time.Duration{time.Second, 2 * time.Second}},
+		{"always 500", []int{500, 500, 500, 500}, "HTTP 500", []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}},
+		{"401 is not retried", []int{401}, "HTTP 401", nil},
+		{"404 is not retried", []int{404}, "HTTP 404", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := githubtest.New(t)
+			n := 0
+			srv.Handle("GET", "/repos/o/r/contents/b.json", func(*githubtest.Request) (int, any) {
+				st := tc.statuses[n]
+				n++
+				if st == 200 {
+					return 200, ok
+				}
+				return st, githubtest.Message("oops")
+			}).Times(len(tc.statuses))
+			c := newClient(t, srv)
+			var slept []time.Duration
+			c.Sleep = func(d time.Duration) { slept = append(slept, d) }
+			f, err := c.GetFile(context.Background(), "o", "r", "b.json", "main")
+			switch {
+			case tc.wantErr == "" && (err != nil || string(f.Content) != "hello"):
+				t.Fatalf("GetFile = %+v, %v", f, err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+			if len(tc.statuses) == 4 && !strings.Contains(err.Error(), "(4 tries)") {
+				t.Errorf("err %v does not say how many tries", err)
+			}
+			if fmt.Sprint(slept) != fmt.Sprint(tc.wantSleep) {
+				t.Errorf("slept %v, want %v", slept, tc.wantSleep)
+			}
+		})
+	}
+}

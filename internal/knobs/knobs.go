@@ -8,11 +8,10 @@ package knobs
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/perflab/perflab/internal/procknob"
+	"github.com/perflab/perflab/internal/untrusted"
 )
 
 // Compile modes (--compile): whether torch::jit::freeze + optimize_for_inference is applied,
@@ -125,28 +124,7 @@ func Same(a, b Knobs) bool { return a.Key() == b.Key() }
 // escape sequences, Unicode line separators) written as Go escapes (\n, \x1b, \u2028):
 // a name read from a file or a flag then stays on its line wherever it is rendered, and
 // cannot start a markdown heading or a workflow command (::error::) of its own.
-func Printable(s string) string {
-	clean := true
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func Printable(s string) string { return untrusted.Printable(s) }
 
 // OneDNNISAs are the values of --onednn-isa and of a preset's onednn_isa, as oneDNN 2.6
 // names them for ONEDNN_MAX_CPU_ISA (lower case). "" (or "default" in presets) leaves

@@ -35,6 +35,9 @@ const (
 	StringList // repeated flag (--input)
 )
 
+// MaxPresetInt is the largest integer a preset's knob takes unless the knob says less.
+const MaxPresetInt = 10_000_000
+
 // Knob is one row of Table: everything perflab knows about one setting of Knobs. Flags
 // (AddFlags), a child's arguments (Args), the preset grid (sweep: key, default values,
 // validation, the order of the product), the configuration's key (Key), its label
@@ -59,8 +62,9 @@ type Knob struct {
 	GridDefault []string
 	// PresetDefault: "default" in a preset stands for the unset value ("").
 	PresetDefault bool
-	// Min is the smallest integer a preset may give (Int knobs).
-	Min int
+	// Min is the smallest integer a preset may give (Int knobs); Max the largest (0 =
+	// MaxPresetInt): a batch of 10^8 exhausts memory rather than measuring anything.
+	Min, Max int
 	// Check says whether a preset value (not "default") is valid; Want is the "(want ...)"
 	// of its error. nil checks the Kind only.
 	Check func(string) error
@@ -109,7 +113,7 @@ var Table = []Knob{
 		Preset: "inputs", NoKey: true,
 		field: func(k *Knobs) any { return &k.Inputs }},
 	{Name: "batch_size", Flag: FlagBatchSize, Kind: Int, Scope: PerConfig, Usage: "batch size B",
-		Preset: "batch_size", Axis: true, GridRank: 0, GridDefault: []string{"1"}, Min: 1, ArgAlways: true, KeyPrefix: "b",
+		Preset: "batch_size", Axis: true, GridRank: 0, GridDefault: []string{"1"}, Min: 1, Max: 65536, ArgAlways: true, KeyPrefix: "b",
 		Validate: func(k *Knobs) error {
 			switch {
 			case k.BatchSize < 1:
@@ -363,8 +367,12 @@ func (kn *Knob) PresetValue(v string) (string, error) {
 	switch kn.Kind {
 	case Int:
 		n, err := strconv.Atoi(v)
-		if err != nil || n < kn.Min {
-			return bad(fmt.Sprintf("an integer >= %d", kn.Min))
+		most := kn.Max
+		if most == 0 {
+			most = MaxPresetInt
+		}
+		if err != nil || n < kn.Min || n > most {
+			return bad(fmt.Sprintf("an integer from %d to %d", kn.Min, most))
 		}
 		return strconv.Itoa(n), nil
 	case Bool:

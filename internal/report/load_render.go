@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 
 	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/stats"
@@ -62,9 +61,9 @@ func loadMarkdown(pf func(string, ...any), lr *LoadReport) {
 					lats = append(lats, numfmt.Ms(pt.Lat(q)))
 				}
 			}
-			var notes []string
+			var marks, notes []string
 			if lr.BudgetMs > 0 && c.Capacity == pt.OfferedRPS && pt.Pass {
-				notes = append(notes, "**capacity**")
+				marks = append(marks, "**capacity**")
 			}
 			switch {
 			case pt.Saturated:
@@ -90,7 +89,7 @@ func loadMarkdown(pf func(string, ...any), lr *LoadReport) {
 			pf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
 				cell(c.Model), cell(c.Label()), numfmt.RPS(pt.OfferedRPS), numfmt.RPS(pt.AchievedRPS),
 				lats[0], lats[1], lats[2], lats[3], numfmt.Ms(pt.QueueWaitP95), numfmt.Ms(pt.ComputeP95), fmtBatch(pt.MeanBatch),
-				pt.Requests, cell(strings.Join(notes, "; ")))
+				pt.Requests, notesCell(marks, notes))
 		}
 	}
 

@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/perflab/perflab/internal/numfmt"
-	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 	"github.com/perflab/perflab/internal/textfmt"
+	"github.com/perflab/perflab/internal/untrusted"
 )
 
 // PlotFile is a plot written next to the markdown.
@@ -120,19 +120,19 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 		pf("\nThe intervals are between-process 95%% CIs: each configuration was measured in several worker processes, and the interval comes from the processes' own %s values (a log-t interval), so it includes the run-to-run variation that the within-run order-statistic CI of the pooled samples (`latency_ci` in the records) leaves out. Throughputs whose between-process CIs overlap also count as indistinguishable.\n", p)
 	}
 	for _, r := range rep.Recommendations {
-		pf("\n### %s\n\n", record.Printable(r.Model))
+		pf("\n### %s\n\n", untrusted.Text(r.Model))
 		if r.None {
 			pf("**No recommendation.** %s.\n", textfmt.Capitalize(r.Reason))
 			if c := r.Closest; c != nil {
-				pf("\nClosest: **%s** — %s, %s req/s.\n", c.Label(), latWithCI(c, p), numfmt.RPS(c.ThroughputRPS))
+				pf("\nClosest: **%s** — %s, %s req/s.\n", untrusted.Text(c.Label()), latWithCI(c, p), numfmt.RPS(c.ThroughputRPS))
 			}
 			continue
 		}
 		c := r.Chosen
-		pf("**%s** — %s, %s req/s\n\n", c.Label(), latWithCI(c, p), numfmt.RPS(c.ThroughputRPS))
+		pf("**%s** — %s, %s req/s\n\n", untrusted.Text(c.Label()), latWithCI(c, p), numfmt.RPS(c.ThroughputRPS))
 		pf("Why: %s.\n", r.Reason)
 		if ru := r.RunnerUp; ru != nil {
-			pf("\nRunner-up: %s — %s.\n", ru.Label(), r.RunnerUpReason)
+			pf("\nRunner-up: %s — %s.\n", untrusted.Text(ru.Label()), r.RunnerUpReason)
 		} else {
 			pf("\nRunner-up: %s.\n", r.RunnerUpReason)
 		}
@@ -177,7 +177,9 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 				lats = append(lats, numfmt.Ms(e.Lat(q)))
 			}
 		}
-		notes := append([]string{}, marks[e]...)
+		// The marks are the report's own markdown (**recommended**); every other note may
+		// quote a name or an error, and is escaped (untrusted.Cell).
+		var notes []string
 		if e.Pareto {
 			notes = append(notes, "Pareto")
 		}
@@ -194,7 +196,7 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 		}
 		pf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			cell(e.Model), e.BatchSize, e.CompileLabel(), e.ThreadsLabel(), yesNo(e.ChannelsLast), yesNo(e.Quantize),
-			lats[0], lats[1], lats[2], lats[3], numfmt.RPS(e.ThroughputRPS), iters, cell(strings.Join(notes, "; ")))
+			lats[0], lats[1], lats[2], lats[3], numfmt.RPS(e.ThroughputRPS), iters, notesCell(marks[e], notes))
 	}
 
 	pf("\n## Failed configurations\n\n")
@@ -297,14 +299,20 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// cell makes s safe inside a markdown table cell.
-func cell(s string) string {
-	s = strings.ReplaceAll(record.Printable(s), "|", `\|`)
-	if strings.TrimSpace(s) == "" {
+// notesCell joins the report's own marks (markdown, kept) and the notes (escaped).
+func notesCell(marks, notes []string) string {
+	parts := append([]string{}, marks...)
+	if len(notes) > 0 {
+		parts = append(parts, cell(strings.Join(notes, "; ")))
+	}
+	if len(parts) == 0 {
 		return "-"
 	}
-	return s
+	return strings.Join(parts, "; ")
 }
+
+// cell makes s safe inside a markdown table cell (untrusted.Cell).
+func cell(s string) string { return untrusted.Cell(s) }
 
 func orNone(s string) string {
 	if s == "" {

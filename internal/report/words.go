@@ -11,6 +11,7 @@ import (
 
 	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/textfmt"
+	"github.com/perflab/perflab/internal/untrusted"
 )
 
 // CompileLabel is "on" or "off", with the requested mode when it differs or was auto:
@@ -131,22 +132,22 @@ func (f Effect) Summary() string {
 	switch f.Knob {
 	case "batch_size":
 		return fmt.Sprintf("batch %s vs %s: %sx throughput, %s %s on %s (%s)",
-			f.To, f.From, fmtX(f.ThroughputRatio), f.Percentile, latChange(f.Speedup), f.Model, pairs)
+			f.To, f.From, fmtX(f.ThroughputRatio), f.Percentile, latChange(f.Speedup), untrusted.Text(f.Model), pairs)
 	case "threads", "interop_threads":
 		name := "threads"
 		if f.Knob == "interop_threads" {
 			name = "inter-op threads"
 		}
-		return fmt.Sprintf("%s %s vs %s: %s on %s (%s)", name, f.To, f.From, speedText(f.Speedup, f.Percentile), f.Model, pairs)
+		return fmt.Sprintf("%s %s vs %s: %s on %s (%s)", name, f.To, f.From, speedText(f.Speedup, f.Percentile), untrusted.Text(f.Model), pairs)
 	case "onednn_isa", "allocator", "omp_wait", "pin":
 		name := map[string]string{"onednn_isa": "oneDNN ISA", "allocator": "allocator", "omp_wait": "OpenMP wait", "pin": "pinning"}[f.Knob]
-		return fmt.Sprintf("%s %s vs %s: %s on %s (%s)", name, f.To, f.From, speedText(f.Speedup, f.Percentile), f.Model, pairs)
+		return fmt.Sprintf("%s %s vs %s: %s on %s (%s)", name, f.To, f.From, speedText(f.Speedup, f.Percentile), untrusted.Text(f.Model), pairs)
 	}
 	name := f.Knob
 	if f.Knob == "quantize" {
 		name = "quantize (int8)"
 	}
-	return fmt.Sprintf("%s %s: %s on %s (%s)", name, f.To, speedText(f.Speedup, f.Percentile), f.Model, pairs)
+	return fmt.Sprintf("%s %s: %s on %s (%s)", name, f.To, speedText(f.Speedup, f.Percentile), untrusted.Text(f.Model), pairs)
 }
 
 // speedText renders a speedup (latency before / after) as "5.5x faster p95" or

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"regexp"
@@ -84,25 +85,25 @@ type Grid struct {
 // The YAML document, decoded strictly. List-valued keys stay nodes so that errors can
 // name their line.
 type presetDoc struct {
-	Name             string     `yaml:"name"`
-	Description      string     `yaml:"description"`
-	Iters            *strictInt `yaml:"iters"`
-	Warmup           *strictInt `yaml:"warmup"`
-	TargetPercentile *string    `yaml:"target_percentile"`
-	TargetCI         *float64   `yaml:"target_ci"`
-	MaxSeconds       *float64   `yaml:"max_seconds"`
-	TimeoutSeconds   *float64   `yaml:"timeout_seconds"`
-	Grid             *gridDoc   `yaml:"grid"`
-	Grids            []gridDoc  `yaml:"grids"`
-	Quick            *presetDoc `yaml:"quick"`
-	GateConfigs      []string   `yaml:"gate_configs"`
+	Name             string       `yaml:"name"`
+	Description      string       `yaml:"description"`
+	Iters            *strictInt   `yaml:"iters"`
+	Warmup           *strictInt   `yaml:"warmup"`
+	TargetPercentile *string      `yaml:"target_percentile"`
+	TargetCI         *finiteFloat `yaml:"target_ci"`
+	MaxSeconds       *finiteFloat `yaml:"max_seconds"`
+	TimeoutSeconds   *finiteFloat `yaml:"timeout_seconds"`
+	Grid             *gridDoc     `yaml:"grid"`
+	Grids            []gridDoc    `yaml:"grids"`
+	Quick            *presetDoc   `yaml:"quick"`
+	GateConfigs      []string     `yaml:"gate_configs"`
 
-	Mode            *string  `yaml:"mode"`
-	DurationS       *float64 `yaml:"duration_s"`
-	WarmupS         *float64 `yaml:"warmup_s"`
-	LatencyPct      *string  `yaml:"latency_pct"`
-	LatencyBudgetMs *float64 `yaml:"latency_budget_ms"`
-	FindCapacity    *bool    `yaml:"find_capacity"`
+	Mode            *string      `yaml:"mode"`
+	DurationS       *finiteFloat `yaml:"duration_s"`
+	WarmupS         *finiteFloat `yaml:"warmup_s"`
+	LatencyPct      *string      `yaml:"latency_pct"`
+	LatencyBudgetMs *finiteFloat `yaml:"latency_budget_ms"`
+	FindCapacity    *bool        `yaml:"find_capacity"`
 }
 
 type gridDoc struct {
@@ -193,6 +194,9 @@ func Parse(source string, data []byte, quick bool) (*Preset, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("preset %s is empty: a preset needs at least a \"name\" and a \"grid\" with \"models\" (see presets/ for examples)", source)
+		}
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
 		msg = yamlLineRE.ReplaceAllString(msg, `line $1: unknown key "$2"`)
@@ -323,7 +327,7 @@ func (p *Preset) apply(source string, doc *presetDoc) error {
 		key string
 		v   *float64
 		dst *float64
-	}{{"target_ci", doc.TargetCI, &p.TargetCI}, {"max_seconds", doc.MaxSeconds, &p.MaxSeconds}, {"timeout_seconds", doc.TimeoutSeconds, &p.TimeoutSeconds}} {
+	}{{"target_ci", (*float64)(doc.TargetCI), &p.TargetCI}, {"max_seconds", (*float64)(doc.MaxSeconds), &p.MaxSeconds}, {"timeout_seconds", (*float64)(doc.TimeoutSeconds), &p.TimeoutSeconds}} {
 		if f.v != nil {
 			if *f.v < 0 {
 				return bad(f.key, "must be >= 0")
@@ -336,7 +340,7 @@ func (p *Preset) apply(source string, doc *presetDoc) error {
 		v   *float64
 		dst *float64
 		pos bool
-	}{{"duration_s", doc.DurationS, &p.Load.DurationS, true}, {"warmup_s", doc.WarmupS, &p.Load.WarmupS, false}, {"latency_budget_ms", doc.LatencyBudgetMs, &p.Load.BudgetMs, false}} {
+	}{{"duration_s", (*float64)(doc.DurationS), &p.Load.DurationS, true}, {"warmup_s", (*float64)(doc.WarmupS), &p.Load.WarmupS, false}, {"latency_budget_ms", (*float64)(doc.LatencyBudgetMs), &p.Load.BudgetMs, false}} {
 		if f.v != nil {
 			if *f.v < 0 || (f.pos && *f.v == 0) {
 				return bad(f.key, "must be > 0")
@@ -480,7 +484,40 @@ func (v *strictInt) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || err != nil {
 		return fmt.Errorf("line %d: want an integer, got %q", n.Line, n.Value)
 	}
+	if i > maxPresetInt || i < -maxPresetInt {
+		return fmt.Errorf("line %d: %d is out of range (at most %d)", n.Line, i, maxPresetInt)
+	}
 	*v = strictInt(i)
+	return nil
+}
+
+// maxPresetInt and maxPresetFloat bound a preset's numbers: a value beyond them is a typo
+// or a hostile preset (a pull request's), never a measurement plan (10^7 iterations of the
+// fastest model already take minutes; 10^7 seconds are four months).
+const (
+	maxPresetInt   = 10_000_000
+	maxPresetFloat = 1e7
+)
+
+// finiteFloat is a number key that refuses NaN, infinities and values beyond
+// maxPresetFloat, naming the YAML line.
+type finiteFloat float64
+
+func (v *finiteFloat) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	var f float64
+	if n.Kind != yaml.ScalarNode || n.Decode(&f) != nil {
+		return fmt.Errorf("line %d: want a number, got %q", n.Line, n.Value)
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("line %d: want a finite number, got %q", n.Line, n.Value)
+	}
+	if math.Abs(f) > maxPresetFloat {
+		return fmt.Errorf("line %d: %s is out of range (at most %g)", n.Line, n.Value, maxPresetFloat)
+	}
+	*v = finiteFloat(f)
 	return nil
 }
 
@@ -544,7 +581,22 @@ func ints(source, key string, n *yaml.Node, def []int, minimum int) ([]int, erro
 		if err != nil || v < minimum || it.ShortTag() == "!!float" {
 			return nil, fmt.Errorf("preset %s: line %d: %s: unknown value %q (want an integer >= %d)", source, it.Line, key, it.Value, minimum)
 		}
+		if most := maxListInt(key); v > most {
+			return nil, fmt.Errorf("preset %s: line %d: %s: %d is out of range (at most %d)", source, it.Line, key, v, most)
+		}
 		out[i] = v
 	}
 	return out, nil
+}
+
+// maxListInt is the largest value a preset's integer list key takes: batches and
+// instances beyond these exhaust memory rather than measure anything.
+func maxListInt(key string) int {
+	switch key {
+	case "batch_size", "max_batch":
+		return 65536
+	case "instances":
+		return 1024
+	}
+	return maxPresetInt
 }

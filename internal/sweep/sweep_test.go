@@ -60,6 +60,17 @@ func TestParseErrors(t *testing.T) {
 		{"bad gate_configs", "name: x\ngate_configs: [fastest]\ngrid:\n  models: [m.pt]\n", false, `gate_configs: unknown value "fastest"`},
 		{"bad allocator", "name: x\ngrid:\n  models: [m.pt]\n  allocator: [glibc, mimalloc]\n", false, `line 4: allocator: unknown value "mimalloc" (want default or glibc, jemalloc, tcmalloc)`},
 		{"bad omp_wait", "name: x\ngrid:\n  models: [m.pt]\n  omp_wait: [spin]\n", false, `line 4: omp_wait: unknown value "spin" (want default or active, passive)`},
+		{"empty file", "", false, "is empty: a preset needs"},
+		{"only comments", "# nothing\n", false, "is empty"},
+		{"NaN target_ci", "name: x\ntarget_ci: .nan\ngrid:\n  models: [m.pt]\n", false, `line 2: want a finite number, got ".nan"`},
+		{"Inf max_seconds", "name: x\nmax_seconds: .inf\ngrid:\n  models: [m.pt]\n", false, `line 2: want a finite number, got ".inf"`},
+		{"huge timeout", "name: x\ntimeout_seconds: 1e300\ngrid:\n  models: [m.pt]\n", false, "line 2: 1e300 is out of range"},
+		{"NaN budget", "name: x\nmode: load\nlatency_budget_ms: .NaN\ngrid:\n  models: [m.pt]\n", false, "line 3: want a finite number"},
+		{"huge duration", "name: x\nmode: load\nduration_s: 1e308\ngrid:\n  models: [m.pt]\n", false, "line 3: 1e308 is out of range"},
+		{"huge iters", "name: x\niters: 100000000000\ngrid:\n  models: [m.pt]\n", false, "line 2: 100000000000 is out of range"},
+		{"huge batch", "name: x\ngrid:\n  models: [m.pt]\n  batch_size: [1, 100000000]\n", false, `line 4: batch_size: unknown value "100000000" (want an integer from 1 to 65536)`},
+		{"huge max_batch", "name: x\nmode: load\ngrid:\n  models: [m.pt]\n  max_batch: [1000000]\n", false, "line 5: max_batch: 1000000 is out of range"},
+		{"Inf rate", "name: x\nmode: load\ngrid:\n  models: [m.pt]\n  rates: [.inf]\n", false, `line 5: rates: unknown value ".inf"`},
 		{"bad pin", "name: x\ngrid:\n  models: [m.pt]\n  pin: [none,\n    all]\n", false, `line 5: pin: unknown value "all" (want default or none, cores or a CPU list such as 0-1)`},
 	}
 	for _, tt := range tests {

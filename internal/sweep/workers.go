@@ -238,8 +238,8 @@ func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
 	spec := wire.Spec{
 		Worker:           fmt.Sprintf("%x.%d.%d", rn.OrderSeed&0xffffff, c0.Repeat, w) + "." + shortHash(c0.ProcessKey()),
 		Process:          c0.PerProcess(),
-		MinIters:         min(ceilDiv(minTotal, W), max(1, ceilDiv(p.Iters, W))),
-		Iters:            max(1, ceilDiv(p.Iters, W)),
+		MinIters:         min(ceilDiv(minTotal, W), IterShare(p.Iters, W, w)),
+		Iters:            IterShare(p.Iters, W, w),
 		MaxSeconds:       p.MaxSeconds / float64(W),
 		TargetPercentile: p.TargetPercentile,
 		TargetCI:         p.TargetCI * math.Sqrt(float64(W)),
@@ -261,6 +261,21 @@ func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// IterShare is slot w's (1-based, of W) share of iters timed iterations: the shares add
+// up to iters exactly (the first iters%W slots take one more), so that --iters 100 with 3
+// workers times 34+33+33 iterations, not 3x34. A slot always times at least one (with
+// fewer iterations than workers the total is W).
+func IterShare(iters, W, w int) int {
+	if W < 1 {
+		return max(1, iters)
+	}
+	share := iters / W
+	if w-1 < iters%W {
+		share++
+	}
+	return max(1, share)
+}
 
 func orDefault(v, d float64) float64 {
 	if v > 0 {

@@ -351,3 +351,59 @@ func TestDoneForModelFile(t *testing.T) {
 		}
 	}
 }
+
+// --iters is the number of timed iterations of a configuration across its workers.
+func TestIterShareAddsUp(t *testing.T) {
+	for _, tc := range []struct{ iters, workers, want int }{
+		{100, 3, 100}, {200, 3, 200}, {10, 4, 10}, {7, 1, 7}, {3, 3, 3}, {1000, 7, 1000},
+		{2, 3, 3}, // fewer iterations than workers: one each
+	} {
+		total := 0
+		for w := 1; w <= tc.workers; w++ {
+			total += IterShare(tc.iters, tc.workers, w)
+		}
+		if total != tc.want {
+			t.Errorf("--iters %d over %d workers: %d timed iterations, want %d", tc.iters, tc.workers, total, tc.want)
+		}
+	}
+}
+
+// The progress line counts the worker processes that run: on a resumed sweep, those still
+// missing (3 of the 6 planned), not the plan's.
+func TestWorkerProgressCountsOnlyProcessesThatRun(t *testing.T) {
+	p := mustParse(t, "name: t\ngrid:\n  models: [a.pt, b.pt]\n  inputs: ['float32[B,8]']\n  batch_size: [1, 2]\n")
+	plan, err := p.MakePlan(PlanOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "s.jsonl")
+	var events []WorkerEvent
+	rn := workerRunner(t, p, out)
+	ctx, cancel := context.WithCancel(context.Background())
+	rn.WorkerProgress = func(e WorkerEvent) {
+		if events = append(events, e); len(events) == 3 {
+			cancel()
+		}
+	}
+	if _, err := rn.Run(ctx, plan, nil); err != nil {
+		t.Fatal(err)
+	}
+	done, err := Done(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events = nil
+	rn = workerRunner(t, p, out)
+	rn.WorkerProgress = func(e WorkerEvent) { events = append(events, e) }
+	if _, err := rn.Run(context.Background(), plan, done); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range events {
+		if e.Done != i+1 || e.Total != len(events) {
+			t.Errorf("progress (%d/%d) at process %d of %d run", e.Done, e.Total, i+1, len(events))
+		}
+	}
+	if len(events) != 3 {
+		t.Errorf("%d processes ran, want 3", len(events))
+	}
+}
