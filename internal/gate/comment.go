@@ -18,6 +18,11 @@ type CommentOptions struct {
 	MaxFlagged int    // rows of the table of regressions and improvements (0 = 25)
 	MaxOther   int    // rows of the folded table of every other comparison (0 = 60)
 	Everything string // where every comparison is, said when rows are left out
+	// Compared says what was compared (base sha -> head sha, each model file by its
+	// repository path, changed or not), right under the first line; may be "".
+	Compared string
+	// Extra is appended after the notes (a section another feature adds); may be "".
+	Extra string
 }
 
 // CommentMarkdown renders the verdict for a PR comment or a job summary. It is Markdown
@@ -33,8 +38,15 @@ func (rep *Report) CommentMarkdown(o CommentOptions) string {
 		o.MaxOther = 60
 	}
 	heading, glance := o.Heading, o.Glance
+	if d := rep.Headline(); d != "" {
+		heading += " — " + d
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "### %s %s\n\n%s.\n\n%s", Icon(rep.Verdict), heading, textfmt.Capitalize(rep.Summary), glance)
+	fmt.Fprintf(&b, "### %s %s\n\n", Icon(rep.Verdict), heading)
+	if o.Compared != "" {
+		b.WriteString(o.Compared + "\n\n")
+	}
+	fmt.Fprintf(&b, "%s.\n\n%s", textfmt.Capitalize(rep.Summary), glance)
 	var flagged, improved, rest []Comparison
 	for _, c := range rep.Comparisons {
 		switch c.Verdict {
@@ -59,6 +71,7 @@ func (rep *Report) CommentMarkdown(o CommentOptions) string {
 		comparisonTable(&b, rest, o.MaxOther, o.Everything)
 		b.WriteString("</details>\n\n")
 	}
+	b.WriteString(rep.whyLines(12))
 	if bl := rep.Baseline; bl != nil {
 		fmt.Fprintf(&b, "**Baseline:** %s", untrusted.Code(bl.Path))
 		if bl.Source != "" {
@@ -76,7 +89,7 @@ func (rep *Report) CommentMarkdown(o CommentOptions) string {
 		}
 		b.WriteString(".\n\n")
 	}
-	fmt.Fprintf(&b, "**Rule:** a regression is a change that is significant (Holm-corrected p < %g) *and* larger than %s, on %s.", rep.Alpha, Pct(rep.Threshold), strings.Join(rep.Metrics, ", "))
+	fmt.Fprintf(&b, "**Rule:** a regression is a change that is significant (Holm-corrected p < %g) *and* larger than its band (%s); no change means the 95%% CI of the ratio lies inside the band.", rep.Alpha, rep.bandsText())
 	if rep.MinDetectable > 0 {
 		fmt.Fprintf(&b, " With this run's noise the smallest change that could be flagged is about %s.", Pct(rep.MinDetectable))
 	}
@@ -121,7 +134,120 @@ func (rep *Report) CommentMarkdown(o CommentOptions) string {
 	if len(notes) > 0 {
 		b.WriteString(strings.Join(notes, "\n") + "\n\n")
 	}
+	b.WriteString(o.Extra)
 	return b.String()
+}
+
+// bandsText says each gated metric's band: "±5% on p95, throughput; ±10% on p99".
+func (rep *Report) bandsText() string {
+	o := Options{Threshold: rep.Threshold}
+	byBand := map[float64][]string{}
+	var order []float64
+	for _, m := range rep.Metrics {
+		band := o.Band(m)
+		for _, c := range rep.Comparisons {
+			if c.Metric == m && c.Threshold > 0 {
+				band = c.Threshold
+				break
+			}
+		}
+		if byBand[band] == nil {
+			order = append(order, band)
+		}
+		byBand[band] = append(byBand[band], m)
+	}
+	var parts []string
+	for _, band := range order {
+		parts = append(parts, fmt.Sprintf("±%s on %s", Pct(band), strings.Join(byBand[band], ", ")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// whyLines says, per compared metric, why it was or was not decided (at most limit lines).
+func (rep *Report) whyLines(limit int) string {
+	var lines []string
+	for _, c := range rep.Comparisons {
+		if c.Reason == "" {
+			continue
+		}
+		if len(lines) == limit {
+			lines = append(lines, fmt.Sprintf("- … and %d more: every reason is in the verdict's JSON.", len(rep.Comparisons)-limit))
+			break
+		}
+		lines = append(lines, fmt.Sprintf("- %s %s %s: %s", Icon(c.Verdict), ConfigLabel(c.Key), c.Metric, untrusted.Text(c.Reason)))
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "**Why, per metric**\n\n" + strings.Join(lines, "\n") + "\n\n"
+}
+
+// Headline is what decided the verdict, in one line: the regression (the largest), the
+// undecided metric that kept it from a pass, or for a pass the metric closest to its band.
+// "" when nothing was compared.
+func (rep *Report) Headline() string {
+	if rep.Deciding != "" {
+		return rep.Deciding
+	}
+	ci := func(c Comparison) string {
+		if c.RatioCI == nil {
+			return ""
+		}
+		return fmt.Sprintf(", 95%% CI of the ratio [%.3f, %.3f]", c.RatioCI.Lo, c.RatioCI.Hi)
+	}
+	name := func(c Comparison) string { return ConfigLabel(c.Key) + " " + c.Metric }
+	// How far toward its band's edge the slow side of a comparison reaches (1 = at the edge).
+	reach := func(c Comparison) float64 {
+		if c.RatioCI == nil || c.Threshold <= 0 {
+			return math.Inf(1)
+		}
+		slow := math.Log(c.RatioCI.Hi) // the slow side: latency up, throughput down
+		if c.Metric == "throughput" {
+			slow = -math.Log(c.RatioCI.Lo)
+		}
+		return slow / math.Log1p(c.Threshold)
+	}
+	var best *Comparison
+	switch rep.Verdict {
+	case Regression:
+		for i, c := range rep.Comparisons {
+			if c.Verdict == Regression && (best == nil || math.Abs(math.Log(c.Ratio)) > math.Abs(math.Log(best.Ratio))) {
+				best = &rep.Comparisons[i]
+			}
+		}
+		if best == nil {
+			return ""
+		}
+		return fmt.Sprintf("%s %s, beyond ±%s%s", name(*best), best.ChangeText(), Pct(best.Threshold), ci(*best))
+	case NotConclusive:
+		for i, c := range rep.Comparisons {
+			if c.Verdict == Inconclusive && (best == nil || reach(c) > reach(*best)) {
+				best = &rep.Comparisons[i]
+			}
+		}
+		if best == nil {
+			return ""
+		}
+		if best.RatioCI == nil {
+			return fmt.Sprintf("%s undecided: %s", name(*best), untrusted.Text(best.Reason))
+		}
+		s := fmt.Sprintf("%s %s undecided%s reaches beyond ±%s", name(*best), best.ChangeText(), ci(*best), Pct(best.Threshold))
+		if best.RoundsNeeded > best.Rounds {
+			s += fmt.Sprintf("; about %d rounds would decide", best.RoundsNeeded)
+		}
+		return s
+	case Pass:
+		for i, c := range rep.Comparisons {
+			if best == nil || reach(c) > reach(*best) {
+				best = &rep.Comparisons[i]
+			}
+		}
+		if best == nil {
+			return ""
+		}
+		return fmt.Sprintf("every gated metric decided; the closest to its band, %s %s%s, lies inside ±%s", name(*best), best.ChangeText(), ci(*best), Pct(best.Threshold))
+	}
+	return ""
 }
 
 // comparisonTable writes at most limit rows, then says how many were left out.

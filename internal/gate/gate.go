@@ -53,6 +53,9 @@ type Report struct {
 	// Informational comparisons are shown but do not count in the verdict (stored-baseline
 	// comparisons of a model file unchanged since the base).
 	Informational []Comparison `json:"informational,omitempty"`
+	// Deciding, when set, is what decided the verdict in one line (a model that does not
+	// load); otherwise Headline finds it among the comparisons.
+	Deciding string `json:"deciding,omitempty"`
 }
 
 // BaselineInfo says which baseline was used.

@@ -343,7 +343,7 @@ func TestCompareBetweenRunFormula(t *testing.T) {
 				verdict string
 				reason  string
 			}{
-				{0.05, Regression, "beyond the 5% threshold"},
+				{0.05, Regression, "beyond the " + Pct(Options{Threshold: 0.05}.Band(metric)) + " threshold"},
 				{0.01, Inconclusive, "beyond the threshold but not significant (p=0.045 after Holm >= 0.01)"},
 			} {
 				cs := []Comparison{c}
@@ -583,7 +583,7 @@ func TestCompareDecisionTable(t *testing.T) {
 			name: "20% slower, low noise", seed: 2, n: 400, sigma: 0.02, base: steady, cur: []float64{1.2}, pool: quiet,
 			wants: []want{
 				{"p50", Regression, "p50 +"}, {"p95", Regression, "beyond the 5% threshold"},
-				{"p99", Regression, "beyond the 5% threshold"}, {"throughput", Regression, "throughput -"},
+				{"p99", Regression, "beyond the 10% threshold"}, {"throughput", Regression, "throughput -"},
 			},
 			method: "t with 204 df", df: 204,
 		},
@@ -601,7 +601,7 @@ func TestCompareDecisionTable(t *testing.T) {
 			name: "2% slower, tiny noise, many samples", seed: 4, n: 4000, sigma: 0.003, pool: Pool{Var: 0.002 * 0.002, DF: 1000},
 			base: []float64{1, 1, 1, 1, 1}, cur: []float64{1.02},
 			wants: []want{
-				{"p50", NoChange, "lies within the 5% threshold"}, {"p99", NoChange, "lies within the 5% threshold"},
+				{"p50", NoChange, "lies within the 5% threshold"}, {"p99", NoChange, "lies within the 10% threshold"},
 				{"throughput", NoChange, "lies within the 5% threshold"},
 			},
 			method: "t with 1004 df", df: 1004,
@@ -821,7 +821,7 @@ func TestDecide(t *testing.T) {
 		{"large but noisy", []Comparison{tested("p99", 1.3, 0.2, 0.2)}, five, []out{
 			{Inconclusive, "p99 +30.0%: cannot tell: beyond the threshold but not significant (p=0.2 after Holm >= 0.01); smallest change this comparison could flag ~88.49%", 0.2}}},
 		{"within noise, tight", []Comparison{tested("p99", 1.01, 0.5, tight)}, five, []out{
-			{NoChange, "p99 +1.0%: the 95% CI of the ratio [0.999, 1.021] lies within the 5% threshold (p=0.5)", 0.5}}},
+			{NoChange, "p99 +1.0%: the 95% CI of the ratio [0.999, 1.021] lies within the 10% threshold (p=0.5)", 0.5}}},
 		{"within noise, wide", []Comparison{tested("p99", 1.01, 0.5, wide)}, five, []out{
 			{Inconclusive, "p99 +1.0%: cannot tell: not significant (p=0.5) and the 95% CI of the ratio [0.904, 1.129] reaches beyond the threshold; smallest change this comparison could flag ~17.17%", 0.5}}},
 		{"faster, not significant, no slowdown possible", []Comparison{tested("p95", 0.85, 0.05, wide)}, five, []out{
@@ -834,14 +834,14 @@ func TestDecide(t *testing.T) {
 			{Improvement, "throughput +25.0%: significant (p=0.001 after Holm) and beyond the 5% threshold", 0.001}}},
 		{"throughput 3% lower is within the threshold", []Comparison{tested("throughput", 0.97, 0.001, tight)}, five, []out{
 			{NoChange, "throughput -3.0%: the 95% CI of the ratio [0.959, 0.981] lies within the 5% threshold (p=0.001)", 0.001}}},
-		{"10% threshold", []Comparison{tested("p95", 1.08, 0.001, tight), tested("p99", 1.12, 0.001, tight)}, Options{Alpha: 0.01, Threshold: 0.10}, []out{
+		{"10% threshold", []Comparison{tested("p95", 1.08, 0.001, tight), tested("p99", 1.12, 0.001, tight)}, Options{Alpha: 0.01, Threshold: 0.10, TailThreshold: 0.10}, []out{
 			{NoChange, "p95 +8.0%: the 95% CI of the ratio [1.068, 1.092] lies within the 10% threshold (p=0.002)", 0.002},
 			{Regression, "p99 +12.0%: significant (p=0.002 after Holm < 0.01) and beyond the 10% threshold", 0.002}}},
 		// Holm: 0.004 and 0.006 among two comparisons stay below 0.01 (0.008, 0.008); with
 		// a third, unrelated one they become 0.012 and no longer count.
 		{"Holm keeps two", []Comparison{tested("p95", 1.2, 0.006, wide), tested("p99", 1.2, 0.004, wide)}, five, []out{
 			{Regression, "p95 +20.0%: significant (p=0.008 after Holm < 0.01) and beyond the 5% threshold", 0.008},
-			{Regression, "p99 +20.0%: significant (p=0.008 after Holm < 0.01) and beyond the 5% threshold", 0.008}}},
+			{Regression, "p99 +20.0%: significant (p=0.008 after Holm < 0.01) and beyond the 10% threshold", 0.008}}},
 		{"Holm across three", []Comparison{tested("p95", 1.2, 0.006, wide), tested("p99", 1.2, 0.004, wide), tested("throughput", 1, 0.5, tight)}, five, []out{
 			{Inconclusive, "p95 +20.0%: cannot tell: beyond the threshold but not significant (p=0.012 after Holm >= 0.01); smallest change this comparison could flag ~21.09%", 0.012},
 			{Inconclusive, "p99 +20.0%: cannot tell: beyond the threshold but not significant (p=0.012 after Holm >= 0.01); smallest change this comparison could flag ~21.09%", 0.012},
