@@ -15,7 +15,7 @@
 #   STORED_TRIALS  stored-baseline trials of each kind (default 10)
 # Env: MODES (default "pr stored"), MODEL (built-in vision model, default
 # mobilenet_v3_small), CH10 / CH30 / CH2X (channels of scripts/make_slow_model.py's extra
-# convolution: default 24, 64, 216: with compile off, 24 channels cost mobilenet_v3_small
+# convolution: default 34, 64, 768: with compile off, 34 channels cost mobilenet_v3_small
 # ~10% here), RUNS (stored baseline runs, default 3), ITERS (stored
 # and ab, default 400), AB_ROUNDS (ab mode, default 6), PR_METRICS / PR_ITERS (the
 # Action's metrics and iters inputs in the pr flow: default p95,throughput and 200, the
@@ -30,9 +30,9 @@ pr_trials=${1:-10}
 stored_trials=${2:-10}
 modes=${MODES:-pr stored}
 model=${MODEL:-mobilenet_v3_small}
-ch10=${CH10:-24}
+ch10=${CH10:-34}
 ch30=${CH30:-64}
-ch2x=${CH2X:-216}
+ch2x=${CH2X:-768}
 runs=${RUNS:-3}
 iters=${ITERS:-400}
 ab_rounds=${AB_ROUNDS:-6}
@@ -45,7 +45,7 @@ cp bin/perflab "$work/perflab"
 P=$work/perflab
 export PERFLAB_MODELS_DIR=${PERFLAB_MODELS_DIR:-$PWD/models/exported}
 trap 'rm -rf "$work"' EXIT
-/usr/bin/python3 scripts/make_slow_model.py "models/exported/$model.pt" "$work" "$ch10" "$ch30" "$ch2x"
+/usr/bin/python3 scripts/make_slow_model.py "$PERFLAB_MODELS_DIR/$model.pt" "$work" "$ch10" "$ch30" "$ch2x"
 echo "calibrating perflab gate: $model (compile $compile, 1 thread); slow10/slow30/slow2x = plus a 3->$ch10/$ch30/$ch2x conv;" \
      "$pr_trials PRs and $stored_trials stored trials of each kind; load: $(uptime | sed 's/.*load average: //')" >&2
 

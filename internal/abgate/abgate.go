@@ -39,6 +39,9 @@ const (
 	New       = "new"     // not at the base: nothing to compare with
 	Outside   = "outside" // not a file of the repository
 	Missing   = "missing" // not in the working tree (the sweep said why)
+	// BaseBroken: the base's version does not load and this change's does (the change
+	// fixes it): nothing to A/B against, and not a failure.
+	BaseBroken = "base does not load"
 )
 
 // ModelFile is one model of the preset that is a file.
@@ -50,6 +53,7 @@ type ModelFile struct {
 	SHA     string `json:"sha256"`
 	BaseSHA string `json:"base_sha256,omitempty"`
 	State   string `json:"state"`
+	BaseErr string `json:"base_error,omitempty"` // BaseBroken: why the base's version does not load
 }
 
 // Note is what the verdict says about the file.
@@ -63,6 +67,8 @@ func (m ModelFile) Note(src string) string {
 		return "model file is outside the repository: not A/B tested"
 	case Missing:
 		return "model file is not in the working tree: not A/B tested"
+	case BaseBroken:
+		return fmt.Sprintf("the base's version does not load (%s) and this change's does: this change fixes it; nothing to A/B against, not a failure", untrusted.Text(m.BaseErr))
 	}
 	return fmt.Sprintf("model file changed (sha256 %.12s at the base, %.12s now): A/B against the base's version (%s)", m.BaseSHA, m.SHA, src)
 }
@@ -213,7 +219,7 @@ func Configs(recs []*record.Record, rep *report.Report, files []ModelFile, selec
 		sort.Strings(keys)
 		for _, k := range keys {
 			r := byKey[k]
-			out = append(out, gate.ABConfig{Key: k, Old: f.Base, New: f.Path, Knobs: r.Configuration(), Iters: iters, Warmup: warmup})
+			out = append(out, gate.ABConfig{Key: k, Old: f.Base, New: f.Path, Name: orName(f), Knobs: r.Configuration(), Iters: iters, Warmup: warmup})
 		}
 	}
 	return out

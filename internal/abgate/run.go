@@ -3,6 +3,7 @@ package abgate
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/record"
@@ -22,6 +23,10 @@ type Request struct {
 	Iters     int
 	Warmup    int
 	Measure   gate.Measure
+	// Probe loads a model file with a configuration's knobs and says why it does not load
+	// (nil: it loads). Asked only when the A/B test fails, to tell a base version that does
+	// not load (the change fixes it) from a failure of the test; nil = never asked.
+	Probe func(ctx context.Context, path string, cfg gate.ABConfig) error
 }
 
 // Result is what the A/B test found.
@@ -77,7 +82,7 @@ func Run(ctx context.Context, req Request) (*Result, error) {
 				}
 			}
 			if n == 0 {
-				note += ": but no usable configuration of it was measured, so nothing was A/B tested"
+				note += ": but this change's version has no usable configuration (it did not load, or every configuration failed: see below), so nothing was A/B tested"
 			}
 		}
 		res.Notes = append(res.Notes, fmt.Sprintf("`%s`: %s", orName(f), note))
@@ -87,11 +92,51 @@ func Run(ctx context.Context, req Request) (*Result, error) {
 		return res, nil
 	}
 	rep, runs, err := gate.Sequential(ctx, res.Configs, req.Metrics, req.Seq, req.Measure)
+	if err != nil && req.Probe != nil && ctx.Err() == nil {
+		// Is it a base version that does not load while this change's does?
+		broken := map[string]bool{}
+		for i, f := range res.Files {
+			for _, c := range res.Configs {
+				if c.New != f.Path || broken[f.Path] {
+					continue
+				}
+				if berr := req.Probe(ctx, c.Old, c); berr != nil && req.Probe(ctx, c.New, c) == nil {
+					broken[f.Path] = true
+					res.Files[i].State, res.Files[i].BaseErr = BaseBroken, firstLine(berr.Error())
+					res.Notes[i] = fmt.Sprintf("`%s`: %s", orName(res.Files[i]), res.Files[i].Note(req.Source.Describe()))
+				}
+			}
+		}
+		if len(broken) == 0 {
+			return nil, err
+		}
+		var kept []gate.ABConfig
+		for _, c := range res.Configs {
+			if !broken[c.New] {
+				kept = append(kept, c)
+			}
+		}
+		res.Configs = kept
+		if len(kept) == 0 {
+			res.Report = &gate.Report{Comparisons: []gate.Comparison{}}
+			return res, nil
+		}
+		rep, runs, err = gate.Sequential(ctx, kept, req.Metrics, req.Seq, req.Measure)
+	}
 	if err != nil {
 		return nil, err
 	}
 	res.Report, res.Runs = rep, runs
 	return res, nil
+}
+
+// firstLine is the first line of s, at most 200 bytes.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
 }
 
 func orName(f ModelFile) string {

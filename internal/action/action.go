@@ -76,6 +76,9 @@ type Deps struct {
 	// MeasureAB runs interleaved A/B rounds (the pull request's A/B against its base); nil
 	// = no A/B test.
 	MeasureAB gate.Measure
+	// Probe says why a model file does not load (nil when it loads): asked when the A/B
+	// test fails, to tell a base version that does not load from a failure; nil = never.
+	Probe func(ctx context.Context, path string, cfg gate.ABConfig) error
 	// NewClient makes the API client (default github.NewClient).
 	NewClient func(token, apiURL string) (*github.Client, error)
 	Now       func() time.Time
@@ -136,10 +139,20 @@ func Run(ctx context.Context, d Deps) (*Result, error) {
 	}
 	if err != nil {
 		j.errorf("perflab: %s", err.Error())
-		return res, err
+		return res, &shownError{msg: j.redact(err.Error()), err: err}
 	}
 	return res, nil
 }
+
+// shownError is an error as the log may show it (no token, no runner path), still
+// unwrapping to the error it says.
+type shownError struct {
+	msg string
+	err error
+}
+
+func (e *shownError) Error() string { return e.msg }
+func (e *shownError) Unwrap() error { return e.err }
 
 // setUp reads the inputs, the event and the workspace, and chooses the mode.
 func (j *job) setUp() (*Result, error) {

@@ -302,7 +302,7 @@ func TestSameNumberEverywhere(t *testing.T) {
 	}
 	for name, out := range map[string]string{
 		"gate markdown": gateMD.String(), "gate text": gateText.String(), "report markdown": reportMD.String(),
-		"comment verdict": verdictMarkdown(grep, "perflab gate: no change", ""), "comment recommendation": recommendations(rep),
+		"comment verdict": verdictMarkdown(grep, "perflab gate: no change", "", ""), "comment recommendation": recommendations(rep),
 	} {
 		if !strings.Contains(out, "12.3 ms") || strings.Contains(out, "12.35") || strings.Contains(out, "12.346") {
 			t.Errorf("%s does not print %g as \"12.3 ms\":\n%s", name, v, out)
@@ -361,7 +361,7 @@ func TestVerdictMarkdown(t *testing.T) {
 		rep.Comparisons = append(rep.Comparisons, gate.Comparison{Key: fmt.Sprintf("m%d|b1|compile=off|t1|i1|cl=false|q=false|cpu", i), Metric: "p95",
 			Verdict: gate.NoChange, Baseline: gate.Estimate{Value: 5, Runs: 1}, Current: gate.Estimate{Value: 5.1, Runs: 1}, Ratio: 1.02, PAdj: 0.5})
 	}
-	md := verdictMarkdown(rep, "perflab gate: regression", "")
+	md := verdictMarkdown(rep, "perflab gate: regression", "", "")
 	for _, want := range []string{
 		"### ❌ perflab gate: regression", "| | configuration | metric | baseline | now | change |",
 		"| ❌ | `mobilenet_v3_small` b4 t2 compile channels_last | p95 | 10.0 ms (×2) | 20.0 ms | **+100.0% (p<0.001)** |",

@@ -99,10 +99,10 @@ func (j *job) compose(limit int, withMarker bool, rs *results, v *verdict, comme
 			secs = append(secs, section{text: fmt.Sprintf("This is the first baseline of %s (%s): there was nothing to compare this %s with.\n\n", untrusted.Code(v.baselineRel), untrusted.Text(v.source), untrusted.Text(j.ev.Name))})
 		} else {
 			secs = append(secs, section{text: "<details><summary>This run compared with the previous baseline (information only: the baseline moves on)</summary>\n\n" +
-				escapeTablePipes(verdictMarkdown(v.gate, "compared with the previous baseline: "+v.gate.Verdict, "")) + "</details>\n\n", optional: true})
+				escapeTablePipes(verdictMarkdown(v.gate, "compared with the previous baseline: "+v.gate.Verdict, "", "")) + "</details>\n\n", optional: true})
 		}
 	case v.gate != nil:
-		secs = append(secs, section{text: escapeTablePipes(verdictMarkdown(v.gate, "perflab gate: "+v.gate.Verdict, atAGlance(rs.rep)))})
+		secs = append(secs, section{text: escapeTablePipes(verdictMarkdown(v.gate, "perflab gate: "+v.gate.Verdict, atAGlance(rs.rep), v.compared))})
 		if v.gate.Baseline == nil {
 			secs = append(secs, section{text: fmt.Sprintf("**Baseline used:** %s: %s.\n\n", untrusted.Code(v.baselineRel), untrusted.Text(v.source))})
 		}
@@ -178,6 +178,6 @@ func (j *job) runURL() string {
 
 // verdictMarkdown is the gate's verdict as the comment and the summary show it (every
 // comparison is in perflab-results/verdict.json).
-func verdictMarkdown(g *gate.Report, heading, glance string) string {
-	return g.CommentMarkdown(gate.CommentOptions{Heading: heading, Glance: glance, Everything: OutDir + "/verdict.json"})
+func verdictMarkdown(g *gate.Report, heading, glance, compared string) string {
+	return g.CommentMarkdown(gate.CommentOptions{Heading: heading, Glance: glance, Compared: compared, Everything: OutDir + "/verdict.json"})
 }

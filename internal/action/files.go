@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/sweep"
+	"github.com/perflab/perflab/internal/untrusted"
 	"github.com/perflab/perflab/internal/workspace"
 	"github.com/perflab/perflab/presets"
 )
@@ -91,6 +93,7 @@ func firstLine(s string) string {
 // preset. src reads the base's files (nil: the base's preset cannot be read; said in v).
 func (j *job) failClosed(ctx context.Context, rs *results, src abgate.Source, v *verdict) {
 	var reasons []string
+	deciding := ""
 	byModel := map[string][]*record.Record{}
 	var models []string
 	for _, r := range rs.recs {
@@ -107,11 +110,14 @@ func (j *job) failClosed(ctx context.Context, rs *results, src abgate.Source, v 
 		for _, r := range byModel[m] {
 			ok = ok || r.OK()
 			if why == "" && r.Error != "" {
-				why = firstLine(r.Error)
+				why = r.Error
 			}
 		}
 		if !ok {
-			reasons = append(reasons, fmt.Sprintf("model file `%s` could not be read or loaded (%s): its speed is unknown", m, why))
+			reasons = append(reasons, fmt.Sprintf("model file `%s` could not be read or loaded (%s): its speed is unknown", m, loadError(why)))
+			if deciding == "" {
+				deciding = fmt.Sprintf("%s does not load: %s", untrusted.Code(m), untrusted.Text(loadError(why)))
+			}
 		}
 	}
 	// The base's preset: what it gates must still be gated.
@@ -162,20 +168,42 @@ func (j *job) failClosed(ctx context.Context, rs *results, src abgate.Source, v 
 		return
 	}
 	for _, r := range reasons {
-		v.notes = append(v.notes, "❌ "+r+".")
 		j.warnf("perflab: %s", strings.ReplaceAll(r, "`", ""))
 	}
 	g := v.gate
+	nothingCompared := g.Verdict == gate.NoBaseline || len(g.Comparisons) == 0
 	g.Verdict = gate.Failed
 	sum := strings.ReplaceAll(strings.Join(reasons, "; "), "`", "")
 	if len(reasons) > 1 {
 		sum = fmt.Sprintf("%d problems: %s", len(reasons), sum)
 	}
-	if g.Summary != "" {
+	if g.Summary != "" && !nothingCompared {
 		sum += "; " + g.Summary
 	}
 	g.Summary = sum
-	g.Notes = append(g.Notes, reasons...)
+	if deciding == "" && len(reasons) > 0 {
+		deciding = untrusted.Text(strings.ReplaceAll(reasons[0], "`", ""))
+	}
+	g.Deciding = deciding
+	for _, r := range reasons {
+		g.Notes = append(g.Notes, "❌ "+r+".")
+	}
+}
+
+var (
+	exitStatus = regexp.MustCompile(`^exit status \d+: `)
+	workerHeld = regexp.MustCompile(` \(worker process held \d+ configurations?\)$`)
+)
+
+// loadError is a failed record's error as the author needs it: without the child's exit
+// status and the sweep's bookkeeping, on one line, at most 300 bytes.
+func loadError(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	s = workerHeld.ReplaceAllString(exitStatus.ReplaceAllString(s, ""), "")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
 }
 
 // runIdentity is what a shard job writes next to its results (FILE + ".run"): the

@@ -80,6 +80,13 @@ func writeFileAll(t *testing.T, p string, b []byte) {
 // request's head, and points the event at both.
 func newHostileRepo(t *testing.T, event string, pr func(h *hostileRepo)) *hostileRepo {
 	t.Helper()
+	return newHostileRepoWith(t, event, nil, pr)
+}
+
+// newHostileRepoWith is newHostileRepo with base, when not nil, changing the base commit's
+// files before it is committed.
+func newHostileRepoWith(t *testing.T, event string, base, pr func(h *hostileRepo)) *hostileRepo {
+	t.Helper()
 	t.Setenv("PERFLAB_HOSTILE_SECRET", envSecret) // in /proc/self/environ
 	linear, err := os.ReadFile(testutil.Fixture(t, "linear.pt"))
 	if err != nil {
@@ -100,6 +107,9 @@ func newHostileRepo(t *testing.T, event string, pr func(h *hostileRepo)) *hostil
 	writeFileAll(t, filepath.Join(ws, "perf", "net.yaml"), []byte(basePreset))
 	writeFileAll(t, filepath.Join(ws, "models", "net.pt"), linear)
 	writeFileAll(t, filepath.Join(ws, "models", "other.pt"), linear)
+	if base != nil {
+		base(h)
+	}
 	git(t, ws, "add", "-A")
 	git(t, ws, "commit", "-q", "-m", "base")
 	h.baseSHA = git(t, ws, "rev-parse", "HEAD")

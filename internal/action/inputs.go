@@ -184,8 +184,8 @@ func ParseInputs(getenv func(string) string) (*Inputs, error) {
 	in.GateConfigsSet = ReadInput(getenv, InGateConfigs) != ""
 	if v := get(InABRounds); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 3 {
-			bad(InABRounds, "%q is not an integer >= 3 (2 rounds leave 1 degree of freedom)", v)
+		if err != nil || n < 3 || n > gate.MaxRoundsPerLook {
+			bad(InABRounds, "%q is not an integer between 3 and %d (2 rounds leave 1 degree of freedom; more rounds per look buy nothing that more looks do not)", v, gate.MaxRoundsPerLook)
 		}
 		in.ABRounds = n
 	}

@@ -115,12 +115,28 @@ func (j *job) writeFile(name string, write func(io.Writer) error) {
 // container sees the workspace at another path).
 func (j *job) rel(p string) string { return j.ws.Rel(p) }
 
-// redact removes the token from s, whatever happens upstream.
+// redact removes the token from s, whatever happens upstream, and the runner's paths:
+// what people read names files as the repository does (the base's copy of a model file
+// as base:models/m.pt).
 func (j *job) redact(s string) string {
-	if j.token == "" {
-		return s
+	if j.token != "" {
+		s = strings.ReplaceAll(s, j.token, "***")
 	}
-	return strings.ReplaceAll(s, j.token, "***")
+	return j.relPaths(s)
+}
+
+// relPaths rewrites absolute paths inside the workspace (its real path, and the path the
+// runner gave) to repository-relative ones.
+func (j *job) relPaths(s string) string {
+	if j.out != "" {
+		s = strings.ReplaceAll(s, filepath.Join(j.out, "base-models")+string(filepath.Separator), "base:")
+	}
+	for _, dir := range []string{j.ws.Dir, j.d.Getenv("GITHUB_WORKSPACE")} {
+		if dir != "" && filepath.IsAbs(dir) && dir != string(filepath.Separator) {
+			s = strings.ReplaceAll(s, strings.TrimRight(dir, string(filepath.Separator))+string(filepath.Separator), "")
+		}
+	}
+	return s
 }
 
 // logf, warnf, noticef and errorf are the Action's only ways to its log: what they say is

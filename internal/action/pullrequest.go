@@ -2,7 +2,10 @@ package action
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/perflab/perflab/internal/abgate"
+	"github.com/perflab/perflab/internal/model"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +27,10 @@ type verdict struct {
 	source      string       // which baseline was used, in words
 	notes       []string     // said in the summary and the comment
 	stored      string       // baseline mode: what happened to the updated baseline
+	// noBaselineAt: no stored baseline exists at this ref (said once the gate knows
+	// whether an A/B test compared anything).
+	noBaselineAt string
+	compared     string // what was compared: base -> head, each model file (pull requests)
 }
 
 // baselinePath is the baseline's path in the repository.
@@ -90,7 +97,7 @@ func (j *job) gatePullRequest(ctx context.Context, rs *results) (*verdict, error
 		Stored: flow.Stored{Records: rs.recs, Root: workspace.RepoRoot(j.ws.Dir), WD: j.ws.Dir,
 			Baseline: base, BaselinePath: path, BaselineSource: v.source, Policy: pol},
 		Report: rs.rep, Source: src, Dir: filepath.Join(j.out, "base-models"),
-		PresetGateConfigs: j.preset.gateConfigs(), Measure: j.d.MeasureAB, Now: j.d.Now,
+		PresetGateConfigs: j.preset.gateConfigs(), Measure: j.d.MeasureAB, Probe: j.d.Probe, Now: j.d.Now,
 	}
 	if src != nil {
 		j.gha.Group("perflab A/B against the base " + textfmt.ShortSHA(j.ev.PR.BaseSHA))
@@ -109,7 +116,79 @@ func (j *job) gatePullRequest(ctx context.Context, rs *results) (*verdict, error
 	}
 	v.gate = res.Report
 	j.failClosed(ctx, rs, src, v)
+	v.compared = j.comparedLine(res, rs)
+	if v.noBaselineAt != "" {
+		// A fact about stored baselines, in words that agree with the table.
+		where := fmt.Sprintf("(%s at the %s)", untrusted.Code(path), untrusted.Text(v.noBaselineAt))
+		store := "A push to the default branch stores one (perf-baseline.yml, with `permissions: contents: write`); if that workflow runs, check its log for \"baseline ... not stored\"."
+		switch {
+		case res.AB != nil && res.AB.Report != nil && len(res.AB.Report.Comparisons) > 0:
+			v.notes = append(v.notes, fmt.Sprintf("No stored baseline exists %s: the A/B test of the changed model files against the base decided; model files unchanged since the base and built-in models were not compared with a stored baseline. %s", where, store))
+		case v.gate.Verdict == gate.Failed:
+			v.notes = append(v.notes, fmt.Sprintf("No stored baseline exists %s: nothing was compared with one. %s", where, store))
+		default:
+			v.notes = append(v.notes, fmt.Sprintf("⚠️ **No baseline was found** %s, and no changed model file was A/B tested, so nothing was compared and this pull request cannot fail on a regression. %s", where, store))
+		}
+	}
 	return v, nil
+}
+
+// comparedLine says what a pull request's gate compared: base -> head, then each model
+// file of the results by its repository path, changed (A/B tested) or not.
+func (j *job) comparedLine(res *flow.AgainstResult, rs *results) string {
+	pr := j.ev.PR
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Compared:** base %s → head %s", untrusted.Code(textfmt.ShortSHA(pr.BaseSHA)), untrusted.Code(textfmt.ShortSHA(pr.HeadSHA)))
+	var parts []string
+	files := map[string]bool{}
+	if res.AB != nil {
+		tested := map[string]bool{}
+		for _, c := range res.AB.Configs {
+			tested[c.Name] = true
+		}
+		for _, f := range res.AB.Files {
+			name := f.Rel
+			if name == "" {
+				name = f.Name
+			}
+			files[f.Name] = true
+			what := f.State
+			switch f.State {
+			case abgate.Changed:
+				what = "changed, A/B tested against the base's version"
+				if !tested[name] {
+					what = "changed, not A/B tested: this change's version has no usable configuration (see below)"
+				}
+			case abgate.Unchanged:
+				what = "unchanged since the base (sha256 equal)"
+			case abgate.New:
+				what = "new (not at the base)"
+			case abgate.BaseBroken:
+				what = "changed: the base's version does not load, this change's does"
+			case abgate.Missing:
+				what = "not in the checkout"
+			case abgate.Outside:
+				what = "outside the repository, not A/B tested"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s", untrusted.Code(name), what))
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range rs.recs {
+		if files[r.Model] || seen[r.Model] {
+			continue
+		}
+		seen[r.Model] = true
+		if _, builtin := model.LookupBuiltin(r.Model); builtin {
+			parts = append(parts, fmt.Sprintf("built-in %s (stored baseline only)", untrusted.Code(r.Model)))
+		} else if res.AB == nil {
+			parts = append(parts, fmt.Sprintf("%s (not A/B tested)", untrusted.Code(r.Model)))
+		}
+	}
+	if len(parts) > 0 {
+		b.WriteString(": " + strings.Join(parts, " · "))
+	}
+	return b.String() + "."
 }
 
 // baseBaseline reads the baseline at the pull request's base through the contents API
@@ -137,7 +216,7 @@ func (j *job) baseBaseline(ctx context.Context, v *verdict) (*baseline.File, err
 			v.source = "contents API at the " + refDesc
 		case github.IsNotFound(err):
 			v.source = fmt.Sprintf("none: %s does not exist at the %s", path, refDesc)
-			v.notes = append(v.notes, fmt.Sprintf("⚠️ **No baseline was found** (%s at the %s), so nothing was compared and this pull request cannot fail on a regression. A push to the default branch stores one (perf-baseline.yml, with `permissions: contents: write`); if that workflow runs, check its log for \"baseline ... not stored\".", untrusted.Code(path), untrusted.Text(refDesc)))
+			v.noBaselineAt = refDesc
 		case github.IsBadToken(err):
 			unreadable = "the github-token was refused (" + err.Error() + "): it is wrong, expired or revoked"
 			fix = badTokenFix

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -114,10 +115,27 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 		Version:   env.Version,
 		Now:       time.Now,
 		MeasureAB: measure,
+		Probe:     flow.ProbeInChildren(2 * time.Minute),
 		Sweep: func(ctx context.Context, req action.SweepRequest) (string, error) {
 			sio := IO{In: opts.IO.In, Out: errOut, ErrOut: errOut}
-			return runSweep(ctx, &SweepOptions{IO: sio, Preset: req.Preset, Quick: req.Quick, Models: req.Models,
-				Iters: req.Iters, Warmup: -1, Out: req.Out, Repeat: 1, Seed: -1, Shard: req.Shard, Progress: "lines", Now: time.Now})
+			// The log shows the results file as the repository knows it, not the runner's path.
+			out := req.Out
+			if wd, err := os.Getwd(); err == nil {
+				if rel, err := filepath.Rel(wd, out); err == nil && filepath.IsLocal(rel) {
+					out = rel
+				}
+			}
+			got, err := runSweep(ctx, &SweepOptions{IO: sio, Preset: req.Preset, Quick: req.Quick, Models: req.Models,
+				Iters: req.Iters, Warmup: -1, Out: out, Repeat: 1, Seed: -1, Shard: req.Shard, Progress: "lines", Now: time.Now})
+			if errors.Is(err, errAllFailed) {
+				// Not the end of the run: the gate fails the check on a model that does not
+				// load, and the comment says why.
+				err = nil
+			}
+			if got == out {
+				got = req.Out
+			}
+			return got, err
 		},
 	})
 	if err != nil {

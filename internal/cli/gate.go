@@ -138,8 +138,8 @@ A missing baseline ("no baseline yet") and an inconclusive verdict exit 0, and s
 	f.IntVar(&opts.Rounds, "rounds", opts.Rounds, "A/B mode: interleaved rounds (each measures OLD and NEW once)")
 	f.IntVar(&opts.Iters, "iters", opts.Iters, "A/B mode: timed iterations per run (p99 needs >= 368)")
 	f.IntVar(&opts.Warmup, "warmup", opts.Warmup, "A/B mode: warm-up iterations per run")
-	f.IntVar(&opts.MaxLooks, "max-looks", opts.MaxLooks, "A/B mode: looks at most (--rounds more rounds each) to confirm a regression or decide an inconclusive first look")
-	f.DurationVar(&opts.Budget, "budget", 0, "A/B mode: wall time for all A/B tests, e.g. 10m (0 = bounded by --max-looks only)")
+	f.IntVar(&opts.MaxLooks, "max-looks", opts.MaxLooks, "A/B mode: looks at most (--rounds more rounds each): sampling goes on while a gated metric is undecided; a regression needs a second look")
+	f.DurationVar(&opts.Budget, "budget", 0, "A/B mode: wall time for all A/B tests, every round included, e.g. 10m (0 = bounded by --max-looks only)")
 	f.StringVar(&opts.Against, "against", "", "with --preset: A/B every model file that differs from its version at this git revision, e.g. origin/main")
 	f.StringVar(&opts.GateConfigs, "gate-configs", opts.GateConfigs, "with --against: configurations A/B tested per changed model: recommended, batch1, all")
 	f.BoolVar(&opts.FailOnInconclusive, "fail-on-inconclusive", false, "exit 1 when the verdict is inconclusive (or nothing was compared)")
@@ -384,8 +384,11 @@ func checkABFlags(opts *GateOptions) error {
 	if opts.Rounds < 3 {
 		return fmt.Errorf("--rounds must be >= 3 (2 rounds leave 1 degree of freedom: nothing short of a huge change is significant), got %d", opts.Rounds)
 	}
-	if opts.MaxLooks < 1 {
-		return fmt.Errorf("--max-looks must be >= 1, got %d", opts.MaxLooks)
+	if opts.Rounds > gate.MaxRoundsPerLook {
+		return fmt.Errorf("--rounds must be <= %d per look (more looks, not longer ones, buy certainty: --max-looks), got %d", gate.MaxRoundsPerLook, opts.Rounds)
+	}
+	if opts.MaxLooks < 1 || opts.MaxLooks > gate.MaxLooksLimit {
+		return fmt.Errorf("--max-looks must be between 1 and %d, got %d", gate.MaxLooksLimit, opts.MaxLooks)
 	}
 	if opts.Budget < 0 {
 		return fmt.Errorf("--budget must be >= 0, got %s", opts.Budget)

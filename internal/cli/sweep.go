@@ -22,6 +22,9 @@ import (
 	"github.com/perflab/perflab/presets"
 )
 
+// errAllFailed: a sweep whose every configuration failed (its records say why).
+var errAllFailed = errors.New("every configuration failed")
+
 // ExitInterrupted is returned when a sweep is stopped with Ctrl-C (128 + SIGINT).
 const ExitInterrupted = 130
 
@@ -253,7 +256,7 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 		return out, &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted: %d configurations recorded in %s; continue with --out %s --resume", res.Done+res.Failed, out, out)}
 	}
 	if res.Done == 0 && res.Failed > 0 {
-		return out, fmt.Errorf("every configuration failed (%d): the reasons are in %s (status \"failed\", field \"error\")", res.Failed, out)
+		return out, fmt.Errorf("%w (%d): the reasons are in %s (status \"failed\", field \"error\")", errAllFailed, res.Failed, out)
 	}
 	return out, nil
 }

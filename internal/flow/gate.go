@@ -50,7 +50,10 @@ type Against struct {
 	// PresetGateConfigs is the preset's gate_configs (see Policy.Selectors).
 	PresetGateConfigs []string
 	Measure           gate.Measure // runs the A/B rounds; nil = no A/B test
-	Now               func() time.Time
+	// Probe says why a model file does not load (nil: it loads); asked when the A/B test
+	// fails, to tell a base version that does not load from a failure (nil = never).
+	Probe func(ctx context.Context, path string, cfg gate.ABConfig) error
+	Now   func() time.Time
 }
 
 // AgainstResult is a gate against a base.
@@ -82,7 +85,7 @@ func GateAgainstBase(ctx context.Context, a Against) (*AgainstResult, error) {
 	}
 	p := a.Policy
 	ab, err := abgate.Run(ctx, abgate.Request{Records: a.Records, Report: rrep, Root: a.Root, Source: a.Source, Dir: a.Dir,
-		Selectors: p.Selectors(a.PresetGateConfigs), Metrics: p.Metrics, Seq: p.Seq(a.Now), Iters: p.Iters, Warmup: p.Warmup, Measure: a.Measure})
+		Selectors: p.Selectors(a.PresetGateConfigs), Metrics: p.Metrics, Seq: p.Seq(a.Now), Iters: p.Iters, Warmup: p.Warmup, Measure: a.Measure, Probe: a.Probe})
 	if err != nil {
 		return nil, err
 	}

@@ -103,3 +103,31 @@ func MeasureInChildren(progress io.Writer, timeout time.Duration) gate.Measure {
 		return a, b, nil
 	}
 }
+
+// ProbeInChildren returns a probe that loads a model file with a configuration's knobs in
+// a `perflab bench` child (one forward call) and returns its one-line error when it does
+// not load (nil when it does). timeout: 0 = none.
+func ProbeInChildren(timeout time.Duration) func(ctx context.Context, path string, cfg gate.ABConfig) error {
+	return func(ctx context.Context, path string, cfg gate.ABConfig) error {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		k := cfg.Knobs
+		k.InteropThreads = max(1, k.InteropThreads)
+		args := append([]string{"bench", "--model", path}, k.Args(knobs.Omit(knobs.FlagModel))...)
+		args = append(args, "--iters", "1", "--warmup", "0", "--preprocess-iters", "0", "--json")
+		ch := sweep.RunChild(ctx, exe, args, timeout)
+		if ch.Err == nil {
+			return nil
+		}
+		msg := strings.TrimSpace(ch.Stderr)
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		if msg == "" {
+			msg = ch.Err.Error()
+		}
+		return errors.New(strings.TrimPrefix(msg, "perflab: "))
+	}
+}

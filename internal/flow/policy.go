@@ -21,7 +21,7 @@ const (
 	DefaultThreshold = "5%" // minimum change that counts
 	DefaultAlpha     = 0.01 // significance level after Holm's correction
 	DefaultRounds    = 6    // A/B: interleaved rounds of the first look
-	DefaultMaxLooks  = 3    // A/B: looks at most (Rounds, 2*Rounds, ...)
+	DefaultMaxLooks  = 6    // A/B: looks at most (Rounds, 2*Rounds, ...): sampling goes on while a metric is undecided
 	DefaultIters     = 400  // A/B: timed iterations per run (p99 needs >= 368)
 	DefaultWarmup    = 20   // A/B: warm-up iterations per run
 	// DefaultActionBudget bounds the wall time of a pull request's A/B tests in the Action

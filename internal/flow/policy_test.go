@@ -37,7 +37,7 @@ func TestPolicyCheck(t *testing.T) {
 
 func TestDefaultPolicyAndSelectors(t *testing.T) {
 	p := DefaultPolicy()
-	if p.Threshold != 0.05 || p.Alpha != 0.01 || !p.FailOnRegression || p.FailOnInconclusive || p.Rounds != 6 || p.MaxLooks != 3 ||
+	if p.Threshold != 0.05 || p.Alpha != 0.01 || !p.FailOnRegression || p.FailOnInconclusive || p.Rounds != 6 || p.MaxLooks != 6 ||
 		p.Iters != 400 || p.Warmup != 20 || p.Budget != 0 || !slices.Equal(p.Metrics, gate.DefaultMetrics) ||
 		DefaultAlphaText != "0.01" || DefaultGateConfigsText != "recommended,batch1" {
 		t.Errorf("defaults: %+v", p)

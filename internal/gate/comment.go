@@ -231,6 +231,9 @@ func (rep *Report) Headline() string {
 		if best.RatioCI == nil {
 			return fmt.Sprintf("%s undecided: %s", name(*best), untrusted.Text(best.Reason))
 		}
+		if strings.Contains(best.Reason, "not confirmed") {
+			return fmt.Sprintf("%s %s at the first look, not confirmed: a regression needs a second look, and none fit", name(*best), best.ChangeText())
+		}
 		s := fmt.Sprintf("%s %s undecided%s reaches beyond ±%s", name(*best), best.ChangeText(), ci(*best), Pct(best.Threshold))
 		if best.RoundsNeeded > best.Rounds {
 			s += fmt.Sprintf("; about %d rounds would decide", best.RoundsNeeded)

@@ -322,6 +322,9 @@ func (rep *Report) finish() {
 	case rep.Inconclusive > 0:
 		rep.Verdict = NotConclusive
 		rep.Summary = fmt.Sprintf("%d of %d comparisons inconclusive, no regression found", rep.Inconclusive, n)
+		if k := rep.unconfirmed(); k > 0 {
+			rep.Summary = fmt.Sprintf("%d of %d comparisons inconclusive: %d beyond the threshold at the first look, not confirmed by a second", rep.Inconclusive, n, k)
+		}
 		if rep.MinDetectable > 0 {
 			rep.Summary += fmt.Sprintf("; the smallest change they could flag is ~%s", Pct(rep.MinDetectable))
 		}
@@ -338,6 +341,17 @@ func (rep *Report) finish() {
 	if k := len(rep.FailedConfigs) - rep.Broken; k > 0 {
 		rep.Summary += fmt.Sprintf(", %d failed configuration(s) not compared", k)
 	}
+}
+
+// unconfirmed counts the comparisons whose regression was seen at a first look only.
+func (rep *Report) unconfirmed() int {
+	k := 0
+	for _, c := range rep.Comparisons {
+		if c.Verdict == Inconclusive && strings.Contains(c.Reason, "not confirmed: a regression needs a second look") {
+			k++
+		}
+	}
+	return k
 }
 
 // roundsNeeded is the largest RoundsNeeded of the inconclusive A/B comparisons (0: none).
