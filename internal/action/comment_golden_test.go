@@ -41,10 +41,10 @@ func TestCommentGolden(t *testing.T) {
 		verdict  string
 		first    string // in the first line
 	}{
-		{name: "pass", pr: changeNet, factor: 1.0, code: 0, verdict: gate.Pass, first: "every gated metric decided"},
+		{name: "pass", pr: changeNet, factor: 1.0, code: 0, verdict: gate.Pass, first: "every gated metric inside its band"},
 		{name: "fail", pr: changeNet, factor: 1.3, code: 1, verdict: gate.Failed, first: "p95 +30"},
 		{name: "broken-head", pr: func(h *hostileRepo) { h.write("models/net.pt", "garbage, not a TorchScript archive") },
-			code: 1, verdict: gate.Failed, first: "`models/net.pt` does not load: load models/net.pt: PytorchStreamReader failed"},
+			code: 1, verdict: gate.Failed, first: "a changed model file does not load"},
 		{name: "broken-base", base: func(h *hostileRepo) { h.write("models/net.pt", "garbage at the base") }, pr: changeNet,
 			code: 0, verdict: gate.NoBaseline},
 		// Both files change, 65 s of budget at 10 s a round: 3 rounds each, a first look
@@ -112,6 +112,9 @@ func TestCommentGolden(t *testing.T) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(body, gate.Marker+"\n"), "\n")
 			if !strings.Contains(first, tt.verdict) || !strings.Contains(first, tt.first) {
 				t.Errorf("first line %q: want %q and %q", first, tt.verdict, tt.first)
+			}
+			if tt.name == "broken-head" && !strings.Contains(body, "**Does not load:** `models/net.pt`: load models/net.pt: PytorchStreamReader failed reading zip archive") {
+				t.Errorf("the comment does not say, under its first line, which file does not load and why:\n%s", body)
 			}
 			for what, s := range map[string]string{"comment": body, "log": h.w.stdout.String(), "summary": h.w.file(filepath.Join(h.w.ws, OutDir, "summary.md"))} {
 				if strings.Contains(s, h.w.ws) || strings.Contains(s, os.TempDir()+"/") {

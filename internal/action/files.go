@@ -116,7 +116,7 @@ func (j *job) failClosed(ctx context.Context, rs *results, src abgate.Source, v 
 		if !ok {
 			reasons = append(reasons, fmt.Sprintf("model file `%s` could not be read or loaded (%s): its speed is unknown", m, loadError(why)))
 			if deciding == "" {
-				deciding = fmt.Sprintf("%s does not load: %s", untrusted.Code(m), untrusted.Text(loadError(why)))
+				deciding = fmt.Sprintf("**Does not load:** %s: %s.", untrusted.Code(m), untrusted.Text(loadError(why)))
 			}
 		}
 	}
@@ -181,8 +181,10 @@ func (j *job) failClosed(ctx context.Context, rs *results, src abgate.Source, v 
 		sum += "; " + g.Summary
 	}
 	g.Summary = sum
+	g.DecidingShort = "a changed model file does not load"
 	if deciding == "" && len(reasons) > 0 {
-		deciding = untrusted.Text(strings.ReplaceAll(reasons[0], "`", ""))
+		deciding = "**Why:** " + untrusted.Text(strings.ReplaceAll(reasons[0], "`", "")) + "."
+		g.DecidingShort = "a gated model file is not measured"
 	}
 	g.Deciding = deciding
 	for _, r := range reasons {

@@ -170,7 +170,7 @@ func (j *job) comparedLine(res *flow.AgainstResult, rs *results) string {
 			case abgate.Outside:
 				what = "outside the repository, not A/B tested"
 			}
-			parts = append(parts, fmt.Sprintf("%s %s", untrusted.Code(name), what))
+			parts = append(parts, fmt.Sprintf("%s %s", pathCode(name), what))
 		}
 	}
 	seen := map[string]bool{}
@@ -180,9 +180,9 @@ func (j *job) comparedLine(res *flow.AgainstResult, rs *results) string {
 		}
 		seen[r.Model] = true
 		if _, builtin := model.LookupBuiltin(r.Model); builtin {
-			parts = append(parts, fmt.Sprintf("built-in %s (stored baseline only)", untrusted.Code(r.Model)))
+			parts = append(parts, fmt.Sprintf("built-in %s (stored baseline only)", pathCode(r.Model)))
 		} else if res.AB == nil {
-			parts = append(parts, fmt.Sprintf("%s (not A/B tested)", untrusted.Code(r.Model)))
+			parts = append(parts, fmt.Sprintf("%s (not A/B tested)", pathCode(r.Model)))
 		}
 	}
 	if len(parts) > 0 {
@@ -235,4 +235,13 @@ func (j *job) baseBaseline(ctx context.Context, v *verdict) (*baseline.File, err
 		v.notes = append(v.notes, fmt.Sprintf("The checkout has a %s, but it comes from this pull request, not from its base: it is not used (a pull request cannot set its own baseline).", untrusted.Code(path)))
 	}
 	return base, nil
+}
+
+// pathCode shows a repository path as code, or as escaped text when it holds an "@" (a
+// code span would keep an @-mention whole; Text breaks it).
+func pathCode(p string) string {
+	if strings.Contains(p, "@") {
+		return untrusted.Text(p)
+	}
+	return untrusted.Code(p)
 }

@@ -38,11 +38,15 @@ func (rep *Report) CommentMarkdown(o CommentOptions) string {
 		o.MaxOther = 60
 	}
 	heading, glance := o.Heading, o.Glance
-	if d := rep.Headline(); d != "" {
-		heading += " — " + d
+	number, about := rep.Headline()
+	if number != "" {
+		heading += " — " + number
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s %s\n\n", Icon(rep.Verdict), heading)
+	if about != "" {
+		b.WriteString(about + "\n\n")
+	}
 	if o.Compared != "" {
 		b.WriteString(o.Compared + "\n\n")
 	}
@@ -89,7 +93,7 @@ func (rep *Report) CommentMarkdown(o CommentOptions) string {
 		}
 		b.WriteString(".\n\n")
 	}
-	fmt.Fprintf(&b, "**Rule:** a regression is a change that is significant (Holm-corrected p < %g) *and* larger than its band (%s); no change means the 95%% CI of the ratio lies inside the band.", rep.Alpha, rep.bandsText())
+	fmt.Fprintf(&b, "**Rule:** a regression is a change that is significant (Holm-corrected one-sided p < %g) *and* larger than its band (%s); no change means the 95%% CI of the ratio lies inside the band.", rep.Alpha, rep.bandsText())
 	if rep.MinDetectable > 0 {
 		fmt.Fprintf(&b, " With this run's noise the smallest change that could be flagged is about %s.", Pct(rep.MinDetectable))
 	}
@@ -182,12 +186,13 @@ func (rep *Report) whyLines(limit int) string {
 	return "**Why, per metric**\n\n" + strings.Join(lines, "\n") + "\n\n"
 }
 
-// Headline is what decided the verdict, in one line: the regression (the largest), the
-// undecided metric that kept it from a pass, or for a pass the metric closest to its band.
-// "" when nothing was compared.
-func (rep *Report) Headline() string {
+// Headline is what decided the verdict, in two parts: the number (for the first line,
+// which never quotes a name a pull request chose) and what it is about (the line under
+// it): the regression (the largest), the undecided metric that kept the verdict from a
+// pass, or for a pass the metric closest to its band. Both "" when nothing was compared.
+func (rep *Report) Headline() (number, about string) {
 	if rep.Deciding != "" {
-		return rep.Deciding
+		return rep.DecidingShort, rep.Deciding
 	}
 	ci := func(c Comparison) string {
 		if c.RatioCI == nil {
@@ -216,9 +221,10 @@ func (rep *Report) Headline() string {
 			}
 		}
 		if best == nil {
-			return ""
+			return "", ""
 		}
-		return fmt.Sprintf("%s %s, beyond ±%s%s", name(*best), best.ChangeText(), Pct(best.Threshold), ci(*best))
+		return fmt.Sprintf("%s %s, beyond ±%s%s", best.Metric, best.ChangeText(), Pct(best.Threshold), ci(*best)),
+			fmt.Sprintf("**Decided by:** %s: %s.", name(*best), untrusted.Text(best.Reason))
 	case NotConclusive:
 		for i, c := range rep.Comparisons {
 			if c.Verdict == Inconclusive && (best == nil || reach(c) > reach(*best)) {
@@ -226,19 +232,20 @@ func (rep *Report) Headline() string {
 			}
 		}
 		if best == nil {
-			return ""
+			return "", ""
 		}
-		if best.RatioCI == nil {
-			return fmt.Sprintf("%s undecided: %s", name(*best), untrusted.Text(best.Reason))
+		about := fmt.Sprintf("**Undecided:** %s: %s.", name(*best), untrusted.Text(best.Reason))
+		switch {
+		case best.RatioCI == nil:
+			return fmt.Sprintf("%s undecided", best.Metric), about
+		case strings.Contains(best.Reason, "not confirmed"):
+			return fmt.Sprintf("%s %s at the first look, not confirmed by a second", best.Metric, best.ChangeText()), about
 		}
-		if strings.Contains(best.Reason, "not confirmed") {
-			return fmt.Sprintf("%s %s at the first look, not confirmed: a regression needs a second look, and none fit", name(*best), best.ChangeText())
-		}
-		s := fmt.Sprintf("%s %s undecided%s reaches beyond ±%s", name(*best), best.ChangeText(), ci(*best), Pct(best.Threshold))
+		s := fmt.Sprintf("%s %s undecided%s reaches beyond ±%s", best.Metric, best.ChangeText(), ci(*best), Pct(best.Threshold))
 		if best.RoundsNeeded > best.Rounds {
 			s += fmt.Sprintf("; about %d rounds would decide", best.RoundsNeeded)
 		}
-		return s
+		return s, about
 	case Pass:
 		for i, c := range rep.Comparisons {
 			if best == nil || reach(c) > reach(*best) {
@@ -246,11 +253,12 @@ func (rep *Report) Headline() string {
 			}
 		}
 		if best == nil {
-			return ""
+			return "", ""
 		}
-		return fmt.Sprintf("every gated metric decided; the closest to its band, %s %s%s, lies inside ±%s", name(*best), best.ChangeText(), ci(*best), Pct(best.Threshold))
+		return fmt.Sprintf("every gated metric inside its band; the closest, %s %s%s, inside ±%s", best.Metric, best.ChangeText(), ci(*best), Pct(best.Threshold)),
+			fmt.Sprintf("**Closest to its band:** %s.", name(*best))
 	}
-	return ""
+	return "", ""
 }
 
 // comparisonTable writes at most limit rows, then says how many were left out.

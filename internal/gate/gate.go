@@ -56,6 +56,8 @@ type Report struct {
 	// Deciding, when set, is what decided the verdict in one line (a model that does not
 	// load); otherwise Headline finds it among the comparisons.
 	Deciding string `json:"deciding,omitempty"`
+	// DecidingShort is Deciding for the first line, quoting no name a pull request chose.
+	DecidingShort string `json:"deciding_short,omitempty"`
 }
 
 // BaselineInfo says which baseline was used.

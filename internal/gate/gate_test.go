@@ -1296,7 +1296,7 @@ func TestMarkdownGolden(t *testing.T) {
 		"### ❌ perflab gate: regression\n\n1 regression(s) in 4 comparisons",
 		"**Baseline:** `baselines/cpu_vision.json` (contents API at base sha abc123) — commits 0123456789, fedcba9876",
 		"fingerprint(s) `25a5ef032987`, `99aa00bb11cc`", "Current fingerprint `25a5ef032987`",
-		"Holm-corrected p < 0.01) *and* larger than 5%",
+		"Holm-corrected one-sided p < 0.01) *and* larger than its band (±5% on p95, throughput)",
 		"| `resnet18\\|b4\\|compile=on\\|t2\\|i1\\|cl=true\\|q=false\\|cpu` | p95 | 17.2 ms (5 runs) | 21.5 ms | +24.6% | [1.180, 1.310] | 0.0016 | ❌ regression |",
 		"| 4.00 ms (5 runs) | 3.10 ms (2 runs) | -22.5% |", "🚀 improvement",
 		"<details><summary>All other comparisons (2)</summary>", "200.0 req/s (5 runs) | 190.2 req/s",
@@ -1327,7 +1327,7 @@ func TestTextGolden(t *testing.T) {
 	for _, w := range []string{
 		"perflab gate: REGRESSION — 1 regression(s) in 4 comparisons",
 		"baseline: baselines/cpu_vision.json (contents API at base sha abc123), commits 0123456789, fedcba9876, 2026-01-02T03:04:05Z .. 2026-01-30T14:30:22Z",
-		"rule: regression = Holm-corrected p < 0.01 and slowdown > 5%; no change = 95% CI of the ratio within the threshold; metrics p95,throughput",
+		"rule: regression = Holm-corrected one-sided p < 0.01 and slowdown beyond the band (±5% on p95, throughput); no change = 95% CI of the ratio within the band",
 		"❌ resnet18|b4|compile=on|t2|i1|cl=true|q=false|cpu p95: p95 +24.6%",
 		"❔ tiny_transformer|b8|compile=off|t2|i1|cl=false|q=false|cpu p95: too few samples",
 		"⚠️ failed, not compared: conv|", "new, no baseline entry: new_model", "in the baseline but not measured: old_model",
@@ -1429,7 +1429,7 @@ func TestThresholdText(t *testing.T) {
 	Decide(cs, opts)
 	var buf bytes.Buffer
 	(&Report{Verdict: Pass, Alpha: 0.01, Threshold: 0.025, Metrics: []string{"p95"}}).Text(&buf)
-	if !strings.Contains(cs[0].Reason, "2.5%") || !strings.Contains(buf.String(), "slowdown > 2.5%") {
+	if !strings.Contains(cs[0].Reason, "2.5%") || !strings.Contains(buf.String(), "slowdown beyond the band (±2.5% on p95)") {
 		t.Errorf("reason %q / rule %q do not say 2.5%%", cs[0].Reason, buf.String())
 	}
 }

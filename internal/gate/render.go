@@ -91,8 +91,8 @@ func (r *Report) Text(w io.Writer) error {
 	if r.MinDetectable > 0 {
 		fmt.Fprintf(w, "sensitivity: smallest change that could be flagged ~%s (median over %s)\n", Pct(r.MinDetectable), r.mdeOver())
 	}
-	fmt.Fprintf(w, "rule: regression = Holm-corrected p < %g and slowdown > %s; no change = 95%% CI of the ratio within the threshold; metrics %s%s\n\n",
-		r.Alpha, Pct(r.Threshold), strings.Join(r.Metrics, ","), r.abRule())
+	fmt.Fprintf(w, "rule: regression = Holm-corrected one-sided p < %g and slowdown beyond the band (%s); no change = 95%% CI of the ratio within the band%s\n\n",
+		r.Alpha, r.bandsText(), r.abRule())
 	if len(r.Comparisons) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "configuration\tmetric\tbaseline\tcurrent\tchange\t95% CI of ratio\tp (Holm)\tverdict")
@@ -145,8 +145,8 @@ func (r *Report) Markdown(w io.Writer) error {
 		fmt.Fprintf(w, "**Baseline:** `%s`%s — commits %s, runs from %s to %s, fingerprint(s) `%s` (%s). Current fingerprint `%s`.\n\n",
 			b.Path, sourceText(b.Source), shortList(b.Commits), b.FirstDate, b.LastDate, strings.Join(b.Fingerprints, "`, `"), b.Env, r.Fingerprint)
 	}
-	fmt.Fprintf(w, "**Rule:** a regression is a change that is significant (Holm-corrected p < %g) *and* larger than %s; no change means the 95%% CI of the ratio rules out a slowdown beyond it. Metrics: %s%s.\n\n",
-		r.Alpha, Pct(r.Threshold), strings.Join(r.Metrics, ", "), r.abRule())
+	fmt.Fprintf(w, "**Rule:** a regression is a change that is significant (Holm-corrected one-sided p < %g) *and* larger than its band (%s); no change means the 95%% CI of the ratio rules out a slowdown beyond it%s.\n\n",
+		r.Alpha, r.bandsText(), r.abRule())
 	if r.MinDetectable > 0 {
 		fmt.Fprintf(w, "**Sensitivity:** with this noise the smallest change that could be flagged is about %s (median over %s).\n\n", Pct(r.MinDetectable), r.mdeOver())
 	}
@@ -254,7 +254,7 @@ func (r *Report) mdeOver() string {
 func (r *Report) abRule() string {
 	for _, c := range r.Comparisons {
 		if c.Rounds > 0 {
-			return "; A/B: interleaved rounds, a regression confirmed by more rounds with alpha spent over the looks"
+			return "; A/B: interleaved rounds, more rounds while a metric is undecided, a regression only when a second look confirms it (alpha spent over the looks)"
 		}
 	}
 	return ""
