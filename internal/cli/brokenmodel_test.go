@@ -79,3 +79,36 @@ func mapValues(m map[string]string) []string {
 	}
 	return out
 }
+
+// TestActionBrokenBaseModel: the pull request fixes a model file whose base version does
+// not load. The A/B round fails, the probe (a real child loading each file) finds the base
+// at fault, and the check does not fail; the comment says the base's version does not load.
+func TestActionBrokenBaseModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs perflab action, sweeps and A/B rounds in child processes")
+	}
+	e := newActionEnv(t, "pull_request", "pull_request.json")
+	api := githubtest.New(t)
+	api.Reply("GET", e2eContents, 404, githubtest.Message("Not Found")).WithQuery("ref", e2eBaseSHA)
+	api.Reply("GET", "/repos/acme/app/contents/models/conv.pt", 200, fileAnswer([]byte("garbage at the base\n"), "c1")).WithQuery("ref", e2eBaseSHA)
+	api.Reply("GET", "/repos/acme/app/contents/perf/tiny.yaml", 404, githubtest.Message("Not Found")).WithQuery("ref", e2eBaseSHA)
+	api.Reply("GET", "/repos/acme/app/issues/7/comments", 200, []map[string]any{})
+	var body string
+	api.Handle("POST", "/repos/acme/app/issues/7/comments", func(r *githubtest.Request) (int, any) {
+		var in map[string]string
+		r.JSON(&in)
+		body = in["body"]
+		return 201, map[string]any{"id": 79, "body": body, "html_url": "https://github.com/acme/app/pull/7#issuecomment-79"}
+	})
+	r := e.run(api)
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0: a pull request that fixes its base's model does not fail\n%v", r.code, r)
+	}
+	if !strings.Contains(body, "`models/conv.pt` changed: the base's version does not load, this change's does") ||
+		!strings.Contains(body, "the base's version does not load (") {
+		t.Errorf("the comment does not say that the base's version does not load:\n%s", body)
+	}
+	if strings.Contains(body, e.ws) || strings.Contains(r.stdout, e.ws) {
+		t.Errorf("a runner path is shown")
+	}
+}

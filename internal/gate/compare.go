@@ -23,8 +23,10 @@
 //   - A/B mode (measured here, interleaved) pairs rounds instead: the log ratio is the
 //     mean over rounds of log(B_r/A_r), its standard error the rounds' spread / sqrt(R)
 //     (at least the within-run one), with R-1 degrees of freedom.
-//   - The p-values (two-sided, Student's t) of all conclusive comparisons are corrected
-//     with Holm's step-down method.
+//   - The p-values (one-sided in the direction of the change, Student's t: only a
+//     regression fails a check, so its false-alarm rate is alpha) of all tested
+//     comparisons are corrected with Holm's step-down method.
+//   - Each metric has a band (Options.Band): the threshold, twice it for p99.
 //   - The verdict has three parts. A regression needs both: corrected p < alpha AND a
 //     slowdown larger than the threshold (latency ratio > 1+threshold; throughput ratio
 //     < 1/(1+threshold)); an improvement is the mirror image. "No change" needs the
