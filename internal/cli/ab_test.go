@@ -178,10 +178,14 @@ func TestActionABAgainstBase(t *testing.T) {
 			if res.code != tc.code || !contains(tc.verdicts, res.outputs["verdict"]) {
 				t.Fatalf("exit %d (want %d), verdict %q (want one of %v)\n%v", res.code, tc.code, res.outputs["verdict"], tc.verdicts, res)
 			}
-			for _, want := range []string{"`models/m.pt`: model file changed", "A/B " + filepath.Join(r.root, "perflab-results", "base-models", "models", "m.pt")} {
+			for _, want := range []string{"`models/m.pt`: model file changed", "A/B models/m.pt (base vs this change)"} {
 				if !strings.Contains(res.summary, want) {
 					t.Errorf("summary lacks %q:\n%s", want, res.summary)
 				}
+			}
+			// Files are named as the repository does, never by the runner's path.
+			if strings.Contains(res.summary, r.root) || strings.Contains(res.stdout, r.root) {
+				t.Errorf("a runner path is shown:\n%s\n%s", res.summary, res.stdout)
 			}
 			if tc.checkout && !strings.Contains(res.summary, "git "+r.base[:10]) {
 				t.Errorf("summary does not say the base came from git:\n%s", res.summary)
