@@ -22,6 +22,9 @@ type OpEvent struct {
 	Thread  uint64    // the OS thread's id as the profiler saw it
 	StartNs int64     // from the first event of the pass
 	DurNs   int64     // total duration (self + nested calls)
+	// Scope: a TorchScript function call or a named scope (ForwardScope, a model's
+	// record_function), not an operator.
+	Scope bool
 }
 
 // ForwardScope is the name of the event that wraps each forward call of a profiled pass.
@@ -78,10 +81,10 @@ func parseEvents(s string) ([]OpEvent, error) {
 	min := int64(-1)
 	for i, r := range recs {
 		f := strings.Split(r, "\x1f")
-		if len(f) != 5 {
-			return nil, fmt.Errorf("profiler event %d: %d fields, want 5", i, len(f))
+		if len(f) != 6 {
+			return nil, fmt.Errorf("profiler event %d: %d fields, want 6", i, len(f))
 		}
-		e := OpEvent{Name: f[0]}
+		e := OpEvent{Name: f[0], Scope: f[5] == "s"}
 		if f[1] != "" {
 			for _, in := range strings.Split(f[1], ";") {
 				var shape []int64

@@ -32,8 +32,14 @@ func TestProfileEvents(t *testing.T) {
 		}
 		switch {
 		case e.Name == ForwardScope:
+			if !e.Scope {
+				t.Errorf("%s is not marked as a scope", e.Name)
+			}
 			scopes = append(scopes, e)
 		case e.Name == "aten::conv2d":
+			if e.Scope {
+				t.Errorf("aten::conv2d is marked as a scope")
+			}
 			convs++
 			if len(e.Shapes) == 0 || len(e.Shapes[0]) != 4 || e.Shapes[0][0] != 2 || e.Shapes[0][1] != 3 {
 				t.Errorf("aten::conv2d shapes %v, want the input [2,3,16,16] first", e.Shapes)
@@ -94,11 +100,11 @@ func TestProfileForwardFails(t *testing.T) {
 }
 
 func TestParseEvents(t *testing.T) {
-	evs, err := parseEvents("aten::add\x1f2,3;2,3;\x1f7\x1f5000\x1f1000\x1eaten::relu\x1f\x1f7\x1f3000\x1f10")
+	evs, err := parseEvents("aten::add\x1f2,3;2,3;\x1f7\x1f5000\x1f1000\x1fo\x1eforward\x1f\x1f7\x1f3000\x1f10\x1fs")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 2 || evs[0].StartNs != 2000 || evs[1].StartNs != 0 || evs[0].Thread != 7 || evs[1].DurNs != 10 {
+	if len(evs) != 2 || evs[0].StartNs != 2000 || evs[1].StartNs != 0 || evs[0].Thread != 7 || evs[1].DurNs != 10 || evs[0].Scope || !evs[1].Scope {
 		t.Fatalf("events %+v", evs)
 	}
 	if got := evs[0].Shapes; len(got) != 3 || len(got[0]) != 2 || got[1][1] != 3 || got[2] != nil {

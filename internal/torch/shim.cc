@@ -740,6 +740,20 @@ class ProfilerOn {
   bool on_ = false;
 };
 
+// is_scope: the event is a TorchScript function call or a named scope (the forward's,
+// or a model's record_function), not an operator.
+bool is_scope(uint8_t scope) {
+  switch (static_cast<at::RecordScope>(scope)) {
+    case at::RecordScope::TORCHSCRIPT_FUNCTION:
+    case at::RecordScope::USER_SCOPE:
+    case at::RecordScope::LITE_INTERPRETER:
+    case at::RecordScope::STATIC_RUNTIME_MODEL:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // field keeps a name free of the separators the event encoding uses.
 std::string field(std::string s) {
   for (char& c : s)
@@ -795,6 +809,8 @@ char* pl_profile(pl_module* m, pl_tensor** inputs, int n_inputs, int forwards, i
     s += std::to_string(event_start_ns(e));
     s += '\x1f';
     s += std::to_string(event_dur_ns(e));
+    s += '\x1f';
+    s += is_scope(e.scope()) ? 's' : 'o';
   }
   *events = dup(s);
   *unit_ns = kProfileUnitNs;
