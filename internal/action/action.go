@@ -76,6 +76,9 @@ type Deps struct {
 	// MeasureAB runs interleaved A/B rounds (the pull request's A/B against its base); nil
 	// = no A/B test.
 	MeasureAB gate.Measure
+	// Explain: profile regressed A/B configurations after the verdict (real child
+	// processes, like MeasureAB's) and say per operator where the time went.
+	Explain bool
 	// NewClient makes the API client (default github.NewClient).
 	NewClient func(token, apiURL string) (*github.Client, error)
 	Now       func() time.Time

@@ -114,6 +114,7 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 		Version:   env.Version,
 		Now:       time.Now,
 		MeasureAB: measure,
+		Explain:   opts.Measure == nil,
 		Sweep: func(ctx context.Context, req action.SweepRequest) (string, error) {
 			sio := IO{In: opts.IO.In, Out: errOut, ErrOut: errOut}
 			return runSweep(ctx, &SweepOptions{IO: sio, Preset: req.Preset, Quick: req.Quick, Models: req.Models,

@@ -51,6 +51,7 @@ type Against struct {
 	PresetGateConfigs []string
 	Measure           gate.Measure // runs the A/B rounds; nil = no A/B test
 	Now               func() time.Time
+	Explain           *Explainer // profiles regressed A/B configurations after the verdict (explain.go); nil = none
 }
 
 // AgainstResult is a gate against a base.
@@ -88,6 +89,9 @@ func GateAgainstBase(ctx context.Context, a Against) (*AgainstResult, error) {
 	}
 	ab.Apply(res.Report)
 	res.AB = ab
+	if a.Explain != nil {
+		a.Explain.Explain(ctx, ab.Configs, res.Report)
+	}
 	return res, nil
 }
 

@@ -53,6 +53,8 @@ type Report struct {
 	// Informational comparisons are shown but do not count in the verdict (stored-baseline
 	// comparisons of a model file unchanged since the base).
 	Informational []Comparison `json:"informational,omitempty"`
+	// Attributions: where the time of regressed A/B comparisons went (attribution.go).
+	Attributions []Attribution `json:"attributions,omitempty"`
 }
 
 // BaselineInfo says which baseline was used.

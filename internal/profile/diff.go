@@ -51,11 +51,13 @@ type Attribution struct {
 // Noise filter and agreement: a row is shown when |change| > SpreadK standard errors of
 // its own rounds and at least MinShareOfForward of the base's profiled forward; the
 // profiled and timed changes agree when their difference is within DisagreeFraction of
-// the larger of the two (and they have the same sign).
+// the larger of the two (and they have the same sign), or within AgreeFloor of the timed
+// base's forward.
 const (
 	SpreadK           = 3.0
 	MinShareOfForward = 0.005
 	DisagreeFraction  = 0.5
+	AgreeFloor        = 0.02
 )
 
 // Diff compares the rounds of base and head (each one Table per profiled pass, the same
@@ -144,7 +146,9 @@ func Diff(base, head []Table, timedBase, timedHead float64) Attribution {
 	if timedBase > 0 && timedHead > 0 {
 		timed := timedHead - timedBase
 		big := math.Max(math.Abs(timed), math.Abs(a.ChangeMs))
-		a.Disagrees = (timed > 0) != (a.ChangeMs > 0) || math.Abs(timed-a.ChangeMs) > DisagreeFraction*big
+		// Changes within AgreeFloor of the base forward agree whatever their signs: both are noise.
+		a.Disagrees = math.Abs(timed-a.ChangeMs) > AgreeFloor*timedBase &&
+			((timed > 0) != (a.ChangeMs > 0) || math.Abs(timed-a.ChangeMs) > DisagreeFraction*big)
 	}
 	return a
 }

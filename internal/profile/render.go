@@ -51,8 +51,8 @@ func WriteTable(w io.Writer, t Table, top int) error {
 		_, err := fmt.Fprintln(w, "  no per-operator events")
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "  self ms\t% of forward\tcalls\t \toperator\tinput shapes\t")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "   self ms\t% of forward\t calls\toperator\tinput shapes")
 	rows := t.Rows
 	if top > 0 && len(rows) > top {
 		rows = rows[:top]
@@ -62,7 +62,7 @@ func WriteTable(w io.Writer, t Table, top int) error {
 		if t.ForwardMs > 0 {
 			share = r.SelfMs / t.ForwardMs
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t \t%s\t%s\t\n", numfmt.Ms(r.SelfMs), pct(share), calls(r.Calls),
+		fmt.Fprintf(tw, "  %8s\t%12s\t%6s\t%s\t%s\n", numfmt.Ms(r.SelfMs), pct(share), calls(r.Calls),
 			untrusted.Printable(r.Op), untrusted.Printable(shortShapes(r.Shapes)))
 	}
 	if err := tw.Flush(); err != nil {
@@ -110,7 +110,7 @@ func (a Attribution) Summary() string {
 func (a Attribution) notes() []string {
 	var out []string
 	out = append(out, fmt.Sprintf("Self time per forward, %d profiled rounds of %s per side, interleaved; a row is shown when its change is beyond %g standard errors of its own rounds and at least %s of the base's forward.",
-		a.Rounds, textfmt.Count(a.Forwards, "forward"), SpreadK, sharePct(MinShareOfForward)))
+		a.Rounds, textfmt.Count(a.Forwards, "forward"), SpreadK, pct(MinShareOfForward)))
 	line := fmt.Sprintf("Profiled forward: base %s ms, head %s ms (%s).", numfmt.Ms(a.BaseMs), numfmt.Ms(a.HeadMs), signedMs(a.ChangeMs))
 	if t := a.TimedChangeMs(); t != 0 {
 		line += fmt.Sprintf(" Timed: base %s ms, head %s ms (%s).", numfmt.Ms(a.TimedBaseMs), numfmt.Ms(a.TimedHeadMs), signedMs(t))
@@ -130,13 +130,13 @@ func (a Attribution) WriteText(w io.Writer, top int) error {
 	}
 	rows, rest := a.top(top)
 	if len(rows) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "  change\tshare\tbase ms\thead ms\t \toperator\tinput shapes\t")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "      change\tshare\t base ms\t head ms\toperator\tinput shapes")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t \t%s\t%s\t\n", signedMs(r.ChangeMs), sharePct(r.Share), baseCell(r), headCell(r),
+			fmt.Fprintf(tw, "  %10s\t%5s\t%8s\t%8s\t%s\t%s\n", signedMs(r.ChangeMs), sharePct(r.Share), baseCell(r), headCell(r),
 				untrusted.Printable(r.Op), untrusted.Printable(shortShapes(r.Shapes)))
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t\t\t \t%s\t\t\n", signedMs(rest.ms), sharePct(rest.share(a.ChangeMs)), rest.label())
+		fmt.Fprintf(tw, "  %10s\t%5s\t%8s\t%8s\t%s\t\n", signedMs(rest.ms), sharePct(rest.share(a.ChangeMs)), "", "", rest.label())
 		if err := tw.Flush(); err != nil {
 			return err
 		}
