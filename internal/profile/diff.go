@@ -117,9 +117,11 @@ func Diff(base, head []Table, timedBase, timedHead float64) Attribution {
 		r := DiffRow{Op: s.op, Shapes: s.shapes, BaseMs: mb, HeadMs: mh, ChangeMs: mh - mb,
 			SpreadMs: math.Sqrt(vb/float64(len(s.base)) + vh/float64(len(s.head))), BaseCalls: s.bCall, HeadCalls: s.hCall}
 		switch {
+		case s.op == Between:
+			r.Kind = KindChanged
 		case s.bCall == 0:
 			r.Kind = KindNew
-		case s.hCall == 0 && s.op != Between:
+		case s.hCall == 0:
 			r.Kind = KindVanished
 		default:
 			r.Kind = KindChanged
