@@ -29,9 +29,18 @@ func (rep *Report) writeAttributions(b *strings.Builder) {
 
 // Markdown is the attribution's collapsed section, headed by its configuration.
 func (a Attribution) Markdown() string {
+	what := "in " + plainLabel(a.Key)
 	if a.Attribution == nil {
-		return "<details><summary>Where the time went in " + untrusted.Code(a.Key) + ": not profiled</summary>\n\n" + untrusted.Text(a.Err) + "\n\n</details>\n"
+		return "<details><summary>" + profile.SummaryText("Where the time went "+what+": not profiled") + "</summary>\n\n" + untrusted.Text(a.Err) + "\n\n</details>\n"
 	}
-	md := a.Attribution.Markdown(a.Traces)
-	return strings.Replace(md, "<summary>Where the time went: ", "<summary>Where the time went in "+untrusted.Code(a.Key)+": ", 1)
+	return a.Attribution.Markdown(what, a.Traces)
+}
+
+// plainLabel is ConfigLabel in plain text: the model's name, batch and threads.
+func plainLabel(key string) string {
+	parts := strings.Split(key, "|")
+	if len(parts) < 4 {
+		return key
+	}
+	return ModelName(parts[0]) + " " + parts[1] + " " + parts[3]
 }

@@ -3,10 +3,12 @@ package profile
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -109,9 +111,9 @@ func TestShapes(t *testing.T) {
 // table makes a round's table: op name -> self ms per forward (calls 1), plus between.
 func table(between float64, ops map[string]float64) Table {
 	t := Table{Forwards: 8, BetweenMs: between}
-	for op, ms := range ops {
-		t.Rows = append(t.Rows, Row{Op: op, Shapes: "[1,8]", Calls: 1, SelfMs: ms})
-		t.OpsMs += ms
+	for _, op := range slices.Sorted(maps.Keys(ops)) { // a fixed order: sums round the same way every run
+		t.Rows = append(t.Rows, Row{Op: op, Shapes: "[1,8]", Calls: 1, SelfMs: ops[op]})
+		t.OpsMs += ops[op]
 	}
 	sortRows(t.Rows)
 	return t
@@ -232,12 +234,12 @@ func TestRenderGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Golden(t, "testdata/attribution.txt.golden", text.Bytes())
-	md := a.Markdown(a.Traces)
+	md := a.Markdown("in models/<b>x</b>@team.pt b1 t1", a.Traces)
 	testutil.Golden(t, "testdata/attribution.md.golden", []byte(md))
 	// Outside code spans the markdown holds no HTML and no mention; no line of either form
 	// starts a workflow command.
 	outside := regexp.MustCompile("`[^`]*`").ReplaceAllString(md, "")
-	for _, bad := range []string{"<img", "@admin"} {
+	for _, bad := range []string{"<img", "@admin", "<b>", "@team"} {
 		if strings.Contains(outside, bad) {
 			t.Errorf("markdown holds %q outside code spans", bad)
 		}

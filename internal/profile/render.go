@@ -2,6 +2,7 @@ package profile
 
 import (
 	"fmt"
+	"html"
 	"io"
 	"math"
 	"strings"
@@ -154,10 +155,15 @@ func (a Attribution) WriteText(w io.Writer, top int) error {
 const MaxCommentRows = 8
 
 // Markdown renders the attribution as a collapsed section for a PR comment (at most
-// MaxCommentRows rows); traces names the trace files in the artifact (repository-relative).
-func (a Attribution) Markdown(traces []string) string {
+// MaxCommentRows rows); what (plain text, e.g. "in model.pt b1 t1", may be "") says what
+// was compared, traces the trace files in the artifact (repository-relative).
+func (a Attribution) Markdown(what string, traces []string) string {
 	var b strings.Builder
-	b.WriteString("<details><summary>Where the time went: " + untrusted.Text(a.Summary()) + "</summary>\n\n")
+	title := "Where the time went"
+	if what != "" {
+		title += " " + what
+	}
+	b.WriteString("<details><summary>" + SummaryText(title+": "+a.Summary()) + "</summary>\n\n")
 	if !a.NoEvents {
 		rows, rest := a.top(MaxCommentRows)
 		if len(rows) > 0 {
@@ -182,6 +188,13 @@ func (a Attribution) Markdown(traces []string) string {
 	}
 	b.WriteString("\n</details>\n")
 	return b.String()
+}
+
+// SummaryText is s for the inside of an HTML element such as <summary>, where GitHub
+// renders no markdown (a backslash escape would show): HTML-escaped, one line, its
+// @-mentions broken by a zero-width joiner.
+func SummaryText(s string) string {
+	return strings.ReplaceAll(html.EscapeString(untrusted.Printable(s)), "@", "@\u200d")
 }
 
 type restRows struct {
