@@ -720,6 +720,9 @@ class ProfilerOn {
     prof_impl::ProfilerConfig cfg(prof_impl::ProfilerState::KINETO, /*report_input_shapes=*/true,
                                   /*profile_memory=*/false, /*with_stack=*/false, /*with_flops=*/false,
                                   /*with_modules=*/false);
+    // A libtorch built with Kineto (Debian's 2.6) must have its trace prepared first
+    // (what torch.profiler does): enabling alone dereferences an unset Kineto profiler.
+    prof::prepareProfiler(cfg, {prof_impl::ActivityType::CPU});
     prof::enableProfiler(cfg, {prof_impl::ActivityType::CPU});
     on_ = true;
   }
