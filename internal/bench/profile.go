@@ -5,6 +5,7 @@ package bench
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 
 	"github.com/perflab/perflab/internal/profile"
@@ -105,7 +106,7 @@ func profilePair(ra, rb *runner, ac AttributionConfig, timedA, timedB float64) (
 		path  string
 		label string
 		p     []profile.Pass
-	}{{ac.BaseTrace, "base " + ra.m.Name, pa}, {ac.HeadTrace, "head " + rb.m.Name, pb}} {
+	}{{ac.BaseTrace, "base " + filepath.Base(ra.m.Name), pa}, {ac.HeadTrace, "head " + filepath.Base(rb.m.Name), pb}} {
 		if t.path == "" {
 			continue
 		}

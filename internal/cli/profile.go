@@ -37,7 +37,7 @@ const ProfileTop = 15
 
 func addProfileFlags(f *pflag.FlagSet, p *Profile) {
 	f.BoolVar(&p.On, "profile", false, "after the timed loop, profile a separate pass: per-operator table (self time per forward, input shapes) in the summary and the record, Chrome trace next to the results")
-	f.IntVar(&p.Forwards, "profile-forwards", bench.DefaultProfileForwards, "forwards of the --profile pass (and of each --explain round: a quarter of it)")
+	f.IntVar(&p.Forwards, "profile-forwards", bench.DefaultProfileForwards, "forwards of the --profile pass (with --explain: per model, over its interleaved rounds)")
 	f.BoolVar(&p.Explain, "explain", false, "with --ab-with: after the timed loop, profile both models in interleaved rounds and say per operator where the time of the change went")
 	f.StringVar(&p.TraceDir, "trace-dir", "", "folder for the Chrome traces of --profile and --explain (default: next to --out, else the working directory)")
 	f.StringVar(&p.ExplainOut, "explain-out", "", "write the --explain attribution as JSON to this file")
@@ -92,7 +92,7 @@ func (p *Profile) attribution(opts *BenchOptions) *bench.AttributionConfig {
 		return nil
 	}
 	ac := bench.DefaultAttribution
-	ac.Forwards = max(1, p.Forwards/4)
+	ac.Forwards = max(1, p.Forwards/ac.Rounds)
 	if len(p.ExplainTraces) == 2 {
 		ac.BaseTrace, ac.HeadTrace = p.ExplainTraces[0], p.ExplainTraces[1]
 	} else {

@@ -37,13 +37,17 @@ type Explainer struct {
 // forward, which the profiled change is checked against, comes from them.
 const ExplainIters = 60
 
+// ExplainForwards are the profiled forwards per side, in bench.DefaultAttribution.Rounds
+// rounds.
+const ExplainForwards = 60
+
 // ExplainArgs are the arguments of the attribution child of cfg.
 func ExplainArgs(cfg gate.ABConfig, out string, traces [2]string) []string {
 	k := cfg.Knobs
 	k.InteropThreads = max(1, k.InteropThreads)
 	args := append([]string{"bench", "--model", cfg.Old, "--ab-with", cfg.New}, k.Args(knobs.Omit(knobs.FlagModel))...)
 	return append(args, "--iters", strconv.Itoa(ExplainIters), "--warmup", strconv.Itoa(max(cfg.Warmup, 5)),
-		"--preprocess-iters", "0", "--json", "--explain", "--explain-out", out, "--explain-traces", traces[0]+","+traces[1])
+		"--preprocess-iters", "0", "--json", "--explain", "--profile-forwards", strconv.Itoa(ExplainForwards), "--explain-out", out, "--explain-traces", traces[0]+","+traces[1])
 }
 
 // RunExplainChild runs this executable with args as a measuring child process.

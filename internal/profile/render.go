@@ -184,7 +184,7 @@ func (a Attribution) Markdown(what string, traces []string) string {
 		for _, t := range traces {
 			names = append(names, untrusted.Code(t))
 		}
-		b.WriteString("\nChrome traces (Perfetto, chrome://tracing) in the uploaded artifact: " + strings.Join(names, ", ") + "\n")
+		b.WriteString("\nChrome traces of both sides (open them in Perfetto or chrome://tracing): " + strings.Join(names, ", ") + "\n")
 	}
 	b.WriteString("\n</details>\n")
 	return b.String()
