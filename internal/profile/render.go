@@ -13,6 +13,9 @@ import (
 	"github.com/perflab/perflab/internal/untrusted"
 )
 
+// MostlyBetween: above this share of the forward outside named operators, a table says so.
+const MostlyBetween = 0.5
+
 // MaxShapes is how many characters of input shapes a rendered row shows (the record and
 // the trace keep them whole).
 const MaxShapes = 60
@@ -48,6 +51,10 @@ func TableHeader(t Table) string {
 // WriteTable writes the top rows of a table for a terminal (top <= 0: all of them).
 func WriteTable(w io.Writer, t Table, top int) error {
 	fmt.Fprintln(w, TableHeader(t))
+	if t.ForwardMs > 0 && t.BetweenMs > MostlyBetween*t.ForwardMs {
+		fmt.Fprintf(w, "  %.0f%% of the forward ran outside operators the profiler names: kernels the TorchScript interpreter runs itself (compile on: prepacked and fused oneDNN kernels) or the interpreter; --compile off names every operator\n",
+			100*t.BetweenMs/t.ForwardMs)
+	}
 	if len(t.Rows) == 0 {
 		_, err := fmt.Fprintln(w, "  no per-operator events")
 		return err
