@@ -298,3 +298,18 @@ func TestTraceParses(t *testing.T) {
 		t.Error("an empty trace passed")
 	}
 }
+
+func TestTableSaysMostlyBetween(t *testing.T) {
+	for _, tc := range []struct {
+		between float64
+		want    bool
+	}{{0.3, false}, {6, true}} {
+		tab := table(tc.between, map[string]float64{"aten::add_": 2})
+		tab.ForwardMs = 2 + tc.between
+		var b bytes.Buffer
+		WriteTable(&b, tab, 0)
+		if got := strings.Contains(b.String(), "outside operators the profiler names"); got != tc.want {
+			t.Errorf("between %g of %g ms: note %v, want %v:\n%s", tc.between, tab.ForwardMs, got, tc.want, b.String())
+		}
+	}
+}
