@@ -52,7 +52,7 @@ func TableHeader(t Table) string {
 func WriteTable(w io.Writer, t Table, top int) error {
 	fmt.Fprintln(w, TableHeader(t))
 	if t.ForwardMs > 0 && t.BetweenMs > MostlyBetween*t.ForwardMs {
-		fmt.Fprintf(w, "  %.0f%% of the forward ran outside operators the profiler names: kernels the TorchScript interpreter runs itself (compile on: prepacked and fused oneDNN kernels) or the interpreter; --compile off names every operator\n",
+		fmt.Fprintf(w, "  %.0f%% of the forward ran outside operators the profiler names: kernels the runtime runs itself (compile on: prepacked and fused oneDNN kernels; inductor: the package's compiled kernels) or the interpreter; --compile off names every operator\n",
 			100*t.BetweenMs/t.ForwardMs)
 	}
 	if len(t.Rows) == 0 {
