@@ -79,6 +79,9 @@ type Deps struct {
 	// Probe says why a model file does not load (nil when it loads): asked when the A/B
 	// test fails, to tell a base version that does not load from a failure; nil = never.
 	Probe func(ctx context.Context, path string, cfg gate.ABConfig) error
+	// Explain: profile regressed A/B configurations after the verdict (real child
+	// processes, like MeasureAB's) and say per operator where the time went.
+	Explain bool
 	// NewClient makes the API client (default github.NewClient).
 	NewClient func(token, apiURL string) (*github.Client, error)
 	Now       func() time.Time

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/perflab/perflab/internal/baseline"
 	"github.com/perflab/perflab/internal/flow"
@@ -98,6 +99,9 @@ func (j *job) gatePullRequest(ctx context.Context, rs *results) (*verdict, error
 			Baseline: base, BaselinePath: path, BaselineSource: v.source, Policy: pol},
 		Report: rs.rep, Source: src, Dir: filepath.Join(j.out, "base-models"),
 		PresetGateConfigs: j.preset.gateConfigs(), Measure: j.d.MeasureAB, Probe: j.d.Probe, Now: j.d.Now,
+	}
+	if j.d.Explain { // "Where the time went" in the comment, the traces in the uploaded results
+		a.Explain = &flow.Explainer{Dir: filepath.Join(j.out, "profiles"), ShowDir: OutDir + "/profiles", Timeout: 10 * time.Minute}
 	}
 	if src != nil {
 		j.gha.Group("perflab A/B against the base " + textfmt.ShortSHA(j.ev.PR.BaseSHA))

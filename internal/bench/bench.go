@@ -23,6 +23,7 @@ import (
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/preprocess"
 	"github.com/perflab/perflab/internal/procknob"
+	"github.com/perflab/perflab/internal/profile"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 	"github.com/perflab/perflab/internal/torch"
@@ -80,6 +81,11 @@ type Config struct {
 	TargetPercentile string // "p50", "p90", "p95" or "p99"; default p95
 	TargetCI         float64
 	MaxSeconds       float64
+	// ProfileForwards > 0: after the timed loop, a separate pass of that many forwards under
+	// libtorch's operator profiler (perflab bench --profile); its table goes into the record
+	// and its Chrome trace to ProfileTrace (when set).
+	ProfileForwards int
+	ProfileTrace    string
 }
 
 // Limits checked before anything runs: each timed iteration keeps its time (8 bytes in
@@ -116,6 +122,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--warmup %d is more than %d", c.Warmup, MaxIters)
 	case c.PreprocessIters > MaxIters:
 		return fmt.Errorf("--preprocess-iters %d is more than %d", c.PreprocessIters, MaxIters)
+	case c.ProfileForwards < 0 || c.ProfileForwards > MaxProfileForwards:
+		return fmt.Errorf("--profile-forwards must be in 1..%d, got %d", MaxProfileForwards, c.ProfileForwards)
 	}
 	// More threads than CPUs measure the scheduler's contention, not the model (and 999
 	// threads on 2 CPUs start ~2000 OS threads).
@@ -186,6 +194,11 @@ func Run(c Config) (*record.Record, error) {
 	if err := r.measure(); err != nil {
 		return nil, err
 	}
+	if c.ProfileForwards > 0 { // after the timed loop, never inside it
+		if err := r.profile(); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.finish(); err != nil {
 		return nil, err
 	}
@@ -197,49 +210,57 @@ func Run(c Config) (*record.Record, error) {
 // so that both see the same machine conditions: the measurement behind `perflab gate
 // --ab`. Adaptive stopping does not apply; each side times c.Iters calls.
 func RunPair(c Config, other string) (a, b *record.Record, err error) {
+	a, b, _, err = RunPairExplained(c, other, nil)
+	return a, b, err
+}
+
+// RunPairExplained is RunPair, then (when ac is not nil) the attribution: interleaved
+// profiled passes of both models after the timed loop, diffed per (operator, shapes)
+// (see profilePair); the timed change it is checked against is the pair's mean forwards.
+func RunPairExplained(c Config, other string, ac *AttributionConfig) (a, b *record.Record, attr *profile.Attribution, err error) {
 	if err := c.Validate(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ma, fileA, err := resolve(c, c.Model)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	mb, fileB, err := resolve(c, other)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := c.AtStart().Check(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := SetOneDNNISA(c.OneDNNISA); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	intra, interop, err := setThreads(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	torch.SetCrashContext(crashContext(c, ma.Name+" and "+mb.Name+" (A/B)", intra))
 	ra, err := newRunner(c, ma, fileA, intra, interop)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer ra.close()
 	rb, err := newRunner(c, mb, fileB, intra, interop)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer rb.close()
 	if err := ra.prepare(fileA); err != nil {
-		return nil, nil, fmt.Errorf("model A (%s): %w", ma.Name, err)
+		return nil, nil, nil, fmt.Errorf("model A (%s): %w", ma.Name, err)
 	}
 	if err := rb.prepare(fileB); err != nil {
-		return nil, nil, fmt.Errorf("model B (%s): %w", mb.Name, err)
+		return nil, nil, nil, fmt.Errorf("model B (%s): %w", mb.Name, err)
 	}
 	if c.Warmup > 0 {
 		if err := ra.module.TimedForwardPair(ra.inputs, rb.module, rb.inputs, make([]int64, c.Warmup), make([]int64, c.Warmup)); err != nil {
-			return nil, nil, fmt.Errorf("warm-up forward of %s and %s (A/B) failed: %s", ma.Name, mb.Name, torchMsg(err))
+			return nil, nil, nil, fmt.Errorf("warm-up forward of %s and %s (A/B) failed: %s", ma.Name, mb.Name, torchMsg(err))
 		}
 	}
 	nsA, nsB := make([]int64, c.Iters), make([]int64, c.Iters)
@@ -251,7 +272,7 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	rb.cpu = ra.cpu
 	debug.SetGCPercent(old)
 	if err != nil {
-		return nil, nil, fmt.Errorf("timed forward of %s and %s (A/B) failed: %s", ma.Name, mb.Name, torchMsg(err))
+		return nil, nil, nil, fmt.Errorf("timed forward of %s and %s (A/B) failed: %s", ma.Name, mb.Name, torchMsg(err))
 	}
 	// Each side's wall time is the sum of its own calls: the loop's wall time holds both.
 	ra.summarise(nsA, sum(nsA), "iters")
@@ -259,10 +280,17 @@ func RunPair(c Config, other string) (a, b *record.Record, err error) {
 	for _, r := range []*runner{ra, rb} {
 		r.rec.Notes = append(r.rec.Notes, "measured interleaved with "+map[*runner]string{ra: mb.Name, rb: ma.Name}[r]+" (A/B, one process)")
 		if err := r.finish(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return ra.rec, rb.rec, nil
+	if ac != nil {
+		at, err := profilePair(ra, rb, *ac, ra.rec.ForwardMsPerBatch, rb.rec.ForwardMsPerBatch)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		attr = &at
+	}
+	return ra.rec, rb.rec, attr, nil
 }
 
 // crashContext says what runs, for a native crash's one line.

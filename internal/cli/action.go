@@ -116,6 +116,7 @@ func RunAction(ctx context.Context, opts *ActionOptions) error {
 		Now:       time.Now,
 		MeasureAB: measure,
 		Probe:     flow.ProbeInChildren(2 * time.Minute),
+		Explain:   opts.Measure == nil,
 		Sweep: func(ctx context.Context, req action.SweepRequest) (string, error) {
 			sio := IO{In: opts.IO.In, Out: errOut, ErrOut: errOut}
 			// The log shows the results file as the repository knows it, not the runner's path.

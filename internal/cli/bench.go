@@ -13,6 +13,7 @@ import (
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/procknob"
+	"github.com/perflab/perflab/internal/profile"
 	"github.com/perflab/perflab/internal/record"
 )
 
@@ -26,6 +27,7 @@ type BenchOptions struct {
 	// ResultFD, when > 0, is the file descriptor the JSON record goes to instead of stdout
 	// (hidden --result-fd: sweep and gate --ab children, whose model may print on stdout).
 	ResultFD int
+	Profile
 }
 
 // NewBenchCmd returns `perflab bench`. runF replaces runBench in tests.
@@ -88,6 +90,7 @@ thread on each).
 	f.StringVar(&opts.Out, "out", "", "append the record to this JSONL file (folders are created)")
 	f.BoolVar(&opts.JSON, "json", false, "print the record as one JSON line on stdout instead of the summary")
 	f.StringVar(&opts.ABWith, "ab-with", "", "A/B: also measure this model (same inputs), alternating forward calls with --model in one process; two records")
+	addProfileFlags(f, &opts.Profile)
 	f.IntVar(&opts.ResultFD, "result-fd", 0, "write the --json record to this file descriptor instead of stdout (for parent processes)")
 	_ = f.MarkHidden("result-fd")
 	_ = cmd.MarkFlagRequired("model")
@@ -109,16 +112,20 @@ func RunBench(opts *BenchOptions) error {
 	if err := procknob.Apply(opts.Config.AtStart()); err != nil {
 		return err
 	}
+	if err := opts.Profile.apply(opts); err != nil {
+		return err
+	}
 	var recs []*record.Record
+	var attr *profile.Attribution
 	if opts.ABWith != "" {
 		if opts.Config.TargetCI > 0 || opts.Config.MaxSeconds > 0 {
 			return fmt.Errorf("--ab-with times --iters calls of each model: drop --target-ci and --max-seconds")
 		}
-		a, b, err := bench.RunPair(opts.Config, opts.ABWith)
+		a, b, at, err := bench.RunPairExplained(opts.Config, opts.ABWith, opts.Profile.attribution(opts))
 		if err != nil {
 			return err
 		}
-		recs = []*record.Record{a, b}
+		recs, attr = []*record.Record{a, b}, at
 	} else {
 		rec, err := bench.Run(opts.Config)
 		if err != nil {
@@ -134,6 +141,9 @@ func RunBench(opts *BenchOptions) error {
 	if len(recs) == 2 && !opts.JSON && recs[0].LatencyP50 > 0 {
 		fmt.Fprintf(opts.IO.Out, "B/A: p50 %.3fx, p95 %.3fx, throughput %.3fx (one process, interleaved calls)\n",
 			recs[1].LatencyP50/recs[0].LatencyP50, recs[1].LatencyP95/recs[0].LatencyP95, recs[1].ThroughputRPS/recs[0].ThroughputRPS)
+	}
+	if attr != nil {
+		return opts.Profile.emitAttribution(opts, attr)
 	}
 	return nil
 }
@@ -162,6 +172,7 @@ func printSummary(opts *BenchOptions, r *record.Record) {
 		}
 		fmt.Fprintf(w, "  outputs vs plain model: %s\n", s)
 	}
+	printProfile(w, r)
 	printRecordTail(w, r, opts.Out)
 }
 

@@ -130,8 +130,13 @@ func TestBenchFlagsParsed(t *testing.T) {
 				"--out", "results/a/runs.jsonl",
 				"--json",
 				"--ab-with", "other.pt",
+				"--profile",
+				"--profile-forwards", "12",
+				"--explain",
+				"--trace-dir", "traces",
 			},
 			want: func(o *BenchOptions) {
+				o.Profile.On, o.Profile.Forwards, o.Profile.Explain, o.Profile.TraceDir = true, 12, true, "traces"
 				c := &o.Config
 				c.Model = "./my model.pt"
 				c.Inputs = []string{"float32[B,3,224,224]", "int64[B,128]:0..8191"}
@@ -182,7 +187,7 @@ func TestBenchFlagsParsed(t *testing.T) {
 			want.Config.Inputs = slices.Clone(defaults.Config.Inputs)
 			want.IO = got.IO
 			tt.want(&want)
-			if !reflect.DeepEqual(got.Config, want.Config) || got.Out != want.Out || got.JSON != want.JSON {
+			if !reflect.DeepEqual(got.Config, want.Config) || got.Out != want.Out || got.JSON != want.JSON || !reflect.DeepEqual(got.Profile, want.Profile) {
 				t.Errorf("bench %q:\n got %+v out=%q json=%v\nwant %+v out=%q json=%v",
 					tt.args, got.Config, got.Out, got.JSON, want.Config, want.Out, want.JSON)
 			}

@@ -59,6 +59,8 @@ type GateOptions struct {
 
 	// Measure runs the A/B rounds (nil = flow.MeasureInChildren, with Timeout).
 	Measure gate.Measure
+
+	Explain ExplainOptions // attribution of regressed A/B configurations (explain.go)
 }
 
 // NewGateCmd returns `perflab gate`. runF replaces RunGate in tests.
@@ -144,6 +146,7 @@ A missing baseline ("no baseline yet") and an inconclusive verdict exit 0, and s
 	f.StringVar(&opts.GateConfigs, "gate-configs", opts.GateConfigs, "with --against: configurations A/B tested per changed model: recommended, batch1, all")
 	f.BoolVar(&opts.FailOnInconclusive, "fail-on-inconclusive", false, "exit 1 when the verdict is inconclusive (or nothing was compared)")
 	f.DurationVar(&opts.Timeout, "timeout", opts.Timeout, "A/B mode: time limit of one round (a hanging model is killed; exit 2)")
+	addExplainFlags(f, &opts.Explain)
 	return cmd
 }
 
@@ -170,6 +173,7 @@ func runGate(ctx context.Context, opts *GateOptions) error {
 		if rep, err = runAB(ctx, opts, pol); err != nil {
 			return err
 		}
+		opts.explainAB(ctx, rep)
 	case opts.Against != "":
 		if rep, err = runAgainst(ctx, opts, pol); err != nil {
 			return err
@@ -204,6 +208,9 @@ func runGate(ctx context.Context, opts *GateOptions) error {
 	}
 	if err := writeVerdict(opts, rep); err != nil {
 		return err
+	}
+	if !opts.JSON {
+		printAttributions(opts.IO.Out, rep)
 	}
 	return pol.Check(rep)
 }
@@ -320,7 +327,7 @@ func runAgainst(ctx context.Context, opts *GateOptions, pol flow.Policy) (*gate.
 	fmt.Fprintf(opts.IO.ErrOut, "A/B against %s (%s)\n", opts.Against, textfmt.ShortSHA(rev))
 	res, err := flow.GateAgainstBase(ctx, flow.Against{
 		Stored: flow.Stored{Records: recs, Root: root, Baseline: base, BaselinePath: opts.Baseline, Policy: pol, AllowEnvMismatch: opts.AllowEnvMismatch},
-		Source: src, Dir: dir, PresetGateConfigs: presetSels, Measure: opts.measure(),
+		Source: src, Dir: dir, PresetGateConfigs: presetSels, Measure: opts.measure(), Explain: opts.explainer(),
 	})
 	if err != nil {
 		return nil, err

@@ -97,6 +97,9 @@ func TestGateFlags(t *testing.T) {
 		"--gate-configs", "all",
 		"--fail-on-inconclusive",
 		"--timeout", "90s",
+		"--explain",
+		"--no-explain",
+		"--explain-dir", "why",
 	}
 	o, err = parseGate(t, every...)
 	if err != nil {
@@ -139,6 +142,7 @@ func TestGateFlags(t *testing.T) {
 		{"GateConfigs", o.GateConfigs, "all"},
 		{"FailOnInconclusive", o.FailOnInconclusive, true},
 		{"Timeout", o.Timeout, 90 * time.Second},
+		{"Explain", o.Explain, ExplainOptions{All: true, Off: true, Dir: "why"}},
 	}
 	for _, c := range checks {
 		g, _ := json.Marshal(c.got)

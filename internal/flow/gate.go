@@ -52,8 +52,9 @@ type Against struct {
 	Measure           gate.Measure // runs the A/B rounds; nil = no A/B test
 	// Probe says why a model file does not load (nil: it loads); asked when the A/B test
 	// fails, to tell a base version that does not load from a failure (nil = never).
-	Probe func(ctx context.Context, path string, cfg gate.ABConfig) error
-	Now   func() time.Time
+	Probe   func(ctx context.Context, path string, cfg gate.ABConfig) error
+	Now     func() time.Time
+	Explain *Explainer // profiles regressed A/B configurations after the verdict (explain.go); nil = none
 }
 
 // AgainstResult is a gate against a base.
@@ -91,6 +92,9 @@ func GateAgainstBase(ctx context.Context, a Against) (*AgainstResult, error) {
 	}
 	ab.Apply(res.Report)
 	res.AB = ab
+	if a.Explain != nil {
+		a.Explain.Explain(ctx, ab.Configs, res.Report)
+	}
 	return res, nil
 }
 

@@ -66,6 +66,7 @@ func (rep *Report) CommentMarkdown(o CommentOptions) string {
 	if len(flagged) > 0 {
 		comparisonTable(&b, flagged, o.MaxFlagged, o.Everything)
 	}
+	rep.writeAttributions(&b)
 	if len(rest) > 0 {
 		what := "comparisons"
 		if len(flagged) > 0 {

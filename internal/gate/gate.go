@@ -58,6 +58,8 @@ type Report struct {
 	Deciding string `json:"deciding,omitempty"`
 	// DecidingShort is Deciding for the first line, quoting no name a pull request chose.
 	DecidingShort string `json:"deciding_short,omitempty"`
+	// Attributions: where the time of regressed A/B comparisons went (attribution.go).
+	Attributions []Attribution `json:"attributions,omitempty"`
 }
 
 // BaselineInfo says which baseline was used.

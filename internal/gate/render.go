@@ -174,6 +174,9 @@ func (r *Report) Markdown(w io.Writer) error {
 		}
 		fmt.Fprintln(w)
 	}
+	for _, a := range r.Attributions {
+		fmt.Fprintln(w, a.Markdown())
+	}
 	if len(rest) > 0 {
 		fmt.Fprintf(w, "<details><summary>All other comparisons (%d)</summary>\n\n", len(rest))
 		table(rest)

@@ -91,6 +91,9 @@ type Record struct {
 	Output      string       `json:"output,omitempty"` // output dtypes and shapes, e.g. "float32[4,1000]"
 	Warnings    []string     `json:"warnings,omitempty"`
 	Notes       []string     `json:"notes,omitempty"`
+	// Profile: perflab bench --profile's per-operator table (a separate pass after the
+	// timed loop); absent otherwise and in older records.
+	Profile *Profile `json:"profile,omitempty"`
 
 	// Load is set on records of perflab load (mode "load") and of its simulation (mode
 	// "simulate"). On those records the seed fields keep their names with a load meaning:

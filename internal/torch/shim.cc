@@ -688,3 +688,136 @@ char* pl_onednn_effective_isa(char** name) {
 void pl_value_free(pl_value* v) { delete v; }
 
 }  // extern "C"
+
+// ---- Profiler (perflab bench --profile, the gate's attribution; declared in profile.h) ----
+// libtorch's own profiler, driven from C++ without Kineto: enableProfiler/disableProfiler
+// around the forwards (torch/csrc/autograd/profiler_kineto.h, the same calls on 1.13 and 2.x).
+// Only the durations' unit differs: microseconds on 1.x, nanoseconds on 2.x.
+#include <torch/csrc/autograd/profiler_kineto.h>
+
+#include "profile.h"
+
+namespace {
+
+namespace prof = torch::autograd::profiler;
+namespace prof_impl = torch::profiler::impl;
+
+#if PL_TORCH_AT_LEAST(2, 0)
+constexpr int kProfileUnitNs = 1;
+int64_t event_start_ns(const prof::KinetoEvent& e) { return static_cast<int64_t>(e.startNs()); }
+int64_t event_dur_ns(const prof::KinetoEvent& e) { return static_cast<int64_t>(e.durationNs()); }
+#else
+constexpr int kProfileUnitNs = 1000;
+int64_t event_start_ns(const prof::KinetoEvent& e) { return static_cast<int64_t>(e.startUs()) * 1000; }
+int64_t event_dur_ns(const prof::KinetoEvent& e) { return static_cast<int64_t>(e.durationUs()) * 1000; }
+#endif
+
+// ProfilerOn enables the profiler on this thread and disables it when it goes out of scope
+// (on an exception too), unless result() already took its events.
+class ProfilerOn {
+ public:
+  ProfilerOn() {
+    prof_impl::ProfilerConfig cfg(prof_impl::ProfilerState::KINETO, /*report_input_shapes=*/true,
+                                  /*profile_memory=*/false, /*with_stack=*/false, /*with_flops=*/false,
+                                  /*with_modules=*/false);
+    // A libtorch built with Kineto (Debian's 2.6) must have its trace prepared first
+    // (what torch.profiler does): enabling alone dereferences an unset Kineto profiler.
+    prof::prepareProfiler(cfg, {prof_impl::ActivityType::CPU});
+    prof::enableProfiler(cfg, {prof_impl::ActivityType::CPU});
+    on_ = true;
+  }
+  std::unique_ptr<prof::ProfilerResult> result() {
+    on_ = false;
+    return prof::disableProfiler();
+  }
+  ~ProfilerOn() {
+    if (on_) {
+      try {
+        prof::disableProfiler();
+      } catch (...) {
+      }
+    }
+  }
+
+ private:
+  bool on_ = false;
+};
+
+// is_scope: the event is a TorchScript function call or a named scope (the forward's,
+// or a model's record_function), not an operator.
+bool is_scope(uint8_t scope) {
+  switch (static_cast<at::RecordScope>(scope)) {
+    case at::RecordScope::TORCHSCRIPT_FUNCTION:
+    case at::RecordScope::USER_SCOPE:
+    case at::RecordScope::LITE_INTERPRETER:
+    case at::RecordScope::STATIC_RUNTIME_MODEL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// field keeps a name free of the separators the event encoding uses.
+std::string field(std::string s) {
+  for (char& c : s)
+    if (c == '\x1e' || c == '\x1f') c = ' ';
+  return s;
+}
+
+}  // namespace
+
+extern "C" {
+
+char* pl_profile(pl_module* m, pl_tensor** inputs, int n_inputs, int forwards, int64_t* ns_each,
+                 char** events, int* unit_ns) {
+  PL_TRY
+  if (forwards <= 0) throw std::invalid_argument("profile needs at least one forward");
+  std::vector<c10::IValue> in = gather(inputs, n_inputs);
+  std::unique_ptr<prof::ProfilerResult> res;
+  {
+    ProfilerOn on;
+    for (int i = 0; i < forwards; i++) {
+      auto t0 = clock_type::now();
+      {
+        RECORD_USER_SCOPE("perflab::forward");
+        auto out = forward(m, in);
+      }
+      ns_each[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0).count();
+    }
+    res = on.result();
+  }
+  std::string s;
+  s.reserve(res->events().size() * 64);
+  bool first = true;
+  for (const auto& e : res->events()) {
+    if (e.deviceType() != c10::DeviceType::CPU) continue;
+    if (!first) s += '\x1e';
+    first = false;
+    s += field(e.name());
+    s += '\x1f';
+    if (e.hasShapes()) {
+      bool first_in = true;
+      for (const auto& shape : e.shapes()) {
+        if (!first_in) s += ';';
+        first_in = false;
+        for (size_t k = 0; k < shape.size(); k++) {
+          if (k) s += ',';
+          s += std::to_string(shape[k]);
+        }
+      }
+    }
+    s += '\x1f';
+    s += std::to_string(e.startThreadId());
+    s += '\x1f';
+    s += std::to_string(event_start_ns(e));
+    s += '\x1f';
+    s += std::to_string(event_dur_ns(e));
+    s += '\x1f';
+    s += is_scope(e.scope()) ? 's' : 'o';
+  }
+  *events = dup(s);
+  *unit_ns = kProfileUnitNs;
+  PL_CATCH
+}
+
+}  // extern "C"

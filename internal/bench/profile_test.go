@@ -1,0 +1,86 @@
+package bench_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/perflab/perflab/internal/bench"
+	"github.com/perflab/perflab/internal/profile"
+	"github.com/perflab/perflab/internal/testutil"
+)
+
+// TestRunProfile: --profile adds a per-operator table to the record (after the timed loop:
+// the timed figures are all there) and writes a Chrome trace that parses.
+func TestRunProfile(t *testing.T) {
+	c := cfg(t, "conv.pt", "float32[B,3,16,16]")
+	c.Compile = bench.CompileOff // compile on runs prepacked kernels the profiler does not name
+	c.ProfileForwards = 6
+	c.ProfileTrace = filepath.Join(t.TempDir(), "conv.trace.json")
+	rec, err := bench.Run(c)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	p := rec.Profile
+	if p == nil || len(p.Ops) == 0 {
+		t.Fatalf("profile %+v, want operator rows", p)
+	}
+	if rec.Iters != c.Iters || len(rec.SamplesMs) != c.Iters {
+		t.Errorf("timed %d iterations, want %d", rec.Iters, c.Iters)
+	}
+	if p.Forwards != 6 || p.Trace != c.ProfileTrace || p.Note != "" {
+		t.Errorf("forwards %d, trace %q, note %q", p.Forwards, p.Trace, p.Note)
+	}
+	conv := false
+	var sum float64
+	for i, o := range p.Ops {
+		sum += o.SelfMs
+		if i > 0 && o.SelfMs > p.Ops[i-1].SelfMs {
+			t.Errorf("rows not sorted by self time at %d", i)
+		}
+		if strings.Contains(o.Op, "conv") && strings.HasPrefix(o.Shapes, "[1,3,16,16]") {
+			conv = true
+		}
+	}
+	if !conv {
+		t.Errorf("no convolution row with the input's shape [1,3,16,16] in %+v", p.Ops)
+	}
+	if d := sum - p.OpsMs; d > 1e-9 || d < -1e-9 || p.OpsMs <= 0 || p.OpsMs+p.BetweenMs > 1.01*p.ForwardMs+0.01 {
+		t.Errorf("rows sum to %g ms, ops_ms %g, between %g, forward %g", sum, p.OpsMs, p.BetweenMs, p.ForwardMs)
+	}
+	if n, err := profile.CheckTrace(c.ProfileTrace); err != nil || n == 0 {
+		t.Errorf("CheckTrace: %d events, %v", n, err)
+	}
+}
+
+// TestRunPairExplained: a model with more layers than its base is slower in the
+// attribution, and the change lands on its matrix multiplications.
+func TestRunPairExplained(t *testing.T) {
+	c := cfg(t, "mlp.pt", "float32[B,64]")
+	dir := t.TempDir()
+	ac := bench.AttributionConfig{Rounds: 4, Forwards: 5, BaseTrace: filepath.Join(dir, "a.json"), HeadTrace: filepath.Join(dir, "b.json")}
+	a, b, at, err := bench.RunPairExplained(c, testutil.Fixture(t, "mlp_slow.pt"), &ac)
+	if err != nil {
+		t.Fatalf("RunPairExplained: %v", err)
+	}
+	if a == nil || b == nil || at == nil {
+		t.Fatal("missing records or attribution")
+	}
+	if at.Rounds != 4 || at.Forwards != 5 || at.ChangeMs <= 0 || at.HeadMs <= at.BaseMs {
+		t.Errorf("attribution %+v: want 4 rounds of 5 forwards and a slower head", at)
+	}
+	if len(at.Rows) == 0 || !strings.Contains(at.Rows[0].Op, "mm") && !strings.Contains(at.Rows[0].Op, "linear") && !strings.Contains(at.Rows[0].Op, "relu") {
+		t.Errorf("top rows %+v, want the extra layers' operators first", at.Rows)
+	}
+	if len(at.Traces) != 2 {
+		t.Errorf("traces %v", at.Traces)
+	}
+	for _, p := range at.Traces {
+		if _, err := profile.CheckTrace(p); err != nil {
+			t.Error(err)
+		}
+	}
+	if b.ForwardMsPerBatch <= 0 || at.TimedHeadMs != b.ForwardMsPerBatch {
+		t.Errorf("timed head %g, record's forward %g", at.TimedHeadMs, b.ForwardMsPerBatch)
+	}
+}
