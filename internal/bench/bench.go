@@ -8,6 +8,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/perflab/perflab/internal/aoticache"
 	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/limitfile"
@@ -295,6 +297,11 @@ func resolve(c Config, name string) (*model.Model, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if c.inductor(m) && m.NeedsCompile() && torch.AOTISupported() {
+		if err := compileProgram(m); err != nil {
+			return nil, "", err
+		}
+	}
 	if c.ChannelsLast && !m.HasImageInput() {
 		return nil, "", fmt.Errorf("--channels-last applies to vision models (a float [B,C,H,W] input); %s takes %s: drop --channels-last", m.Name, specsText(m.Inputs))
 	}
@@ -473,10 +480,40 @@ func resolveInductor(c Config, m *model.Model) (string, error) {
 	if err := m.Package.CheckInputs(m.Inputs); err != nil {
 		return "", err
 	}
+	if err := m.Package.CheckISA(env.CPUFlags()); err != nil {
+		return "", err
+	}
 	if err := m.Package.CheckBatch(c.BatchSize); err != nil {
 		return "", fmt.Errorf("%v (%s)", err, c.batchFlag())
 	}
 	return m.Package.Path, nil
+}
+
+// compileProgram compiles m's torch.export program into an AOTInductor package, or takes
+// it from the compile cache (internal/aoticache), and sets m.Package; a model given as the
+// program takes its inputs from the compiled spec (--input, when given, must match it).
+func compileProgram(m *model.Model) error {
+	dir, err := aoticache.Dir()
+	if err != nil {
+		return err
+	}
+	key, err := aoticache.NewKey(m.Program, torch.Version(), env.CPUISA())
+	if err != nil {
+		return err
+	}
+	res, err := aoticache.Ensure(context.Background(), dir, m.Program, key)
+	if err != nil {
+		return err
+	}
+	m.Package = res.Package
+	if !m.PackageOnly {
+		return nil
+	}
+	if len(m.Inputs) > 0 {
+		return m.Package.CheckInputs(m.Inputs)
+	}
+	m.Inputs, err = m.Package.SpecInputs()
+	return err
 }
 
 // UnsupportedError is a configuration this runtime cannot run (e.g. --compile inductor on

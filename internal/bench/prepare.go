@@ -431,6 +431,7 @@ func (r *runner) prepareInductor(pkg string) error {
 	}
 	r.keep(mod)
 	rec.InductorPackage = pkg
+	rec.CompileCache = r.m.Package.Cache
 	if s := r.m.Package.Spec; s != nil {
 		rec.CompileSeconds, rec.CompileISA = s.CompileSeconds, s.ISA
 	} else {
