@@ -489,6 +489,41 @@ func resolveInductor(c Config, m *model.Model) (string, error) {
 	return m.Package.Path, nil
 }
 
+// AutoInductorNote says why compile auto did not pick inductor for a model that has an
+// AOTInductor package or a torch.export program ("" when it has neither: inductor was
+// never a candidate). Compile auto picks what it can vouch for without measuring: the
+// package when the model is given as one (the only form there is), otherwise on (freeze +
+// optimize_for_inference, kept only when its outputs match) or off; a package runs only
+// when asked (--compile inductor, a sweep), since whether it beats on depends on its
+// kernels and the CPU (Inductor's scalar kernels were 4-8x slower than eager in perflab's
+// measurements: docs/runtimes.md).
+func AutoInductorNote(m *model.Model) string {
+	if m.Package == nil && m.Program == "" {
+		return ""
+	}
+	if !torch.AOTISupported() {
+		return fmt.Sprintf("compile auto: inductor is unsupported by this runtime (libtorch %s; AOTInductor needs 2.6 or later): chose between on and off", torch.Version())
+	}
+	what := "its torch.export program " + filepath.Base(m.Program)
+	if m.Package != nil {
+		what = "its package " + filepath.Base(m.Package.Path)
+		if s := m.Package.Spec; s != nil && s.ISA != "" {
+			what += " (" + s.ISA + " kernels)"
+		}
+	}
+	return "compile auto: chose between on and off; inductor (" + what + ") runs only when asked: --compile inductor or a sweep measures it against on (Inductor's scalar kernels were 4-8x slower than eager on perflab's test machine)"
+}
+
+// UnsupportedByRuntime says why this runtime cannot run a configuration with knobs k at
+// all ("" when it can): compile inductor needs libtorch 2.6 or later. A sweep skips such
+// configurations as unsupported rather than running them to fail.
+func UnsupportedByRuntime(k knobs.Knobs) string {
+	if k.Compile == knobs.CompileInductor && !torch.AOTISupported() {
+		return fmt.Sprintf("compile inductor: unsupported by this runtime (libtorch %s; AOTInductor packages need 2.6 or later)", torch.Version())
+	}
+	return ""
+}
+
 // compileProgram compiles m's torch.export program into an AOTInductor package, or takes
 // it from the compile cache (internal/aoticache), and sets m.Package; a model given as the
 // program takes its inputs from the compiled spec (--input, when given, must match it).

@@ -239,6 +239,11 @@ func (r *runner) prepare(file string) error {
 	if r.c.inductor(r.m) {
 		return r.prepareInductor(file)
 	}
+	if r.c.Compile == CompileAuto {
+		if why := AutoInductorNote(r.m); why != "" {
+			r.rec.Notes = append(r.rec.Notes, why)
+		}
+	}
 	if r.refs == nil {
 		plain, err := r.load(r.m.Path)
 		if err != nil {
