@@ -480,6 +480,9 @@ func resolveInductor(c Config, m *model.Model) (string, error) {
 	if err := m.Package.CheckInputs(m.Inputs); err != nil {
 		return "", err
 	}
+	if err := m.Package.CheckTorch(torch.Version()); err != nil {
+		return "", err
+	}
 	if err := m.Package.CheckISA(env.CPUFlags()); err != nil {
 		return "", err
 	}

@@ -123,6 +123,30 @@ func (p *Package) SpecInputs() ([]InputSpec, error) {
 // PackageAt returns the package at p with its spec (a missing spec leaves Spec nil).
 func PackageAt(p string) (*Package, error) { return packageAt(p) }
 
+// CheckTorch refuses a package compiled by another torch version than libtorch's (its
+// spec's torch_version; none: not checked), in one line: a package loads only in the
+// libtorch that compiled it (AOTInductor's C ABI and kernels change between releases).
+func (p *Package) CheckTorch(libtorch string) error {
+	if p.Spec == nil || p.Spec.TorchVersion == "" || libtorch == "" {
+		return nil
+	}
+	if v := version3(p.Spec.TorchVersion); v != version3(libtorch) {
+		return fmt.Errorf("%s was compiled by torch %s and perflab runs on libtorch %s: a package runs only on the libtorch that compiled it: recompile it with torch %s (or give its torch.export program)",
+			filepath.Base(p.Path), p.Spec.TorchVersion, libtorch, version3(libtorch))
+	}
+	return nil
+}
+
+// version3 is major.minor.patch of a torch version ("2.6.0+debian" -> "2.6.0").
+func version3(v string) string {
+	v, _, _ = strings.Cut(v, "+")
+	parts := strings.SplitN(v, ".", 4)
+	if len(parts) > 3 {
+		parts = parts[:3]
+	}
+	return strings.Join(parts, ".")
+}
+
 // inductorISAFlags are the /proc/cpuinfo flags each of Inductor's vector ISAs
 // (torch._inductor.cpu_vec_isa: str(pick_vec_isa())) compiles kernels with.
 var inductorISAFlags = map[string][]string{

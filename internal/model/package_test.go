@@ -207,3 +207,27 @@ func TestCheckISA(t *testing.T) {
 		}
 	}
 }
+
+// A package runs only on the libtorch that compiled it.
+func TestCheckTorch(t *testing.T) {
+	tests := []struct {
+		spec, libtorch string
+		want           string // "" = accepted
+	}{
+		{"2.6.0+debian", "2.6.0", ""},
+		{"2.6.0", "2.6.0", ""},
+		{"", "2.6.0", ""}, // not recorded: not checked
+		{"2.5.1", "2.6.0", "model.pt2 was compiled by torch 2.5.1 and perflab runs on libtorch 2.6.0: a package runs only on the libtorch that compiled it: recompile it with torch 2.6.0"},
+		{"2.6.1+cpu", "2.6.0", "compiled by torch 2.6.1+cpu"},
+	}
+	for _, tt := range tests {
+		p := &Package{Path: "/x/model.pt2", Spec: &PackageSpec{TorchVersion: tt.spec}}
+		err := p.CheckTorch(tt.libtorch)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s on %s: refused: %v", tt.spec, tt.libtorch, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n")):
+			t.Errorf("%s on %s: got %v, want %q", tt.spec, tt.libtorch, err, tt.want)
+		}
+	}
+}
