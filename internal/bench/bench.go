@@ -505,16 +505,16 @@ func AutoInductorNote(m *model.Model) string {
 		return ""
 	}
 	if !torch.AOTISupported() {
-		return fmt.Sprintf("compile auto: inductor is unsupported by this runtime (libtorch %s; AOTInductor needs 2.6 or later): chose between on and off", torch.Version())
+		return fmt.Sprintf("compile auto: on or off only: inductor is unsupported by this runtime (libtorch %s)", torch.Version())
 	}
-	what := "its torch.export program " + filepath.Base(m.Program)
+	what := "torch.export program " + filepath.Base(m.Program)
 	if m.Package != nil {
-		what = "its package " + filepath.Base(m.Package.Path)
+		what = filepath.Base(m.Package.Path)
 		if s := m.Package.Spec; s != nil && s.ISA != "" {
-			what += " (" + s.ISA + " kernels)"
+			what += ", " + s.ISA + " kernels"
 		}
 	}
-	return "compile auto: chose between on and off; inductor (" + what + ") runs only when asked: --compile inductor or a sweep measures it against on (Inductor's scalar kernels were 4-8x slower than eager on perflab's test machine)"
+	return "compile auto: on or off only: inductor (" + what + ") runs when asked (--compile inductor, a sweep), never unmeasured"
 }
 
 // UnsupportedByRuntime says why this runtime cannot run a configuration with knobs k at

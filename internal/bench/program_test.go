@@ -9,6 +9,7 @@ import (
 
 	"github.com/perflab/perflab/internal/aoticache"
 	"github.com/perflab/perflab/internal/bench"
+	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/testutil"
 	"github.com/perflab/perflab/internal/torch"
@@ -75,5 +76,28 @@ func TestBenchProgram(t *testing.T) {
 	}
 	if len(ents) != 2 || !strings.HasSuffix(names[0]+names[1], ".lock") {
 		t.Errorf("cache holds %v, want one entry and its lock", names)
+	}
+}
+
+// Compile auto says why it did not pick inductor when the model has a package or program,
+// and says nothing when inductor was never a candidate.
+func TestAutoInductorNote(t *testing.T) {
+	pkg := &model.Model{Package: &model.Package{Path: "/x/m.pt2", Spec: &model.PackageSpec{ISA: "scalar"}}}
+	prog := &model.Model{Program: "/x/m.export.pt2"}
+	want := map[*model.Model]string{
+		pkg:  "compile auto: on or off only: inductor (m.pt2, scalar kernels) runs when asked (--compile inductor, a sweep), never unmeasured",
+		prog: "compile auto: on or off only: inductor (torch.export program m.export.pt2) runs when asked (--compile inductor, a sweep), never unmeasured",
+	}
+	if !torch.AOTISupported() {
+		u := "compile auto: on or off only: inductor is unsupported by this runtime (libtorch " + torch.Version() + ")"
+		want[pkg], want[prog] = u, u
+	}
+	for m, w := range want {
+		if got := bench.AutoInductorNote(m); got != w {
+			t.Errorf("got  %q\nwant %q", got, w)
+		}
+	}
+	if got := bench.AutoInductorNote(&model.Model{}); got != "" {
+		t.Errorf("no package: %q", got)
 	}
 }
