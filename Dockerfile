@@ -3,7 +3,8 @@
 # Three stages:
 #   models   Debian's python3-torch exports the built-in models to TorchScript. TorchScript
 #            files do not depend on the CPU architecture, so this stage runs once, on the
-#            build machine's platform, for every target platform.
+#            build machine's platform, for every target platform; on the target platform it
+#            also compiles their AOTInductor packages (.pt2, scalar kernels).
 #   build    Go + libtorch-dev: builds /usr/local/bin/perflab (cgo, for the target platform).
 #   runtime  debian:trixie-slim with the runtime libraries only: libtorch2.6 (and what it
 #            depends on) and OpenBLAS (pthread), no compiler, no Python, no -dev packages.
@@ -19,13 +20,28 @@ ARG BASE_IMAGE=debian:trixie-slim
 
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS models
 ARG DEBIAN_FRONTEND=noninteractive
+ARG BUILDPLATFORM
+ARG TARGETPLATFORM
+# g++, libtorch-dev and python3-setuptools: AOTInductor compiles the packages' C++ kernels
+# (this build stage only: the runtime stage has none of them). No libsleef-dev: the kernels
+# stay scalar, portable to any CPU of the architecture (docs/runtimes.md, "Scalar or
+# vectorised"): a package vectorised for the build machine would be refused on a runner
+# CPU without its ISA.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3-torch python3-torchvision \
+      g++ libtorch-dev python3-setuptools \
  && rm -rf /var/lib/apt/lists/*
 COPY models/export.py /src/models/export.py
 # Built-in models -> /out/share/perflab/models, where an installed binary looks for them
-# (<exe>/../share/perflab/models). /usr/bin/python3: Debian's, the one with torch.
-RUN /usr/bin/python3 /src/models/export.py --out /out/share/perflab/models
+# (<exe>/../share/perflab/models). /usr/bin/python3: Debian's, the one with torch. The
+# AOTInductor packages (<name>.pt2, compile inductor) hold machine code for the build
+# platform: written only when it is the target platform (a cross-built image has none, and
+# says so at build time). The torch.export programs (<name>.export.pt2) are left out: the
+# image cannot compile them (no Python, no compiler at runtime).
+RUN if [ -z "$TARGETPLATFORM" ] || [ "$TARGETPLATFORM" = "$BUILDPLATFORM" ]; then aoti=""; \
+    else echo "note: $TARGETPLATFORM image built on $BUILDPLATFORM: no AOTInductor packages"; aoti="--aoti none"; fi \
+ && /usr/bin/python3 /src/models/export.py --out /out/share/perflab/models $aoti \
+ && rm -f /out/share/perflab/models/*.export.pt2
 
 # Debian trixie's golang (1.24) is too old for go.mod's `go 1.26`: the official Go image,
 # itself Debian trixie, provides the toolchain; libtorch comes from Debian as at runtime.

@@ -17,9 +17,10 @@ Each <name>.pt gets a <name>.json metadata file next to it. Every file is
 written atomically (temp file in the same folder + os.replace).
 
 With torch >= 2.6, the float models (--aoti, default: all but the int8 one) are
-also compiled ahead of time with AOTInductor into <name>.pt2 (torch.export with
-a dynamic batch 1..AOTI_MAX_BATCH, example batch 2, then
-torch._inductor.aoti_compile_and_package), with <name>.pt2.json beside it: the
+also exported with torch.export (a dynamic batch 1..AOTI_MAX_BATCH, example batch
+2) into <name>.export.pt2 (torch.export.save: the program, which perflab can
+compile itself), and compiled ahead of time with AOTInductor into <name>.pt2
+(torch._inductor.aoti_compile_and_package), with <name>.pt2.json beside it: the
 input spec the package was compiled for (the package itself checks nothing),
 its batch range, the vector ISA Inductor compiled for ("scalar" when it found
 none: Debian's torch finds no sleef.h) and the compile time. Older torch skips
@@ -339,17 +340,31 @@ def example_at(example_factory, batch):
     return x.expand(batch, *x.shape[1:]).contiguous() if batch != x.shape[0] else x
 
 
-def export_aoti(name, out_dir):
-    """Writes <name>.pt2 (AOTInductor package, dynamic batch) and <name>.pt2.json."""
-    import time
+def export_program(name, out_dir):
+    """Writes <name>.export.pt2: the torch.export program (dynamic batch 1..AOTI_MAX_BATCH,
+    example batch 2), which perflab compiles with AOTInductor itself (and caches) when a
+    configuration asks for compile inductor and there is no package. Returns it."""
     builder, task, input_spec, example_factory, extra = MODELS[name]
     model = builder()
     # An example batch of 2: a dynamic batch with min=1 fails to export from a batch-1
     # example ("Constraints violated": torch.export specializes size-1 dimensions).
     example = (example_at(example_factory, 2),)
     batch = torch.export.Dim("batch", min=1, max=AOTI_MAX_BATCH)
-    start = time.monotonic()
     program = torch.export.export(model, example, dynamic_shapes=({0: batch},))
+    path = os.path.join(out_dir, name + ".export.pt2")
+    buf = io.BytesIO()
+    torch.export.save(program, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    size = os.path.getsize(path)
+    print("%s %d bytes (%.1f MiB, torch.export program)" % (path, size, size / 2**20))
+    return program
+
+
+def export_aoti(name, out_dir, program):
+    """Writes <name>.pt2 (AOTInductor package of program, dynamic batch) and <name>.pt2.json."""
+    import time
+    builder, task, input_spec, example_factory, extra = MODELS[name]
+    start = time.monotonic()
     pt2_path = os.path.join(out_dir, name + ".pt2")
     directory = os.path.dirname(os.path.abspath(pt2_path))
     fd, tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".pt2", dir=directory)
@@ -420,20 +435,21 @@ def main(argv=None):
               % torch.__version__)
         aoti = []
     missing = aoti_missing() if aoti else []
-    if missing and args.aoti is None:
-        # The default: a system that cannot compile C++ (e.g. an image's model stage with
-        # python3-torch alone) still exports the TorchScript models.
-        print("note: AOTInductor packages (.pt2) skipped: compiling them needs %s"
-              % ", ".join(missing))
-        aoti = []
-    elif missing:
+    if missing and args.aoti is not None:
         sys.stderr.write("error: --aoti: compiling AOTInductor packages needs %s\n" % ", ".join(missing))
         return 1
+    if missing:
+        # The default: a system that cannot compile C++ (e.g. an image's model stage with
+        # python3-torch alone) still exports the TorchScript models and the programs.
+        print("note: AOTInductor packages (.pt2) skipped: compiling them needs %s"
+              % ", ".join(missing))
     for name in aoti:
         try:
-            export_aoti(name, args.out)
+            program = export_program(name, args.out)
+            if not missing:
+                export_aoti(name, args.out, program)
         except Exception as exc:
-            sys.stderr.write("error: compiling %s with AOTInductor failed: %s: %s\n"
+            sys.stderr.write("error: exporting %s with torch.export/AOTInductor failed: %s: %s\n"
                              % (name, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""))
             return 1
     return 0

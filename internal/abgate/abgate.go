@@ -120,6 +120,9 @@ func Files(ctx context.Context, models []string, root string, src Source, dir st
 		if mf.BaseSHA, err = model.SHA256(mf.Base); err != nil {
 			return nil, err
 		}
+		if err := baseSidecars(ctx, src, rel, mf.Base); err != nil {
+			return nil, err
+		}
 		mf.State = Changed
 		if mf.BaseSHA == mf.SHA {
 			mf.State = Unchanged
@@ -127,6 +130,29 @@ func Files(ctx context.Context, models []string, root string, src Source, dir st
 		out = append(out, mf)
 	}
 	return out, nil
+}
+
+// baseSidecars writes beside the base's copy of a .pt2 model what runs it at the base: its
+// input spec (<rel>.json) and its TorchScript twin (<stem>.pt, the eager reference of the
+// inductor outputs), each when the base has one. Other models have none.
+func baseSidecars(ctx context.Context, src Source, rel, base string) error {
+	if !model.IsPackage(rel) {
+		return nil
+	}
+	stem := strings.TrimSuffix(rel, model.PackageExt)
+	for _, side := range [][2]string{{rel + ".json", base + ".json"}, {stem + ".pt", strings.TrimSuffix(base, model.PackageExt) + ".pt"}} {
+		b, err := src.Read(ctx, side[0])
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return fmt.Errorf("read %s at the base (%s): %v", side[0], src.Describe(), err)
+		}
+		if err := os.WriteFile(side[1], b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Selectors of gated configurations.

@@ -236,3 +236,31 @@ func TestGitRefusesOptionShapedRevisions(t *testing.T) {
 		}
 	}
 }
+
+// A pull request changing a .pt2 model is A/B-tested against the base's file: the base's
+// package comes with its input spec and its TorchScript twin, as at the base.
+func TestFilesPackageSidecars(t *testing.T) {
+	base := t.TempDir()
+	head := t.TempDir()
+	for _, d := range []struct{ dir, pkg string }{{base, "base package"}, {head, "head package"}} {
+		os.MkdirAll(filepath.Join(d.dir, "models"), 0o755)
+		os.WriteFile(filepath.Join(d.dir, "models", "m.pt2"), []byte(d.pkg), 0o644)
+		os.WriteFile(filepath.Join(d.dir, "models", "m.pt2.json"), []byte(`{"inputs":["float32[B,3]"],"batch_min":1,"batch_max":8}`), 0o644)
+	}
+	os.WriteFile(filepath.Join(base, "models", "m.pt"), []byte("base twin"), 0o644)
+	out := t.TempDir()
+	files, err := Files(context.Background(), []string{filepath.Join(head, "models", "m.pt2")}, head, Dir{Path: base}, out)
+	if err != nil || len(files) != 1 || files[0].State != Changed {
+		t.Fatalf("Files = %+v, %v", files, err)
+	}
+	for name, want := range map[string]string{
+		"m.pt2":      "base package",
+		"m.pt2.json": `{"inputs":["float32[B,3]"],"batch_min":1,"batch_max":8}`,
+		"m.pt":       "base twin",
+	} {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(files[0].Base), name))
+		if err != nil || string(b) != want {
+			t.Errorf("base %s = %q, %v; want %q", name, b, err, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/perflab/perflab/internal/aoticache"
 	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/limitfile"
@@ -323,6 +325,11 @@ func resolve(c Config, name string) (*model.Model, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if c.inductor(m) && m.NeedsCompile() && torch.AOTISupported() {
+		if err := compileProgram(m); err != nil {
+			return nil, "", err
+		}
+	}
 	if c.ChannelsLast && !m.HasImageInput() {
 		return nil, "", fmt.Errorf("--channels-last applies to vision models (a float [B,C,H,W] input); %s takes %s: drop --channels-last", m.Name, specsText(m.Inputs))
 	}
@@ -501,10 +508,78 @@ func resolveInductor(c Config, m *model.Model) (string, error) {
 	if err := m.Package.CheckInputs(m.Inputs); err != nil {
 		return "", err
 	}
+	if err := m.Package.CheckTorch(torch.Version()); err != nil {
+		return "", err
+	}
+	if err := m.Package.CheckISA(env.CPUFlags()); err != nil {
+		return "", err
+	}
 	if err := m.Package.CheckBatch(c.BatchSize); err != nil {
 		return "", fmt.Errorf("%v (%s)", err, c.batchFlag())
 	}
 	return m.Package.Path, nil
+}
+
+// AutoInductorNote says why compile auto did not pick inductor for a model that has an
+// AOTInductor package or a torch.export program ("" when it has neither: inductor was
+// never a candidate). Compile auto picks what it can vouch for without measuring: the
+// package when the model is given as one (the only form there is), otherwise on (freeze +
+// optimize_for_inference, kept only when its outputs match) or off; a package runs only
+// when asked (--compile inductor, a sweep), since whether it beats on depends on its
+// kernels and the CPU (Inductor's scalar kernels were 4-8x slower than eager in perflab's
+// measurements: docs/runtimes.md).
+func AutoInductorNote(m *model.Model) string {
+	if m.Package == nil && m.Program == "" {
+		return ""
+	}
+	if !torch.AOTISupported() {
+		return fmt.Sprintf("compile auto: on or off only: inductor is unsupported by this runtime (libtorch %s)", torch.Version())
+	}
+	what := "torch.export program " + filepath.Base(m.Program)
+	if m.Package != nil {
+		what = filepath.Base(m.Package.Path)
+		if s := m.Package.Spec; s != nil && s.ISA != "" {
+			what += ", " + s.ISA + " kernels"
+		}
+	}
+	return "compile auto: on or off only: inductor (" + what + ") runs when asked (--compile inductor, a sweep), never unmeasured"
+}
+
+// UnsupportedByRuntime says why this runtime cannot run a configuration with knobs k at
+// all ("" when it can): compile inductor needs libtorch 2.6 or later. A sweep skips such
+// configurations as unsupported rather than running them to fail.
+func UnsupportedByRuntime(k knobs.Knobs) string {
+	if k.Compile == knobs.CompileInductor && !torch.AOTISupported() {
+		return fmt.Sprintf("compile inductor: unsupported by this runtime (libtorch %s; AOTInductor packages need 2.6 or later)", torch.Version())
+	}
+	return ""
+}
+
+// compileProgram compiles m's torch.export program into an AOTInductor package, or takes
+// it from the compile cache (internal/aoticache), and sets m.Package; a model given as the
+// program takes its inputs from the compiled spec (--input, when given, must match it).
+func compileProgram(m *model.Model) error {
+	dir, err := aoticache.Dir()
+	if err != nil {
+		return err
+	}
+	key, err := aoticache.NewKey(m.Program, torch.Version(), env.CPUISA())
+	if err != nil {
+		return err
+	}
+	res, err := aoticache.Ensure(context.Background(), dir, m.Program, key)
+	if err != nil {
+		return err
+	}
+	m.Package = res.Package
+	if !m.PackageOnly {
+		return nil
+	}
+	if len(m.Inputs) > 0 {
+		return m.Package.CheckInputs(m.Inputs)
+	}
+	m.Inputs, err = m.Package.SpecInputs()
+	return err
 }
 
 // UnsupportedError is a configuration this runtime cannot run (e.g. --compile inductor on

@@ -136,6 +136,8 @@ func TestBenchInductorRefused(t *testing.T) {
 		{"wrong dtype", "", func(c *bench.Config) { c.Inputs = []string{"float64[B,3,224,224]"} }, "asked float64[B,3,224,224]", true},
 		{"compile on", "", func(c *bench.Config) { c.Compile = bench.CompileOn }, "model.pt2 is an AOTInductor package: it runs as --compile inductor (or auto); --compile on needs its TorchScript twin", true},
 		{"channels_last", "", func(c *bench.Config) { c.ChannelsLast = true }, "--compile inductor runs the package as compiled: drop --channels-last", false},
+		{"wrong libtorch", `{"inputs":["float32[B,3,224,224]"],"batch_min":1,"batch_max":64,"torch_version":"2.5.1"}`, func(c *bench.Config) {},
+			"model.pt2 was compiled by torch 2.5.1 and perflab runs on libtorch " + torch.Version() + ": a package runs only on the libtorch that compiled it", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -239,6 +239,11 @@ func (r *runner) prepare(file string) error {
 	if r.c.inductor(r.m) {
 		return r.prepareInductor(file)
 	}
+	if r.c.Compile == CompileAuto {
+		if why := AutoInductorNote(r.m); why != "" {
+			r.rec.Notes = append(r.rec.Notes, why)
+		}
+	}
 	if r.refs == nil {
 		plain, err := r.load(r.m.Path)
 		if err != nil {
@@ -431,6 +436,7 @@ func (r *runner) prepareInductor(pkg string) error {
 	}
 	r.keep(mod)
 	rec.InductorPackage = pkg
+	rec.CompileCache = r.m.Package.Cache
 	if s := r.m.Package.Spec; s != nil {
 		rec.CompileSeconds, rec.CompileISA = s.CompileSeconds, s.ISA
 	} else {

@@ -157,7 +157,14 @@ func printSummary(opts *BenchOptions, r *record.Record) {
 		if isa == "" {
 			isa = "unknown"
 		}
-		fmt.Fprintf(w, "  inductor    package %s, %s kernels, compiled in %.1f s\n", record.Printable(r.InductorPackage), isa, r.CompileSeconds)
+		cache := ""
+		switch r.CompileCache {
+		case "hit":
+			cache = " (compile cache hit: compiled by an earlier run)"
+		case "miss":
+			cache = " (compiled now from the torch.export program, cached)"
+		}
+		fmt.Fprintf(w, "  inductor    package %s, %s kernels, compiled in %.1f s%s\n", record.Printable(r.InductorPackage), isa, r.CompileSeconds, cache)
 	}
 	printLatencies(w, r, "iterations")
 	fmt.Fprintf(w, "  throughput  %9.1f req/s   forward %.3f ms/batch   %d iters, IQR/median %.1f%%\n",

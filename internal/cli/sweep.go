@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/perflab/perflab/internal/bench"
 	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/procknob"
 	"github.com/perflab/perflab/internal/record"
@@ -166,7 +167,7 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 		seed = uint64(opts.Now().UnixNano())
 	}
 	plan, err := p.MakePlan(sweep.PlanOptions{Models: opts.Models, Repeat: opts.Repeat, Seed: seed,
-		CPUsAvailable: env.CPUsAvailable(), CPUISA: env.CPUISA(), CheckKnobs: procknob.Knobs.Validate, Shard: shard, Shards: shards})
+		CPUsAvailable: env.CPUsAvailable(), CPUISA: env.CPUISA(), CheckKnobs: procknob.Knobs.Validate, Unsupported: bench.UnsupportedByRuntime, Shard: shard, Shards: shards})
 	if err != nil {
 		return "", err
 	}

@@ -17,10 +17,14 @@ import (
 // Compile modes (--compile): whether torch::jit::freeze + optimize_for_inference is applied,
 // or (inductor) the model's AOTInductor package (.pt2) runs instead of its TorchScript file.
 const (
-	CompileAuto     = "auto" // optimize unless it fails or changes the outputs
-	CompileOn       = "on"   // optimize; failure is an error
+	// auto: optimize unless it fails or changes the outputs; a .pt2 given as the model (a
+	// package or a torch.export program) runs as inductor. It picks only what it can vouch
+	// for without measuring, says why it did not pick inductor, and leaves comparing the
+	// package with on to --compile inductor or a sweep.
+	CompileAuto     = "auto"
+	CompileOn       = "on" // optimize; failure is an error
 	CompileOff      = "off"
-	CompileInductor = "inductor" // run the AOTInductor package: libtorch 2.6 or later
+	CompileInductor = "inductor" // run the AOTInductor package (compiled from a torch.export program if need be): libtorch 2.6 or later
 )
 
 // CompileModes are the values of --compile.

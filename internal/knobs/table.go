@@ -124,7 +124,7 @@ var Table = []Knob{
 			return nil
 		},
 		field: func(k *Knobs) any { return &k.BatchSize }},
-	{Name: "compile_requested", Flag: FlagCompile, Kind: String, Scope: PerConfig, Usage: "freeze + optimize_for_inference: auto, on or off; inductor: the model's AOTInductor package (.pt2, libtorch 2.6+)",
+	{Name: "compile_requested", Flag: FlagCompile, Kind: String, Scope: PerConfig, Usage: "freeze + optimize_for_inference: auto, on or off; inductor: the model's AOTInductor package (.pt2, libtorch 2.6+; a torch.export program is compiled and cached); auto runs a .pt2 model as inductor, else on when its outputs match",
 		Preset: "compile", Axis: true, GridRank: 3, GridDefault: []string{CompileAuto}, Check: CheckCompile, Want: "auto, on, off or inductor",
 		ArgAlways: true, KeyPrefix: "compile=",
 		Validate: func(k *Knobs) error { return CheckCompile(k.Compile) },

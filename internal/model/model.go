@@ -98,7 +98,15 @@ type Model struct {
 	// twin (same stem, .pt), "" when there is none (outputs cannot be checked).
 	Package     *Package
 	PackageOnly bool
+
+	// Program is the model's torch.export program (torch.export.save, a .pt2 told from a
+	// package by its contents) when it has no package: --compile inductor compiles it with
+	// AOTInductor (internal/aoticache) into Package. With PackageOnly, --model named it.
+	Program string
 }
+
+// NeedsCompile says whether m's inductor configuration has to compile a program first.
+func (m *Model) NeedsCompile() bool { return m.Package == nil && m.Program != "" }
 
 // Resolve turns --model and --input values into a Model. A built-in name takes no
 // --input (unless they match its own); anything else is a path to a TorchScript file and
@@ -125,16 +133,25 @@ func Resolve(nameOrPath string, inputs []string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	pkg, err := findPackage(nameOrPath)
+	pkg, prog, err := findPackage(nameOrPath)
 	if err != nil {
 		return nil, err
 	}
-	return &Model{Name: nameOrPath, Path: nameOrPath, Task: Custom, Inputs: specs, Package: pkg}, nil
+	return &Model{Name: nameOrPath, Path: nameOrPath, Task: Custom, Inputs: specs, Package: pkg, Program: prog}, nil
 }
 
 // resolvePackage resolves --model model.pt2: its inputs come from its spec (--input, when
 // given, must match it; without a spec they are taken as given, unchecked).
 func resolvePackage(path string, inputs []string) (*Model, error) {
+	if PT2Kind(path) == KindProgram {
+		// A torch.export program: its inputs are known once it is compiled (the compile
+		// writes the spec); --input, when given, is checked against that spec then.
+		given, err := parseInputs(inputs)
+		if err != nil {
+			return nil, err
+		}
+		return &Model{Name: path, Path: twinOf(path), Task: Custom, Program: path, PackageOnly: true, Inputs: given}, nil
+	}
 	pkg, err := packageAt(path)
 	if err != nil {
 		return nil, err
@@ -186,7 +203,7 @@ func resolveBuiltin(b Builtin, inputs []string) (*Model, error) {
 			if b.Int8File != "" {
 				m.Int8Path = filepath.Join(dir, b.Int8File)
 			}
-			if m.Package, err = findPackage(p); err != nil {
+			if m.Package, m.Program, err = findPackage(p); err != nil {
 				return nil, err
 			}
 			return m, nil

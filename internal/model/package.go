@@ -1,6 +1,7 @@
 package model
 
 import (
+	"archive/zip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,8 +19,35 @@ import (
 // in <package>.json (PackageSpec, written by models/export.py), and refuses a
 // configuration outside it before anything runs (CheckBatch, CheckInputs).
 
-// PackageExt is the file extension of AOTInductor packages.
+// PackageExt is the file extension of AOTInductor packages and of torch.export programs.
 const PackageExt = ".pt2"
+
+// The two kinds of .pt2 file, told apart by their contents (PT2Kind).
+const (
+	KindPackage = "aoti"   // an AOTInductor package: data/aotinductor/<model>/*.so
+	KindProgram = "export" // a torch.export program (torch.export.save): serialized_exported_program.json
+)
+
+// PT2Kind tells a torch.export program from an AOTInductor package by the zip entries of
+// path. A file that is not a readable zip archive is taken as a package: loading it then
+// fails with the loader's one-line error (truncated, not an archive).
+func PT2Kind(path string) string {
+	z, err := zip.OpenReader(path)
+	if err != nil {
+		return KindPackage
+	}
+	defer z.Close()
+	for _, f := range z.File {
+		name := f.Name
+		if name == "serialized_exported_program.json" || strings.HasSuffix(name, "/serialized_exported_program.json") {
+			return KindProgram
+		}
+		if strings.HasPrefix(name, "data/aotinductor/") || strings.Contains(name, "/data/aotinductor/") {
+			return KindPackage
+		}
+	}
+	return KindPackage
+}
 
 // PackageSpec is what a package was compiled for: <package>.json beside it.
 type PackageSpec struct {
@@ -75,9 +103,84 @@ func ReadPackageSpec(pkg string) (*PackageSpec, error) {
 }
 
 // Package is a model's AOTInductor package and its spec (nil when there is no spec).
+// Cache says where it came from when perflab compiled it from a torch.export program:
+// "hit" (an earlier compile was reused) or "miss" (compiled by this run); "" for a package
+// given as such.
 type Package struct {
-	Path string
-	Spec *PackageSpec
+	Path  string
+	Spec  *PackageSpec
+	Cache string
+}
+
+// SpecInputs are the inputs the package was compiled for (nil without a spec).
+func (p *Package) SpecInputs() ([]InputSpec, error) {
+	if p.Spec == nil {
+		return nil, nil
+	}
+	return parseInputs(p.Spec.Inputs)
+}
+
+// PackageAt returns the package at p with its spec (a missing spec leaves Spec nil).
+func PackageAt(p string) (*Package, error) { return packageAt(p) }
+
+// CheckTorch refuses a package compiled by another torch version than libtorch's (its
+// spec's torch_version; none: not checked), in one line: a package loads only in the
+// libtorch that compiled it (AOTInductor's C ABI and kernels change between releases).
+func (p *Package) CheckTorch(libtorch string) error {
+	if p.Spec == nil || p.Spec.TorchVersion == "" || libtorch == "" {
+		return nil
+	}
+	if v := version3(p.Spec.TorchVersion); v != version3(libtorch) {
+		return fmt.Errorf("%s was compiled by torch %s and perflab runs on libtorch %s: a package runs only on the libtorch that compiled it: recompile it with torch %s (or give its torch.export program)",
+			filepath.Base(p.Path), p.Spec.TorchVersion, libtorch, version3(libtorch))
+	}
+	return nil
+}
+
+// version3 is major.minor.patch of a torch version ("2.6.0+debian" -> "2.6.0").
+func version3(v string) string {
+	v, _, _ = strings.Cut(v, "+")
+	parts := strings.SplitN(v, ".", 4)
+	if len(parts) > 3 {
+		parts = parts[:3]
+	}
+	return strings.Join(parts, ".")
+}
+
+// inductorISAFlags are the /proc/cpuinfo flags each of Inductor's vector ISAs
+// (torch._inductor.cpu_vec_isa: str(pick_vec_isa())) compiles kernels with.
+var inductorISAFlags = map[string][]string{
+	"avx2":   {"avx2", "fma"},
+	"avx512": {"avx512f", "avx512dq", "avx512vl", "avx512bw", "fma"},
+	"amx":    {"avx512f", "avx512dq", "avx512vl", "avx512bw", "fma", "amx_tile", "amx_bf16"},
+}
+
+// CheckISA refuses a package whose kernels were vectorised for an ISA this CPU lacks (cpu
+// flags: env.CPUFlags; nil = unknown CPU, not checked), in one line. "scalar" kernels run
+// anywhere; an ISA perflab does not know is not checked.
+func (p *Package) CheckISA(cpu []string) error {
+	if p.Spec == nil || len(cpu) == 0 {
+		return nil
+	}
+	needs, ok := inductorISAFlags[p.Spec.ISA]
+	if !ok {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, f := range cpu {
+		have[f] = true
+	}
+	var missing []string
+	for _, n := range needs {
+		if !have[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s was compiled with %s vector kernels and this CPU lacks %s (it would crash with an illegal instruction): compile it on this machine (give the torch.export program) or with scalar kernels",
+			filepath.Base(p.Path), p.Spec.ISA, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // CheckBatch refuses a batch size outside the package's range, in one line.
@@ -114,14 +217,29 @@ func (p *Package) CheckInputs(inputs []InputSpec) error {
 	return nil
 }
 
-// findPackage returns the package beside TorchScript file pt (same stem, .pt2), or nil.
-func findPackage(pt string) (*Package, error) {
-	p := strings.TrimSuffix(pt, filepath.Ext(pt)) + PackageExt
-	if _, err := os.Stat(p); err != nil {
-		return nil, nil
+// findPackage returns the package beside TorchScript file pt (same stem, .pt2), or nil;
+// when that file is a torch.export program, or there is no package but a built-in's
+// program (<stem>.export.pt2), it returns the program instead (compiled when a
+// configuration runs it).
+func findPackage(pt string) (*Package, string, error) {
+	stem := strings.TrimSuffix(pt, filepath.Ext(pt))
+	p := stem + PackageExt
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		if PT2Kind(p) == KindProgram {
+			return nil, p, nil
+		}
+		pkg, err := packageAt(p)
+		return pkg, "", err
 	}
-	return packageAt(p)
+	if fi, err := os.Stat(stem + ProgramSuffix); err == nil && fi.Mode().IsRegular() {
+		return nil, stem + ProgramSuffix, nil
+	}
+	return nil, "", nil
 }
+
+// ProgramSuffix names a built-in's torch.export program beside its TorchScript file
+// (models/export.py: <name>.export.pt2); its twin is <name>.pt.
+const ProgramSuffix = ".export" + PackageExt
 
 // packageAt reads the spec of package p (a missing spec leaves Spec nil).
 func packageAt(p string) (*Package, error) {
@@ -132,11 +250,13 @@ func packageAt(p string) (*Package, error) {
 	return &Package{Path: p, Spec: spec}, nil
 }
 
-// twinOf returns the TorchScript file of the same stem beside package p, or "".
+// twinOf returns the TorchScript file of the same stem beside package or program p
+// (model.pt2 -> model.pt; a built-in's program model.export.pt2 -> model.pt), or "".
 func twinOf(p string) string {
-	t := strings.TrimSuffix(p, PackageExt) + ".pt"
-	if fi, err := os.Stat(t); err == nil && fi.Mode().IsRegular() {
-		return t
+	for _, t := range []string{strings.TrimSuffix(p, PackageExt) + ".pt", strings.TrimSuffix(p, ProgramSuffix) + ".pt"} {
+		if fi, err := os.Stat(t); err == nil && fi.Mode().IsRegular() {
+			return t
+		}
 	}
 	return ""
 }

@@ -46,9 +46,13 @@ type Record struct {
 	InductorPackage string  `json:"inductor_package,omitempty"`
 	CompileSeconds  float64 `json:"compile_seconds,omitempty"`
 	CompileISA      string  `json:"compile_isa,omitempty"`
-	Iters           int     `json:"iters,omitempty"`
-	Warmup          int     `json:"warmup,omitempty"`
-	Seed            int64   `json:"seed,omitempty"`
+	// CompileCache says, when perflab compiled the package from a torch.export program,
+	// whether its compile cache had it: "hit" (compile_seconds is the earlier compile's) or
+	// "miss" (compiled by this run). Empty for a package given as such.
+	CompileCache string `json:"compile_cache,omitempty"`
+	Iters        int    `json:"iters,omitempty"`
+	Warmup       int    `json:"warmup,omitempty"`
+	Seed         int64  `json:"seed,omitempty"`
 
 	// Sweep context, when the record was written by perflab sweep.
 	Preset     string `json:"preset,omitempty"`

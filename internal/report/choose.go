@@ -271,6 +271,8 @@ func knobValue(e *Entry, knob string) (val string, rest string) {
 	parts := map[string]string{}
 	for _, k := range effectKnobs {
 		switch kn, _ := knobs.ByPreset(k); {
+		case k == "compile" && e.Inductor:
+			parts[k] = knobs.CompileInductor
 		case k == "compile":
 			parts[k] = b2s(e.CompileApplied) // as applied
 		case kn.Kind == knobs.Bool:
@@ -368,6 +370,8 @@ func effects(models []string, es []*Entry, p string) []Effect {
 				}
 				from, toS := base, to
 				switch {
+				case knob == "compile":
+					from, toS = compileWord(base), compileWord(to)
 				case onOffKnob(knob):
 					from, toS = onOff(base == "1"), onOff(to == "1")
 				case from == "":

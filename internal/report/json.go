@@ -24,6 +24,10 @@ type JSONConfig struct {
 	Iters          int      `json:"iters,omitempty"`
 	Runs           int      `json:"runs,omitempty"`
 	Latencies      JSONLats `json:"latencies_ms"` // every percentile
+	// compile inductor: the package's compile cost (seconds, once per package), kernel ISA.
+	Inductor       bool    `json:"inductor,omitempty"`
+	CompileSeconds float64 `json:"compile_seconds,omitempty"`
+	CompileISA     string  `json:"compile_isa,omitempty"`
 }
 
 // JSONCI is a confidence interval.
@@ -91,6 +95,7 @@ func jsonConfig(e *Entry, p string) *JSONConfig {
 	c := &JSONConfig{
 		Knobs: e.Knobs, CompileApplied: e.CompileApplied, InteropThreads: e.InteropThreads, LatencyMs: stats.Finite(e.Lat(p)),
 		ThroughputRPS: stats.Finite(e.ThroughputRPS), Iters: e.Iters, Runs: e.Runs,
+		Inductor: e.Inductor, CompileSeconds: e.CompileSeconds, CompileISA: e.CompileISA,
 		Latencies: JSONLats{P50: stats.Finite(e.Lat("p50")), P90: stats.Finite(e.Lat("p90")), P95: stats.Finite(e.Lat("p95")), P99: stats.Finite(e.Lat("p99"))},
 	}
 	if l := e.Latency[p]; l.HasCI {

@@ -131,6 +131,9 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 		c := r.Chosen
 		pf("**%s** — %s, %s req/s\n\n", untrusted.Text(c.Label()), latWithCI(c, p), numfmt.RPS(c.ThroughputRPS))
 		pf("Why: %s.\n", r.Reason)
+		if cost := c.CompileCost(); cost != "" {
+			pf("\nCompile cost: %s, paid once per package (perflab caches what it compiles); compile on and off pay theirs while loading.\n", cost)
+		}
 		if ru := r.RunnerUp; ru != nil {
 			pf("\nRunner-up: %s — %s.\n", untrusted.Text(ru.Label()), r.RunnerUpReason)
 		} else {
@@ -195,7 +198,7 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 			iters = strconv.Itoa(e.Iters)
 		}
 		pf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			cell(e.Model), e.BatchSize, e.CompileLabel(), e.ThreadsLabel(), yesNo(e.ChannelsLast), yesNo(e.Quantize),
+			cell(e.Model), e.BatchSize, compileCell(e), e.ThreadsLabel(), yesNo(e.ChannelsLast), yesNo(e.Quantize),
 			lats[0], lats[1], lats[2], lats[3], numfmt.RPS(e.ThroughputRPS), iters, notesCell(marks[e], notes))
 	}
 
@@ -327,4 +330,13 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// compileCell is the compile column: the mode, and for inductor the compile cost next to
+// the latency it buys.
+func compileCell(e *Entry) string {
+	if c := e.CompileCost(); c != "" {
+		return e.CompileLabel() + " (" + c + ")"
+	}
+	return e.CompileLabel()
 }

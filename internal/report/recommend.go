@@ -117,6 +117,13 @@ type Entry struct {
 	Key string
 	knobs.Knobs
 	CompileApplied bool // freeze + optimize_for_inference applied
+	// Inductor: an AOTInductor package ran (compile inductor); its compile cost (seconds,
+	// once per package: perflab caches what it compiles), kernel ISA and whether perflab's
+	// compile cache had it ("hit", "miss"; "" for a package given as such).
+	Inductor       bool
+	CompileSeconds float64
+	CompileISA     string
+	CompileCache   string
 
 	Latency       map[string]Pct // "p50".."p99"
 	ThroughputRPS float64
@@ -295,7 +302,8 @@ func Compute(recs []*record.Record, opts Options) (*Report, error) {
 
 // entryOf returns an Entry holding only r's configuration.
 func entryOf(r *record.Record) *Entry {
-	return &Entry{Key: r.Key(), Knobs: r.Knobs, CompileApplied: r.CompileApplied, Latency: map[string]Pct{}}
+	return &Entry{Key: r.Key(), Knobs: r.Knobs, CompileApplied: r.CompileApplied, Inductor: r.InductorPackage != "",
+		CompileSeconds: r.CompileSeconds, CompileISA: r.CompileISA, CompileCache: r.CompileCache, Latency: map[string]Pct{}}
 }
 
 func failureReason(failed []*record.Record) string {

@@ -9,15 +9,47 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/numfmt"
 	"github.com/perflab/perflab/internal/textfmt"
 	"github.com/perflab/perflab/internal/untrusted"
 )
 
-// CompileLabel is "on" or "off", with the requested mode when it differs or was auto:
-// "on (auto)".
+// CompileLabel is "on", "off" or "inductor", with the requested mode when it differs or
+// was auto: "on (auto)".
 func (e *Entry) CompileLabel() string {
+	if e.Inductor {
+		if e.Compile != "" && e.Compile != knobs.CompileInductor {
+			return knobs.CompileInductor + " (" + e.Compile + ")"
+		}
+		return knobs.CompileInductor
+	}
 	return e.Knobs.CompileLabel(e.CompileApplied)
+}
+
+// CompileCost is what compiling the configuration's package cost, next to the latency it
+// buys: "compiled in 33.6 s, scalar kernels" ("" for compile off/on, whose freeze +
+// optimize_for_inference is part of loading).
+func (e *Entry) CompileCost() string {
+	if !e.Inductor || e.CompileSeconds <= 0 {
+		return ""
+	}
+	s := fmt.Sprintf("compiled in %s s", strconv.FormatFloat(e.CompileSeconds, 'f', 1, 64))
+	if e.CompileISA != "" {
+		s += ", " + e.CompileISA + " kernels"
+	}
+	return s
+}
+
+// compileWord names a compile value of knobValue: "0" off, "1" on, "inductor".
+func compileWord(v string) string {
+	switch v {
+	case "1":
+		return knobs.CompileOn
+	case "0":
+		return knobs.CompileOff
+	}
+	return v
 }
 
 // ThreadsLabel is "2" or "2/1" (intra-op/inter-op) when inter-op threads are known.

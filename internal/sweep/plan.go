@@ -48,7 +48,11 @@ type PlanOptions struct {
 	// CheckKnobs says why a configuration's CPU serving knobs cannot run on this machine
 	// (procknob.Knobs.Validate: an allocator not installed, CPUs not available); such
 	// configurations are skipped. nil = keep all.
-	CheckKnobs    func(procknob.Knobs) error
+	CheckKnobs func(procknob.Knobs) error
+	// Unsupported says why this runtime cannot run a configuration at all (compile inductor
+	// on libtorch before 2.6), "" when it can; such configurations are skipped as
+	// unsupported, not run and failed. nil = keep all.
+	Unsupported   func(knobs.Knobs) string
 	Shard, Shards int // run only shard Shard of Shards (1-based); 0/0 = all
 }
 
@@ -129,6 +133,8 @@ func (p *Preset) Expand(opts PlanOptions) ([]Config, []Skipped, error) {
 			skipped = append(skipped, Skipped{cfg, fmt.Sprintf("onednn_isa %s: the same kernels as the library's choice on this CPU (%s)", cfg.OneDNNISA, opts.CPUISA)})
 		case cfg.Pin != "" && cfg.Serving != nil && cfg.Instances > 1:
 			skipped = append(skipped, Skipped{cfg, procknob.ErrPinInstances.Error()})
+		case opts.Unsupported != nil && opts.Unsupported(cfg.Knobs) != "":
+			skipped = append(skipped, Skipped{cfg, opts.Unsupported(cfg.Knobs)})
 		case opts.CheckKnobs != nil && opts.CheckKnobs(cfg.AtStart()) != nil:
 			skipped = append(skipped, Skipped{cfg, opts.CheckKnobs(cfg.AtStart()).Error()})
 		case opts.CPUsAvailable > 0 && float64(cpus) > math.Ceil(opts.CPUsAvailable):
