@@ -68,6 +68,12 @@ func TestWarmupRule(t *testing.T) {
 			calls: append([]float64{300, 200}, repeat(5, 10)...), wantCalls: 2, wantWhy: bench.WarmupCalls,
 		},
 		{
+			// A sweep worker's rule: preparation made the first call, so one more is never
+			// judged; then windows of 2 calls at 5 ms.
+			name: "one call already made in preparation", rule: bench.WarmupRule{MinCalls: 1, Tol: 0.05, WindowMs: 10, MaxCalls: 10, MaxNs: 250e6},
+			calls: append([]float64{200}, repeat(5, 10)...), wantCalls: 1 + 2*2, wantWhy: bench.WarmupStable,
+		},
+		{
 			// A slow configuration (60 ms a call): windows of 1 call; steady from the 3rd.
 			name: "slow calls: windows of one call", rule: bench.DefaultWarmupRule(20, 10),
 			calls: append([]float64{900, 400}, 61, 60, 60, 60), wantCalls: 4, wantWhy: bench.WarmupStable,

@@ -43,7 +43,8 @@ type Spec struct {
 	TargetCI         float64 `json:"target_ci"`
 
 	// Warm-up, per configuration: until two windows of calls agree (bench.WarmupRule),
-	// at least 2 calls, at most Warmup calls and WarmupSeconds of calls.
+	// after the 2 calls of the module that are never judged (the guard's forward in
+	// preparation is the first), at most Warmup calls and WarmupSeconds of calls.
 	Warmup        int     `json:"warmup"`
 	WarmupSeconds float64 `json:"warmup_seconds"`
 	// BlockMs is the length of one configuration's block in a round (at least 1 call).
