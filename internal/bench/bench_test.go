@@ -873,10 +873,9 @@ func TestRunWorker(t *testing.T) {
 		if r.Iters < spec.MinIters || r.Iters > spec.Iters || len(r.SamplesMs) != r.Iters {
 			t.Errorf("%s: %d iters (%d samples), want %d..%d", k, r.Iters, len(r.SamplesMs), spec.MinIters, spec.Iters)
 		}
-		// The time cap (1 ms) stops warm-up after its one call that is never judged (the
-		// guard's forward in preparation was the first).
-		if r.Warmup != 1 || r.Runs[0].WarmupStop != bench.WarmupTime {
-			t.Errorf("%s: warm-up %d calls (stopped: %q), want 1 (time)", k, r.Warmup, r.Runs[0].WarmupStop)
+		// The time cap (1 ms) or steady timings stop warm-up long before the 50-call cap.
+		if stop := r.Runs[0].WarmupStop; r.Warmup < 1 || r.Warmup >= 50 || stop != bench.WarmupTime && stop != bench.WarmupStable {
+			t.Errorf("%s: warm-up %d calls (stopped: %q), want fewer than 50, stopped by time or stability", k, r.Warmup, stop)
 		}
 		if r.Runs[0].TimedMs <= 0 || math.Abs(r.Runs[0].TimedMs-r.WallMs) > 0.01 {
 			t.Errorf("%s: run timed_ms %g, record wall_ms %g", k, r.Runs[0].TimedMs, r.WallMs)

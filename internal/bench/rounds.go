@@ -3,9 +3,11 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/perflab/perflab/internal/env"
@@ -385,4 +387,33 @@ func targetOr(p string) string {
 		return "p95"
 	}
 	return p
+}
+
+// shaMemo holds the sha256 of the model files this process hashed, by path, size and
+// modification time: a sweep worker's configurations share one model file (resnet18's
+// 47 MB took ~0.1 s to hash for each of its 8 configurations).
+var shaMemo sync.Map // fileStamp -> string
+
+type fileStamp struct {
+	path  string
+	size  int64
+	mtime int64
+}
+
+// fileSHA256 is model.SHA256 of path, hashed once per process while the file's size and
+// modification time stay the same.
+func fileSHA256(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return model.SHA256(path) // its error names the file
+	}
+	k := fileStamp{path, fi.Size(), fi.ModTime().UnixNano()}
+	if v, ok := shaMemo.Load(k); ok {
+		return v.(string), nil
+	}
+	sha, err := model.SHA256(path)
+	if err == nil {
+		shaMemo.Store(k, sha)
+	}
+	return sha, err
 }
