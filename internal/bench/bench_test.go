@@ -817,8 +817,9 @@ func TestRunPairErrorsNameTheModel(t *testing.T) {
 	}
 }
 
-// TestRunWorker measures three configurations of one model side by side in this process:
-// prepared once each, in rounds, each with its own record and its one run.
+// TestRunWorker measures four configurations of one model side by side in this process:
+// prepared once each (d, b's batch size 2 twin, reuses b's module), in rounds, each with
+// its own record and its one run, then the worker's times.
 func TestRunWorker(t *testing.T) {
 	proc := knobs.Knobs{Model: testutil.Fixture(t, "conv.pt"), Inputs: []string{"float32[B,3,16,16]"}, Threads: 1, InteropThreads: 1}
 	cfg := func(key string, batch int, compile string, cl, q bool) wire.Config {
@@ -829,7 +830,7 @@ func TestRunWorker(t *testing.T) {
 	spec := wire.Spec{Worker: "w1", Process: proc,
 		MinIters: 12, Iters: 30, TargetPercentile: "p95", Warmup: 50, WarmupSeconds: 0.001, BlockMs: 0.5, Seed: 3,
 		Configs: []wire.Config{cfg("a", 1, "off", false, false), cfg("b", 1, "on", false, false),
-			cfg("c", 2, "off", true, false), cfg("bad", 1, "off", false, true)}}
+			cfg("c", 2, "off", true, false), cfg("bad", 1, "off", false, true), cfg("d", 2, "on", false, false)}}
 	var msgs []wire.Message
 	err := bench.RunWorker(spec, func(m wire.Message) error { msgs = append(msgs, m); return nil })
 	if err != nil {
@@ -837,8 +838,12 @@ func TestRunWorker(t *testing.T) {
 	}
 	var order []string
 	recs := map[string]*record.Record{}
+	var times *wire.Times
 	for _, m := range msgs {
 		switch {
+		case m.Times != nil:
+			times = m.Times
+			order = append(order, "times")
 		case m.Prepare != "":
 			order = append(order, "prepare "+m.Prepare)
 		case m.Measuring:
@@ -849,14 +854,15 @@ func TestRunWorker(t *testing.T) {
 		}
 	}
 	// The failing configuration's record comes first, at once; the others after the rounds.
-	want := "prepare a,prepare b,prepare c,prepare bad,record bad,measuring,record a,record b,record c"
+	want := "prepare a,prepare b,prepare c,prepare bad,record bad,prepare d,measuring,record a,record b,record c,record d,times"
 	if got := strings.Join(order, ","); got != want {
 		t.Errorf("messages %s, want %s", got, want)
 	}
 	if r := recs["bad"]; r == nil || r.OK() || !strings.Contains(r.Error, "--quantize") {
 		t.Errorf("the unpreparable configuration: %+v", r)
 	}
-	for _, k := range []string{"a", "b", "c"} {
+	var timed float64
+	for _, k := range []string{"a", "b", "c", "d"} {
 		r := recs[k]
 		if r == nil || !r.OK() {
 			t.Fatalf("%s: %+v", k, r)
@@ -867,9 +873,14 @@ func TestRunWorker(t *testing.T) {
 		if r.Iters < spec.MinIters || r.Iters > spec.Iters || len(r.SamplesMs) != r.Iters {
 			t.Errorf("%s: %d iters (%d samples), want %d..%d", k, r.Iters, len(r.SamplesMs), spec.MinIters, spec.Iters)
 		}
-		if r.Warmup < 2 || r.Warmup >= 50 {
-			t.Errorf("%s: warm-up %d calls, want the time cap to stop it early (at least 2)", k, r.Warmup)
+		// The time cap (1 ms) or steady timings stop warm-up long before the 50-call cap.
+		if stop := r.Runs[0].WarmupStop; r.Warmup < 1 || r.Warmup >= 50 || stop != bench.WarmupTime && stop != bench.WarmupStable {
+			t.Errorf("%s: warm-up %d calls (stopped: %q), want fewer than 50, stopped by time or stability", k, r.Warmup, stop)
 		}
+		if r.Runs[0].TimedMs <= 0 || math.Abs(r.Runs[0].TimedMs-r.WallMs) > 0.01 {
+			t.Errorf("%s: run timed_ms %g, record wall_ms %g", k, r.Runs[0].TimedMs, r.WallMs)
+		}
+		timed += r.Runs[0].TimedMs
 		if r.Env == nil || r.Threads != 1 {
 			t.Errorf("%s: env %v threads %d", k, r.Env, r.Threads)
 		}
@@ -879,5 +890,24 @@ func TestRunWorker(t *testing.T) {
 	}
 	if c := recs["c"]; c.BatchSize != 2 || !c.ChannelsLast || c.Correctness == nil || !c.Correctness.OK {
 		t.Errorf("c: batch %d channels_last %v guard %+v", c.BatchSize, c.ChannelsLast, c.Correctness)
+	}
+	// d differs from b only by its batch size: b's optimized module serves it, checked at
+	// batch size 2 by its own guard.
+	if d := recs["d"]; d.Runs[0].PreparedWith != "b" || !d.CompileApplied || d.BatchSize != 2 || d.Correctness == nil || !d.Correctness.OK {
+		t.Errorf("d: prepared with %q, compile applied %v, batch %d, guard %+v", d.Runs[0].PreparedWith, d.CompileApplied, d.BatchSize, d.Correctness)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		if w := recs[k].Runs[0].PreparedWith; w != "" {
+			t.Errorf("%s: prepared with %q, want on its own", k, w)
+		}
+	}
+	// The times: a, b, c prepared on their own (bad failed), d shared; the timed part is
+	// the runs' timed forwards; the parts fit in the total.
+	if times == nil || times.Prepared != 3 || times.Shared != 1 {
+		t.Fatalf("times %+v, want 3 prepared and 1 shared", times)
+	}
+	if math.Abs(times.TimedMs-timed) > 0.01 || times.PrepareMs <= 0 || times.WarmupMs <= 0 ||
+		times.PrepareMs+times.WarmupMs+times.TimedMs > times.TotalMs {
+		t.Errorf("times %+v, runs' timed forwards %g ms", times, timed)
 	}
 }

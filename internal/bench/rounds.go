@@ -3,9 +3,11 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/perflab/perflab/internal/env"
@@ -18,15 +20,20 @@ import (
 
 // RunWorker measures the configurations of spec side by side in this process: it loads
 // the model once, prepares every configuration (compile, channels_last, quantize, each
-// checked against the plain model, whose output is computed once per batch size), warms
-// each up (time-capped), then runs rounds: every round times one short block (about
+// checked against the plain model, whose output is computed once per batch size; a
+// configuration that differs from an earlier one only by its batch size reuses that one's
+// prepared module, see shareFrom), warms each up until its timings are steady (warmup.go),
+// then runs rounds: every round times one short block (about
 // spec.BlockMs) of each configuration still measuring, in a fresh random order, so that
 // the process's drift lands on all of them alike. It sends a Prepare message before
 // preparing each configuration, Measuring once the rounds start, then one Record per
-// configuration (failed records for those that could not be prepared).
+// configuration (failed records for those that could not be prepared), then where its
+// time went (Times).
 //
 // It sets process-wide libtorch state (ISA, thread pools): call it once per process.
 func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
+	start := time.Now()
+	var times wire.Times
 	if len(spec.Configs) == 0 {
 		return fmt.Errorf("worker %s: no configuration to measure", spec.Worker)
 	}
@@ -70,6 +77,7 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 			r.close()
 		}
 	}()
+	prepared := map[string]*roundsRun{} // by shareKey: the first configuration prepared
 	for _, wc := range spec.Configs {
 		if err := send(wire.Message{Prepare: wc.Key}); err != nil {
 			return err
@@ -78,10 +86,11 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 		c.Knobs = wc.Knobs
 		t0 := time.Now()
 		var rr *roundsRun
+		src := prepared[shareKey(c)]
 		if wc.PerProcess().Key() != spec.Process.Key() {
 			err = fmt.Errorf("configuration %s does not have the worker's process-wide knobs (%s)", wc.Key, spec.Process.Key())
 		} else if err = c.Validate(); err == nil {
-			rr, err = prepareRounds(c, refs, intra, interop)
+			rr, err = prepareRounds(c, refs, intra, interop, src)
 		}
 		if rr != nil {
 			all = append(all, rr.r)
@@ -95,7 +104,16 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 		rr.key = wc.Key
 		rr.prepare = time.Since(t0)
 		live = append(live, rr)
+		if rr.sharedWith != "" {
+			times.Shared++
+		} else {
+			times.Prepared++
+			if k := shareKey(c); prepared[k] == nil && shareable(rr.r) {
+				prepared[k] = rr
+			}
+		}
 	}
+	times.PrepareMs = ms(time.Since(start))
 	if err := send(wire.Message{Measuring: true}); err != nil {
 		return err
 	}
@@ -105,10 +123,14 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 			rr.err = err
 		}
 		rr.warmup = time.Since(t0)
+		times.WarmupMs += ms(rr.warmup)
 	}
 	cpu0 := env.SampleCPU()
 	runRounds(spec, live)
 	cpu1 := env.SampleCPU()
+	for _, rr := range live {
+		times.TimedMs += ms(time.Duration(rr.wall))
+	}
 	for _, rr := range live {
 		rr.r.cpu = [2]env.CPUTimes{cpu0, cpu1} // contention over the rounds, shared by the worker's configurations
 	}
@@ -142,7 +164,8 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 			return err
 		}
 	}
-	return nil
+	times.TotalMs = ms(time.Since(start))
+	return send(wire.Message{Times: &times})
 }
 
 func sendFailed(send func(wire.Message) error, wc wire.Config, c Config, err error) error {
@@ -162,12 +185,16 @@ type roundsRun struct {
 	block  int // calls per block, from the warm-up
 	// prepare and warmup are how long those took
 	prepare, warmup time.Duration
+	warmupStop      string // why warm-up stopped (WarmupStable, WarmupCalls, WarmupTime)
+	sharedWith      string // the key of the configuration whose prepared module it reuses
 	done            bool
 	reason          string
 	err             error
 }
 
-func prepareRounds(c Config, refs *references, intra, interop int) (*roundsRun, error) {
+// prepareRounds prepares configuration c, or, when src (a configuration prepared earlier
+// in this worker with the same shareKey) is given, reuses src's module (shareFrom).
+func prepareRounds(c Config, refs *references, intra, interop int, src *roundsRun) (*roundsRun, error) {
 	m, file, err := resolve(c, c.Model)
 	if err != nil {
 		return nil, err
@@ -178,32 +205,100 @@ func prepareRounds(c Config, refs *references, intra, interop int) (*roundsRun, 
 	}
 	r.refs = refs
 	rr := &roundsRun{r: r}
+	if src != nil && src.err == nil && shareable(r) {
+		rr.sharedWith = src.key
+		return rr, r.shareFrom(src.r)
+	}
 	if err := r.prepare(file); err != nil {
 		return rr, err
 	}
 	return rr, nil
 }
 
-// warmUp runs the warm-up calls, at most spec.WarmupSeconds of them (at least 2), and
-// sizes the block from the last call.
+// shareKey is what preparing a configuration depends on: its knobs but the batch size.
+// Configurations with equal keys in one worker load the same file and apply the same
+// channels_last, compile and quantize to it: the module one of them prepared serves
+// the others, at their own batch size.
+func shareKey(c Config) string {
+	k := c.Knobs
+	k.BatchSize = 0
+	return k.Key()
+}
+
+// shareable says whether r's prepared module may serve another batch size: not with
+// compile auto (whose verdict is taken at the configuration's batch size) and not for an
+// AOTInductor package (compiled for its shapes).
+func shareable(r *runner) bool {
+	return r.c.Compile != CompileAuto && !r.c.inductor(r.m)
+}
+
+// shareFrom prepares r with src's module: the module src prepared (same file,
+// channels_last, compile and quantize; a TorchScript module's optimized graph does not
+// depend on the batch size, and the plain model is shared between batch sizes the same
+// way), r's own inputs at its batch size, and r's own correctness guard against the plain
+// model at that batch size. src's handles own the module.
+func (r *runner) shareFrom(src *runner) error {
+	c, rec := r.c, r.rec
+	ref, err := r.refs.get(r)
+	if err != nil {
+		return err
+	}
+	rec.Output = ref.out.String()
+	in := ref.in
+	if c.ChannelsLast {
+		if in, err = r.channelsLast(ref.in); err != nil {
+			return err
+		}
+	}
+	rec.CompileApplied = src.rec.CompileApplied
+	r.module, r.inputs = src.module, in
+	if r.module == r.refs.plain && !c.ChannelsLast {
+		return nil // the plain model itself: nothing to compare
+	}
+	out, err := r.forward(r.module, in, "the configured model")
+	if err != nil {
+		return err
+	}
+	tol := FloatTolerance
+	if c.Quantize {
+		tol = Int8Tolerance
+	}
+	cr, err := CompareOutputs(ref.out, out, tol)
+	if err != nil {
+		return err
+	}
+	cr.Reference = "plain model (no compile, contiguous, float) on the same input"
+	rec.Correctness = cr
+	if w := GuardWarning(cr, rec.CompileApplied); w != "" {
+		rec.Warnings = append(rec.Warnings, w)
+	}
+	return nil
+}
+
+// warmUp runs warm-up calls until the warm-up rule (warmup.go) says the timings are
+// steady, or a cap (spec.Warmup calls; spec.WarmupSeconds) is reached, and sizes the
+// block from the last call.
 func (rr *roundsRun) warmUp(spec wire.Spec) error {
-	n := max(2, spec.Warmup)
-	ns := make([]int64, 1)
-	var spent int64
-	for i := 0; i < n; i++ {
-		w, err := rr.r.module.TimedForward(rr.r.inputs, ns)
-		if err != nil {
+	rule := DefaultWarmupRule(max(WarmupMinCalls, spec.Warmup), spec.WarmupSeconds)
+	// Preparing ran this module on this very input once already (the correctness guard's
+	// forward, or the plain model's reference output): that was the profiling executor's
+	// first call, so one more call here completes the two that are never judged.
+	rule.MinCalls = WarmupMinCalls - 1
+	ns := make([]int64, 0, rule.MaxCalls)
+	one := make([]int64, 1)
+	for {
+		if _, err := rr.r.module.TimedForward(rr.r.inputs, one); err != nil {
 			return fmt.Errorf("warm-up forward failed: %s", torchMsg(err))
 		}
-		spent += w
-		if i >= 1 && spec.WarmupSeconds > 0 && float64(spent)/1e9 >= spec.WarmupSeconds {
-			n = i + 1
+		ns = append(ns, one[0])
+		if stop, why := rule.Stop(ns); stop {
+			rr.warmupStop = why
 			break
 		}
 	}
-	rr.r.rec.Warmup = n
+	rr.r.rec.Warmup = len(ns)
 	rr.block = 1
-	if last := float64(ns[0]) / 1e6; last > 0 && spec.BlockMs > 0 {
+	if last := float64(ns[len(ns)-1]) / 1e6; last > 0 && spec.BlockMs > 0 {
 		rr.block = max(1, min(64, int(spec.BlockMs/last)))
 	}
 	rr.ns = make([]int64, 0, max(spec.Iters, spec.MinIters))
@@ -281,7 +376,8 @@ func (rr *roundsRun) finish(spec wire.Spec) {
 	rr.r.rec.Notes = append(rr.r.rec.Notes, fmt.Sprintf("worker %s: %d rounds of %d-call blocks, side by side with %d configurations", spec.Worker, rr.rounds, rr.block, len(spec.Configs)))
 	rr.r.rec.Runs = []record.Run{{Worker: spec.Worker, Status: record.StatusOK, Iters: len(rr.ns), Rounds: rr.rounds,
 		P50: rr.r.rec.LatencyP50, P90: rr.r.rec.LatencyP90, P95: rr.r.rec.LatencyP95, P99: rr.r.rec.LatencyP99,
-		ThroughputRPS: rr.r.rec.ThroughputRPS, PrepareMs: ms(rr.prepare), WarmupMs: ms(rr.warmup)}}
+		ThroughputRPS: rr.r.rec.ThroughputRPS, PrepareMs: ms(rr.prepare), WarmupMs: ms(rr.warmup),
+		WarmupStop: rr.warmupStop, TimedMs: ms(time.Duration(rr.wall)), PreparedWith: rr.sharedWith}}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
@@ -291,4 +387,33 @@ func targetOr(p string) string {
 		return "p95"
 	}
 	return p
+}
+
+// shaMemo holds the sha256 of the model files this process hashed, by path, size and
+// modification time: a sweep worker's configurations share one model file (resnet18's
+// 47 MB took ~0.1 s to hash for each of its 8 configurations).
+var shaMemo sync.Map // fileStamp -> string
+
+type fileStamp struct {
+	path  string
+	size  int64
+	mtime int64
+}
+
+// fileSHA256 is model.SHA256 of path, hashed once per process while the file's size and
+// modification time stay the same.
+func fileSHA256(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return model.SHA256(path) // its error names the file
+	}
+	k := fileStamp{path, fi.Size(), fi.ModTime().UnixNano()}
+	if v, ok := shaMemo.Load(k); ok {
+		return v.(string), nil
+	}
+	sha, err := model.SHA256(path)
+	if err == nil {
+		shaMemo.Store(k, sha)
+	}
+	return sha, err
 }

@@ -32,7 +32,7 @@ func newRunner(c Config, m *model.Model, file string, intra, interop int) (*runn
 	}
 	rec.Model, rec.Inputs, rec.Threads, rec.InteropThreads = m.Name, specsTexts(m.Inputs), intra, interop
 	var err error
-	if rec.ModelSHA256, err = model.SHA256(file); err != nil {
+	if rec.ModelSHA256, err = fileSHA256(file); err != nil {
 		return nil, fmt.Errorf("read model file %s: %w", file, err)
 	}
 	return &runner{c: c, m: m, rec: rec}, nil

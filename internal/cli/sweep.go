@@ -253,6 +253,14 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "sweep %s: %d ok, %d failed, %d resumed in %s -> %s\n",
 		p.Name, res.Done, res.Failed, res.Resumed, time.Since(start).Round(time.Second), out)
+	if s := res.Split; s != nil {
+		// Where the time went (docs/statistics.md, "Where a sweep's time goes"), on screen
+		// and next to the records.
+		fmt.Fprintf(opts.IO.ErrOut, "time split %s\n", s)
+		if err := sweep.WriteSplit(sweep.SplitFile(out), s); err != nil {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: %v\n", err)
+		}
+	}
 	if res.Interrupted {
 		return out, &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted: %d configurations recorded in %s; continue with --out %s --resume", res.Done+res.Failed, out, out)}
 	}

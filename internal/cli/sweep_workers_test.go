@@ -3,18 +3,23 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/perflab/perflab/internal/record"
+	"github.com/perflab/perflab/internal/sweep"
 	"github.com/perflab/perflab/internal/testutil"
 )
 
 // TestSweepWorkersEndToEnd: a real sweep in worker processes (perflab sweep-worker, real
 // libtorch): one record per configuration with its 3 runs and between-process
-// intervals, paired knob effects in the report, and a resume that finds it done.
+// intervals, paired knob effects in the report, the time split (each model's module
+// prepared once per compile setting and worker, reused by the other batch size), and a
+// resume that finds it done.
 func TestSweepWorkersEndToEnd(t *testing.T) {
 	conv := testutil.Fixture(t, "conv.pt")
 	dir := t.TempDir()
@@ -24,10 +29,13 @@ func TestSweepWorkersEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "s.jsonl")
+	began := time.Now()
 	r := runPerflab(t, nil, "sweep", "--preset", preset, "--out", out, "--progress", "lines")
+	took := time.Since(began)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstderr: %s", r.code, r.stderr)
 	}
+	checkSplit(t, out, r.stderr, took)
 	if !strings.Contains(r.stderr, "3 worker processes per process-wide setting") || strings.Count(r.stderr, "4 configurations side by side") != 3 {
 		t.Errorf("progress does not show 3 workers of 4 configurations:\n%s", r.stderr)
 	}
@@ -42,6 +50,34 @@ func TestSweepWorkersEndToEnd(t *testing.T) {
 		// iters: 31 over 3 workers is 11+10+10 timed iterations, not 3x11.
 		if rec.Iters != len(rec.SamplesMs) || rec.Iters != 31 {
 			t.Errorf("%s: %d iters, %d samples", rec.Key(), rec.Iters, len(rec.SamplesMs))
+		}
+	}
+	// Per worker, one of the two batch sizes of each compile setting prepared its module
+	// and the other reused it.
+	shared := map[string]int{} // worker -> runs that reused a module
+	byKey := map[string]*record.Record{}
+	for _, rec := range recs {
+		byKey[rec.Key()] = rec
+	}
+	for _, rec := range recs {
+		for _, run := range rec.Runs {
+			if run.PreparedWith != "" {
+				shared[run.Worker]++
+				if src := byKey[run.PreparedWith]; src == nil || src.Compile != rec.Compile || src.BatchSize == rec.BatchSize {
+					t.Errorf("%s reuses the module of %q: want the same compile at the other batch size", rec.Key(), run.PreparedWith)
+				}
+			}
+			if run.TimedMs <= 0 || run.StartMs <= 0 || run.WarmupStop == "" {
+				t.Errorf("%s run %s: timed_ms %g, start_ms %g, warmup_stop %q", rec.Key(), run.Worker, run.TimedMs, run.StartMs, run.WarmupStop)
+			}
+		}
+	}
+	if len(shared) != 3 {
+		t.Errorf("reused modules by worker %v, want 2 in each of 3 workers", shared)
+	}
+	for w, n := range shared {
+		if n != 2 {
+			t.Errorf("worker %s: %d configurations reused a module, want 2 (one per compile setting)", w, n)
 		}
 	}
 	r = runPerflab(t, nil, "sweep", "--preset", preset, "--out", out, "--resume", "--progress", "none")
@@ -65,5 +101,51 @@ func TestSweepWorkersEndToEnd(t *testing.T) {
 	b, _ := os.ReadFile(md)
 	if !strings.Contains(string(b), "compile on:") || !strings.Contains(string(b), "paired in 6 worker processes over 2 pairs") {
 		t.Errorf("report lacks the paired compile effect:\n%s", b)
+	}
+}
+
+// checkSplit checks a worker sweep's time split: printed, written next to the records,
+// its parts measured (none negative), adding up to its wall time, which fits in the
+// time the test saw the sweep take, and its timed part the records' timed forwards.
+func checkSplit(t *testing.T, out, stderr string, took time.Duration) {
+	t.Helper()
+	if !strings.Contains(stderr, "time split ") || !strings.Contains(stderr, " timed ") {
+		t.Errorf("no time split printed:\n%s", stderr)
+	}
+	s, err := sweep.ReadSplit(sweep.SplitFile(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, p := range s.Parts() {
+		if p.Ms < 0 || (p.Name != "other" && p.Ms == 0) {
+			t.Errorf("split part %s = %g ms", p.Name, p.Ms)
+		}
+		sum += p.Ms
+	}
+	if math.Abs(sum-s.WallMs) > 1 || s.WallMs > float64(took.Milliseconds())+1 {
+		t.Errorf("split %+v: parts add up to %g ms, wall %g ms, the test saw %s", s, sum, s.WallMs, took)
+	}
+	recs, err := record.ReadFile(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var timed float64
+	starts := map[string]float64{}
+	for _, rec := range recs {
+		for _, run := range rec.Runs {
+			timed += run.TimedMs
+			starts[run.Worker] = run.StartMs
+		}
+	}
+	var start float64
+	for _, v := range starts {
+		start += v
+	}
+	if math.Abs(timed-s.TimedMs) > 0.01*float64(len(recs)*3) || math.Abs(start-s.StartMs) > 0.01*float64(len(starts)) {
+		t.Errorf("records: timed %g ms, start %g ms over %d workers; split %+v", timed, start, len(starts), s)
+	}
+	if s.Workers != len(starts) || s.Prepared+s.Shared != 3*len(recs) {
+		t.Errorf("split %+v: %d workers in the records, %d configurations x 3", s, len(starts), len(recs))
 	}
 }

@@ -132,6 +132,11 @@ type Run struct {
 	ThroughputRPS float64 `json:"throughput_rps,omitempty"`
 	PrepareMs     float64 `json:"prepare_ms,omitempty"` // load/compile/guard of this configuration in the worker
 	WarmupMs      float64 `json:"warmup_ms,omitempty"`  // its warm-up calls
+	// Appended for the sweep's time split (absent in older records):
+	WarmupStop   string  `json:"warmup_stop,omitempty"`   // why warm-up stopped: stable, calls or time
+	TimedMs      float64 `json:"timed_ms,omitempty"`      // its timed forwards in this worker
+	PreparedWith string  `json:"prepared_with,omitempty"` // the configuration whose prepared module it reused (another batch size)
+	StartMs      float64 `json:"start_ms,omitempty"`      // the worker process's start and exit (shared by its configurations)
 }
 
 // OK reports whether the run measured the configuration.

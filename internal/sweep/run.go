@@ -47,6 +47,9 @@ type Runner struct {
 type Result struct {
 	Done, Failed, Resumed int
 	Interrupted           bool
+	// Split is where the time went; nil when the sweep ran no worker processes (a load
+	// preset, or Workers 0).
+	Split *Split
 }
 
 // Done returns how many records of each configuration key (successful ones only) an

@@ -80,6 +80,10 @@ type slotKey struct {
 // the settings in a shuffled order, so that a configuration's processes are spread over
 // the sweep.
 func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) error {
+	began := time.Now()
+	split := &Split{}
+	res.Split = split
+	defer func() { split.finish(time.Since(began)) }()
 	part := PartFile(rn.Out)
 	lock, err := lockPart(part)
 	if err != nil {
@@ -143,7 +147,7 @@ func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) er
 				}
 				start := time.Now()
 				wantPrep := rn.PreprocessIters > 0 && prep[held[0].Model] == nil // until one worker timed it
-				got, pp, failed, rerun := rn.runWorker(ctx, held, w, wantPrep)
+				got, pp, failed, rerun := rn.runWorker(ctx, held, w, wantPrep, split)
 				if ctx.Err() != nil {
 					res.Interrupted = true
 					return nil
@@ -298,7 +302,7 @@ func shortHash(s string) string {
 // configurations to run again in a fresh worker: when the process died while preparing
 // one configuration, that one is recorded as failed and the others it had not measured
 // yet are handed back.
-func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess bool) (got map[string]*record.Record, pp *record.Preprocess, failed string, rerun []Config) {
+func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess bool, split *Split) (got map[string]*record.Record, pp *record.Preprocess, failed string, rerun []Config) {
 	timeout := rn.Timeout
 	if timeout == 0 {
 		timeout = time.Duration(rn.Preset.TimeoutSeconds * float64(time.Second))
@@ -314,6 +318,8 @@ func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess 
 	}
 	var last string
 	measuring := false
+	var times *wire.Times
+	t0 := time.Now()
 	printed, err := rn.startWorker(ctx, spec, timeout, func(m wire.Message) {
 		switch {
 		case m.Prepare != "":
@@ -328,8 +334,20 @@ func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess 
 			got[m.Key] = r
 		case m.Preprocess != nil:
 			pp = m.Preprocess
+		case m.Times != nil:
+			times = m.Times
 		}
 	})
+	if took := time.Since(t0); times != nil {
+		// What the process took beyond its own work: exec, Go and libtorch start-up, exit.
+		start := max(0, ms(took)-times.TotalMs)
+		split.add(*times, start)
+		for _, r := range got {
+			for i := range r.Runs {
+				r.Runs[i].StartMs = start
+			}
+		}
+	}
 	if out := bytes.TrimSpace(printed); len(out) > 0 {
 		for _, r := range got {
 			if r.OK() {

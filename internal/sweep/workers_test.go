@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"syscall"
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) {
 }
 
 func fakeWorker() int {
+	began := time.Now()
 	var spec wire.Spec
 	if err := json.NewDecoder(os.Stdin).Decode(&spec); err != nil {
 		fmt.Fprintln(os.Stderr, "perflab: bad spec:", err)
@@ -75,6 +77,9 @@ func fakeWorker() int {
 	if spec.PreprocessIters > 0 {
 		w.Send(wire.Message{Preprocess: &record.Preprocess{Image: "synthetic", Iters: spec.PreprocessIters, P50: 1, P95: 2, Mean: 1}})
 	}
+	time.Sleep(20 * time.Millisecond) // "timed"
+	total := float64(time.Since(began).Microseconds()) / 1e3
+	w.Send(wire.Message{Times: &wire.Times{TotalMs: total, TimedMs: 20, PrepareMs: total - 20, Prepared: len(spec.Configs)}})
 	return 0
 }
 
@@ -114,6 +119,15 @@ func TestWorkerSweep(t *testing.T) {
 	recs, err := record.ReadFile(out, func(le *record.LineError) { t.Errorf("bad line: %v", le) })
 	if err != nil || len(recs) != 12 {
 		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	// The split: the 6 workers that ended normally reported their times (ok.pt's 3 and
+	// crashprep.pt's 3 reruns), the crashed ones' time is in other; the parts add up.
+	s := res.Split
+	if s == nil || s.Workers != 6 || s.TimedMs != 6*20 || s.StartMs <= 0 || s.OtherMs < 0 {
+		t.Fatalf("split %+v", s)
+	}
+	if sum := s.TimedMs + s.WarmupMs + s.PrepareMs + s.StartMs + s.OtherMs; math.Abs(sum-s.WallMs) > 0.001 {
+		t.Errorf("split parts add up to %g ms, wall %g ms", sum, s.WallMs)
 	}
 	if _, err := os.Stat(PartFile(out)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the sidecar %s is left after a complete sweep", PartFile(out))

@@ -42,8 +42,9 @@ type Spec struct {
 	TargetPercentile string  `json:"target_percentile"`
 	TargetCI         float64 `json:"target_ci"`
 
-	// Warm-up: Warmup calls per configuration, but no longer than WarmupSeconds (at
-	// least 2 calls: the second call is already steady).
+	// Warm-up, per configuration: until two windows of calls agree (bench.WarmupRule),
+	// after the 2 calls of the module that are never judged (the guard's forward in
+	// preparation is the first), at most Warmup calls and WarmupSeconds of calls.
 	Warmup        int     `json:"warmup"`
 	WarmupSeconds float64 `json:"warmup_seconds"`
 	// BlockMs is the length of one configuration's block in a round (at least 1 call).
@@ -75,6 +76,28 @@ type Message struct {
 	Key    string         `json:"key,omitempty"`
 	// Preprocess is the model's preprocessing timing.
 	Preprocess *record.Preprocess `json:"preprocess,omitempty"`
+	// Times is where the worker's time went, sent last (absent from older workers and
+	// from a worker that died).
+	Times *Times `json:"times,omitempty"`
+}
+
+// Times is how a worker spent its time, from the start of its work (the spec read) to
+// its last message; what the process took beyond that (exec, Go and libtorch start-up,
+// exit) is measured by the parent. Prepare runs from the start to the rounds (model
+// load, references, every configuration's preparation and correctness guard), Warmup
+// is the warm-up calls, Timed the timed forwards (the wall time of the timed blocks);
+// the rest of Total is the worker's bookkeeping (between blocks, summaries, the
+// environment, the preprocessing timing).
+type Times struct {
+	TotalMs   float64 `json:"total_ms"`
+	PrepareMs float64 `json:"prepare_ms"`
+	WarmupMs  float64 `json:"warmup_ms"`
+	TimedMs   float64 `json:"timed_ms"`
+	// Prepared configurations were loaded and prepared on their own; Shared ones reused
+	// the module another configuration of the same model, compile, channels_last and
+	// quantize (another batch size) had prepared.
+	Prepared int `json:"prepared"`
+	Shared   int `json:"shared"`
 }
 
 // Writer writes messages, one line each.
