@@ -67,12 +67,12 @@ RUN apt-get update \
 RUN bash scripts/image-root.sh /out/bin/perflab /out/root
 
 # Optional, not the Action's image: what compiling AOTInductor packages (.pt2) at run time
-# would add (a C++ compiler and python3-torch; docs/image.md, "Inductor"). Built only when
-# asked: docker build --target inductor.
+# would add (a C++ compiler, libtorch-dev, python3-torch and setuptools; docs/image.md,
+# "Inductor"). Built only when asked: docker build --target inductor (make image-inductor).
 FROM ${BASE_IMAGE} AS inductor
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3-torch g++ libtorch-dev libopenblas0-pthread ca-certificates \
+ && apt-get install -y --no-install-recommends python3-torch python3-setuptools g++ libtorch-dev libopenblas0-pthread ca-certificates \
  && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
 COPY --from=build /out/bin/perflab /usr/local/bin/perflab
 COPY --from=models /out/share/perflab/models /usr/local/share/perflab/models
