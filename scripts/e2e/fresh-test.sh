@@ -18,11 +18,13 @@ name=perflab-fresh-test-$$
 echo "load before: $(uptime)"
 git archive --format=tar HEAD |
   $DOCKER run --rm -i --name "$name" --network host \
-    -v /usr/local/go:/usr/local/go:ro -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
+    -v /usr/local/go:/usr/local/go:ro -v /etc/ssl/certs/ca-certificates.crt:/tmp/host-ca.crt:ro \
     "debian:$suite-slim" bash -c '
 set -euo pipefail
 mkdir -p /src && tar -x -C /src && cd /src
-# What a fresh machine of this kind has besides the minbase (not timed):
+# What a fresh machine of this kind has besides the minbase (not timed): the CA bundle (a
+# copy, not a mount: the ca-certificates package rewrites it), make, git.
+mkdir -p /etc/ssl/certs && cp /tmp/host-ca.crt /etc/ssl/certs/ca-certificates.crt
 apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends make git >/dev/null
 rm -rf /var/lib/apt/lists/*
 git init -q && git add -A && git -c user.name=ci -c user.email=ci@example.com commit -q -m fresh
