@@ -36,7 +36,7 @@ models: setup
 # export and the Go build, side by side), the Go modules and actionlint; then the tests.
 test:
 	@$(TIMED) "test prerequisites (in parallel)" $(MAKE) --no-print-directory -j4 test-prereqs
-	@$(TIMED) "go test" bash -c '$(LIBTORCH_ENV) PERFLAB_MODELS_DIR=$(CURDIR)/$(MODELS_DIR) go test $(GOTESTFLAGS) ./...'
+	@$(LIBTORCH_ENV) PERFLAB_MODELS_DIR=$(CURDIR)/$(MODELS_DIR) $(TIMED) "go test" go test $(GOTESTFLAGS) ./...
 	@echo "==> make test passed"
 
 test-prereqs: models gocompile lint-workflows
@@ -47,7 +47,7 @@ gomod:
 # Compiles every package and test binary (the cgo torch binding the slowest) into Go's
 # build cache while the models export, so that go test only runs.
 gocompile: setup gomod
-	@$(TIMED) "go build of the tests" bash -c '$(LIBTORCH_ENV) go test -count=1 -run "^$$" ./... >/dev/null'
+	@$(LIBTORCH_ENV) $(TIMED) "go build of the tests" go test -count=1 -run '^$$' ./... >/dev/null
 
 # The whole test suite again against libtorch 2.6, in a Debian trixie root made and cached
 # under /var/tmp/perflab-trixie (needs root or sudo; scripts/test-libtorch26.sh).
