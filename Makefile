@@ -41,8 +41,12 @@ test:
 
 test-prereqs: models gocompile lint-workflows
 
+# The modules, then (while apt still runs) the standard library and third-party packages
+# the tests use compiled into Go's build cache: those need no libtorch headers. Only a
+# warm-up: what fails here (cgo without a C compiler yet) is built again by gocompile.
 gomod:
 	@$(TIMED) "go mod download" go mod download
+	@$(TIMED) "go build of the dependencies" bash -c 'go build $$(go list -deps -test ./... | grep -v "^github.com/perflab/perflab") 2>/dev/null || true'
 
 # Compiles every package and test binary (the cgo torch binding the slowest) into Go's
 # build cache while the models export, so that go test only runs.
