@@ -1,16 +1,17 @@
 # perflab's GitHub Action image. Users get it prebuilt (action.yml: docker://ghcr.io/...,
 # pushed by .github/workflows/release.yml); this repository's CI builds it from this file.
-# Three stages:
+# Stages:
 #   models   Debian's python3-torch exports the built-in models to TorchScript. TorchScript
 #            files do not depend on the CPU architecture, so this stage runs once, on the
 #            build machine's platform, for every target platform; on the target platform it
 #            also compiles their AOTInductor packages (.pt2, scalar kernels).
 #   build    Go + libtorch-dev: builds /usr/local/bin/perflab (cgo, for the target platform).
-#   runtime  debian:trixie-slim with the runtime libraries only: libtorch2.6 (and what it
-#            depends on) and OpenBLAS (pthread), no compiler, no Python, no -dev packages.
+#   closure  the runtime's root file system: the binary and the shared libraries it really
+#            loads (computed from it: scripts/image-root.sh), OpenBLAS, CA certificates.
+#   runtime  FROM scratch: that root and the models; no shell, no compiler, no Python.
+#   (inductor, optional, built only with --target inductor: + g++ and python3-torch.)
 # Debian trixie: libtorch 2.6 (oneDNN 3.x), python3-torch 2.6; the binding also builds on
-# bookworm's 1.13 (BASE_IMAGE=debian:bookworm-slim GO_IMAGE=golang:1.26-bookworm
-# TORCH_RUNTIME=libtorch1.13).
+# bookworm's 1.13 (BASE_IMAGE=debian:bookworm-slim GO_IMAGE=golang:1.26-bookworm).
 # Everything comes from Debian's archive and Docker's official images: nothing is downloaded
 # from anywhere else (weights are seeded, not fetched: see models/export.py).
 # Platforms: linux/amd64 and linux/arm64 (Debian builds libtorch2.6 for both).
@@ -61,32 +62,51 @@ RUN CGO_ENABLED=1 go build -trimpath \
       -ldflags "-s -w -X github.com/perflab/perflab/internal/env.Version=${PERFLAB_VERSION}" \
       -o /out/bin/perflab ./cmd/perflab
 
-FROM ${BASE_IMAGE} AS runtime
-
-# libtorch2.6 provides libtorch_cpu.so.2.6 and libc10.so.2.6 (perflab's NEEDED entries,
-# besides libstdc++/libgcc/libc) and pulls in every library they load. libopenblas0-pthread:
-# Debian's libtorch uses whatever libblas.so.3 resolves to, and the reference BLAS is ~40x
-# slower; point the alternatives at OpenBLAS (pthread), as scripts/setup.sh does. The
-# alternatives are named after the multiarch triplet of the architecture (one per platform):
-# found, not assumed. ca-certificates: HTTPS to the GitHub API.
+# The runtime's root file system, computed from the built binary: the shared libraries it
+# really loads (ldd, with every symbolic link on the way, the BLAS pointed at OpenBLAS as
+# scripts/setup.sh does), the CA bundle and a few files (scripts/image-root.sh). Its own
+# stage, so that the build stage's layers and the models stage stay as they are.
+# libopenblas0-pthread: Debian's libtorch uses whatever libblas.so.3 resolves to, and the
+# reference BLAS is ~40x slower. The alternatives are named after the multiarch triplet of
+# the architecture (one per platform): found, not assumed. ca-certificates: HTTPS to the
+# GitHub API.
+FROM build AS closure
 ARG DEBIAN_FRONTEND=noninteractive
-ARG TORCH_RUNTIME=libtorch2.6
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ${TORCH_RUNTIME} libopenblas0-pthread ca-certificates \
+ && apt-get install -y --no-install-recommends libopenblas0-pthread ca-certificates \
  && for lib in libblas liblapack; do \
       alt=$(ls /usr/lib/*-linux-gnu/openblas-pthread/$lib.so.3) \
       && triplet=$(basename "$(dirname "$(dirname "$alt")")") \
       && update-alternatives --set "$lib.so.3-$triplet" "$alt" || exit 1; \
     done \
- && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
+ && rm -rf /var/lib/apt/lists/*
+RUN bash scripts/image-root.sh /out/bin/perflab /out/root
 
+# Optional, not the Action's image: what compiling AOTInductor packages (.pt2) at run time
+# would add (a C++ compiler, libtorch-dev, python3-torch and setuptools; docs/image.md,
+# "Inductor"). Built only when asked: docker build --target inductor (make image-inductor).
+FROM ${BASE_IMAGE} AS inductor
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3-torch python3-setuptools g++ libtorch-dev libopenblas0-pthread ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
 COPY --from=build /out/bin/perflab /usr/local/bin/perflab
 COPY --from=models /out/share/perflab/models /usr/local/share/perflab/models
+ENTRYPOINT ["/usr/local/bin/perflab"]
+CMD ["action"]
 
-# Fail the image build, not the first workflow run, when a library is missing or the BLAS
-# is not OpenBLAS.
-RUN perflab --version && ldd /usr/local/bin/perflab | (! grep "not found") \
- && readlink -f /usr/lib/*-linux-gnu/libblas.so.3 | grep -q openblas-pthread
+# The Action's image: that root and the exported models, nothing else (no shell, no package
+# manager, no Python, no compiler). The checks below run every built-in (one timed forward
+# each) in the image itself: a missing library fails the build, not the first workflow run.
+FROM scratch AS runtime
+COPY --from=closure /out/root /
+COPY --from=models /out/share/perflab/models /usr/local/share/perflab/models
+ENV PATH=/usr/local/bin:/usr/bin:/bin
+RUN ["/usr/local/bin/perflab", "--version"]
+RUN ["/usr/local/bin/perflab", "bench", "--model", "resnet18", "--iters", "1", "--warmup", "0"]
+RUN ["/usr/local/bin/perflab", "bench", "--model", "mobilenet_v3_small", "--compile", "on", "--channels-last", "--iters", "1", "--warmup", "0"]
+RUN ["/usr/local/bin/perflab", "bench", "--model", "tiny_transformer", "--iters", "1", "--warmup", "0"]
+RUN ["/usr/local/bin/perflab", "bench", "--model", "tiny_transformer", "--quantize", "--iters", "1", "--warmup", "0"]
 
 ARG PERFLAB_VERSION=dev
 LABEL org.opencontainers.image.source="https://github.com/perflab/perflab" \

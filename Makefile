@@ -4,8 +4,6 @@ export PATH := /usr/local/go/bin:$(PATH)
 
 PYTHON     ?= /usr/bin/python3
 MODELS_DIR := models/exported
-MODEL_FILES := $(MODELS_DIR)/resnet18.pt $(MODELS_DIR)/mobilenet_v3_small.pt \
-               $(MODELS_DIR)/tiny_transformer.pt $(MODELS_DIR)/tiny_transformer_int8.pt
 VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    := -X github.com/perflab/perflab/internal/env.Version=$(VERSION)
 GOTESTFLAGS ?= -timeout 20m
@@ -15,25 +13,45 @@ LIBTORCH   ?=
 export LIBTORCH
 LIBTORCH_ENV := $(if $(LIBTORCH),cgoenv=$$(bash scripts/libtorch-env.sh '$(LIBTORCH)') && eval "$$cgoenv" &&,)
 
-.PHONY: all setup build models test test-2.6 lint-workflows image e2e demo bench-overhead calibrate-gate calibrate-sweep clean
+# Timed steps print how long they took ("==> NAME: 12.3 s"; scripts/timed.sh).
+TIMED := bash scripts/timed.sh
+
+.PHONY: all setup build models test test-prereqs gomod gocompile test-2.6 lint-workflows actionlint image image-inductor e2e cold-start demo bench-overhead calibrate-gate calibrate-sweep clean
 
 all: build
 
 setup:
-	@bash scripts/setup.sh
+	@$(TIMED) setup bash scripts/setup.sh
 
 build: setup
 	$(LIBTORCH_ENV) go build -ldflags "$(LDFLAGS)" -o bin/perflab ./cmd/perflab
 
-# Exported models are build outputs (gitignored); re-exported when export.py changes.
-models: setup $(MODEL_FILES)
+# Exported models are build outputs (gitignored). scripts/models.sh exports them again when
+# export.py or the torch/torchvision version changes, and otherwise copies them from its
+# cache (~/.cache/perflab/models/KEY) or keeps them.
+models: setup
+	@$(TIMED) models env PYTHON=$(PYTHON) bash scripts/models.sh $(MODELS_DIR)
 
-$(MODEL_FILES) &: models/export.py
-	$(PYTHON) models/export.py --out $(MODELS_DIR)
-	@touch $(MODEL_FILES)
+# make test: what can run at once does (make -j): the system packages (then the models
+# export and the Go build, side by side), the Go modules and actionlint; then the tests.
+test:
+	@$(TIMED) "test prerequisites (in parallel)" $(MAKE) --no-print-directory -j4 test-prereqs
+	@$(LIBTORCH_ENV) PERFLAB_MODELS_DIR=$(CURDIR)/$(MODELS_DIR) $(TIMED) "go test" go test $(GOTESTFLAGS) ./...
+	@echo "==> make test passed"
 
-test: setup models lint-workflows
-	$(LIBTORCH_ENV) PERFLAB_MODELS_DIR=$(CURDIR)/$(MODELS_DIR) go test $(GOTESTFLAGS) ./...
+test-prereqs: models gocompile lint-workflows
+
+# The modules, then (while apt still runs) the standard library and third-party packages
+# the tests use compiled into Go's build cache: those need no libtorch headers. Only a
+# warm-up: what fails here (cgo without a C compiler yet) is built again by gocompile.
+gomod:
+	@$(TIMED) "go mod download" go mod download
+	@$(TIMED) "go build of the dependencies" bash -c 'go build $$(go list -deps -test ./... | grep -v "^github.com/perflab/perflab") 2>/dev/null || true'
+
+# Compiles every package and test binary (the cgo torch binding the slowest) into Go's
+# build cache while the models export, so that go test only runs.
+gocompile: setup gomod
+	@$(LIBTORCH_ENV) $(TIMED) "go build of the tests" go test -count=1 -run '^$$' ./... >/dev/null
 
 # The whole test suite again against libtorch 2.6, in a Debian trixie root made and cached
 # under /var/tmp/perflab-trixie (needs root or sudo; scripts/test-libtorch26.sh).
@@ -43,17 +61,30 @@ test-2.6:
 # actionlint checks action.yml and the workflows as GitHub would read them (the pinned
 # version comes from the Go module proxy, once, into .tools/).
 ACTIONLINT_VERSION := v1.7.12
-lint-workflows:
+actionlint:
 	@.tools/actionlint -version 2>/dev/null | grep -q '^$(ACTIONLINT_VERSION:v%=%)$$' || \
-	  GOBIN=$(CURDIR)/.tools go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	  $(TIMED) "actionlint install" env GOBIN=$(CURDIR)/.tools go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+lint-workflows: actionlint
 	.tools/actionlint
 
 # The action's image, perflab:dev (Debian trixie, libtorch 2.6), built from the Dockerfile
 # on this machine: a local Docker daemon without a bridge network and base images
 # debootstrap'd from this machine's Debian archive (scripts/e2e/build-image.sh; docs/image.md).
 # Run it with: bash scripts/e2e/docker.sh run --rm --network host perflab:dev bench --model resnet18
+# The image is FROM scratch: perflab, the libraries it loads, the models, OpenBLAS and CA
+# certificates (docs/image.md); its build runs every built-in in it.
 image:
-	bash scripts/e2e/build-image.sh perflab:dev
+	@$(TIMED) "make image" bash scripts/e2e/build-image.sh perflab:dev
+
+# Not the Action's image: what compiling .pt2 packages at run time would add (g++,
+# python3-torch), to measure it (docs/image.md, "Inductor").
+image-inductor:
+	@$(TIMED) "make image-inductor" env E2E_TARGET=inductor bash scripts/e2e/build-image.sh perflab:inductor
+
+# The image's cold start: docker save | rmi | load, then docker run -> the first timed forward.
+cold-start:
+	flock /tmp/perflab-timing.lock bash scripts/e2e/cold-start.sh perflab:dev
 
 # The action, run for real: its image built from the Dockerfile, the example workflows run
 # by act against a fake GitHub API on loopback (scripts/e2e/run.sh; docs/development.md, "Testing").

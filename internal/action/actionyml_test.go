@@ -164,27 +164,36 @@ func TestDockerfile(t *testing.T) {
 	}
 	df := string(b)
 	var runtime []string // instructions of the last stage
+	var runtimeLines string
 	for _, l := range strings.Split(df, "\n") {
 		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, " ") {
 			continue
 		}
 		if ins := strings.Fields(l)[0]; ins == "FROM" {
-			runtime = nil
+			runtime, runtimeLines = nil, ""
 		} else {
 			runtime = append(runtime, ins)
+			runtimeLines += l + "\n"
 		}
 	}
 	if slices.Contains(runtime, "USER") || slices.Contains(runtime, "WORKDIR") {
 		t.Errorf("the runtime stage sets USER or WORKDIR (%v): Docker actions run as root in the workspace", runtime)
 	}
-	for _, want := range []string{"ARG BASE_IMAGE=debian:trixie-slim", "FROM ${BASE_IMAGE} AS runtime", "FROM --platform=$BUILDPLATFORM", "libtorch2.6", "libopenblas0-pthread", "/usr/local/share/perflab/models",
-		`ENTRYPOINT ["/usr/local/bin/perflab"]`, `CMD ["action"]`, "models/export.py"} {
+	for _, want := range []string{"ARG BASE_IMAGE=debian:trixie-slim", "FROM scratch AS runtime", "FROM --platform=$BUILDPLATFORM", "libtorch-dev", "libopenblas0-pthread", "/usr/local/share/perflab/models",
+		`ENTRYPOINT ["/usr/local/bin/perflab"]`, `CMD ["action"]`, "models/export.py", "scripts/image-root.sh"} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
-	if n := strings.Count(df, "\nFROM "); n != 3 {
-		t.Errorf("%d FROM lines; want a models, a build and a runtime stage", n)
+	if n := strings.Count(df, "\nFROM "); n != 5 {
+		t.Errorf("%d FROM lines; want the models, build, closure, inductor and runtime stages", n)
+	}
+	// The image's build runs every built-in in the image itself (a missing library fails
+	// the build, not a user's workflow).
+	for _, m := range []string{"resnet18", "mobilenet_v3_small", "tiny_transformer"} {
+		if !strings.Contains(runtimeLines, `"bench", "--model", "`+m+`"`) {
+			t.Errorf("the runtime stage does not bench %s in the image", m)
+		}
 	}
 	// The OpenBLAS alternatives are found per architecture, not named for x86_64 only.
 	if strings.Contains(df, "x86_64-linux-gnu") {

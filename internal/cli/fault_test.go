@@ -42,6 +42,7 @@ func startPerflab(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.B
 // baseline, each adding its own configurations, both keep their entries (the second
 // re-reads the file under the lock).
 func TestBaselineUpdateConcurrent(t *testing.T) {
+	t.Parallel() // processes and files of its own, no timing: runs beside the other parallel tests, after the timed ones
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(3, 4))
 	path := filepath.Join(dir, "big.json")
@@ -188,6 +189,7 @@ func processesWith(s string) []int {
 // TestNativeCrashReported: a model that crashes libtorch makes bench exit 3 with one line
 // naming the signal, model and configuration, and a sweep records it as such.
 func TestNativeCrashReported(t *testing.T) {
+	t.Parallel() // processes and files of its own, no timing: runs beside the other parallel tests, after the timed ones
 	segv := testutil.Hostile(t, "segv.pt")
 	res := runPerflab(t, nil, "bench", "--model", segv, "--input", "float32[B,8]", "--iters", "5", "--batch-size", "2")
 	if res.code != ExitCrash || strings.Count(strings.TrimSpace(res.stderr), "\n") != 0 || strings.Contains(res.stderr, "goroutine") ||
@@ -218,6 +220,7 @@ func TestModelPrintsDoNotCorruptSweep(t *testing.T) {
 // TestInfOutputRecorded: a model whose output holds infinities is measured and recorded
 // (bench --json with --compile on compares outputs holding Inf), and its record reads back.
 func TestInfOutputRecorded(t *testing.T) {
+	t.Parallel() // processes and files of its own, no timing: runs beside the other parallel tests, after the timed ones
 	inf := testutil.Hostile(t, "inf_out.pt")
 	res := runPerflab(t, nil, "bench", "--model", inf, "--input", "float32[B,8]", "--iters", "5", "--compile", "on", "--json")
 	if res.code != 0 {
@@ -318,6 +321,7 @@ func TestBadBaselineSamplesRefused(t *testing.T) {
 // TestSizeLimitsUpFront: absurd sizes and non-regular files end in one line and exit 2,
 // in a real process (no Go panic, no out-of-memory crash), before any work.
 func TestSizeLimitsUpFront(t *testing.T) {
+	t.Parallel() // processes and files of its own, no timing: runs beside the other parallel tests, after the timed ones
 	dir := t.TempDir()
 	lin := testutil.Fixture(t, "linear.pt")
 	fifo := filepath.Join(dir, "model.pt")
@@ -354,6 +358,7 @@ func TestSizeLimitsUpFront(t *testing.T) {
 		{"input of 64 GiB", []string{"bench", "--model", lin, "--input", "float32[B,8]", "--batch-size", "65536", "--input", "float32[B,1024,256]"}, "elements, more than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			r := runPerflab(t, nil, tc.args...)
 			if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
 				t.Fatalf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tc.want)
@@ -444,6 +449,7 @@ func TestNewlineInModelNameEscaped(t *testing.T) {
 // leaves only whole records, and --resume completes it once there is room, with every
 // configuration recorded once.
 func TestSweepFullDiskThenResume(t *testing.T) {
+	t.Parallel() // processes and files of its own, no timing: runs beside the other parallel tests, after the timed ones
 	dir := t.TempDir()
 	full := filepath.Join(dir, "full")
 	os.Mkdir(full, 0o755)

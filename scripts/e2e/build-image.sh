@@ -7,6 +7,7 @@
 # The build reaches Debian's archive and the Go module proxy through the host's network
 # (--network host: the daemon has no bridge). Also tags the models stage (python3-torch
 # 2.6, the built-ins exported) as TAG-models, for make e2e's checks of the image.
+# E2E_TARGET=STAGE builds that Dockerfile stage instead (make image-inductor).
 # E2E_SUITE=bookworm builds the former image instead (bookworm bases, libtorch 1.13):
 #   E2E_SUITE=bookworm bash scripts/e2e/build-image.sh perflab:bookworm
 set -euo pipefail
@@ -24,7 +25,7 @@ args=(--build-arg PERFLAB_VERSION="$version" --build-arg BASE_IMAGE="debian:$E2E
       --build-arg GO_IMAGE="golang:1.26-$E2E_SUITE")
 case $E2E_SUITE in
   trixie) ;;
-  bookworm) args+=(--build-arg TORCH_RUNTIME=libtorch1.13) ;;
+  bookworm) ;;
   *) die "E2E_SUITE=$E2E_SUITE: the image is built on trixie (libtorch 2.6) or bookworm (1.13)" ;;
 esac
 build() {
@@ -32,7 +33,12 @@ build() {
     || { tail -40 "$E2E_STATE/build.log" >&2; die "image build failed (log: $E2E_STATE/build.log)"; }
 }
 : >"$E2E_STATE/build.log"
-build -t "$tag"
-build --target models -t "$tag-models"  # cached: the stage the build above made
+if [ -n "${E2E_TARGET:-}" ]; then
+  # Another stage than the Action's image (make image-inductor: E2E_TARGET=inductor).
+  build --target "$E2E_TARGET" -t "$tag"
+else
+  build -t "$tag"
+  build --target models -t "$tag-models"  # cached: the stage the build above made
+fi
 size=$($DOCKER image inspect -f '{{.Size}}' "$tag")
 log "built $tag in $(( $(date +%s) - start )) s, $((size / 1000000)) MB"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Measures `make test` on a fresh machine of this kind (docs/development.md, "How long"):
+# a new container from the Debian minbase image (debian:bookworm-slim, made by lib.sh from
+# this machine's Debian archive; nothing cached: no apt lists, no Go module or build cache,
+# no exported models), with what such a machine has besides (this machine's Go at
+# /usr/local/go, its CA bundle, make and git), and this commit's files (git archive HEAD;
+# uncommitted changes are not in it). Prints each step's time and the total. CAP_SYS_ADMIN:
+# the full-disk tests mount a tmpfs, as root on a machine can.
+#   flock /tmp/perflab-timing.lock bash scripts/e2e/fresh-test.sh [SUITE]   (default bookworm)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/e2e/lib.sh
+suite=${1:-bookworm}
+trap e2e_stop_dockerd EXIT
+e2e_install
+e2e_dockerd
+e2e_base_images "$suite"
+name=perflab-fresh-test-$$
+echo "load before: $(uptime)"
+git archive --format=tar HEAD |
+  $DOCKER run --rm -i --name "$name" --network host --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    -v /usr/local/go:/usr/local/go:ro -v /etc/ssl/certs/ca-certificates.crt:/tmp/host-ca.crt:ro \
+    "debian:$suite-slim" bash -c '
+set -euo pipefail
+mkdir -p /src && tar -x -C /src && cd /src
+# What a fresh machine of this kind has besides the minbase (not timed): the CA bundle (a
+# copy, not a mount: the ca-certificates package rewrites it), make, git.
+mkdir -p /etc/ssl/certs && cp /tmp/host-ca.crt /etc/ssl/certs/ca-certificates.crt
+apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends make git >/dev/null
+rm -rf /var/lib/apt/lists/*
+git init -q && git add -A && git -c user.name=ci -c user.email=ci@example.com commit -q -m fresh
+t0=$(date +%s)
+make test
+t=$(( $(date +%s) - t0 ))
+echo "==> fresh make test: $((t / 60)) min $((t % 60)) s"'
+echo "load after: $(uptime)"
