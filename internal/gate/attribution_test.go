@@ -14,7 +14,7 @@ import (
 func TestCommentAttribution(t *testing.T) {
 	key := "models/head.pt|b1|compile=off|t1|i1|cl=false|q=false|cpu"
 	rep := &Report{Verdict: Failed, Summary: "1 regression", Regressions: 1, Alpha: 0.01, Threshold: 0.05, Metrics: []string{"p95"},
-		Comparisons: []Comparison{{Key: key, Metric: "p95", Verdict: Regression, Reason: "p95 +80%", Rounds: 6,
+		Comparisons: []Comparison{{Key: key, Metric: "p95", Verdict: Regression, Reason: "p95 +80%", Rounds: 6, Threshold: 0.05,
 			Baseline: Estimate{Value: 1.2, Runs: 6}, Current: Estimate{Value: 2.2, Runs: 6}, Ratio: 1.8}}}
 	without := rep.CommentMarkdown(CommentOptions{Heading: "perflab gate: " + rep.Verdict})
 	if strings.Contains(without, "Where the time went") {
