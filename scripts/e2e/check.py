@@ -84,6 +84,14 @@ for b in (1, 4):
     ok, bad = clean(r) if r else (False, [])
     check(ok, "image: the torch 2.x scripted nn.TransformerEncoder benches at batch %d with a clean record (%s)"
           % (b, (r or {}).get("error") or bad or ("status " + r["status"] if r else "no record: see image-transformer-b%d.log" % b)))
+un = {r.get("batch_size"): r for r in records("image-unseen.jsonl")}
+for b in (1, 4):
+    r = un.get(b)
+    ok, bad = clean(r) if r else (False, [])
+    verdict = ((r or {}).get("correctness") or {}).get("verdict")
+    check(ok and bool(r.get("inductor_package")) and verdict == "match",
+          "image: an AOTInductor package of an unseen model benches as compile inductor at batch %d, outputs %r vs its TorchScript twin, want 'match' (%s)"
+          % (b, verdict, (r or {}).get("error") or bad or ("status " + r["status"] if r else "no record: see image-unseen-b%d.log" % b)))
 mb = records("image-mobilenet.jsonl")
 verdict = mb[0].get("correctness", {}).get("verdict") if mb else None
 check(bool(mb) and mb[0].get("compile") is True and verdict == "match",

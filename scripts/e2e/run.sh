@@ -85,6 +85,17 @@ for b in 1 4; do
     --input 'float32[B,32,64]' --batch-size "$b" --iters 50 --warmup 5 --out "/logs/image-transformer.jsonl" \
     >"$LOGS/image-transformer-b$b.log" 2>&1 || echo "exit $?" >>"$LOGS/image-transformer-b$b.log"
 done
+# An AOTInductor package of a model perflab has never seen (compiled by the models stage's
+# python3-torch, as a user would), with its TorchScript twin beside it: compile inductor at
+# batch 1 and 4 in the Action's image, outputs checked against the twin.
+$DOCKER run --rm --network host -v "$ROOT/scripts/e2e:/e2e:ro" -v "$LOGS:/logs" "$IMAGE-models" \
+  python3 /e2e/unseen_pt2.py /logs/unseen >"$LOGS/image-unseen-export.log" 2>&1 \
+  || { cat "$LOGS/image-unseen-export.log" >&2; die "compiling an AOTInductor package with the image's python3-torch failed"; }
+for b in 1 4; do
+  $DOCKER run --rm --network host -v "$LOGS:/logs" "$IMAGE" bench --model /logs/unseen.pt2 \
+    --compile inductor --batch-size "$b" --iters 30 --warmup 3 --out /logs/image-unseen.jsonl \
+    >"$LOGS/image-unseen-b$b.log" 2>&1 || echo "exit $?" >>"$LOGS/image-unseen-b$b.log"
+done
 $DOCKER run --rm --network host -v "$LOGS:/logs" "$IMAGE" bench --model mobilenet_v3_small \
   --compile on --iters 20 --warmup 3 --out /logs/image-mobilenet.jsonl \
   >"$LOGS/image-mobilenet.log" 2>&1 || echo "exit $?" >>"$LOGS/image-mobilenet.log"
