@@ -13,13 +13,15 @@ shift 2 || true
 BINS=("$@")
 [ ${#BINS[@]} -gt 0 ] || BINS=(./bin/perflab)
 export PERFLAB_MODELS_DIR=${PERFLAB_MODELS_DIR:-$PWD/models/exported}
+# Measurements take the timing lock; PERFLAB_TIMING_LOCKED=1 says the caller holds it.
+locked() { if [ -n "${PERFLAB_TIMING_LOCKED:-}" ]; then "$@"; else flock /tmp/perflab-timing.lock "$@"; fi; }
 for i in $(seq 1 "$N"); do
   for b in "${!BINS[@]}"; do
     mkdir -p "$OUT/$b"
     f="$OUT/$b/sweep_$i.jsonl"
     rm -f "$f" "$f.runs"
     start=$(date +%s.%N)
-    flock /tmp/perflab-timing.lock bash -c "echo \"load before: \$(uptime)\"; ${BINS[$b]} sweep --preset cpu_vision --quick --seed $i --out $f --progress none; echo \"load after:  \$(uptime)\""
+    locked bash -c "echo \"load before: \$(uptime)\"; ${BINS[$b]} sweep --preset cpu_vision --quick --seed $i --out $f --progress none; echo \"load after:  \$(uptime)\""
     end=$(date +%s.%N)
     printf '%s sweep %d: %.1f s (wall, lock wait included)\n' "${BINS[$b]}" "$i" "$(echo "$end - $start" | bc)"
   done
