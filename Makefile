@@ -16,11 +16,20 @@ LIBTORCH_ENV := $(if $(LIBTORCH),cgoenv=$$(bash scripts/libtorch-env.sh '$(LIBTO
 # Timed steps print how long they took ("==> NAME: 12.3 s"; scripts/timed.sh).
 TIMED := bash scripts/timed.sh
 
-.PHONY: all setup build models test test-prereqs gomod gocompile test-2.6 lint-workflows actionlint image image-inductor e2e cold-start demo bench-overhead calibrate-gate calibrate-sweep clean
+.PHONY: all setup setup-compiler setup-build build models test test-prereqs gomod godeps gocompile gotest-pure test-2.6 lint-workflows actionlint image image-inductor e2e cold-start demo bench-overhead calibrate-gate calibrate-sweep clean
 
 all: build
 
-setup:
+# The system packages in three apt transactions, so that what needs fewer can start sooner
+# (make test): g++ (then Go compiles the dependencies), what building perflab needs (then
+# Go compiles the tests), everything (then the models export and the tests run).
+setup-compiler:
+	@$(TIMED) "setup: g++" bash scripts/setup.sh compiler
+
+setup-build: setup-compiler
+	@$(TIMED) "setup: libtorch-dev, OpenBLAS" bash scripts/setup.sh build
+
+setup: setup-build
 	@$(TIMED) setup bash scripts/setup.sh
 
 build: setup
@@ -32,26 +41,39 @@ build: setup
 models: setup
 	@$(TIMED) models env PYTHON=$(PYTHON) bash scripts/models.sh $(MODELS_DIR)
 
-# make test: what can run at once does (make -j): the system packages (then the models
-# export and the Go build, side by side), the Go modules and actionlint; then the tests.
+# make test: what can run at once does (make -j): the system packages in three steps
+# (setup-*); beside them the Go modules and actionlint, then the Go dependencies (once g++ is
+# there), the test binaries that link libtorch (once libtorch-dev is there), and, beside
+# those, the model export and the tests that do not link libtorch (once python3-torch is
+# there, for their fixtures). Then the whole suite: `go test ./...` runs the libtorch
+# packages' tests and reports the others' results, passed a moment ago with the same flags
+# and environment, as "(cached)" (Go's test cache; they run again when anything they read
+# changed).
+GOTESTENV = $(LIBTORCH_ENV) PERFLAB_MODELS_DIR=$(CURDIR)/$(MODELS_DIR)
 test:
 	@$(TIMED) "test prerequisites (in parallel)" $(MAKE) --no-print-directory -j4 test-prereqs
-	@$(LIBTORCH_ENV) PERFLAB_MODELS_DIR=$(CURDIR)/$(MODELS_DIR) $(TIMED) "go test" go test $(GOTESTFLAGS) ./...
+	@$(GOTESTENV) $(TIMED) "go test" go test $(GOTESTFLAGS) ./...
 	@echo "==> make test passed"
 
-test-prereqs: models gocompile lint-workflows
+test-prereqs: models gocompile gotest-pure lint-workflows
 
-# The modules, then (while apt still runs) the standard library and third-party packages
-# the tests use compiled into Go's build cache: those need no libtorch headers. Only a
-# warm-up: what fails here (cgo without a C compiler yet) is built again by gocompile.
 gomod:
 	@$(TIMED) "go mod download" go mod download
+
+# The standard library and third-party packages the tests use, compiled into Go's build
+# cache once g++ is there (with cgo, as the tests build them), while apt installs libtorch.
+# Only a warm-up: what fails here is built again, and its error shown, by the steps below.
+godeps: setup-compiler gomod
 	@$(TIMED) "go build of the dependencies" bash -c 'go build $$(go list -deps -test ./... | grep -v "^github.com/perflab/perflab") 2>/dev/null || true'
 
-# Compiles every package and test binary (the cgo torch binding the slowest) into Go's
-# build cache while the models export, so that go test only runs.
-gocompile: setup gomod
-	@$(LIBTORCH_ENV) $(TIMED) "go build of the tests" go test -count=1 -run '^$$' ./... >/dev/null
+# Compiles the packages and test binaries that link libtorch (the cgo torch binding the
+# slowest) into Go's build cache while the models export, so that go test only runs them.
+gocompile: setup-build godeps
+	@$(LIBTORCH_ENV) $(TIMED) "go build of the libtorch tests" bash -c 'go test -count=1 -run "^$$" $$(bash scripts/gopkgs.sh torch) >/dev/null'
+
+# The tests that do not link libtorch (scripts/gopkgs.sh pure), run while the rest compiles.
+gotest-pure: setup godeps
+	@$(GOTESTENV) $(TIMED) "go test of the packages without libtorch" bash -c 'go test $(GOTESTFLAGS) $$(bash scripts/gopkgs.sh pure)'
 
 # The whole test suite again against libtorch 2.6, in a Debian trixie root made and cached
 # under /var/tmp/perflab-trixie (needs root or sudo; scripts/test-libtorch26.sh).

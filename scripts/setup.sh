@@ -4,7 +4,19 @@
 # what to install instead and stops before changing anything. With LIBTORCH set (make build
 # LIBTORCH=DIR: your own libtorch), libtorch itself is not installed. Idempotent and quick
 # when everything is there. Run by `make setup` (and so by `make test` and `make demo`).
+#   bash scripts/setup.sh [compiler|build|all]   (default all)
+# compiler: g++ only; build: what compiling perflab needs (g++, libtorch-dev, OpenBLAS); all:
+# everything (python3-torch for the model export, the allocators). make test installs them in
+# that order, one apt transaction each, so that Go compiles while apt installs the rest.
+# PERFLAB_SETUP_EXTRA="PKG..." adds Debian packages to the first transaction (.ci/run: the
+# debootstrap its libtorch 2.6 leg needs, installed without a second apt running beside make
+# test's).
 set -euo pipefail
+group=${1:-all}
+case "$group" in
+  compiler | build | all) ;;
+  *) echo "setup: unknown group '$group' (compiler, build or all)" >&2; exit 2 ;;
+esac
 
 # shellcheck disable=SC1091
 . "${PERFLAB_OS_RELEASE:-/etc/os-release}" 2>/dev/null || true
@@ -43,6 +55,13 @@ if [ -n "${LIBTORCH:-}" ]; then
   # Your own libtorch: Debian's is not needed (the models are still exported with python3-torch).
   packages=("${packages[@]/libtorch-dev/}")
 fi
+case "$group" in
+  compiler) packages=(g++) ;;
+  build) packages=(g++ libopenblas0-pthread)
+    if [ -z "${LIBTORCH:-}" ]; then packages+=(libtorch-dev); fi ;;
+esac
+# shellcheck disable=SC2206
+packages+=(${PERFLAB_SETUP_EXTRA:-})
 
 missing=()
 for p in "${packages[@]}"; do
@@ -57,9 +76,22 @@ if ((${#missing[@]})); then
   sudo=""
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -q
-  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Another apt (another group of a parallel make, an engineer's) may hold dpkg's lock: wait.
+  apt=($sudo apt-get -o DPkg::Lock::Timeout=600)
+  # The package lists are fetched again unless an earlier group of this setup fetched them
+  # (lists younger than an hour); if those turn out stale (a 404), once more.
+  fresh=""
+  if ! find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 2>/dev/null | grep -q .; then
+    "${apt[@]}" update -q
+    fresh=1
+  fi
+  if ! "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}"; then
+    [ -z "$fresh" ] || exit 1
+    "${apt[@]}" update -q
+    "${apt[@]}" install -y -q --no-install-recommends "${missing[@]}"
+  fi
 fi
+[ "$group" != compiler ] || exit 0
 
 # libtorch uses whatever libblas.so.3 resolves to: make sure it is OpenBLAS (pthread).
 blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || true)

@@ -17,7 +17,8 @@
 # Idempotent: each step leaves a stamp and is redone only when its input changed. Every
 # mount it makes is undone on exit or interrupt. Needs root (or sudo) for debootstrap,
 # mount and chroot. Arguments are passed to `go test` (default: ./...); --run CMD ARGS runs
-# CMD in this tree inside the root instead (e.g. --run go build -o /tmp/perflab ./cmd/perflab).
+# CMD in this tree inside the root instead (e.g. --run go build -o /tmp/perflab ./cmd/perflab);
+# --prepare makes the root and exports the models, and runs nothing (.ci/run: beside make test).
 set -euo pipefail
 { # read whole before running: editing this file while it runs cannot change what runs
 cd "$(dirname "$0")/.."
@@ -151,6 +152,11 @@ if [ "$(cat "$MODELS/.export-sha256" 2>/dev/null)" != "$sum" ]; then
   log "exporting the built-in models with $(in_root python3 -c 'import torch; print("torch", torch.__version__)')"
   in_root python3 /src/models/export.py --out /models
   echo "$sum" >"$MODELS/.export-sha256"
+fi
+
+if [ "${1:-}" = --prepare ]; then
+  log "the trixie root and its models are ready in $CACHE"
+  exit 0
 fi
 
 # 5. The tests (or, with --run CMD..., CMD in /src inside the root: e.g. --run make build).
