@@ -5,16 +5,15 @@
 # no exported models), with what such a machine has besides (this machine's Go at
 # /usr/local/go, its CA bundle, make and git), and this commit's files (git archive HEAD;
 # uncommitted changes are not in it). Prints each step's time and the total. CAP_SYS_ADMIN:
-# the full-disk tests mount a tmpfs, as root on a machine can.
-#   flock /tmp/perflab-timing.lock bash scripts/e2e/fresh-test.sh [SUITE]   (default bookworm)
+# the full-disk tests mount a tmpfs, as root on a machine can. It runs on a Docker daemon of
+# its own (fresh-daemon.sh: never make e2e's, so it needs no e2e lock), stopped and removed
+# afterwards.
+#   timed bash scripts/e2e/fresh-test.sh [SUITE]   (default bookworm)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-source scripts/e2e/lib.sh
 suite=${1:-bookworm}
-trap e2e_stop_dockerd EXIT
-e2e_install
-e2e_dockerd
-e2e_base_images "$suite"
+source scripts/e2e/fresh-daemon.sh
+fresh_daemon "$suite"
 name=perflab-fresh-test-$$
 echo "load before: $(uptime)"
 git archive --format=tar HEAD |

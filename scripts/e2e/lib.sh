@@ -4,8 +4,11 @@
 
 E2E_STATE=${E2E_STATE:-/var/tmp/perflab-e2e}        # cached base images, act's HOME
 DOCKER_ROOT=${DOCKER_ROOT:-/var/tmp/perflab-docker}  # the daemon's data root (cached layers)
-DOCKER_SOCK=/run/perflab-docker.sock
-DOCKER_PIDFILE=/run/perflab-docker.pid
+DOCKER_SOCK=${DOCKER_SOCK:-/run/perflab-docker.sock}
+DOCKER_PIDFILE=${DOCKER_PIDFILE:-/run/perflab-docker.pid}
+# A daemon of its own (scripts/e2e/fresh-*.sh): another socket, pid file, data root and
+# exec root (its containerd's state; empty: dockerd's default, /var/run/docker).
+DOCKER_EXECROOT=${DOCKER_EXECROOT:-}
 export DOCKER_HOST=unix://$DOCKER_SOCK
 DOCKER=/usr/bin/docker  # docker.io's client, matching its daemon
 export PATH=/usr/local/go/bin:$PATH  # Go on this machine kind
@@ -37,6 +40,7 @@ e2e_dockerd() {
   mkdir -p "$E2E_STATE" "$DOCKER_ROOT"
   log "starting dockerd (no bridge, no iptables, data root $DOCKER_ROOT)"
   $SUDO dockerd --bridge=none --iptables=false --ip6tables=false --data-root "$DOCKER_ROOT" \
+    ${DOCKER_EXECROOT:+--exec-root "$DOCKER_EXECROOT"} \
     -H "unix://$DOCKER_SOCK" --pidfile "$DOCKER_PIDFILE" >"$E2E_STATE/dockerd.log" 2>&1 &
   STARTED_DOCKERD=1
   for _ in $(seq 1 120); do
