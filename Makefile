@@ -60,11 +60,12 @@ test-prereqs: models gocompile gotest-pure lint-workflows
 gomod:
 	@$(TIMED) "go mod download" go mod download
 
-# The standard library and third-party packages the tests use, compiled into Go's build
-# cache once g++ is there (with cgo, as the tests build them), while apt installs libtorch.
-# Only a warm-up: what fails here is built again, and its error shown, by the steps below.
+# The standard library and third-party packages the tests use, and perflab's packages that
+# do not link libtorch, compiled into Go's build cache once g++ is there (with cgo, as the
+# tests build them), while apt installs libtorch. Only a warm-up: what fails here is built
+# again, and its error shown, by the steps below.
 godeps: setup-compiler gomod
-	@$(TIMED) "go build of the dependencies" bash -c 'go build $$(go list -deps -test ./... | grep -v "^github.com/perflab/perflab") 2>/dev/null || true'
+	@$(TIMED) "go build of the dependencies" bash -c 'go build $$( { go list -deps -test ./... | grep -v "^github.com/perflab/perflab"; go list -deps -test $$(bash scripts/gopkgs.sh pure); } | grep -v " \|\.test$$" | sort -u) 2>/dev/null || true'
 
 # Compiles the packages and test binaries that link libtorch (the cgo torch binding the
 # slowest) into Go's build cache while the models export, so that go test only runs them.
