@@ -81,7 +81,7 @@ if ((${#missing[@]})); then
   # The package lists are fetched again unless an earlier group of this setup fetched them
   # (lists younger than an hour); if those turn out stale (a 404), once more.
   fresh=""
-  if ! find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 2>/dev/null | grep -q .; then
+  if ! find /var/lib/apt/lists -maxdepth 1 -name '*InRelease' -mmin -60 2>/dev/null | grep -q .; then
     "${apt[@]}" update -q
     fresh=1
   fi
