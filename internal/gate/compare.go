@@ -163,10 +163,10 @@ type Comparison struct {
 	// the baseline's machine speed (divided by it). 0 = not corrected (a side lacks the
 	// reference).
 	MachineFactor float64 `json:"machine_factor,omitempty"`
-	logRatio          float64
-	seLog             float64
-	tested            bool
-	higherBad         bool
+	logRatio      float64
+	seLog         float64
+	tested        bool
+	higherBad     bool
 }
 
 // logValue is one run's log metric value and the within-run standard error of it.
