@@ -466,6 +466,7 @@ func MergeReferences(refs []*Reference) *Reference {
 		out.BlocksMs = append(out.BlocksMs, r.BlocksMs...)
 		out.Calls = r.Calls
 	}
+	// Before: 0 for blocks of several processes (each process's before and after alternate).
 	n := float64(len(refs))
 	out.Ms = math.Exp(sumLog / n)
 	out.LogSE = math.Sqrt(sumVar) / n
