@@ -385,8 +385,8 @@ func checkReference(t *testing.T, rec *record.Record, before int) {
 		t.Fatalf("record has no reference workload timing")
 	}
 	if ref.Workload != torch.ReferenceWorkload || !(ref.Ms > 0) || math.IsInf(ref.Ms, 0) || !(ref.LogSE >= 0) || math.IsInf(ref.LogSE, 0) ||
-		len(ref.BlocksMs) != 2*bench.ReferenceBlocks || ref.Before != before || ref.Calls != bench.ReferenceCalls {
-		t.Errorf("reference %+v: want workload %q, ms > 0, log_se >= 0, %d blocks (%d before), %d calls each", *ref, torch.ReferenceWorkload, 2*bench.ReferenceBlocks, before, bench.ReferenceCalls)
+		len(ref.BlocksMs) < 2*bench.ReferenceBlocks || ref.Before < before || ref.Before > len(ref.BlocksMs)-bench.ReferenceBlocks || ref.Calls != bench.ReferenceCalls {
+		t.Errorf("reference %+v: want workload %q, ms > 0, log_se >= 0, >= %d blocks (>= %d before and after), %d calls each", *ref, torch.ReferenceWorkload, 2*bench.ReferenceBlocks, before, bench.ReferenceCalls)
 	}
 	lo, hi := slices.Min(ref.BlocksMs), slices.Max(ref.BlocksMs)
 	if !(lo > 0) || ref.Ms < lo || ref.Ms > hi {

@@ -4,27 +4,35 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/torch"
 )
 
-// The reference workload is timed in ReferenceBlocks blocks of ReferenceCalls calls right
-// before the timed loop and as many right after it (blocks of ~20 ms, ~0.15 s in all on this
-// x86 core): never inside the loop, whose code and samples it leaves untouched.
+// The reference workload is timed in blocks of ReferenceCalls calls for ReferenceWindow
+// right before the timed loop and as long right after it (at least ReferenceBlocks blocks
+// each side): never inside the loop, whose code and samples it leaves untouched. The window
+// is long enough to average over a neighbour's bursts on a shared core (measured here, at
+// load ~5 on 2 cores: 3 blocks of 20 ms each side had a log error of 14-38% between before
+// and after), short next to a timed loop of seconds. A sweep's worker uses WorkerReferenceWindow.
 const (
-	ReferenceBlocks = 3
-	ReferenceCalls  = 8
+	ReferenceBlocks       = 3
+	ReferenceCalls        = 8
+	ReferenceWindow       = 250 * time.Millisecond
+	WorkerReferenceWindow = 100 * time.Millisecond
 )
 
-// referenceBlocks times n blocks of the reference workload on the calling OS thread (its
-// libtorch thread settings) and returns each block's mean per-call time in ms: the mean,
-// not the median, so that time lost to other processes (preemption on a shared core) counts
-// in proportion, as it does in the timed loop's latencies and throughput.
-func referenceBlocks(n int) ([]float64, error) {
+// referenceBlocks times blocks of the reference workload on the calling OS thread (its
+// libtorch thread settings), at least ReferenceBlocks of them and until window has passed,
+// and returns each block's mean per-call time in ms: the mean, not the median, so that time
+// lost to other processes (preemption on a shared core) counts in proportion, as it does in
+// the timed loop's latencies and throughput.
+func referenceBlocks(window time.Duration) ([]float64, error) {
 	ns := make([]int64, ReferenceCalls)
-	out := make([]float64, 0, n)
-	for range n {
+	var out []float64
+	start := time.Now()
+	for len(out) < ReferenceBlocks || time.Since(start) < window {
 		if _, err := torch.ReferenceTimed(ns); err != nil {
 			return nil, fmt.Errorf("reference workload failed: %s", torchMsg(err))
 		}
@@ -33,6 +41,9 @@ func referenceBlocks(n int) ([]float64, error) {
 			sum += v
 		}
 		out = append(out, float64(sum)/1e6/float64(len(ns)))
+		if len(out) >= 1000 {
+			break
+		}
 	}
 	return out, nil
 }

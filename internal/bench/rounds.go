@@ -127,14 +127,14 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 	}
 	// The reference workload right before and after the rounds (the worker's one thread
 	// setting), shared by the worker's configurations as the contention is.
-	refBefore, err := referenceBlocks(ReferenceBlocks)
+	refBefore, err := referenceBlocks(WorkerReferenceWindow)
 	if err != nil {
 		return err
 	}
 	cpu0 := env.SampleCPU()
 	runRounds(spec, live)
 	cpu1 := env.SampleCPU()
-	refAfter, err := referenceBlocks(ReferenceBlocks)
+	refAfter, err := referenceBlocks(WorkerReferenceWindow)
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func (r *runner) measure() error {
 		}
 	}
 	ns := make([]int64, c.Iters)
-	before, err := referenceBlocks(ReferenceBlocks) // the machine's speed right before the loop
+	before, err := referenceBlocks(ReferenceWindow) // the machine's speed right before the loop
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (r *runner) measure() error {
 	if err != nil {
 		return fmt.Errorf("timed forward failed: %s", torchMsg(err))
 	}
-	after, err := referenceBlocks(ReferenceBlocks) // and right after it
+	after, err := referenceBlocks(ReferenceWindow) // and right after it
 	if err != nil {
 		return err
 	}
