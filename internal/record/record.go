@@ -452,7 +452,7 @@ type Reference struct {
 // processes (a sweep's workers): the geometric mean of their times, the standard error
 // of that mean from their own errors. nil when any run lacks one or the workloads differ.
 func MergeReferences(refs []*Reference) *Reference {
-	if len(refs) == 0 {
+	if len(refs) == 0 || refs[0] == nil {
 		return nil
 	}
 	out := &Reference{Workload: refs[0].Workload}

@@ -686,6 +686,7 @@ func TestMergeReferences(t *testing.T) {
 		{"one", []*Reference{ref("w", 2, 0.03)}, 2, 0.03},
 		{"two: geometric mean, error of the mean", []*Reference{ref("w", 2, 0.03), ref("w", 8, 0.04)}, 4, 0.025},
 		{"one lacks it", []*Reference{ref("w", 2, 0.03), nil}, 0, 0},
+		{"the first lacks it", []*Reference{nil, ref("w", 2, 0.03)}, 0, 0},
 		{"other workloads", []*Reference{ref("w", 2, 0.03), ref("v", 2, 0.03)}, 0, 0},
 		{"not a time", []*Reference{ref("w", 0, 0.03)}, 0, 0},
 	}
