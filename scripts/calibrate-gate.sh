@@ -7,7 +7,9 @@
 #           confirmation looks). Kinds: slow30 (~30% slower), slow10 (~10%), twin (same
 #           architecture, other weights: same speed). Counts failed checks and time per PR.
 #   stored  stored baselines of RUNS runs (default 3) of the unchanged model, then one run
-#           of each trial gated against them: slow2x, slow10, aa (the same model).
+#           of each trial gated against them: slow2x, slow10, aa (the same model). Each
+#           line says the machine factor the gate divided out (the reference workload's
+#           time in the trial over the baseline's; "-" = not corrected).
 #   ab      `perflab gate --ab` (interleaved in one process) on slow10 and aa.
 #
 # usage: scripts/calibrate-gate.sh [PR_TRIALS] [STORED_TRIALS]
@@ -113,7 +115,8 @@ if [[ " $modes " == *" stored "* ]]; then
       bench "$f" > "$work/trial.jsonl"
       "$P" gate --results "$work/trial.jsonl" --baseline "$work/baseline.json" --json > "$work/verdict.json" 2>/dev/null || true
       mde=$(/usr/bin/python3 -c 'import json,sys; print("%.0f%%" % (100*json.load(open(sys.argv[1])).get("min_detectable",0)))' "$work/verdict.json")
-      echo "stored $kind $t exit=- $(changes "$work/verdict.json") detectable=$mde"
+      mf=$(/usr/bin/python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["comparisons"]; print("%.2f" % c[0]["machine_factor"] if c and c[0].get("machine_factor") else "-")' "$work/verdict.json")
+      echo "stored $kind $t exit=- $(changes "$work/verdict.json") machine=$mf detectable=$mde"
     done
   done
 fi
@@ -152,6 +155,9 @@ for (mode, kind), rs in sorted(by.items()):
     secs = [int(r[-1].split("=")[1]) for r in rs if r[-1].startswith("seconds=")]
     if secs:
         line += f"; time per PR median {statistics.median(secs):.0f} s (max {max(secs)} s)"
+    mf = [float(x.split("=")[1]) for r in rs for x in r if x.startswith("machine=") and x != "machine=-"]
+    if mf:
+        line += f"; reference workload vs the baseline's (machine factor divided out) median x{statistics.median(mf):.2f} (range {min(mf):.2f}..{max(mf):.2f})"
     det = sorted(float(r[-1].split("=")[1].rstrip("%")) for r in rs if r[-1].startswith("detectable="))
     if det:
         line += f"; smallest detectable change (median) {statistics.median(det):.0f}%"

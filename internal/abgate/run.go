@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/perflab/perflab/internal/gate"
 	"github.com/perflab/perflab/internal/record"
@@ -91,6 +92,11 @@ func Run(ctx context.Context, req Request) (*Result, error) {
 		res.Report = &gate.Report{Comparisons: []gate.Comparison{}}
 		return res, nil
 	}
+	now := req.Seq.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
 	rep, runs, err := gate.Sequential(ctx, res.Configs, req.Metrics, req.Seq, req.Measure)
 	if err != nil && req.Probe != nil && ctx.Err() == nil {
 		// Is it a base version that does not load while this change's does?
@@ -121,7 +127,12 @@ func Run(ctx context.Context, req Request) (*Result, error) {
 			res.Report = &gate.Report{Comparisons: []gate.Comparison{}}
 			return res, nil
 		}
-		rep, runs, err = gate.Sequential(ctx, kept, req.Metrics, req.Seq, req.Measure)
+		// The re-run spends what the failed run left of the budget, not a new one.
+		seq := req.Seq
+		if seq.Budget > 0 {
+			seq.Budget = max(seq.Budget-now().Sub(start), time.Nanosecond) // > 0: 0 would mean no limit
+		}
+		rep, runs, err = gate.Sequential(ctx, kept, req.Metrics, seq, req.Measure)
 	}
 	if err != nil {
 		return nil, err

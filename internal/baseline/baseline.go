@@ -94,6 +94,12 @@ type Run struct {
 	SamplesMs     []float64 `json:"samples_ms"` // rounded to 0.1 µs
 	// OtherCPUs: CPUs other processes kept busy during the run (record env.other_cpus).
 	OtherCPUs *float64 `json:"other_cpus,omitempty"`
+	// The reference workload's per-call time in the run's process (record reference.ms),
+	// the standard error of its log and the workload's name; absent in runs of older
+	// perflab versions. The gate divides ratios by the reference's ratio (machine drift).
+	ReferenceMs       float64 `json:"reference_ms,omitempty"`
+	ReferenceLogSE    float64 `json:"reference_log_se,omitempty"`
+	ReferenceWorkload string  `json:"reference_workload,omitempty"`
 }
 
 // New returns an empty baseline for a preset.
@@ -178,7 +184,8 @@ func (f *File) Validate() error {
 			for _, m := range []struct {
 				name string
 				v    float64
-			}{{"latency_p50", r.LatencyP50}, {"latency_p95", r.LatencyP95}, {"latency_p99", r.LatencyP99}, {"throughput_rps", r.ThroughputRPS}} {
+			}{{"latency_p50", r.LatencyP50}, {"latency_p95", r.LatencyP95}, {"latency_p99", r.LatencyP99}, {"throughput_rps", r.ThroughputRPS},
+				{"reference_ms", r.ReferenceMs}, {"reference_log_se", r.ReferenceLogSE}} {
 				if !(m.v >= 0) || math.IsInf(m.v, 0) {
 					return fmt.Errorf("entry %s run %d: %s = %g is not a measurement (want >= 0)", e.Key, j+1, m.name, m.v)
 				}
@@ -281,6 +288,9 @@ func runFor(r *record.Record, commit string, now time.Time) Run {
 		run.Fingerprint, run.CPUModel, run.CPUsAvailable, run.Torch, run.BLAS = e.Fingerprint, e.CPUModel, e.CPUsAvailable, e.Torch, e.BLAS
 		run.OneDNN, run.TEFuser, run.CXX11ABI = e.OneDNN, e.TEFuser, e.CXX11ABI
 		run.OtherCPUs = e.OtherCPUs
+	}
+	if ref := r.Reference; ref != nil && ref.Ms > 0 {
+		run.ReferenceMs, run.ReferenceLogSE, run.ReferenceWorkload = round(ref.Ms, 1e-6), round(ref.LogSE, 1e-6), ref.Workload
 	}
 	return run
 }

@@ -71,6 +71,30 @@ func TestUpdateRun(t *testing.T) {
 	}
 }
 
+// TestUpdateReference: a run keeps the record's reference workload timing, and survives a
+// save and load; a run without it (older perflab) stays without.
+func TestUpdateReference(t *testing.T) {
+	f := New("p", 5)
+	r := rec("m", "fp1", 1, 2, 3)
+	r.Reference = &record.Reference{Workload: "w v1", Ms: 2.71828182, LogSE: 0.0123456789, BlocksMs: []float64{2.7, 2.8}, Before: 1, Calls: 8}
+	f.Update([]*record.Record{r, rec("old", "fp1", 1, 2)}, "c1", time.Date(2026, 1, 30, 15, 0, 0, 0, time.UTC))
+	path := filepath.Join(t.TempDir(), "b.json")
+	if err := f.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := g.Lookup(key("m")).Runs[0]
+	if got.ReferenceMs != 2.718282 || got.ReferenceLogSE != 0.012346 || got.ReferenceWorkload != "w v1" {
+		t.Errorf("run reference %g ± %g (%q), want 2.718282 ± 0.012346 (\"w v1\")", got.ReferenceMs, got.ReferenceLogSE, got.ReferenceWorkload)
+	}
+	if old := g.Lookup(key("old")).Runs[0]; old.ReferenceMs != 0 || old.ReferenceWorkload != "" {
+		t.Errorf("a run without the reference got %+v", old)
+	}
+}
+
 func TestUpdateKeepsNewest(t *testing.T) {
 	f := New("p", 2)
 	for i, c := range []string{"c1", "c2", "c3"} {

@@ -371,7 +371,26 @@ func TestRunConv(t *testing.T) {
 			if rec.Preprocess != nil {
 				t.Errorf("preprocessing timed for a custom model: %+v", rec.Preprocess)
 			}
+			checkReference(t, rec, bench.ReferenceBlocks)
 		})
+	}
+}
+
+// checkReference checks that a record carries the reference workload's timing: a positive
+// time per call, every block's, before blocks of them before the timed loop.
+func checkReference(t *testing.T, rec *record.Record, before int) {
+	t.Helper()
+	ref := rec.Reference
+	if ref == nil {
+		t.Fatalf("record has no reference workload timing")
+	}
+	if ref.Workload != torch.ReferenceWorkload || !(ref.Ms > 0) || math.IsInf(ref.Ms, 0) || !(ref.LogSE >= 0) || math.IsInf(ref.LogSE, 0) ||
+		len(ref.BlocksMs) < 2*bench.ReferenceBlocks || ref.Before < before || ref.Before > len(ref.BlocksMs)-bench.ReferenceBlocks || ref.Calls != bench.ReferenceCalls {
+		t.Errorf("reference %+v: want workload %q, ms > 0, log_se >= 0, >= %d blocks (>= %d before and after), %d calls each", *ref, torch.ReferenceWorkload, 2*bench.ReferenceBlocks, before, bench.ReferenceCalls)
+	}
+	lo, hi := slices.Min(ref.BlocksMs), slices.Max(ref.BlocksMs)
+	if !(lo > 0) || ref.Ms < lo || ref.Ms > hi {
+		t.Errorf("reference ms %g outside its blocks %v", ref.Ms, ref.BlocksMs)
 	}
 }
 
@@ -870,6 +889,7 @@ func TestRunWorker(t *testing.T) {
 		if len(r.Runs) != 1 || r.Runs[0].Worker != "w1" || r.Runs[0].Iters != r.Iters || r.Runs[0].Rounds < 1 || r.Runs[0].P95 != r.LatencyP95 {
 			t.Errorf("%s: runs %+v (iters %d)", k, r.Runs, r.Iters)
 		}
+		checkReference(t, r, bench.ReferenceBlocks)
 		if r.Iters < spec.MinIters || r.Iters > spec.Iters || len(r.SamplesMs) != r.Iters {
 			t.Errorf("%s: %d iters (%d samples), want %d..%d", k, r.Iters, len(r.SamplesMs), spec.MinIters, spec.Iters)
 		}

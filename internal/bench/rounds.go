@@ -125,9 +125,19 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 		rr.warmup = time.Since(t0)
 		times.WarmupMs += ms(rr.warmup)
 	}
+	// The reference workload right before and after the rounds (the worker's one thread
+	// setting), shared by the worker's configurations as the contention is.
+	refBefore, err := referenceBlocks(WorkerReferenceWindow)
+	if err != nil {
+		return err
+	}
 	cpu0 := env.SampleCPU()
 	runRounds(spec, live)
 	cpu1 := env.SampleCPU()
+	refAfter, err := referenceBlocks(WorkerReferenceWindow)
+	if err != nil {
+		return err
+	}
 	for _, rr := range live {
 		times.TimedMs += ms(time.Duration(rr.wall))
 	}
@@ -147,6 +157,7 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 			continue
 		}
 		rr.finish(spec)
+		rr.r.rec.Reference = summariseReference(refBefore, refAfter)
 		if err := rr.r.finish(); err != nil {
 			return err
 		}

@@ -154,13 +154,22 @@ func (r *runner) measure() error {
 		}
 	}
 	ns := make([]int64, c.Iters)
+	before, err := referenceBlocks(ReferenceWindow) // the machine's speed right before the loop
+	if err != nil {
+		return err
+	}
 	r.cpu[0] = env.SampleCPU()
 	n, wall, reason, err := r.timeLoop(ns)
 	r.cpu[1] = env.SampleCPU()
 	if err != nil {
 		return fmt.Errorf("timed forward failed: %s", torchMsg(err))
 	}
+	after, err := referenceBlocks(ReferenceWindow) // and right after it
+	if err != nil {
+		return err
+	}
 	r.summarise(ns[:n], wall, reason)
+	r.rec.Reference = summariseReference(before, after)
 	return nil
 }
 

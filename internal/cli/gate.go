@@ -45,7 +45,7 @@ type GateOptions struct {
 	Iters    int
 	Warmup   int
 	MaxLooks int           // sequential looks at most (Rounds, 2*Rounds, ...)
-	Budget   time.Duration // wall time of all A/B tests; 0 = only MaxLooks bounds it
+	Budget   time.Duration // wall time of all A/B tests (default defaultBudget); 0 = only MaxLooks bounds it
 
 	// Against: A/B every model file of --preset that differs from its version at this git
 	// revision (after the sweep), on the gated configurations.
@@ -64,6 +64,16 @@ type GateOptions struct {
 }
 
 // NewGateCmd returns `perflab gate`. runF replaces RunGate in tests.
+// defaultBudget is --budget's default: the Action's ab-budget (flow.DefaultActionBudget),
+// so that `perflab gate --ab` is bounded as the Action is.
+var defaultBudget = func() time.Duration {
+	d, err := time.ParseDuration(flow.DefaultActionBudget)
+	if err != nil {
+		panic("flow.DefaultActionBudget: " + err.Error())
+	}
+	return d
+}()
+
 func NewGateCmd(ios IO, runF func(*GateOptions) error) *cobra.Command {
 	opts := &GateOptions{IO: ios, Alpha: flow.DefaultAlpha, Threshold: flow.DefaultThreshold, Rounds: flow.DefaultRounds, Knobs: knobs.Knobs{BatchSize: 1, Threads: 1, Compile: knobs.CompileAuto},
 		Iters: flow.DefaultIters, Warmup: flow.DefaultWarmup, MaxLooks: flow.DefaultMaxLooks, GateConfigs: flow.DefaultGateConfigsText, Timeout: 10 * time.Minute,
@@ -141,7 +151,7 @@ A missing baseline ("no baseline yet") and an inconclusive verdict exit 0, and s
 	f.IntVar(&opts.Iters, "iters", opts.Iters, "A/B mode: timed iterations per run (p99 needs >= 368)")
 	f.IntVar(&opts.Warmup, "warmup", opts.Warmup, "A/B mode: warm-up iterations per run")
 	f.IntVar(&opts.MaxLooks, "max-looks", opts.MaxLooks, "A/B mode: looks at most (--rounds more rounds each): sampling goes on while a gated metric is undecided; a regression needs a second look")
-	f.DurationVar(&opts.Budget, "budget", 0, "A/B mode: wall time for all A/B tests, every round included, e.g. 10m (0 = bounded by --max-looks only)")
+	f.DurationVar(&opts.Budget, "budget", defaultBudget, "A/B mode: wall time for all A/B tests, every round included, e.g. 10m (default: the Action's ab-budget; 0 = bounded by --max-looks only)")
 	f.StringVar(&opts.Against, "against", "", "with --preset: A/B every model file that differs from its version at this git revision, e.g. origin/main")
 	f.StringVar(&opts.GateConfigs, "gate-configs", opts.GateConfigs, "with --against: configurations A/B tested per changed model: recommended, batch1, all")
 	f.BoolVar(&opts.FailOnInconclusive, "fail-on-inconclusive", false, "exit 1 when the verdict is inconclusive (or nothing was compared)")

@@ -58,7 +58,7 @@ func TestGateFlags(t *testing.T) {
 		o.Results != nil || o.Baseline != "" {
 		t.Errorf("defaults: %+v", o)
 	}
-	if o.MaxLooks != 6 || o.Budget != 0 || o.Against != "" || o.GateConfigs != "recommended,batch1" || o.FailOnInconclusive {
+	if o.MaxLooks != 6 || o.Budget != 15*time.Minute || o.Against != "" || o.GateConfigs != "recommended,batch1" || o.FailOnInconclusive {
 		t.Errorf("sequential defaults: %+v", o)
 	}
 	if o.Rounds != 6 || o.Knobs.BatchSize != 1 || o.Knobs.Threads != 1 || o.Knobs.Compile != "auto" || o.Iters != 400 || o.Warmup != 20 || o.AB != nil || o.Knobs.Inputs != nil {

@@ -25,7 +25,7 @@ const (
 	DefaultIters     = 400  // A/B: timed iterations per run (p99 needs >= 368)
 	DefaultWarmup    = 20   // A/B: warm-up iterations per run
 	// DefaultActionBudget bounds the wall time of a pull request's A/B tests in the Action
-	// (a CI job needs a bound; `perflab gate` has none unless --budget says one).
+	// and of `perflab gate`'s A/B (its --budget default; --budget 0 lifts the bound).
 	DefaultActionBudget = "15m"
 )
 

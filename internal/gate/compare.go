@@ -64,6 +64,19 @@ type Run struct {
 	SamplesMs     []float64
 	ThroughputRPS float64
 	OtherCPUs     *float64 // CPUs other processes kept busy during the run; nil = not known
+	// Reference: the reference workload timed in the run's process (record reference);
+	// nil = not timed (older records and baselines).
+	Reference *Reference
+	// shift is the log reference time divided out of this run's values (0 = none), shiftSE
+	// its standard error: set by Compare when both sides carry the reference.
+	shift, shiftSE float64
+}
+
+// Reference is a run's timing of the fixed reference workload: its per-call time, the
+// standard error of the log of it and the workload's name.
+type Reference struct {
+	Ms, LogSE float64
+	Workload  string
 }
 
 // Verdicts of a comparison.
@@ -144,10 +157,16 @@ type Comparison struct {
 	// current runs and during the baseline's (means over the runs that know it).
 	CurrentOtherCPUs  *float64 `json:"current_other_cpus,omitempty"`
 	BaselineOtherCPUs *float64 `json:"baseline_other_cpus,omitempty"`
-	logRatio          float64
-	seLog             float64
-	tested            bool
-	higherBad         bool
+	// MachineFactor, for a drift-corrected stored-baseline comparison: how much slower (> 1)
+	// or faster this run's process ran the reference workload than the baseline's runs
+	// (geometric means). Ratio and RatioCI are divided by it, and Current is expressed at
+	// the baseline's machine speed (divided by it). 0 = not corrected (a side lacks the
+	// reference).
+	MachineFactor float64 `json:"machine_factor,omitempty"`
+	logRatio      float64
+	seLog         float64
+	tested        bool
+	higherBad     bool
 }
 
 // logValue is one run's log metric value and the within-run standard error of it.
@@ -192,7 +211,9 @@ func runValueBy(r Run, metric string, quantile func(sorted []float64, q float64)
 			return logValue{need: 2}
 		}
 		mean, sd := meanSD(r.SamplesMs)
-		return logValue{v: math.Log(r.ThroughputRPS), se: sd / mean / math.Sqrt(float64(n)), ok: mean > 0}
+		se := sd / mean / math.Sqrt(float64(n))
+		// Drift-corrected: throughput x reference time (a machine twice as slow halves both).
+		return logValue{v: math.Log(r.ThroughputRPS) + r.shift, se: math.Hypot(se, r.shiftSE), ok: mean > 0}
 	}
 	q, _ := stats.PercentileQ(metric)
 	sorted := slices.Clone(r.SamplesMs)
@@ -202,7 +223,9 @@ func runValueBy(r Run, metric string, quantile func(sorted []float64, q float64)
 	if !ok || v <= 0 || ci.Lo <= 0 {
 		return logValue{need: stats.MinSamplesForQuantileCI(q, 0.95)}
 	}
-	return logValue{v: math.Log(v), se: (math.Log(ci.Hi) - math.Log(ci.Lo)) / (2 * 1.959964), ok: true}
+	se := (math.Log(ci.Hi) - math.Log(ci.Lo)) / (2 * 1.959964)
+	// Drift-corrected: latency / reference time, with the reference's error added.
+	return logValue{v: math.Log(v) - r.shift, se: math.Hypot(se, r.shiftSE), ok: true}
 }
 
 func meanSD(x []float64) (mean, sd float64) {
@@ -293,12 +316,21 @@ func (p Pool) Moderate(prior Pool) Pool {
 
 // PoolBetween pools the between-run variance of the metric's log values over baseline
 // histories (entries with fewer than 2 runs add nothing).
-func PoolBetween(histories [][]Run, metric string) Pool {
+//
+// With corrected, a history whose runs all carry the same reference workload adds the
+// spread of its drift-corrected values (Corrected); the others add their raw spread,
+// which includes drift and is never smaller in expectation.
+func PoolBetween(histories [][]Run, metric string, corrected ...bool) Pool {
 	var ss float64
 	var df int
 	for _, runs := range histories {
 		if len(runs) < 2 {
 			continue
+		}
+		if len(corrected) > 0 && corrected[0] {
+			if c, ok := Corrected(runs); ok {
+				runs = c
+			}
 		}
 		s := summarise(runs, metric)
 		if !s.ok {
@@ -313,13 +345,87 @@ func PoolBetween(histories [][]Run, metric string) Pool {
 	return Pool{Var: ss / float64(df), DF: df}
 }
 
+// workload is the reference workload all runs carry, "" when any lacks it or they differ.
+func workload(runs ...[]Run) string {
+	w := ""
+	for _, rs := range runs {
+		for _, r := range rs {
+			if r.Reference == nil || !(r.Reference.Ms > 0) || (w != "" && r.Reference.Workload != w) {
+				return ""
+			}
+			w = r.Reference.Workload
+		}
+	}
+	return w
+}
+
+// Corrected returns copies of the runs whose values are divided by their reference
+// workload's time (latencies / reference, throughput x reference), each run's reference
+// error added to its within-run error; ok = false (runs unchanged) when any run lacks the
+// reference or the workloads differ.
+func Corrected(runs []Run) ([]Run, bool) {
+	if workload(runs) == "" {
+		return runs, false
+	}
+	out := slices.Clone(runs)
+	for i := range out {
+		out[i].shift, out[i].shiftSE = math.Log(out[i].Reference.Ms), out[i].Reference.LogSE
+	}
+	return out, true
+}
+
+// referenceRatio is the geometric mean of the current runs' reference time over the
+// baseline runs', and the standard error of its log (both sides' reference errors).
+func referenceRatio(current, baseline []Run) (ratio, seLog float64) {
+	side := func(runs []Run) (mean, v float64) {
+		for _, r := range runs {
+			mean += math.Log(r.Reference.Ms)
+			v += r.Reference.LogSE * r.Reference.LogSE
+		}
+		n := float64(len(runs))
+		return mean / n, v / (n * n)
+	}
+	mc, vc := side(current)
+	mb, vb := side(baseline)
+	return math.Exp(mc - mb), math.Sqrt(vc + vb)
+}
+
 // Compare compares the candidate's runs with the baseline's runs on one metric. pool is
 // the between-run noise pooled over the baseline's comparable histories (PoolBetween);
 // it is moderated with Prior, and this configuration's own spread is used when larger.
 // The result is not yet corrected for multiple comparisons: see Decide.
+//
+// When every run on both sides carries the same reference workload, the comparison is
+// drift-corrected: each run's value is divided by its reference time (Corrected), so the
+// ratio is the model's ratio over the reference's ratio, the machine-speed factor divided
+// out (MachineFactor); pool must then be pooled over corrected histories too. The
+// reference's own errors widen the interval: each run's reference standard error adds
+// to its within-run error, and the reference ratio's standard error adds in quadrature to
+// the ratio's. Without the reference on either side, the values are compared as measured.
 func Compare(key, metric string, current, baseline []Run, pool Pool) Comparison {
 	c := Comparison{Key: key, Metric: metric, higherBad: metric != "throughput"}
+	var refSE, baseRef float64
+	if workload(current, baseline) != "" {
+		c.MachineFactor, refSE = referenceRatio(current, baseline)
+		for _, r := range baseline {
+			baseRef += math.Log(r.Reference.Ms) / float64(len(baseline))
+		}
+		current, _ = Corrected(current)
+		baseline, _ = Corrected(baseline)
+	}
 	cur, base := summarise(current, metric), summarise(baseline, metric)
+	if c.MachineFactor > 0 && cur.ok && base.ok {
+		// Values back in ms at the baseline's machine speed: the baseline's as measured,
+		// the current's divided by the machine factor.
+		sign := 1.0
+		if metric == "throughput" {
+			sign = -1
+		}
+		for _, sd := range []*side{&cur, &base} {
+			sd.mean += sign * baseRef
+			sd.value = math.Exp(sd.mean)
+		}
+	}
 	if !cur.ok || !base.ok {
 		c.Verdict = Inconclusive
 		need := max(cur.need, base.need)
@@ -363,7 +469,13 @@ func Compare(key, metric string, current, baseline []Run, pool Pool) Comparison 
 		c.Method = fmt.Sprintf("between-run: spread pooled over %d df of comparable runs%s: %d baseline run(s), %d current run(s), t with %d df", data.DF, prior, base.n, cur.n, mod.DF)
 	}
 	sigma2 := math.Max(between, math.Max(cur.varWithin, base.varWithin))
-	c.seLog = math.Sqrt(sigma2 * (1/float64(base.n) + 1/float64(cur.n)))
+	// The reference ratio is an estimate, not a constant: its error adds (refSE = 0 when
+	// not corrected). The between-run spread of corrected values holds the reference's
+	// typical error already; adding it again errs on the wide side, never the narrow one.
+	c.seLog = math.Sqrt(sigma2*(1/float64(base.n)+1/float64(cur.n)) + refSE*refSE)
+	if c.MachineFactor > 0 {
+		c.Method = fmt.Sprintf("drift-corrected (ratio / the reference workload's ratio %.3f, its log error %.1f%%): %s", c.MachineFactor, refSE*100, c.Method)
+	}
 	c.logRatio = cur.mean - base.mean
 	c.DF = float64(mod.DF)
 	c.CurrentOtherCPUs, c.BaselineOtherCPUs = meanOtherCPUs(current), meanOtherCPUs(baseline)
@@ -399,8 +511,8 @@ func meanOtherCPUs(runs []Run) *float64 {
 // contention (slower says nothing); when the baseline's were, contention could hide a
 // slowdown (no change says nothing). "" when neither, or when either side does not know.
 func (c *Comparison) contended(slower bool) string {
-	if c.Rounds > 0 || c.CurrentOtherCPUs == nil || c.BaselineOtherCPUs == nil {
-		return ""
+	if c.Rounds > 0 || c.MachineFactor > 0 || c.CurrentOtherCPUs == nil || c.BaselineOtherCPUs == nil {
+		return "" // paired rounds, or drift-corrected: the reference measured the contention
 	}
 	cur, base := *c.CurrentOtherCPUs, *c.BaselineOtherCPUs
 	switch {

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -196,31 +197,46 @@ func Check(in Input) *Report {
 			if r.Env != nil {
 				run.OtherCPUs = r.Env.OtherCPUs
 			}
+			if ref := r.Reference; ref != nil {
+				run.Reference = &Reference{Ms: ref.Ms, LogSE: ref.LogSE, Workload: ref.Workload}
+			}
 			p.cur = append(p.cur, run)
 		}
 		for _, r := range base {
-			p.base = append(p.base, Run{SamplesMs: r.SamplesMs, ThroughputRPS: r.ThroughputRPS, OtherCPUs: r.OtherCPUs})
+			p.base = append(p.base, baselineRun(r))
 		}
 		pairs = append(pairs, p)
 	}
 	// Between-run noise: pooled over every entry of the baseline (not only the ones
 	// measured now), with the runs of the same fingerprint.
-	pools := map[string]map[string]Pool{} // fingerprint -> metric -> pool
+	// A drift-corrected comparison (both sides carry the reference workload) takes the
+	// spread of corrected values.
+	type poolKey struct {
+		fp        string
+		corrected bool
+	}
+	pools := map[poolKey]map[string]Pool{} // -> metric -> pool
 	for _, p := range pairs {
-		if pools[p.fp] != nil {
+		k := poolKey{p.fp, workload(p.cur, p.base) != ""}
+		if pools[k] != nil {
 			continue
 		}
 		hist := ComparableHistories(in.Baseline, p.fp)
-		pools[p.fp] = map[string]Pool{}
+		pools[k] = map[string]Pool{}
 		for _, m := range in.Metrics {
-			pools[p.fp][m] = PoolBetween(hist, m)
+			pools[k][m] = PoolBetween(hist, m, k.corrected)
 		}
 	}
 	for _, m := range in.Metrics {
 		for _, p := range pairs {
-			rep.Comparisons = append(rep.Comparisons, Compare(p.key, m, p.cur, p.base, pools[p.fp][m]))
+			rep.Comparisons = append(rep.Comparisons, Compare(p.key, m, p.cur, p.base, pools[poolKey{p.fp, workload(p.cur, p.base) != ""}][m]))
 		}
 	}
+	sides := make([][2][]Run, len(pairs))
+	for i, p := range pairs {
+		sides[i] = [2][]Run{p.cur, p.base}
+	}
+	rep.Notes = append(rep.Notes, driftNotes(sides)...)
 	sort.SliceStable(rep.Comparisons, func(i, j int) bool { return rep.Comparisons[i].Key < rep.Comparisons[j].Key })
 	// A configuration the baseline measured that now fails is a regression in itself.
 	for i, f := range rep.FailedConfigs {
@@ -244,6 +260,69 @@ func runEnv(r baseline.Run) *record.Env {
 	return &record.Env{Torch: r.Torch, OneDNN: r.OneDNN, TEFuser: r.TEFuser, CXX11ABI: r.CXX11ABI}
 }
 
+// baselineRun is a stored run as a gate run, its reference workload timing included.
+func baselineRun(r baseline.Run) Run {
+	run := Run{SamplesMs: r.SamplesMs, ThroughputRPS: r.ThroughputRPS, OtherCPUs: r.OtherCPUs}
+	if r.ReferenceMs > 0 {
+		run.Reference = &Reference{Ms: r.ReferenceMs, LogSE: r.ReferenceLogSE, Workload: r.ReferenceWorkload}
+	}
+	return run
+}
+
+// driftNotes says, in one line each, the machine-speed factor the stored-baseline
+// comparisons divided out (the median over configurations when they differ), or that
+// they could not because a side lacks the reference workload.
+func driftNotes(sides [][2][]Run) []string {
+	var factors []float64
+	var noCur, noBase, differ int
+	for _, s := range sides {
+		cur, base := s[0], s[1]
+		switch {
+		case workload(cur, base) != "":
+			f, _ := referenceRatio(cur, base)
+			factors = append(factors, f)
+		case workload(cur) == "":
+			noCur++
+		case workload(base) == "":
+			noBase++
+		default:
+			differ++
+		}
+	}
+	var notes []string
+	if len(factors) > 0 {
+		sort.Float64s(factors)
+		f := factors[len(factors)/2]
+		how := fmt.Sprintf("%.2fx slower than", f)
+		if f < 1 {
+			how = fmt.Sprintf("%.2fx faster than", 1/f)
+		}
+		if math.Abs(math.Log(f)) < 0.005 {
+			how = "as fast as"
+		}
+		of := ""
+		if len(factors) > 1 {
+			of = fmt.Sprintf(" (median of %d configurations)", len(factors))
+		}
+		notes = append(notes, fmt.Sprintf("machine speed: this run ran perflab's reference workload %s the baseline's runs%s: ratios corrected by that factor", how, of))
+	}
+	some := func(n int) string {
+		if n == len(sides) {
+			return "ratios not corrected for machine speed"
+		}
+		return fmt.Sprintf("%d of %d configurations not corrected for machine speed", n, len(sides))
+	}
+	switch {
+	case noBase > 0:
+		notes = append(notes, some(noBase)+": the baseline's runs carry no reference workload timing (refresh the baseline with this perflab), so a drift of the machine counts as a change")
+	case noCur > 0:
+		notes = append(notes, some(noCur)+": these results carry no reference workload timing, so a drift of the machine counts as a change")
+	case differ > 0:
+		notes = append(notes, some(differ)+": the baseline timed another reference workload (another perflab version), so a drift of the machine counts as a change")
+	}
+	return notes
+}
+
 // ComparableHistories returns, for every entry of the baseline, its runs measured on
 // fingerprint fp ("" = all runs), as gate runs.
 func ComparableHistories(f *baseline.File, fp string) [][]Run {
@@ -252,7 +331,7 @@ func ComparableHistories(f *baseline.File, fp string) [][]Run {
 		var runs []Run
 		for _, r := range e.Runs {
 			if fp == "" || r.Fingerprint == fp {
-				runs = append(runs, Run{SamplesMs: r.SamplesMs, ThroughputRPS: r.ThroughputRPS})
+				runs = append(runs, baselineRun(r))
 			}
 		}
 		if len(runs) > 0 {

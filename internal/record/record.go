@@ -9,6 +9,7 @@ package record
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/perflab/perflab/internal/knobs"
@@ -98,6 +99,11 @@ type Record struct {
 	// Profile: perflab bench --profile's per-operator table (a separate pass after the
 	// timed loop); absent otherwise and in older records.
 	Profile *Profile `json:"profile,omitempty"`
+	// Reference: perflab's fixed reference workload timed in the same process in short
+	// blocks right before and right after the timed loop, with the same thread settings
+	// (never inside it): how fast the machine ran libtorch during this run. The gate divides
+	// stored-baseline ratios by its ratio (docs/statistics.md). Absent in older records.
+	Reference *Reference `json:"reference,omitempty"`
 
 	// Load is set on records of perflab load (mode "load") and of its simulation (mode
 	// "simulate"). On those records the seed fields keep their names with a load meaning:
@@ -426,3 +432,46 @@ func (r *Record) CompileRan() string {
 
 // Printable returns s with its control characters written as Go escapes (knobs.Printable).
 func Printable(s string) string { return knobs.Printable(s) }
+
+// Reference is the timing of perflab's fixed reference workload (torch.ReferenceWorkload)
+// next to a run's timed loop.
+type Reference struct {
+	Workload string `json:"workload"` // which workload: timings compare only between equal names
+	// Ms is the per-call time of the workload: the geometric mean of the blocks' mean per-call times.
+	Ms float64 `json:"ms"`
+	// LogSE is the standard error of log(Ms) as the machine's speed during the timed loop:
+	// the larger of the blocks' spread / sqrt(blocks) and half the log difference between
+	// the blocks before and after the loop (the loop ran somewhere in between).
+	LogSE    float64   `json:"log_se"`
+	BlocksMs []float64 `json:"blocks_ms"` // each block's mean per-call time, in order
+	Before   int       `json:"before"`    // how many of the blocks ran before the timed loop
+	Calls    int       `json:"calls"`     // timed calls per block
+}
+
+// MergeReferences combines the references of one configuration's runs in several
+// processes (a sweep's workers): the geometric mean of their times, the standard error
+// of that mean from their own errors. nil when any run lacks one or the workloads differ.
+func MergeReferences(refs []*Reference) *Reference {
+	if len(refs) == 0 || refs[0] == nil {
+		return nil
+	}
+	out := &Reference{Workload: refs[0].Workload}
+	var sumLog, sumVar float64
+	for _, r := range refs {
+		if r == nil || r.Workload != out.Workload || !(r.Ms > 0) {
+			return nil
+		}
+		sumLog += math.Log(r.Ms)
+		sumVar += r.LogSE * r.LogSE
+		out.BlocksMs = append(out.BlocksMs, r.BlocksMs...)
+		out.Calls = r.Calls
+	}
+	// Before: 0 for blocks of several processes (each process's before and after alternate).
+	n := float64(len(refs))
+	out.Ms = math.Exp(sumLog / n)
+	out.LogSE = math.Sqrt(sumVar) / n
+	if len(refs) == 1 {
+		out.Before = refs[0].Before
+	}
+	return out
+}

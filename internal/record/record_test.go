@@ -672,3 +672,36 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMergeReferences(t *testing.T) {
+	ref := func(w string, ms, se float64) *Reference {
+		return &Reference{Workload: w, Ms: ms, LogSE: se, BlocksMs: []float64{ms}, Before: 1, Calls: 8}
+	}
+	tests := []struct {
+		name   string
+		refs   []*Reference
+		ms, se float64 // 0 = nil result
+	}{
+		{"none", nil, 0, 0},
+		{"one", []*Reference{ref("w", 2, 0.03)}, 2, 0.03},
+		{"two: geometric mean, error of the mean", []*Reference{ref("w", 2, 0.03), ref("w", 8, 0.04)}, 4, 0.025},
+		{"one lacks it", []*Reference{ref("w", 2, 0.03), nil}, 0, 0},
+		{"the first lacks it", []*Reference{nil, ref("w", 2, 0.03)}, 0, 0},
+		{"other workloads", []*Reference{ref("w", 2, 0.03), ref("v", 2, 0.03)}, 0, 0},
+		{"not a time", []*Reference{ref("w", 0, 0.03)}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := MergeReferences(tt.refs)
+			if tt.ms == 0 {
+				if got != nil {
+					t.Errorf("got %+v, want none", *got)
+				}
+				return
+			}
+			if got == nil || math.Abs(got.Ms-tt.ms) > 1e-12 || math.Abs(got.LogSE-tt.se) > 1e-12 || got.Workload != "w" || len(got.BlocksMs) != len(tt.refs) {
+				t.Errorf("got %+v, want ms %g log_se %g", got, tt.ms, tt.se)
+			}
+		})
+	}
+}

@@ -492,6 +492,11 @@ func MergeRuns(c Config, rs []*record.Record, pre *record.Preprocess) *record.Re
 	}
 	out := *ok[0]
 	out.Runs = runs
+	refs := make([]*record.Reference, len(ok))
+	for i, r := range ok {
+		refs[i] = r.Reference
+	}
+	out.Reference = record.MergeReferences(refs) // the machine's speed over the workers
 	out.Notes, out.Warnings = nil, nil
 	var all []float64
 	var wall float64

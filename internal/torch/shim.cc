@@ -558,6 +558,41 @@ char* pl_forward_timed(pl_module* m, pl_tensor** inputs, int n_inputs, int iters
   PL_CATCH
 }
 
+// The reference workload (pl_reference_timed): a fixed computation, the same in every
+// perflab build of this version, whose per-call time measures the machine's speed.
+// Inputs are deterministic functions of their index (nothing random, nothing loaded).
+namespace {
+struct reference_workload {
+  at::Tensor x, w, a, b;
+  reference_workload() {
+    auto opts = at::TensorOptions().dtype(at::kFloat);
+    x = at::sin(at::arange(1 * 64 * 28 * 28, opts) * 0.01).reshape({1, 64, 28, 28}).contiguous();
+    w = (at::cos(at::arange(64 * 64 * 3 * 3, opts) * 0.1) * 0.02).reshape({64, 64, 3, 3}).contiguous();
+    a = at::sin(at::arange(256 * 256, opts) * 0.001).reshape({256, 256}).contiguous();
+    b = at::cos(at::arange(256 * 256, opts) * 0.002).reshape({256, 256}).contiguous();
+  }
+  at::Tensor run() const {
+    const std::vector<int64_t> one{1, 1};
+    auto y = at::relu(at::conv2d(x, w, at::Tensor(), one, one));
+    auto m = at::matmul(a, b);
+    return at::add(y.sum(), m.sum());
+  }
+};
+}  // namespace
+
+char* pl_reference_timed(int iters, int64_t* ns_each, double* checksum) {
+  PL_TRY
+  reference_workload rw;
+  *checksum = rw.run().item<double>();  // untimed first call: allocations, lazy init
+  for (int i = 0; i < iters; i++) {
+    auto t0 = clock_type::now();
+    auto out = rw.run();
+    auto t1 = clock_type::now();
+    ns_each[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+  }
+  PL_CATCH
+}
+
 char* pl_forward_timed_pair(pl_module* a, pl_tensor** in_a, int n_a, pl_module* b, pl_tensor** in_b,
                             int n_b, int iters, int64_t* ns_a, int64_t* ns_b) {
   PL_TRY

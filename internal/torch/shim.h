@@ -88,6 +88,12 @@ char* pl_forward(pl_module* m, pl_tensor** inputs, int n_inputs, pl_value** out)
 // nanoseconds to ns_each[i] and the wall time of the whole loop to *wall_ns.
 char* pl_forward_timed(pl_module* m, pl_tensor** inputs, int n_inputs, int iters,
                        int64_t* ns_each, int64_t* wall_ns);
+// Runs iters calls of perflab's fixed reference workload (a 3x3 convolution of 64 channels
+// on 28x28, a ReLU and a 256x256 matmul, float32, deterministic inputs) with the calling
+// thread's libtorch thread settings, writing each call's wall time in nanoseconds; an
+// untimed first call comes before and its result (a checksum of the workload) goes to
+// *checksum.
+char* pl_reference_timed(int iters, int64_t* ns_each, double* checksum);
 // Alternates forward calls of two modules (A B, B A, A B, ...) for iters rounds, writing
 // each call's wall time: both see the same machine conditions.
 char* pl_forward_timed_pair(pl_module* a, pl_tensor** in_a, int n_a, pl_module* b, pl_tensor** in_b,

@@ -668,3 +668,24 @@ func (v *Value) Close() error {
 	v.h.close()
 	return nil
 }
+
+// ReferenceWorkload names perflab's fixed reference workload (ReferenceTimed). Timings of
+// the reference are comparable only between equal names: a change of the workload changes
+// the name.
+const ReferenceWorkload = "conv3x3-64ch-28x28+relu+matmul256 float32 v1"
+
+// ReferenceTimed runs len(nsEach) calls of the fixed reference workload in one cgo
+// crossing (after one untimed call), with the calling OS thread's libtorch thread
+// settings, timing each call with C++'s steady_clock. It depends on nothing but libtorch:
+// its time measures how fast this machine runs libtorch right now. The checksum is the
+// workload's result, the same on every run of one build.
+func ReferenceTimed(nsEach []int64) (checksum float64, err error) {
+	if len(nsEach) == 0 {
+		return 0, nil
+	}
+	var sum C.double
+	if err := check("reference workload", C.pl_reference_timed(C.int(len(nsEach)), (*C.int64_t)(unsafe.Pointer(&nsEach[0])), &sum)); err != nil {
+		return 0, err
+	}
+	return float64(sum), nil
+}

@@ -1331,3 +1331,28 @@ func TestOneDNNISANames(t *testing.T) {
 		t.Errorf("SetOneDNNISA(avx3) = %v, want unknown, naming oneDNN %s", err, bi.OneDNNVersion)
 	}
 }
+
+// TestReferenceTimed: the reference workload runs on this libtorch, times every call and
+// computes the same result each time (deterministic inputs, nothing random or loaded).
+func TestReferenceTimed(t *testing.T) {
+	ns := make([]int64, 5)
+	sum1, err := ReferenceTimed(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range ns {
+		if v <= 0 {
+			t.Errorf("call %d took %d ns", i, v)
+		}
+	}
+	sum2, err := ReferenceTimed(make([]int64, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum1 != sum2 || sum1 == 0 || math.IsNaN(sum1) || math.IsInf(sum1, 0) {
+		t.Errorf("checksums %v and %v: want one finite non-zero value", sum1, sum2)
+	}
+	if _, err := ReferenceTimed(nil); err != nil {
+		t.Errorf("no calls: %v", err)
+	}
+}
