@@ -87,7 +87,7 @@ func TestRunPairExplained(t *testing.T) {
 	if at.Rounds != 4 || at.Forwards != 5 || at.ChangeMs <= 0 || at.HeadMs <= at.BaseMs {
 		t.Errorf("attribution %+v: want 4 rounds of 5 forwards and a slower head", at)
 	}
-	if len(at.Rows) == 0 || !strings.Contains(at.Rows[0].Op, "mm") && !strings.Contains(at.Rows[0].Op, "linear") && !strings.Contains(at.Rows[0].Op, "relu") {
+	if len(at.Rows) == 0 || !strings.Contains(at.Rows[0].Op, "mm") && !strings.Contains(at.Rows[0].Op, "matmul") && !strings.Contains(at.Rows[0].Op, "linear") && !strings.Contains(at.Rows[0].Op, "relu") {
 		t.Errorf("top rows %+v, want the extra layers' operators first", at.Rows)
 	}
 	if len(at.Traces) != 2 {
