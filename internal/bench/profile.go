@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/perflab/perflab/internal/profile"
 	"github.com/perflab/perflab/internal/torch"
@@ -24,6 +25,11 @@ const NoEventsNote = "no per-operator events: this runtime runs the model's kern
 // passOf converts the binding's profile into internal/profile's plain events.
 func passOf(p *torch.Profile) profile.Pass {
 	out := profile.Pass{Forwards: p.Forwards, ForwardNs: p.ForwardNs, Events: make([]profile.Event, len(p.Events))}
+	kinds := make([]string, len(p.Instrumented))
+	for i, k := range p.Instrumented {
+		kinds[i] = fmt.Sprintf("%s x%d", k.Kind, k.Nodes)
+	}
+	out.Instrumented = strings.Join(kinds, ", ")
 	for i, e := range p.Events {
 		out.Events[i] = profile.Event{Name: e.Name, Shapes: e.Shapes, Thread: e.Thread, StartNs: e.StartNs, DurNs: e.DurNs, Scope: e.Scope}
 	}
@@ -60,6 +66,7 @@ func (r *runner) profile() error {
 		trace = c.ProfileTrace
 	}
 	r.rec.Profile = profile.Compact(t, trace, note)
+	r.rec.Profile.Instrumented = pass.Instrumented
 	return nil
 }
 

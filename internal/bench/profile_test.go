@@ -11,45 +11,63 @@ import (
 )
 
 // TestRunProfile: --profile adds a per-operator table to the record (after the timed loop:
-// the timed figures are all there) and writes a Chrome trace that parses.
+// the timed figures are all there) and writes a Chrome trace that parses. At compile on
+// the convolution is a prepacked oneDNN kernel the dispatcher does not see: it must still
+// be a row (prim::mkldnn_convolution, through the instrumented copy of the graph) with its
+// input's shape, and the record must say what was instrumented.
 func TestRunProfile(t *testing.T) {
-	c := cfg(t, "conv.pt", "float32[B,3,16,16]")
-	c.Compile = bench.CompileOff // compile on runs prepacked kernels the profiler does not name
-	c.ProfileForwards = 6
-	c.ProfileTrace = filepath.Join(t.TempDir(), "conv.trace.json")
-	rec, err := bench.Run(c)
-	if err != nil {
-		t.Fatalf("Run: %v", err)
+	tests := []struct {
+		compile          string
+		wantOp           string
+		wantInstrumented string
+	}{
+		{bench.CompileOff, "conv", ""},
+		{bench.CompileOn, "prim::mkldnn_convolution", "prim::mkldnn_convolution x1"},
 	}
-	p := rec.Profile
-	if p == nil || len(p.Ops) == 0 {
-		t.Fatalf("profile %+v, want operator rows", p)
-	}
-	if rec.Iters != c.Iters || len(rec.SamplesMs) != c.Iters {
-		t.Errorf("timed %d iterations, want %d", rec.Iters, c.Iters)
-	}
-	if p.Forwards != 6 || p.Trace != c.ProfileTrace || p.Note != "" {
-		t.Errorf("forwards %d, trace %q, note %q", p.Forwards, p.Trace, p.Note)
-	}
-	conv := false
-	var sum float64
-	for i, o := range p.Ops {
-		sum += o.SelfMs
-		if i > 0 && o.SelfMs > p.Ops[i-1].SelfMs {
-			t.Errorf("rows not sorted by self time at %d", i)
-		}
-		if strings.Contains(o.Op, "conv") && strings.HasPrefix(o.Shapes, "[1,3,16,16]") {
-			conv = true
-		}
-	}
-	if !conv {
-		t.Errorf("no convolution row with the input's shape [1,3,16,16] in %+v", p.Ops)
-	}
-	if d := sum - p.OpsMs; d > 1e-9 || d < -1e-9 || p.OpsMs <= 0 || p.OpsMs+p.BetweenMs > 1.01*p.ForwardMs+0.01 {
-		t.Errorf("rows sum to %g ms, ops_ms %g, between %g, forward %g", sum, p.OpsMs, p.BetweenMs, p.ForwardMs)
-	}
-	if n, err := profile.CheckTrace(c.ProfileTrace); err != nil || n == 0 {
-		t.Errorf("CheckTrace: %d events, %v", n, err)
+	for _, tc := range tests {
+		t.Run("compile "+tc.compile, func(t *testing.T) {
+			c := cfg(t, "conv.pt", "float32[B,3,16,16]")
+			c.Compile = tc.compile
+			c.ProfileForwards = 6
+			c.ProfileTrace = filepath.Join(t.TempDir(), "conv.trace.json")
+			rec, err := bench.Run(c)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			p := rec.Profile
+			if p == nil || len(p.Ops) == 0 {
+				t.Fatalf("profile %+v, want operator rows", p)
+			}
+			if rec.Iters != c.Iters || len(rec.SamplesMs) != c.Iters {
+				t.Errorf("timed %d iterations, want %d", rec.Iters, c.Iters)
+			}
+			if p.Forwards != 6 || p.Trace != c.ProfileTrace || p.Note != "" {
+				t.Errorf("forwards %d, trace %q, note %q", p.Forwards, p.Trace, p.Note)
+			}
+			if p.Instrumented != tc.wantInstrumented {
+				t.Errorf("instrumented %q, want %q", p.Instrumented, tc.wantInstrumented)
+			}
+			conv := false
+			var sum float64
+			for i, o := range p.Ops {
+				sum += o.SelfMs
+				if i > 0 && o.SelfMs > p.Ops[i-1].SelfMs {
+					t.Errorf("rows not sorted by self time at %d", i)
+				}
+				if strings.Contains(o.Op, tc.wantOp) && strings.HasPrefix(o.Shapes, "[1,3,16,16]") {
+					conv = true
+				}
+			}
+			if !conv {
+				t.Errorf("no %s row with the input's shape [1,3,16,16] in %+v", tc.wantOp, p.Ops)
+			}
+			if d := sum - p.OpsMs; d > 1e-9 || d < -1e-9 || p.OpsMs <= 0 || p.OpsMs+p.BetweenMs > 1.01*p.ForwardMs+0.01 {
+				t.Errorf("rows sum to %g ms, ops_ms %g, between %g, forward %g", sum, p.OpsMs, p.BetweenMs, p.ForwardMs)
+			}
+			if n, err := profile.CheckTrace(c.ProfileTrace); err != nil || n == 0 {
+				t.Errorf("CheckTrace: %d events, %v", n, err)
+			}
+		})
 	}
 }
 
@@ -69,7 +87,7 @@ func TestRunPairExplained(t *testing.T) {
 	if at.Rounds != 4 || at.Forwards != 5 || at.ChangeMs <= 0 || at.HeadMs <= at.BaseMs {
 		t.Errorf("attribution %+v: want 4 rounds of 5 forwards and a slower head", at)
 	}
-	if len(at.Rows) == 0 || !strings.Contains(at.Rows[0].Op, "mm") && !strings.Contains(at.Rows[0].Op, "linear") && !strings.Contains(at.Rows[0].Op, "relu") {
+	if len(at.Rows) == 0 || !strings.Contains(at.Rows[0].Op, "mm") && !strings.Contains(at.Rows[0].Op, "matmul") && !strings.Contains(at.Rows[0].Op, "linear") && !strings.Contains(at.Rows[0].Op, "relu") {
 		t.Errorf("top rows %+v, want the extra layers' operators first", at.Rows)
 	}
 	if len(at.Traces) != 2 {

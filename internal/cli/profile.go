@@ -135,6 +135,9 @@ func printProfile(w io.Writer, r *record.Record) {
 	for _, l := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 		fmt.Fprintln(w, "  "+l)
 	}
+	if p.Instrumented != "" {
+		fmt.Fprintf(w, "  outside libtorch's dispatcher, timed in an instrumented copy of the graph (named by node kind): %s\n", p.Instrumented)
+	}
 	if r.ForwardMsPerBatch > 0 {
 		fmt.Fprintf(w, "  operators' self time %s ms per forward = %.0f%% of the timed forward (%s ms mean)\n",
 			numfmt.Ms(p.OpsMs), 100*p.OpsMs/r.ForwardMsPerBatch, numfmt.Ms(r.ForwardMsPerBatch))

@@ -39,6 +39,9 @@ type Pass struct {
 	Forwards  int
 	ForwardNs []int64 // wall time of each forward, profiler overhead included
 	Events    []Event
+	// Instrumented: the nodes timed through an instrumented copy of the graph because the
+	// dispatcher does not see them ("prim::mkldnn_convolution x20, ..."; "" = none).
+	Instrumented string
 }
 
 // Row is one (operator, input shapes) of a table: its calls and self time per forward.

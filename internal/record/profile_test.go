@@ -9,13 +9,17 @@ import (
 func TestProfileRoundTripCompact(t *testing.T) {
 	r := fullRecord()
 	r.Profile = &Profile{Forwards: 30, ForwardMs: 3.5, OpsMs: 3.1, BetweenMs: 0.4, Trace: "results/a.trace.json",
-		Ops: []ProfileOp{{"aten::conv2d", "[1,3,224,224] [64,3,7,7]", 1, 1.25}, {"aten::add_", "", 0.5, 0.001}}}
+		Instrumented: "prim::mkldnn_convolution x20",
+		Ops:          []ProfileOp{{"aten::conv2d", "[1,3,224,224] [64,3,7,7]", 1, 1.25}, {"aten::add_", "", 0.5, 0.001}}}
 	line, err := Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(line), `"ops":[["aten::conv2d","[1,3,224,224] [64,3,7,7]",1,1.25],["aten::add_","",0.5,0.001]]`) {
 		t.Errorf("ops are not in the compact form:\n%s", line)
+	}
+	if !strings.Contains(string(line), `"instrumented":"prim::mkldnn_convolution x20"`) {
+		t.Errorf("no instrumented nodes in:\n%s", line)
 	}
 	got, err := Parse(line)
 	if err != nil {

@@ -36,6 +36,17 @@ type Profile struct {
 	ForwardNs    []int64   // wall time of each forward call, profiler overhead included
 	Events       []OpEvent // in the profiler's order
 	ResolutionNs int64     // the resolution the durations came in: 1000 on libtorch 1.x, 1 on 2.x
+	// Instrumented: the TorchScript operators that run outside libtorch's dispatcher
+	// (compile on's prepacked oneDNN kernels) and were timed through an instrumented copy
+	// of forward's graph, with their number of nodes; empty when the module itself was
+	// profiled.
+	Instrumented []NodeCount
+}
+
+// NodeCount is a graph node kind and how many nodes of it the graph has.
+type NodeCount struct {
+	Kind  string
+	Nodes int
 }
 
 // Profile runs forwards forward calls of m under libtorch's operator profiler (on the
@@ -57,8 +68,11 @@ func (m *Module) Profile(inputs []*Tensor, forwards int) (*Profile, error) {
 	ns := make([]int64, forwards)
 	var events *C.char
 	var unit C.int
+	var instr *C.char
 	if err := check("profile", C.pl_profile(p, in, C.int(len(inputs)), C.int(forwards),
-		(*C.int64_t)(unsafe.Pointer(&ns[0])), &events, &unit)); err != nil {
+		(*C.int64_t)(unsafe.Pointer(&ns[0])), &events, &unit, &instr)); err != nil {
+		takeString(instr)
+		takeString(events)
 		return nil, err
 	}
 	runtime.KeepAlive(m)
@@ -67,7 +81,28 @@ func (m *Module) Profile(inputs []*Tensor, forwards int) (*Profile, error) {
 	if err != nil {
 		return nil, &Error{Op: "profile", Msg: err.Error()}
 	}
-	return &Profile{Forwards: forwards, ForwardNs: ns, Events: evs, ResolutionNs: int64(unit)}, nil
+	nodes, err := parseNodeCounts(takeString(instr))
+	if err != nil {
+		return nil, &Error{Op: "profile", Msg: err.Error()}
+	}
+	return &Profile{Forwards: forwards, ForwardNs: ns, Events: evs, ResolutionNs: int64(unit), Instrumented: nodes}, nil
+}
+
+// parseNodeCounts reads pl_profile's "kind:count;kind:count".
+func parseNodeCounts(s string) ([]NodeCount, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []NodeCount
+	for _, f := range strings.Split(s, ";") {
+		i := strings.LastIndexByte(f, ':')
+		n, err := strconv.Atoi(f[i+1:])
+		if i <= 0 || err != nil {
+			return nil, fmt.Errorf("instrumented node count %q", f)
+		}
+		out = append(out, NodeCount{Kind: f[:i], Nodes: n})
+	}
+	return out, nil
 }
 
 // parseEvents reads pl_profile's encoding (see profile.h) and makes start times relative

@@ -19,8 +19,12 @@ extern "C" {
 // nanoseconds whatever the libtorch (1.13 reports microseconds, 2.x nanoseconds); *unit_ns
 // says the resolution they came in (1000 or 1). The profiler is off again on return, also
 // on failure.
+// A TorchScript forward whose graph has operators that run outside libtorch's dispatcher
+// (compile on: prim::mkldnn_convolution, ...) is profiled through an instrumented copy of
+// its graph in which each of them is an event named by its node kind, with its inputs'
+// shapes; *instrumented then lists them, "kind:count" separated by ';' (else "").
 char* pl_profile(pl_module* m, pl_tensor** inputs, int n_inputs, int forwards, int64_t* ns_each,
-                 char** events, int* unit_ns);
+                 char** events, int* unit_ns, char** instrumented);
 
 #ifdef __cplusplus
 }

@@ -114,3 +114,79 @@ func TestParseEvents(t *testing.T) {
 		t.Error("a short record parsed")
 	}
 }
+
+// TestProfileInstruments checks that operators the dispatcher does not see are named: after
+// freeze + optimize_for_inference (compile on) conv.pt's convolution is a prepacked oneDNN
+// kernel (prim::mkldnn_convolution, on 1.13 and 2.6 alike) that no profiler event named
+// before. The instrumented copy must name it once per forward, with its input's shape,
+// nested in the forward's scope, take most of the forward's time, and leave the module's
+// own outputs as they were; the plain module (compile off) is profiled as it is.
+func TestProfileInstruments(t *testing.T) {
+	plain := load(t, "conv.pt")
+	m, err := plain.Optimize()
+	if err != nil {
+		t.Fatalf("Optimize: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	x := random(t, Float32, []int64{2, 3, 32, 32}, false, 0, 0, 1)
+	before := forward(t, m, x)
+	const n = 4
+	tests := []struct {
+		name     string
+		m        *Module
+		wantKind string // the instrumented node kind, "" = none
+	}{
+		{"compile off", plain, ""},
+		{"compile on", m, "prim::mkldnn_convolution"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for round := 0; round < 2; round++ { // the instrumented copy is made once and reused
+				p, err := tc.m.Profile([]*Tensor{x}, n)
+				if err != nil {
+					t.Fatalf("Profile: %v", err)
+				}
+				var kinds []string
+				for _, k := range p.Instrumented {
+					kinds = append(kinds, k.Kind)
+				}
+				if tc.wantKind == "" {
+					if len(kinds) != 0 {
+						t.Fatalf("instrumented %v, want nothing", p.Instrumented)
+					}
+					continue
+				}
+				if len(p.Instrumented) != 1 || p.Instrumented[0] != (NodeCount{tc.wantKind, 1}) {
+					t.Fatalf("instrumented %v, want one %s node", p.Instrumented, tc.wantKind)
+				}
+				var convNs, fwdNs int64
+				convs := 0
+				for _, e := range p.Events {
+					switch e.Name {
+					case tc.wantKind:
+						convs++
+						convNs += e.DurNs
+						if e.Scope {
+							t.Errorf("%s is marked as a scope", e.Name)
+						}
+						if len(e.Shapes) == 0 || len(e.Shapes[0]) != 4 || e.Shapes[0][0] != 2 || e.Shapes[0][1] != 3 || e.Shapes[0][2] != 32 {
+							t.Errorf("%s shapes %v, want the input [2,3,32,32] first", e.Name, e.Shapes)
+						}
+					case ForwardScope:
+						fwdNs += e.DurNs
+					}
+				}
+				if convs != n {
+					t.Fatalf("%d %s events, want one per forward (%d); events: %d", convs, tc.wantKind, n, len(p.Events))
+				}
+				if convNs <= 0 || convNs > fwdNs {
+					t.Errorf("%s took %d ns of the forwards' %d ns", tc.wantKind, convNs, fwdNs)
+				}
+			}
+		})
+	}
+	after := forward(t, m, x)
+	if d, _, err := before.MaxAbsDiff(after); err != nil || d != 0 {
+		t.Errorf("the module's outputs changed after profiling: largest difference %g (%v)", d, err)
+	}
+}

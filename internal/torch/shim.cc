@@ -44,6 +44,11 @@
 // m is unused. forward() below runs either.
 struct pl_module {
   torch::jit::Module m;
+  // The profiler's instrumented copy of forward's graph (see pl_profile), made on the first
+  // profiled pass; nullptr when the graph has no operator outside the dispatcher.
+  std::shared_ptr<torch::jit::Code> profiled;
+  bool profiled_made = false;
+  std::string instrumented;  // what was instrumented: "kind:count" separated by ';'
 #if PL_HAVE_AOTI
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;
 #endif
@@ -729,10 +734,126 @@ void pl_value_free(pl_value* v) { delete v; }
 // around the forwards (torch/csrc/autograd/profiler_kineto.h, the same calls on 1.13 and 2.x).
 // Only the durations' unit differs: microseconds on 1.x, nanoseconds on 2.x.
 #include <torch/csrc/autograd/profiler_kineto.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/runtime/custom_operator.h>
+#include <torch/csrc/jit/runtime/interpreter.h>
 
 #include "profile.h"
 
 namespace {
+
+// ---- Operators the dispatcher does not see ----
+// A TorchScript graph after freeze + optimize_for_inference (compile on) runs prepacked and
+// fused oneDNN kernels as JIT-registered operators (prim::mkldnn_convolution,
+// prim::MKLDNNHardSwish_, ...): the interpreter calls them directly, not through libtorch's
+// dispatcher, so no RecordFunction event names them and their time would be "between
+// operators". For the profiled pass only, perflab runs a copy of forward's graph in which each
+// such node is bracketed by perflab::op_enter / perflab::op_exit: two operators of its own
+// that open and close a RecordFunction named by the node's kind, with the node's actual inputs
+// (so their shapes). The module the timed loop runs is never touched.
+
+// One open scope per op_enter, closed by its op_exit (or when the forward fails: the
+// profiled pass clears the stack).
+thread_local std::vector<std::unique_ptr<at::RecordFunction>> open_scopes;
+
+void op_enter(torch::jit::Stack& stack) {
+  // Vararg: the interpreter pushes the number of inputs last. Inputs: the name, then the
+  // instrumented node's own inputs.
+  int64_t n = torch::jit::pop(stack).toInt();
+  auto args = torch::jit::last(stack, n);
+  auto rf = std::make_unique<at::RecordFunction>(at::RecordScope::FUNCTION);
+  if (rf->isActive()) {
+    std::string name = args[0].toStringRef();
+    if (rf->needsInputs()) {
+      rf->before(name, c10::ArrayRef<const c10::IValue>(args.begin() + 1, args.end()));
+    } else {
+      rf->before(name);
+    }
+  }
+  torch::jit::drop(stack, n);
+  open_scopes.push_back(std::move(rf));
+  torch::jit::push(stack, static_cast<int64_t>(open_scopes.size()));
+}
+
+void op_exit(torch::jit::Stack& stack) {
+  auto depth = static_cast<size_t>(torch::jit::pop(stack).toInt());
+  while (!open_scopes.empty() && open_scopes.size() >= depth) open_scopes.pop_back();  // ends it
+}
+
+// CONSERVATIVE: side effects, so that no pass drops or moves them.
+torch::jit::RegisterOperators pl_scope_ops({
+    torch::jit::Operator("perflab::op_enter(...) -> int", op_enter, c10::AliasAnalysisKind::CONSERVATIVE),
+    torch::jit::Operator("perflab::op_exit(int depth) -> ()", op_exit, c10::AliasAnalysisKind::CONSERVATIVE),
+});
+
+// invisible: a node whose operator runs without the dispatcher and does tensor work. Left
+// out: nodes without inputs (constants such as prim::ConstantMKLDNNTensor) and the
+// interpreter's scalar bookkeeping (aten::size, aten::len, ...: no tensor output).
+bool invisible(torch::jit::Node* n) {
+  if (n->inputs().empty()) return false;
+  auto op = n->maybeOperator();
+  if (!op || op->isC10Op()) return false;
+  for (auto* o : n->outputs())
+    if (o->type()->cast<c10::TensorType>()) return true;
+  return false;
+}
+
+void instrument(torch::jit::Block* b, std::map<std::string, int>& kinds) {
+  static const auto enter = c10::Symbol::fromQualString("perflab::op_enter");
+  static const auto exit = c10::Symbol::fromQualString("perflab::op_exit");
+  for (auto it = b->nodes().begin(); it != b->nodes().end();) {
+    torch::jit::Node* n = *it;
+    ++it;
+    for (auto* sub : n->blocks()) instrument(sub, kinds);
+    if (!invisible(n)) continue;
+    std::string kind = n->kind().toQualString();
+    kinds[kind]++;
+    torch::jit::Graph* g = n->owningGraph();
+    torch::jit::WithInsertPoint at(n);
+    torch::jit::Value* name = g->insertConstant(kind);
+    torch::jit::Node* e = g->create(enter, 1);
+    e->addInput(name);
+    for (auto* in : n->inputs()) e->addInput(in);
+    e->output()->setType(c10::IntType::get());
+    e->insertBefore(n);
+    torch::jit::Node* x = g->create(exit, 0);
+    x->addInput(e->output());
+    x->insertAfter(n);
+  }
+}
+
+// profiled_code makes (once) m's instrumented copy of forward's graph; nullptr when forward
+// has no invisible operator (then the module itself is profiled).
+torch::jit::Code* profiled_code(pl_module* m) {
+  if (!m->profiled_made) {
+    m->profiled_made = true;
+    auto g = m->m.get_method("forward").graph()->copy();
+    std::map<std::string, int> kinds;
+    instrument(g->block(), kinds);
+    if (!kinds.empty()) {
+      m->profiled = std::make_shared<torch::jit::Code>(g, "forward_profiled");
+      for (const auto& [k, c] : kinds) {
+        if (!m->instrumented.empty()) m->instrumented += ';';
+        m->instrumented += k + ":" + std::to_string(c);
+      }
+    }
+  }
+  return m->profiled.get();
+}
+
+void profiled_forward(pl_module* m, torch::jit::Code* code, const std::vector<c10::IValue>& in) {
+  if (code == nullptr) {
+    std::vector<c10::IValue> args = in;
+    forward(m, args);
+    return;
+  }
+  torch::jit::Stack stack;
+  stack.reserve(in.size() + 1);
+  stack.emplace_back(m->m._ivalue());
+  for (const auto& v : in) stack.push_back(v);
+  torch::jit::InterpreterState st(*code);
+  st.run(stack);
+}
 
 namespace prof = torch::autograd::profiler;
 namespace prof_impl = torch::profiler::impl;
@@ -804,18 +925,26 @@ std::string field(std::string s) {
 extern "C" {
 
 char* pl_profile(pl_module* m, pl_tensor** inputs, int n_inputs, int forwards, int64_t* ns_each,
-                 char** events, int* unit_ns) {
+                 char** events, int* unit_ns, char** instrumented) {
   PL_TRY
   if (forwards <= 0) throw std::invalid_argument("profile needs at least one forward");
   std::vector<c10::IValue> in = gather(inputs, n_inputs);
+  torch::jit::Code* code = m->is_aoti() ? nullptr : profiled_code(m);
+  *instrumented = dup(m->instrumented);
+  open_scopes.clear();
+  if (code != nullptr) profiled_forward(m, code, in);  // its first run, unprofiled
   std::unique_ptr<prof::ProfilerResult> res;
   {
     ProfilerOn on;
+    struct ClearScopes {  // a failed forward's open scopes end before the profiler stops
+      ~ClearScopes() { open_scopes.clear(); }
+    } clear_scopes;
     for (int i = 0; i < forwards; i++) {
       auto t0 = clock_type::now();
       {
         RECORD_USER_SCOPE("perflab::forward");
-        auto out = forward(m, in);
+        profiled_forward(m, code, in);
+        open_scopes.clear();
       }
       ns_each[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0).count();
     }

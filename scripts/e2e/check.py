@@ -170,6 +170,57 @@ if mine:
 alice = [c for c in st["comments"] if c["login"] == "alice"]
 check(len(alice) == 1 and alice[0]["edits"] == 0, "pr7-regression: the reviewer's comment is still untouched")
 
+
+
+# 5. A/B pull requests on models/net.pt: #9 adds a block (conv 64->64 3x3, batch norm, GELU
+#    at 32x32), #10 is its same-speed twin.
+SECTION = re.compile(r"<details><summary>Where the time went[^<]*</summary>(.*?)</details>", re.S)
+ROW = re.compile(r"^\| ([+-][0-9.]+) ms \| (-?\d+)% \| [^|]* \| [^|]* \| `([^`]*)` \| `?([^`|]*)`? \|$", re.M)
+TIMED = re.compile(r"Timed: base ([0-9.]+) ms, head ([0-9.]+) ms \(([+-][0-9.]+) ms\)")
+# The added block's operators: its convolution (64->64 at 32x32, BN folded in at compile on)
+# and its GELU.
+ADDED = (("conv", "[1,64,32,32] [64,64,3,3]"), ("gelu", "[1,64,32,32]"))
+
+
+def check_ab_pr(name, issue, slow):
+    if not os.path.exists(os.path.join(logs, name + ".log")):
+        check(False, "%s: no act log (the A/B pull requests did not run)" % name)
+        return
+    v = verdict_consistent(name)
+    mine = bot_comments(state(5), issue)
+    check(len(mine) == 1, "%s: one bot comment on #%d (%d)" % (name, issue, len(mine)))
+    body = mine[0]["body"] if mine else ""
+    sections = SECTION.findall(body)
+    artifact = read(name + ".artifact").split() if os.path.exists(os.path.join(logs, name + ".artifact")) else []
+    traces = [f for f in artifact if f.startswith("perflab-results/profiles/") and f.endswith(".trace.json")]
+    if not slow:
+        check(v != "regression", "%s: the same-speed twin's verdict %r, want no regression" % (name, v))
+        check(not sections and "Where the time went" not in body, "%s: no \"Where the time went\" section (%d)" % (name, len(sections)))
+        return
+    check(v == "regression", "%s: the ~30%% slower pull request's verdict %r, want regression" % (name, v))
+    check(len(sections) >= 1, "%s: the comment has a collapsed \"Where the time went\" section (%d)" % (name, len(sections)))
+    if not sections:
+        return
+    sec = sections[0]
+    rows = [(float(ms), op, shapes.strip()) for ms, _, op, shapes in ROW.findall(sec)]
+    added = [(ms, op, sh) for ms, op, sh in rows if any(k in op and sh.startswith(s) for k, s in ADDED)]
+    names = ["%s %s %+.3f" % (op, sh, ms) for ms, op, sh in rows[:4]]
+    check(bool(added) and rows and rows[0] in added,
+          "%s: the top row is an added operator with its shapes (top rows: %s)" % (name, names))
+    t = TIMED.search(sec)
+    gained = sum(ms for ms, _, _ in added)
+    timed = float(t.group(3)) if t else 0.0
+    check(t is not None and timed > 0 and gained >= 0.5 * timed,
+          "%s: the added operators' rows account for %.3f ms of the %+.3f ms timed change, want at least half" % (name, gained, timed))
+    check(len(traces) == 2, "%s: both sides' traces in the uploaded results (%s)" % (name, traces or artifact[:6]))
+    for f in traces:
+        named = sec.count(os.path.basename(f))
+        check(named >= 1, "%s: the comment names the trace %s" % (name, os.path.basename(f)))
+
+
+check_ab_pr("pr9-slow", 9, True)
+check_ab_pr("pr10-twin", 10, False)
+
 if failed:
     print("e2e: %d check(s) failed" % len(failed))
     sys.exit(1)

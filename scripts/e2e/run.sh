@@ -10,6 +10,8 @@
 #   3. pull request #8 from a fork, read-only token: no comment, no failure for it.
 #   4. pull request #7 again against a baseline ten times as fast as this machine: verdict
 #      regression, exit 1, the same comment edited.
+#   5. A/B pull requests on a model file (#9 ~30% slower from an added block, #10 its
+#      same-speed twin): the slow one's comment says where the time went, the twin's does not.
 # Before them, 0. the image itself (issue 19): `perflab bench` in it reports libtorch 2.6; a
 # TorchScript transformer scripted with torch 2.x (nn.TransformerEncoder, made in the image's
 # models stage: python3-torch 2.6) benches at batch 1 and 4 with a clean record; the built-in
@@ -195,6 +197,39 @@ pr_event 7 acme/models "$SHA" fa57fa57fa57fa57fa57fa57fa57fa57fa57fa57 >"$E2E_ST
 rm -rf "$REPO/perflab-results"
 run_act pr7-regression pull_request perf-gate.yml e2e-write "$E2E_STATE/pr7-fast.json"
 state >"$LOGS/state-4.json"
+
+# 5. A/B pull requests on a model file of the repository (perf/models.yaml: models/net.pt at
+#    compile on, the base's file given by the base-models input): #9 adds a block (~30%
+#    slower), #10 retrains the weights (the same speed). The first must fail with a "Where the
+#    time went" section naming the added operators, the second must have none; the traces go
+#    into the uploaded results (perflab-results/profiles).
+$DOCKER run --rm --network host -v "$ROOT/scripts/e2e:/e2e:ro" -v "$LOGS:/logs" "$IMAGE-models" \
+  python3 /e2e/ab_models.py /logs >"$LOGS/ab-models.log" 2>&1 \
+  || { cat "$LOGS/ab-models.log" >&2; die "writing the A/B models with the image's python3-torch failed"; }
+mkdir -p "$REPO/perf" "$REPO/models" "$REPO/base-models/models"
+cat >"$REPO/perf/models.yaml" <<'YAML'
+name: models
+description: the repository's CNN at compile on (make e2e's A/B pull requests)
+iters: 200
+warmup: 10
+max_seconds: 10
+grid: {models: [models/net.pt], inputs: ['float32[B,3,128,128]'], batch_size: [1], threads: [1], compile: [on]}
+YAML
+sed -e 's|^\( *\)preset: .*|\1preset: perf/models.yaml|' -e '/^ *models: mobilenet_v3_small/d' \
+  -e 's|^\( *\)quick: true|\1base-models: base-models|' \
+  .github/workflows/perf-gate.yml >"$REPO/.github/workflows/perf-gate-ab.yml"
+grep -q "preset: perf/models.yaml" "$REPO/.github/workflows/perf-gate-ab.yml" || die "perf-gate.yml has no preset line to point at perf/models.yaml"
+cp "$LOGS/base.pt" "$REPO/base-models/models/net.pt"
+for pr in 9:slow 10:twin; do
+  n=${pr%%:*} kind=${pr#*:}
+  cp "$LOGS/$kind.pt" "$REPO/models/net.pt"
+  rm -rf "$REPO/perflab-results"
+  pr_event "$n" acme/models "$SHA" "$MAIN" >"$E2E_STATE/pr$n.json"
+  run_act "pr$n-$kind" pull_request perf-gate-ab.yml e2e-write "$E2E_STATE/pr$n.json"
+  (cd "$REPO" && find perflab-results -type f | sort) >"$LOGS/pr$n-$kind.artifact" 2>/dev/null || true
+  cp "$REPO/perflab-results/results.jsonl" "$LOGS/pr$n-$kind.results.jsonl" 2>/dev/null || true
+done
+state >"$LOGS/state-5.json"
 
 log "checking the runs ($(elapsed) so far)"
 python3 scripts/e2e/check.py "$LOGS"
