@@ -85,7 +85,7 @@ RUN bash scripts/image-root.sh /out/bin/perflab /out/root
 
 # The inductor Action's image (inductor/action.yml, ghcr.io/perflab/perflab:vX.Y.Z-inductor;
 # docs/image.md, "Inductor"): the lean runtime's root plus what compiling a torch.export
-# program with AOTInductor really uses, found by tracing one. This stage installs the full
+# program with AOTInductor really uses, found by tracing one. This stage has the full
 # Debian toolchain (python3-torch, setuptools, g++, libtorch-dev), writes a small probe
 # model (scripts/inductor-probe.py: its TorchScript twin and its torch.export program), runs
 # `perflab bench --compile inductor` on the program under strace (perflab -> python3 ->
@@ -93,10 +93,17 @@ RUN bash scripts/image-root.sh /out/bin/perflab /out/root
 # opened: object code as opened, any other file with the rest of its package
 # (scripts/inductor-root.sh). Built only when asked: --target inductor (make image-inductor).
 # strace does not run under QEMU: the release builds this image for linux/amd64 only.
-FROM ${BASE_IMAGE} AS inductor-root
+# It starts from the models stage (python3-torch, setuptools, g++, libtorch-dev installed
+# already: one apt layer for both) on the build platform, so it refuses another target
+# platform (the root would hold the build platform's binaries).
+FROM models AS inductor-root
 ARG DEBIAN_FRONTEND=noninteractive
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3-torch python3-setuptools g++ libtorch-dev strace \
+ARG BUILDPLATFORM
+ARG TARGETPLATFORM
+RUN if [ -n "$TARGETPLATFORM" ] && [ "$TARGETPLATFORM" != "$BUILDPLATFORM" ]; then \
+      echo "the inductor image is built on its own platform: $TARGETPLATFORM on $BUILDPLATFORM" >&2; exit 1; fi \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends strace \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=closure /out/root /out/root
 COPY --from=build /out/bin/perflab /usr/local/bin/perflab

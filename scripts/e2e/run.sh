@@ -10,6 +10,8 @@
 #   3. pull request #8 from a fork, read-only token: no comment, no failure for it.
 #   4. pull request #7 again against a baseline ten times as fast as this machine: verdict
 #      regression, exit 1, the same comment edited.
+#   5. the inductor Action (inductor/action.yml, image perflab:dev-inductor) twice on a
+#      torch.export program of an unseen model: compiled and cached, then the cache hit.
 # Before them, 0. the image itself (issue 19): `perflab bench` in it reports libtorch 2.6; a
 # TorchScript transformer scripted with torch 2.x (nn.TransformerEncoder, made in the image's
 # models stage: python3-torch 2.6) benches at batch 1 and 4 with a clean record; the built-in
@@ -196,5 +198,13 @@ rm -rf "$REPO/perflab-results"
 run_act pr7-regression pull_request perf-gate.yml e2e-write "$E2E_STATE/pr7-fast.json"
 state >"$LOGS/state-4.json"
 
+# 5. The inductor Action (inductor/action.yml, its image built from the Dockerfile's inductor
+#    target) compiles an unseen model's torch.export program, then hits its compile cache
+#    on a second run (scripts/e2e/inductor.sh; checked by scripts/e2e/check_inductor.py).
+source scripts/e2e/inductor.sh
+
 log "checking the runs ($(elapsed) so far)"
+inductor_rc=0
+python3 scripts/e2e/check_inductor.py "$LOGS" || inductor_rc=$?
 python3 scripts/e2e/check.py "$LOGS"
+[ "$inductor_rc" = 0 ] || die "the inductor Action's checks failed (above)"
