@@ -108,7 +108,7 @@ RUN if [ -n "$TARGETPLATFORM" ] && [ "$TARGETPLATFORM" != "$BUILDPLATFORM" ]; th
 COPY --from=closure /out/root /out/root
 COPY --from=build /out/bin/perflab /usr/local/bin/perflab
 COPY scripts/inductor-root.sh scripts/inductor-probe.py /src/
-RUN /usr/bin/python3 /src/inductor-probe.py /out/probe/probe \
+RUN mkdir -p /out/probe && /usr/bin/python3 /src/inductor-probe.py /out/probe/probe \
  && PERFLAB_AOTI_CACHE=/tmp/aoti strace -f -qq -e trace=execve,open,openat -o /tmp/compile.trace \
       perflab bench --model /out/probe/probe.pt2 --compile inductor --iters 1 --warmup 0 \
  && bash /src/inductor-root.sh /out/root /tmp/compile.trace \
