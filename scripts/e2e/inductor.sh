@@ -45,7 +45,7 @@ jobs:
       - id: perf
         uses: ./inductor
         env:
-          PERFLAB_AOTI_CACHE: /github/workspace/.perflab-aoti
+          PERFLAB_AOTI_CACHE: .perflab-aoti
         with:
           preset: perf/unseen.yaml
           comment: false
