@@ -9,7 +9,8 @@
 #   closure  the runtime's root file system: the binary and the shared libraries it really
 #            loads (computed from it: scripts/image-root.sh), OpenBLAS, CA certificates.
 #   runtime  FROM scratch: that root and the models; no shell, no compiler, no Python.
-#   (inductor, optional, built only with --target inductor: + g++ and python3-torch.)
+#   inductor-root, inductor (built only with --target inductor): the inductor Action's image,
+#            the runtime's root plus what compiling a torch.export program really uses.
 # Debian trixie: libtorch 2.6 (oneDNN 3.x), python3-torch 2.6; the binding also builds on
 # bookworm's 1.13 (BASE_IMAGE=debian:bookworm-slim GO_IMAGE=golang:1.26-bookworm).
 # Everything comes from Debian's archive and Docker's official images: nothing is downloaded
@@ -82,16 +83,51 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN bash scripts/image-root.sh /out/bin/perflab /out/root
 
-# Optional, not the Action's image: what compiling AOTInductor packages (.pt2) at run time
-# would add (a C++ compiler, libtorch-dev, python3-torch and setuptools; docs/image.md,
-# "Inductor"). Built only when asked: docker build --target inductor (make image-inductor).
-FROM ${BASE_IMAGE} AS inductor
+# The inductor Action's image (inductor/action.yml, ghcr.io/perflab/perflab:vX.Y.Z-inductor;
+# docs/image.md, "Inductor"): the lean runtime's root plus what compiling a torch.export
+# program with AOTInductor really uses, found by tracing one. This stage has the full
+# Debian toolchain (python3-torch, setuptools, g++, libtorch-dev), writes a small probe
+# model (scripts/inductor-probe.py: its TorchScript twin and its torch.export program), runs
+# `perflab bench --compile inductor` on the program under strace (perflab -> python3 ->
+# g++ -> cc1plus, as, ld) and adds to the lean root every file the compile executed or
+# opened: object code as opened, any other file with the rest of its package
+# (scripts/inductor-root.sh). Built only when asked: --target inductor (make image-inductor).
+# strace does not run under QEMU: the release builds this image for linux/amd64 only.
+# It starts from the models stage (python3-torch, setuptools, g++, libtorch-dev installed
+# already: one apt layer for both) on the build platform, so it refuses another target
+# platform (the root would hold the build platform's binaries).
+FROM models AS inductor-root
 ARG DEBIAN_FRONTEND=noninteractive
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3-torch python3-setuptools g++ libtorch-dev libopenblas0-pthread ca-certificates \
- && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
+ARG BUILDPLATFORM
+ARG TARGETPLATFORM
+RUN if [ -n "$TARGETPLATFORM" ] && [ "$TARGETPLATFORM" != "$BUILDPLATFORM" ]; then \
+      echo "the inductor image is built on its own platform: $TARGETPLATFORM on $BUILDPLATFORM" >&2; exit 1; fi \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends strace \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=closure /out/root /out/root
 COPY --from=build /out/bin/perflab /usr/local/bin/perflab
+COPY scripts/inductor-root.sh scripts/inductor-probe.py /src/
+RUN mkdir -p /out/probe && /usr/bin/python3 /src/inductor-probe.py /out/probe/probe \
+ && PERFLAB_AOTI_CACHE=/tmp/aoti strace -f -qq -e trace=execve,open,openat -o /tmp/compile.trace \
+      perflab bench --model /out/probe/probe.pt2 --compile inductor --iters 1 --warmup 0 \
+ && bash /src/inductor-root.sh /out/root /tmp/compile.trace \
+ && rm -rf /tmp/aoti /tmp/compile.trace
+
+FROM scratch AS inductor
+COPY --from=inductor-root /out/root /
 COPY --from=models /out/share/perflab/models /usr/local/share/perflab/models
+ENV PATH=/usr/local/bin:/usr/bin:/bin
+# The check: the probe's program compiled again in this image (python3, g++ and the headers
+# found here, nothing else), benched and compared with its TorchScript twin; a built-in's
+# prebuilt package runs too. A file the trace missed fails the build.
+COPY --from=inductor-root /out/probe /tmp/probe
+RUN ["/usr/local/bin/perflab", "bench", "--model", "/tmp/probe/probe.pt2", "--compile", "inductor", "--batch-size", "3", "--iters", "1", "--warmup", "0"]
+RUN ["/usr/local/bin/perflab", "bench", "--model", "mobilenet_v3_small", "--compile", "inductor", "--iters", "1", "--warmup", "0"]
+ARG PERFLAB_VERSION=dev
+LABEL org.opencontainers.image.source="https://github.com/perflab/perflab" \
+      org.opencontainers.image.description="perflab with AOTInductor: benchmark and gate PyTorch models on libtorch (CPU), compiling torch.export programs" \
+      org.opencontainers.image.version="${PERFLAB_VERSION}"
 ENTRYPOINT ["/usr/local/bin/perflab"]
 CMD ["action"]
 

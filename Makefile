@@ -102,10 +102,10 @@ lint-workflows: actionlint
 image:
 	@$(TIMED) "make image" bash scripts/e2e/build-image.sh perflab:dev
 
-# Not the Action's image: what compiling .pt2 packages at run time would add (g++,
-# python3-torch), to measure it (docs/image.md, "Inductor").
+# The inductor Action's image (inductor/action.yml): the lean image plus what compiling a
+# torch.export program with AOTInductor uses, found by tracing a compile (docs/image.md, "Inductor").
 image-inductor:
-	@$(TIMED) "make image-inductor" env E2E_TARGET=inductor bash scripts/e2e/build-image.sh perflab:inductor
+	@$(TIMED) "make image-inductor" env E2E_TARGET=inductor bash scripts/e2e/build-image.sh perflab:dev-inductor
 
 # Measurements run one at a time under the machine's timing lock; PERFLAB_TIMING_LOCKED=1 says
 # the caller holds it already (taking it again from a child would wait forever).

@@ -42,7 +42,12 @@ type actionYML struct {
 
 func loadActionYML(t *testing.T) actionYML {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "action.yml"))
+	return loadActionYMLFile(t, filepath.Join(root, "action.yml"))
+}
+
+func loadActionYMLFile(t *testing.T, path string) actionYML {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +55,7 @@ func loadActionYML(t *testing.T) actionYML {
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&a); err != nil {
-		t.Fatalf("action.yml: %v", err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	return a
 }
@@ -185,8 +190,8 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
-	if n := strings.Count(df, "\nFROM "); n != 5 {
-		t.Errorf("%d FROM lines; want the models, build, closure, inductor and runtime stages", n)
+	if n := strings.Count(df, "\nFROM "); n != 6 {
+		t.Errorf("%d FROM lines; want the models, build, closure, inductor-root, inductor and runtime stages", n)
 	}
 	// The image's build runs every built-in in the image itself (a missing library fails
 	// the build, not a user's workflow).

@@ -44,10 +44,12 @@ const EnvDir = "PERFLAB_AOTI_CACHE"
 // python3 on PATH).
 const EnvPython = "PERFLAB_PYTHON"
 
-// Dir returns the cache folder: $PERFLAB_AOTI_CACHE, else <user cache dir>/perflab/aoti.
+// Dir returns the cache folder: $PERFLAB_AOTI_CACHE (a relative path is taken from the
+// working folder, e.g. .perflab-aoti in the Action's workspace), else <user cache
+// dir>/perflab/aoti.
 func Dir() (string, error) {
 	if d := os.Getenv(EnvDir); d != "" {
-		return d, nil
+		return filepath.Abs(d)
 	}
 	base, err := os.UserCacheDir()
 	if err != nil {

@@ -73,6 +73,13 @@ func TestDir(t *testing.T) {
 	if d, err := Dir(); err != nil || d != "/some/where" {
 		t.Errorf("Dir() = %q, %v", d, err)
 	}
+	// A relative folder is the working folder's (the Action's workspace: .perflab-aoti), the
+	// same for every worker process.
+	wd, _ := os.Getwd()
+	t.Setenv(EnvDir, ".perflab-aoti")
+	if d, err := Dir(); err != nil || d != filepath.Join(wd, ".perflab-aoti") {
+		t.Errorf("Dir() = %q, %v; want %s", d, err, filepath.Join(wd, ".perflab-aoti"))
+	}
 	t.Setenv(EnvDir, "")
 	t.Setenv("XDG_CACHE_HOME", "/xdg")
 	if d, err := Dir(); err != nil || d != "/xdg/perflab/aoti" {

@@ -12,6 +12,8 @@
 #      regression, exit 1, the same comment edited.
 #   5. A/B pull requests on a model file (#9 ~30% slower from an added block, #10 its
 #      same-speed twin): the slow one's comment says where the time went, the twin's does not.
+#   6. the inductor Action (inductor/action.yml, image perflab:dev-inductor) twice on a
+#      torch.export program of an unseen model: compiled and cached, then the cache hit.
 # Before them, 0. the image itself (issue 19): `perflab bench` in it reports libtorch 2.6; a
 # TorchScript transformer scripted with torch 2.x (nn.TransformerEncoder, made in the image's
 # models stage: python3-torch 2.6) benches at batch 1 and 4 with a clean record; the built-in
@@ -231,5 +233,13 @@ for pr in 9:slow 10:twin; do
 done
 state >"$LOGS/state-5.json"
 
+# 6. The inductor Action (inductor/action.yml, its image built from the Dockerfile's inductor
+#    target) compiles an unseen model's torch.export program, then hits its compile cache
+#    on a second run (scripts/e2e/inductor.sh; checked by scripts/e2e/check_inductor.py).
+source scripts/e2e/inductor.sh
+
 log "checking the runs ($(elapsed) so far)"
+inductor_rc=0
+python3 scripts/e2e/check_inductor.py "$LOGS" || inductor_rc=$?
 python3 scripts/e2e/check.py "$LOGS"
+[ "$inductor_rc" = 0 ] || die "the inductor Action's checks failed (above)"

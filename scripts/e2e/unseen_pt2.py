@@ -5,6 +5,8 @@ OUT.pt2.json (its input spec: docs/cli.md). Run with the image's models stage (D
 trixie's python3-torch 2.6, g++, libtorch-dev, python3-setuptools).
 Input: float32[B,3,40,40]; output: float32[B,7]. Seeded weights.
 usage: python3 unseen_pt2.py OUT   (writes OUT.pt, OUT.pt2, OUT.pt2.json)
+       python3 unseen_pt2.py OUT --program   (OUT.pt and OUT.pt2, the torch.export program
+       itself, for perflab to compile and cache: make e2e's inductor Action run, inductor.sh)
 """
 import json
 import sys
@@ -33,6 +35,10 @@ torch.jit.script(m).save(out + ".pt")
 example = torch.randn(2, 3, 40, 40)
 start = time.monotonic()
 ep = torch.export.export(m, (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=16)},))
+if sys.argv[2:] == ["--program"]:
+    torch.export.save(ep, out + ".pt2")
+    print("torch %s: wrote %s.pt and %s.pt2 (a torch.export program)" % (torch.__version__, out, out))
+    sys.exit(0)
 torch._inductor.aoti_compile_and_package(ep, package_path=out + ".pt2")
 seconds = time.monotonic() - start
 from torch._inductor import cpu_vec_isa  # noqa: E402 (the ISA Inductor compiled for, as models/export.py says it)
