@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prints the Go packages with tests, split by whether their tests link libtorch (import
 # internal/torch, directly or not): bash scripts/gopkgs.sh torch|pure. make test runs the
-# pure ones while the torch ones still compile (Makefile, test-prereqs).
+# pure ones while the torch ones still compile (Makefile, test-prereqs). Packages whose tests
+# compare live timings with a model (internal/load: a queue's measured waits against M/D/1)
+# count as torch ones: they run with the rest, not beside a compiler using both cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -15,5 +17,6 @@ go list -test -f '{{.ImportPath}} {{join .Deps " "}}' ./... |
     torch = 0
     for (i = 2; i <= NF; i++) if ($i == "github.com/perflab/perflab/internal/torch") torch = 1
     sub(/\.test$/, "", $1)
+    if ($1 == "github.com/perflab/perflab/internal/load") torch = 1
     if (torch == want) print $1
   }'
