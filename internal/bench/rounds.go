@@ -7,10 +7,12 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/perflab/perflab/internal/env"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/model"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
@@ -19,16 +21,17 @@ import (
 )
 
 // RunWorker measures the configurations of spec side by side in this process: it loads
-// the model once, prepares every configuration (compile, channels_last, quantize, each
-// checked against the plain model, whose output is computed once per batch size; a
-// configuration that differs from an earlier one only by its batch size reuses that one's
-// prepared module, see shareFrom), warms each up until its timings are steady (warmup.go),
-// then runs rounds: every round times one short block (about
-// spec.BlockMs) of each configuration still measuring, in a fresh random order, so that
-// the process's drift lands on all of them alike. It sends a Prepare message before
-// preparing each configuration, Measuring once the rounds start, then one Record per
-// configuration (failed records for those that could not be prepared), then where its
-// time went (Times).
+// each model once (a worker holds every model of its process-wide setting), prepares every
+// configuration (compile, channels_last, quantize, each checked against its plain model,
+// whose output is computed once per model and batch size; a configuration that differs
+// from an earlier one only by its batch size reuses that one's prepared module, see
+// shareFrom), warms each up until its timings are steady (warmup.go), then runs rounds:
+// every round times one short block (about spec.BlockMs) of each configuration still
+// measuring, in a fresh random order, so that the process's drift lands on all of them
+// alike. It sends a Prepare message before preparing each configuration, Measuring once
+// the rounds start, then one Record per configuration (failed records for those that
+// could not be prepared), then each model's preprocessing timing when asked, then where
+// its time went (Times).
 //
 // It sets process-wide libtorch state (ISA, thread pools): call it once per process.
 func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
@@ -37,18 +40,16 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 	if len(spec.Configs) == 0 {
 		return fmt.Errorf("worker %s: no configuration to measure", spec.Worker)
 	}
+	setting := wire.Setting(spec.Process)
 	base := Defaults()
 	base.Knobs = spec.Process
+	base.Model, base.Inputs = spec.Configs[0].Model, spec.Configs[0].Inputs // Validate wants a model
 	base.BatchSize, base.Compile = 1, CompileOff
 	base.Iters = max(1, spec.Iters)
 	base.Warmup = spec.Warmup
 	base.TargetPercentile = spec.TargetPercentile
 	base.PreprocessIters = 0
 	if err := base.Validate(); err != nil {
-		return err
-	}
-	m, err := model.Resolve(spec.Process.Model, spec.Process.Inputs)
-	if err != nil {
 		return err
 	}
 	runtime.LockOSThread()
@@ -60,14 +61,40 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 	if err != nil {
 		return err
 	}
-	var plain *torch.Module // nil: an AOTInductor package without a TorchScript twin
-	if m.Path != "" {
-		if plain, err = LoadModule(m.Path, len(m.Inputs)); err != nil {
-			return err
-		}
-		defer plain.Close()
+	// Each model's plain module and references, loaded on its first configuration.
+	type held struct {
+		m    *model.Model
+		refs *references
 	}
-	refs := &references{plain: plain, byBatch: map[int]*reference{}}
+	models := map[string]*held{} // by modelID
+	byName := map[string]*held{}  // by the configurations' model name or path
+	defer func() {
+		for _, h := range models {
+			if h.refs != nil && h.refs.plain != nil {
+				h.refs.plain.Close()
+			}
+		}
+	}()
+	loadModel := func(k knobs.Knobs) (*held, error) {
+		id := modelID(k)
+		if h := models[id]; h != nil {
+			return h, nil
+		}
+		m, err := model.Resolve(k.Model, k.Inputs)
+		if err != nil {
+			return nil, err
+		}
+		h := &held{m: m}
+		var plain *torch.Module // nil: an AOTInductor package without a TorchScript twin
+		if m.Path != "" {
+			if plain, err = LoadModule(m.Path, len(m.Inputs)); err != nil {
+				return nil, err
+			}
+		}
+		h.refs = &references{plain: plain, byBatch: map[int]*reference{}}
+		models[id], byName[k.Model] = h, h
+		return h, nil
+	}
 
 	// Prepare every configuration; one that fails is recorded and left out.
 	var live []*roundsRun
@@ -87,10 +114,13 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 		t0 := time.Now()
 		var rr *roundsRun
 		src := prepared[shareKey(c)]
-		if wc.PerProcess().Key() != spec.Process.Key() {
-			err = fmt.Errorf("configuration %s does not have the worker's process-wide knobs (%s)", wc.Key, spec.Process.Key())
+		if wire.Setting(wc.Knobs) != setting {
+			err = fmt.Errorf("configuration %s does not have the worker's process-wide knobs (%s)", wc.Key, setting)
 		} else if err = c.Validate(); err == nil {
-			rr, err = prepareRounds(c, refs, intra, interop, src)
+			var h *held
+			if h, err = loadModel(c.Knobs); err == nil {
+				rr, err = prepareRounds(c, h.refs, intra, interop, src)
+			}
 		}
 		if rr != nil {
 			all = append(all, rr.r)
@@ -166,18 +196,26 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 			return err
 		}
 	}
-	if spec.PreprocessIters > 0 && m.Task == model.Vision {
-		p, err := timePreprocess("", spec.PreprocessIters)
-		if err != nil {
-			return err
-		}
-		if err := send(wire.Message{Preprocess: p}); err != nil {
-			return err
+	if spec.PreprocessIters > 0 {
+		for _, name := range spec.PreprocessModels {
+			if h := byName[name]; h == nil || h.m.Task != model.Vision {
+				continue // not a vision model, or it could not be loaded (its configurations failed)
+			}
+			p, err := timePreprocess("", spec.PreprocessIters)
+			if err != nil {
+				return err
+			}
+			if err := send(wire.Message{Preprocess: p, Model: name}); err != nil {
+				return err
+			}
 		}
 	}
 	times.TotalMs = ms(time.Since(start))
 	return send(wire.Message{Times: &times})
 }
+
+// modelID is what loading a configuration's model depends on: its name or path and inputs.
+func modelID(k knobs.Knobs) string { return k.Model + "\x00" + strings.Join(k.Inputs, "\x00") }
 
 func sendFailed(send func(wire.Message) error, wc wire.Config, c Config, err error) error {
 	rec := &record.Record{SchemaVersion: record.SchemaVersion, Mode: "bench", Status: record.StatusFailed, Error: err.Error(),
@@ -233,7 +271,7 @@ func prepareRounds(c Config, refs *references, intra, interop int, src *roundsRu
 func shareKey(c Config) string {
 	k := c.Knobs
 	k.BatchSize = 0
-	return k.Key()
+	return k.Key() + "\x00" + strings.Join(k.Inputs, "\x00")
 }
 
 // shareable says whether r's prepared module may serve another batch size: not with

@@ -334,7 +334,11 @@ func progressReporter(opts *SweepOptions, n int, workers bool) (func(int, int, s
 	}
 	wline := func(e sweep.WorkerEvent) string {
 		s := e.Setting
-		what := fmt.Sprintf("worker %d/%d of %s t%d/%d", e.Slot, e.Workers, s.Model, s.Threads, s.InteropThreads)
+		names := make([]string, len(e.Models))
+		for i, m := range e.Models {
+			names[i] = record.Printable(m)
+		}
+		what := fmt.Sprintf("worker %d/%d of %s t%d/%d", e.Slot, e.Workers, strings.Join(names, "+"), s.Threads, s.InteropThreads)
 		if s.OneDNNISA != "" {
 			what += " isa=" + s.OneDNNISA
 		}

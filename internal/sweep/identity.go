@@ -42,7 +42,7 @@ func (rn *Runner) Identity(plan *Plan, shas map[string]string) string {
 	var b strings.Builder
 	p := rn.Preset
 	fmt.Fprintf(&b, "preset %q mode %s iters %d warmup %d\n", p.Name, p.Mode, p.Iters, p.Warmup)
-	fmt.Fprintf(&b, "workers %d block %g warmup-s %g preprocess %d extra %q\n", rn.Workers, rn.BlockMs, rn.WarmupSeconds, rn.PreprocessIters, rn.ExtraArgs)
+	fmt.Fprintf(&b, "workers %d by setting, every model in one (design 2) block %g warmup-s %g preprocess %d extra %q\n", rn.Workers, rn.BlockMs, rn.WarmupSeconds, rn.PreprocessIters, rn.ExtraArgs)
 	keys := make([]string, 0, len(plan.Configs))
 	for _, c := range plan.Configs {
 		keys = append(keys, fmt.Sprintf("%s #%d", c.Key, c.Repeat))

@@ -310,20 +310,20 @@ func (p *Preset) MakePlan(opts PlanOptions) (*Plan, error) {
 		if opts.Shard < 1 || opts.Shard > opts.Shards {
 			return nil, fmt.Errorf("--shard %d/%d: want I/N with 1 <= I <= N", opts.Shard, opts.Shards)
 		}
-		// Bench presets shard by process-wide setting, so that a shard keeps the
-		// configurations measured side by side together; with fewer settings than
-		// shards, by configuration.
+		// Bench presets shard by process-wide setting (WorkerKey: every model of it), so
+		// that a shard keeps the configurations measured side by side together; with
+		// fewer settings than shards, by configuration.
 		setting := map[string]int{}
 		for _, c := range cfgs {
-			if _, ok := setting[c.ProcessKey()]; !ok {
-				setting[c.ProcessKey()] = len(setting)
+			if _, ok := setting[c.WorkerKey()]; !ok {
+				setting[c.WorkerKey()] = len(setting)
 			}
 		}
 		bySetting := p.Mode != ModeLoad && len(setting) >= opts.Shards
 		var mine []Config
 		for i, c := range cfgs {
 			if bySetting {
-				i = setting[c.ProcessKey()]
+				i = setting[c.WorkerKey()]
 			}
 			if i%opts.Shards == opts.Shard-1 {
 				mine = append(mine, c)

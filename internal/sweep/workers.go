@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/perflab/perflab/internal/child"
+	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
 	"github.com/perflab/perflab/internal/textfmt"
@@ -30,18 +31,23 @@ const (
 	DefaultWarmupSeconds = 0.25 // warm-up cap per configuration
 )
 
-// ProcessKey identifies a configuration's process-wide setting (knobs.Knobs.PerProcess).
-// Configurations with equal keys (and repetition) share worker processes; the others
-// (batch size, compile, channels_last, quantize) are prepared side by side inside each
-// worker.
+// ProcessKey identifies a configuration's process-wide setting with its model
+// (knobs.Knobs.PerProcess).
 func (c Config) ProcessKey() string { return c.PerProcess().Key() }
+
+// WorkerKey identifies a configuration's worker processes: its process-wide setting
+// without the model (wire.Setting). Configurations with equal keys (and repetition) share
+// worker processes, whatever their model; the others (batch size, compile,
+// channels_last, quantize, and the model) are prepared side by side inside each worker.
+func (c Config) WorkerKey() string { return wire.Setting(c.Knobs) }
 
 // WorkerEvent reports one finished worker process.
 type WorkerEvent struct {
 	Slot, Workers int    // 1-based slot of Workers
 	Done, Total   int    // worker processes run so far (this one included) and planned
-	Setting       Config // its process-wide setting (the first configuration it held)
-	Configs       int    // configurations it held
+	Setting       Config   // its process-wide setting (the first configuration it held)
+	Models        []string // the models it held, in the order of their first configuration
+	Configs       int      // configurations it held
 	Failed        string // why the process failed; "" when it ended normally
 	Took          time.Duration
 }
@@ -112,7 +118,7 @@ func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) er
 	var groups []*group
 	byKey := map[string]*group{}
 	for _, c := range todo {
-		k := c.ProcessKey() + "|#" + strconv.Itoa(c.Repeat)
+		k := c.WorkerKey() + "|#" + strconv.Itoa(c.Repeat)
 		g := byKey[k]
 		if g == nil {
 			g = &group{key: k}
@@ -139,22 +145,35 @@ func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) er
 			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		}
 		for _, g := range order {
-			held := missing(g.configs, runs, w)
-			for len(held) > 0 {
+			queue := [][]Config{missing(g.configs, runs, w)}
+			for len(queue) > 0 {
+				held := queue[0]
+				queue = queue[1:]
+				if len(held) == 0 {
+					continue
+				}
 				if ctx.Err() != nil {
 					res.Interrupted = true
 					return nil
 				}
 				start := time.Now()
-				wantPrep := rn.PreprocessIters > 0 && prep[held[0].Model] == nil // until one worker timed it
-				got, pp, failed, rerun := rn.runWorker(ctx, held, w, wantPrep, split)
+				var wantPrep []string // models whose preprocessing no worker timed yet
+				for _, m := range modelsOf(held) {
+					if rn.PreprocessIters > 0 && prep[m] == nil {
+						wantPrep = append(wantPrep, m)
+					}
+				}
+				got, pp, failed, rerun, byModel := rn.runWorker(ctx, held, w, wantPrep, split)
 				if ctx.Err() != nil {
 					res.Interrupted = true
 					return nil
 				}
-				if pp != nil {
-					prep[held[0].Model] = pp
-					if err := appendPart(part, partLine{Model: held[0].Model, Preprocess: pp}); err != nil {
+				for _, m := range wantPrep {
+					if pp[m] == nil {
+						continue
+					}
+					prep[m] = pp[m]
+					if err := appendPart(part, partLine{Model: m, Preprocess: pp[m]}); err != nil {
 						return err
 					}
 				}
@@ -171,9 +190,24 @@ func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) er
 				nWorkers++
 				if rn.WorkerProgress != nil {
 					rn.WorkerProgress(WorkerEvent{Slot: w, Workers: W, Done: nWorkers, Total: max(total, nWorkers), Setting: held[0],
-						Configs: len(held), Failed: failed, Took: time.Since(start)})
+						Models: modelsOf(held), Configs: len(held), Failed: failed, Took: time.Since(start)})
 				}
-				held = rerun // configurations a crash in another one's preparation left unmeasured
+				if byModel {
+					// The process died measuring several models: each model again in a
+					// process of its own, so that one model's crash fails only its own
+					// configurations.
+					for _, m := range modelsOf(rerun) {
+						var one []Config
+						for _, c := range rerun {
+							if c.Model == m {
+								one = append(one, c)
+							}
+						}
+						queue = append(queue, one)
+					}
+				} else {
+					queue = append(queue, rerun) // configurations a crash in another one's preparation left unmeasured
+				}
 			}
 			// Write every configuration of the group whose runs are all in.
 			for _, c := range g.configs {
@@ -209,6 +243,17 @@ func (rn *Runner) runWorkers(ctx context.Context, todo []Config, res *Result) er
 	return nil
 }
 
+// modelsOf lists the models of cs, in the order of their first configuration.
+func modelsOf(cs []Config) []string {
+	var out []string
+	for _, c := range cs {
+		if !slices.Contains(out, c.Model) {
+			out = append(out, c.Model)
+		}
+	}
+	return out
+}
+
 // complete reports whether c has a run in every slot.
 func complete(c Config, runs map[slotKey]*record.Record, W int) bool {
 	for s := 1; s <= W; s++ {
@@ -230,8 +275,9 @@ func missing(cs []Config, runs map[slotKey]*record.Record, w int) []Config {
 	return out
 }
 
-// workerSpec is the spec of a worker holding cs (one process-wide setting) in slot w.
-func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
+// workerSpec is the spec of a worker holding cs (one process-wide setting, any models) in
+// slot w, timing the preprocessing of the models in preprocess.
+func (rn *Runner) workerSpec(cs []Config, w int, preprocess []string) wire.Spec {
 	p, W := rn.Preset, rn.Workers
 	c0 := cs[0]
 	q, ok := stats.PercentileQ(p.TargetPercentile)
@@ -240,8 +286,8 @@ func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
 	}
 	minTotal := stats.MinSamplesForQuantileCI(q, stats.Confidence)
 	spec := wire.Spec{
-		Worker:           fmt.Sprintf("%x.%d.%d", rn.OrderSeed&0xffffff, c0.Repeat, w) + "." + shortHash(c0.ProcessKey()),
-		Process:          c0.PerProcess(),
+		Worker:           fmt.Sprintf("%x.%d.%d", rn.OrderSeed&0xffffff, c0.Repeat, w) + "." + shortHash(c0.WorkerKey()),
+		Process:          setting(c0),
 		MinIters:         min(ceilDiv(minTotal, W), IterShare(p.Iters, W, w)),
 		Iters:            IterShare(p.Iters, W, w),
 		MaxSeconds:       p.MaxSeconds / float64(W),
@@ -255,13 +301,20 @@ func (rn *Runner) workerSpec(cs []Config, w int, preprocess bool) wire.Spec {
 	if p.Iters < minTotal {
 		spec.MinIters = spec.Iters // --iters below the CI's minimum: the user asked for few
 	}
-	if preprocess {
-		spec.PreprocessIters = rn.PreprocessIters
+	if len(preprocess) > 0 {
+		spec.PreprocessIters, spec.PreprocessModels = rn.PreprocessIters, preprocess
 	}
 	for _, c := range cs {
 		spec.Configs = append(spec.Configs, wire.Config{Key: c.Key, Knobs: c.Knobs})
 	}
 	return spec
+}
+
+// setting is c's process-wide knobs without the model (the worker's wire.Spec.Process).
+func setting(c Config) knobs.Knobs {
+	p := c.PerProcess()
+	p.Model, p.Inputs = "", nil
+	return p
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -298,18 +351,20 @@ func shortHash(s string) string {
 
 // runWorker runs one worker process holding cs. It returns each configuration's record
 // in this worker (failed records for those the worker could not measure), the
-// preprocessing timing when asked, why the process failed ("" when it did not), and the
+// preprocessing timings asked for (by model), why the process failed ("" when it did not), and the
 // configurations to run again in a fresh worker: when the process died while preparing
 // one configuration, that one is recorded as failed and the others it had not measured
-// yet are handed back.
-func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess bool, split *Split) (got map[string]*record.Record, pp *record.Preprocess, failed string, rerun []Config) {
+// yet are handed back; when it died measuring (or finishing) configurations of several
+// models, which model crashed is unknown: every configuration without a record is handed
+// back with byModel set (run each model's in a worker of its own).
+func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess []string, split *Split) (got map[string]*record.Record, pp map[string]*record.Preprocess, failed string, rerun []Config, byModel bool) {
 	timeout := rn.Timeout
 	if timeout == 0 {
 		timeout = time.Duration(rn.Preset.TimeoutSeconds * float64(time.Second))
 	}
 	timeout *= time.Duration(len(cs)) // each configuration's own limit
 	spec := rn.workerSpec(cs, w, preprocess)
-	got = map[string]*record.Record{}
+	got, pp = map[string]*record.Record{}, map[string]*record.Preprocess{}
 	fail := func(c Config, why string) {
 		r := c.record()
 		r.Status, r.Error, r.Timestamp = record.StatusFailed, why, time.Now().UTC().Format(time.RFC3339)
@@ -333,7 +388,7 @@ func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess 
 			}
 			got[m.Key] = r
 		case m.Preprocess != nil:
-			pp = m.Preprocess
+			pp[m.Model] = m.Preprocess
 		case m.Times != nil:
 			times = m.Times
 		}
@@ -361,9 +416,17 @@ func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess 
 				fail(c, "the worker process ended without a result for it")
 			}
 		}
-		return got, pp, "", nil
+		return got, pp, "", nil, false
 	}
 	failed = err.Error()
+	if measuring && len(modelsOf(cs)) > 1 {
+		for _, c := range cs {
+			if got[c.Key] == nil {
+				rerun = append(rerun, c)
+			}
+		}
+		return got, pp, failed, rerun, true
+	}
 	for _, c := range cs {
 		switch {
 		case got[c.Key] != nil:
@@ -375,7 +438,7 @@ func (rn *Runner) runWorker(ctx context.Context, cs []Config, w int, preprocess 
 			fail(c, failed+" (worker process held "+strconv.Itoa(len(cs))+" configurations)")
 		}
 	}
-	return got, pp, failed, rerun
+	return got, pp, failed, rerun, false
 }
 
 // startWorker runs `Exe sweep-worker` with spec on stdin, calls f with each message of

@@ -46,16 +46,22 @@ func fakeWorker() int {
 	fmt.Println("{not a record: a model printed this}")
 	for _, c := range spec.Configs {
 		w.Send(wire.Message{Prepare: c.Key})
-		if spec.Process.Model == "crashprep.pt" && c.BatchSize == 2 && c.Compile == "on" {
+		if c.Model == "crashprep.pt" && c.BatchSize == 2 && c.Compile == "on" {
 			fmt.Fprintln(os.Stderr, "native crash in prepare")
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			time.Sleep(time.Second)
 		}
 	}
 	w.Send(wire.Message{Measuring: true})
-	if spec.Process.Model == "crashrun.pt" {
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		time.Sleep(time.Second)
+	if spec.Process.Model != "" {
+		fmt.Fprintln(os.Stderr, "perflab: the spec's process-wide setting names a model:", spec.Process.Model)
+		return 2
+	}
+	for _, c := range spec.Configs {
+		if c.Model == "crashrun.pt" {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Second)
+		}
 	}
 	slot := spec.Worker[strings.LastIndex(spec.Worker[:strings.LastIndex(spec.Worker, ".")], ".")+1:]
 	for i, c := range spec.Configs {
@@ -67,7 +73,7 @@ func fakeWorker() int {
 		for k := range samples {
 			samples[k] = v * (1 + 0.001*float64(k%7))
 		}
-		r := &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Knobs: knobs.Knobs{Model: spec.Process.Model, Inputs: spec.Process.Inputs, Device: "cpu", BatchSize: c.BatchSize, Compile: c.Compile, Threads: spec.Process.Threads, InteropThreads: spec.Process.InteropThreads},
+		r := &record.Record{SchemaVersion: 1, Mode: "bench", Status: "ok", Knobs: knobs.Knobs{Model: c.Model, Inputs: c.Inputs, Device: "cpu", BatchSize: c.BatchSize, Compile: c.Compile, Threads: spec.Process.Threads, InteropThreads: spec.Process.InteropThreads},
 			CompileApplied: c.Compile == "on",
 			SamplesMs:      samples, LatencyP50: v, LatencyP90: v, LatencyP95: v, LatencyP99: v, ThroughputRPS: 1000 / v, WallMs: v * float64(len(samples)),
 			Iters: len(samples), StopReason: "iters", Notes: []string{"worker " + spec.Worker + ": 3 rounds"},
@@ -75,7 +81,9 @@ func fakeWorker() int {
 		w.Send(wire.Message{Key: c.Key, Record: r})
 	}
 	if spec.PreprocessIters > 0 {
-		w.Send(wire.Message{Preprocess: &record.Preprocess{Image: "synthetic", Iters: spec.PreprocessIters, P50: 1, P95: 2, Mean: 1}})
+		for _, m := range spec.PreprocessModels {
+			w.Send(wire.Message{Model: m, Preprocess: &record.Preprocess{Image: "synthetic", Iters: spec.PreprocessIters, P50: 1, P95: 2, Mean: 1}})
+		}
 	}
 	time.Sleep(20 * time.Millisecond) // "timed"
 	total := float64(time.Since(began).Microseconds()) / 1e3
@@ -108,13 +116,22 @@ func TestWorkerSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ok.pt: 4 ok; crashprep.pt: 3 ok (its crashing configuration failed, the others rerun
-	// in a fresh worker); crashrun.pt: 4 failed.
+	// in a fresh worker); crashrun.pt: 4 failed, and only its own: the three models share
+	// one setting, so one worker per slot holds all 12 configurations; it dies preparing
+	// crashprep.pt's b2 compile=on, the 11 others rerun together, that worker dies
+	// measuring (crashrun.pt), and they run again one model per worker.
 	if res.Done != 7 || res.Failed != 5 {
 		t.Fatalf("result %+v", res)
 	}
-	// 3 settings x 3 slots, plus one rerun per slot for crashprep.pt.
-	if len(events) != 12 {
-		t.Errorf("%d worker processes, want 12: %+v", len(events), events)
+	var held []string
+	for _, e := range events {
+		if e.Slot == 1 {
+			held = append(held, fmt.Sprintf("%d:%s", e.Configs, strings.Join(e.Models, "+")))
+		}
+	}
+	if len(events) != 15 || len(held) != 5 || held[0] != "12:"+strings.Join(modelsOf(plan.Configs), "+") || !strings.HasPrefix(held[1], "11:") ||
+		!strings.Contains(strings.Join(held[2:], " "), "4:ok.pt") || !strings.Contains(strings.Join(held[2:], " "), "3:crashprep.pt") || !strings.Contains(strings.Join(held[2:], " "), "4:crashrun.pt") {
+		t.Errorf("%d worker processes (want 15), slot 1's held %v (want 12 of all models, 11, then one model each: 4, 3, 4)", len(events), held)
 	}
 	recs, err := record.ReadFile(out, func(le *record.LineError) { t.Errorf("bad line: %v", le) })
 	if err != nil || len(recs) != 12 {
@@ -192,8 +209,11 @@ func TestWorkerSweepResume(t *testing.T) {
 	rn := workerRunner(t, p, out)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	rn.WorkerProgress = func(WorkerEvent) {
-		if n++; n == 3 {
+	rn.WorkerProgress = func(e WorkerEvent) {
+		if len(e.Models) != 2 || e.Configs != 4 {
+			t.Errorf("worker %d/%d held %d configurations of %v, want 4 of a.pt and b.pt (one setting)", e.Slot, e.Workers, e.Configs, e.Models)
+		}
+		if n++; n == 2 {
 			cancel()
 		}
 	}
@@ -215,17 +235,29 @@ func TestWorkerSweepResume(t *testing.T) {
 	if err != nil || res.Interrupted || res.Done != 4 {
 		t.Fatalf("resumed run: %+v, %v", res, err)
 	}
-	if n != 3 {
-		t.Errorf("the resumed sweep ran %d worker processes, want 3 (6 planned, 3 kept)", n)
+	if n != 1 {
+		t.Errorf("the resumed sweep ran %d worker processes, want 1 (3 planned, 2 kept)", n)
 	}
 	recs, _ := record.ReadFile(out, nil)
 	if len(recs) != 4 {
 		t.Fatalf("%d records, want 4", len(recs))
 	}
+	workers := map[string]string{} // model -> its runs' workers
 	for _, r := range recs {
 		if len(r.Runs) != 3 || !r.OK() {
 			t.Errorf("%s: %d runs, status %s", r.Key(), len(r.Runs), r.Status)
 		}
+		if r.Preprocess == nil {
+			t.Errorf("%s: no preprocessing timing (each model's is asked of the worker holding it)", r.Key())
+		}
+		var ids []string
+		for _, run := range r.Runs {
+			ids = append(ids, run.Worker)
+		}
+		workers[r.Model] = strings.Join(ids, ",")
+	}
+	if workers["a.pt"] != workers["b.pt"] {
+		t.Errorf("a.pt ran in workers %s, b.pt in %s: one setting, so the same processes", workers["a.pt"], workers["b.pt"])
 	}
 }
 
@@ -385,7 +417,7 @@ func TestIterShareAddsUp(t *testing.T) {
 // The progress line counts the worker processes that run: on a resumed sweep, those still
 // missing (3 of the 6 planned), not the plan's.
 func TestWorkerProgressCountsOnlyProcessesThatRun(t *testing.T) {
-	p := mustParse(t, "name: t\ngrid:\n  models: [a.pt, b.pt]\n  inputs: ['float32[B,8]']\n  batch_size: [1, 2]\n")
+	p := mustParse(t, "name: t\ngrid:\n  models: [a.pt, b.pt]\n  inputs: ['float32[B,8]']\n  batch_size: [1, 2]\n  threads: [1, 2]\n")
 	plan, err := p.MakePlan(PlanOptions{Seed: 1})
 	if err != nil {
 		t.Fatal(err)

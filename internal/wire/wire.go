@@ -19,15 +19,16 @@ import (
 // MaxLine bounds one message line (a record with its samples).
 const MaxLine = 16 << 20
 
-// Spec is what one worker measures: configurations of one model sharing one
-// process-wide setting (threads, inter-op threads, oneDNN ISA, and any other knob that
-// applies to a whole process), in rounds.
+// Spec is what one worker measures: configurations sharing one process-wide setting
+// (threads, inter-op threads, oneDNN ISA, and any other knob that applies to a whole
+// process), of every model that runs with that setting, in rounds.
 type Spec struct {
 	Worker string `json:"worker"` // the run's identity in records (record.Run.Worker)
 
-	// Process is the process-wide setting (knobs.Knobs.PerProcess): the model, thread
-	// pools, oneDNN ISA and CPU knobs; the worker process is started with its CPU knobs
-	// applied. Every configuration's knobs have these.
+	// Process is the process-wide setting (knobs.Knobs.PerProcess without the model,
+	// see Setting): thread pools, oneDNN ISA and CPU knobs; the worker process is started
+	// with its CPU knobs applied. Every configuration's knobs have these; each names its
+	// own model (a worker loads each of its models once).
 	Process knobs.Knobs `json:"process"`
 
 	Configs []Config `json:"configs"`
@@ -51,8 +52,19 @@ type Spec struct {
 	BlockMs float64 `json:"block_ms"`
 	// Seed shuffles the order of every round.
 	Seed uint64 `json:"seed"`
-	// PreprocessIters > 0 asks this worker to time the vision preprocessing (once per model).
-	PreprocessIters int `json:"preprocess_iters,omitempty"`
+	// PreprocessIters > 0 asks this worker to time the vision preprocessing once for each
+	// of PreprocessModels (the configurations' model names or paths) that is a vision model.
+	PreprocessIters  int      `json:"preprocess_iters,omitempty"`
+	PreprocessModels []string `json:"preprocess_models,omitempty"`
+}
+
+// Setting is the key of a worker's process-wide setting: k's process-wide knobs
+// (knobs.Knobs.PerProcess) without the model and its inputs. Configurations with the same
+// Setting can share a worker process, whatever their model.
+func Setting(k knobs.Knobs) string {
+	p := k.PerProcess()
+	p.Model, p.Inputs = "", nil
+	return p.Key()
 }
 
 // Config is one configuration inside a worker: its planned record key and its knobs
@@ -74,8 +86,9 @@ type Message struct {
 	// not be prepared; the others go on), with Key its planned key.
 	Record *record.Record `json:"record,omitempty"`
 	Key    string         `json:"key,omitempty"`
-	// Preprocess is the model's preprocessing timing.
+	// Preprocess is the preprocessing timing of Model (a name or path of Spec.PreprocessModels).
 	Preprocess *record.Preprocess `json:"preprocess,omitempty"`
+	Model      string             `json:"model,omitempty"`
 	// Times is where the worker's time went, sent last (absent from older workers and
 	// from a worker that died).
 	Times *Times `json:"times,omitempty"`
