@@ -67,7 +67,7 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 		refs *references
 	}
 	models := map[string]*held{} // by modelID
-	byName := map[string]*held{}  // by the configurations' model name or path
+	byName := map[string]*held{} // by the configurations' model name or path
 	defer func() {
 		for _, h := range models {
 			if h.refs != nil && h.refs.plain != nil {

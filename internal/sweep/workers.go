@@ -43,12 +43,12 @@ func (c Config) WorkerKey() string { return wire.Setting(c.Knobs) }
 
 // WorkerEvent reports one finished worker process.
 type WorkerEvent struct {
-	Slot, Workers int    // 1-based slot of Workers
-	Done, Total   int    // worker processes run so far (this one included) and planned
+	Slot, Workers int      // 1-based slot of Workers
+	Done, Total   int      // worker processes run so far (this one included) and planned
 	Setting       Config   // its process-wide setting (the first configuration it held)
 	Models        []string // the models it held, in the order of their first configuration
 	Configs       int      // configurations it held
-	Failed        string // why the process failed; "" when it ended normally
+	Failed        string   // why the process failed; "" when it ended normally
 	Took          time.Duration
 }
 
