@@ -208,6 +208,18 @@ func (r *runner) configure(file string, plain *torch.Module, plainIn []*torch.Te
 type references struct {
 	plain   *torch.Module
 	byBatch map[int]*reference
+	// calls counts the forward calls each module of the model made so far (preparation's
+	// and warm-up's): a sweep worker's warm-up skips the profiling executor's unjudged
+	// calls a module already made (roundsRun.warmUp).
+	calls map[*torch.Module]int
+}
+
+// called adds n forward calls of mod.
+func (refs *references) called(mod *torch.Module, n int) {
+	if refs.calls == nil {
+		refs.calls = map[*torch.Module]int{}
+	}
+	refs.calls[mod] += n
 }
 
 type reference struct {

@@ -330,9 +330,16 @@ func (r *runner) shareFrom(src *runner) error {
 func (rr *roundsRun) warmUp(spec wire.Spec) error {
 	rule := DefaultWarmupRule(max(WarmupMinCalls, spec.Warmup), spec.WarmupSeconds)
 	// Preparing ran this module on this very input once already (the correctness guard's
-	// forward, or the plain model's reference output): that was the profiling executor's
-	// first call, so one more call here completes the two that are never judged.
-	rule.MinCalls = WarmupMinCalls - 1
+	// forward, or the plain model's reference output: the first call at this batch size).
+	// The profiling executor's two calls that are never judged are per module, not per
+	// batch size: only those the module has not made yet (at any batch size, in
+	// preparation or in another configuration's warm-up) run unjudged here; a module
+	// already warm at another batch size starts judging at once.
+	made := 1
+	if refs := rr.r.refs; refs != nil {
+		made = max(1, refs.calls[rr.r.module])
+	}
+	rule.MinCalls = max(0, WarmupMinCalls-made)
 	ns := make([]int64, 0, rule.MaxCalls)
 	one := make([]int64, 1)
 	for {
@@ -346,6 +353,9 @@ func (rr *roundsRun) warmUp(spec wire.Spec) error {
 		}
 	}
 	rr.r.rec.Warmup = len(ns)
+	if rr.r.refs != nil {
+		rr.r.refs.called(rr.r.module, len(ns))
+	}
 	rr.block = 1
 	if last := float64(ns[len(ns)-1]) / 1e6; last > 0 && spec.BlockMs > 0 {
 		rr.block = max(1, min(64, int(spec.BlockMs/last)))

@@ -137,6 +137,9 @@ func (r *runner) forward(mod *torch.Module, inputs []*torch.Tensor, what string)
 			what, shapesText(r.m.Inputs, r.c.BatchSize), r.c.BatchSize, torchMsg(err), r.c.batchFlag(), schema)
 	}
 	r.keep(out)
+	if r.refs != nil {
+		r.refs.called(mod, 1)
+	}
 	if r.ran == nil {
 		r.ran = map[*torch.Module]bool{}
 	}

@@ -63,7 +63,7 @@ func (w WarmupRule) Window(lastNs int64) int {
 // MinCalls-th call (the first one after the executor's optimization) and fixed from there.
 func (w WarmupRule) Stop(ns []int64) (bool, string) {
 	n := len(ns)
-	minCalls := max(w.MinCalls, 1)
+	minCalls := max(w.MinCalls, 0) // 0: the module is warm already, every call is judged
 	if n < minCalls {
 		return false, ""
 	}

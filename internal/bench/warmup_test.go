@@ -74,6 +74,19 @@ func TestWarmupRule(t *testing.T) {
 			calls: append([]float64{200}, repeat(5, 10)...), wantCalls: 1 + 2*2, wantWhy: bench.WarmupStable,
 		},
 		{
+			// A module warm already (its executor's two calls made at another batch size,
+			// this batch size's first call made by the guard): every call is judged; 61 and
+			// 60 ms agree within 5%.
+			name: "a warm module: judged from the first call", rule: bench.WarmupRule{MinCalls: 0, Tol: 0.05, WindowMs: 10, MaxCalls: 10, MaxNs: 250e6},
+			calls: []float64{61, 60, 60, 60}, wantCalls: 2, wantWhy: bench.WarmupStable,
+		},
+		{
+			// ...and still warming when its calls say so: the window is sized from the first
+			// call (30 ms: 1 call), 5 vs 30 ms does not agree, 5 vs 5 does.
+			name: "a warm module still warming: the windows decide", rule: bench.WarmupRule{MinCalls: 0, Tol: 0.05, WindowMs: 10, MaxCalls: 10, MaxNs: 250e6},
+			calls: []float64{30, 5, 5, 5, 5}, wantCalls: 3, wantWhy: bench.WarmupStable,
+		},
+		{
 			// A slow configuration (60 ms a call): windows of 1 call; steady from the 3rd.
 			name: "slow calls: windows of one call", rule: bench.DefaultWarmupRule(20, 10),
 			calls: append([]float64{900, 400}, 61, 60, 60, 60), wantCalls: 4, wantWhy: bench.WarmupStable,
