@@ -18,13 +18,16 @@ import (
 // TestSweepWorkersEndToEnd: a real sweep in worker processes (perflab sweep-worker, real
 // libtorch): one record per configuration with its 3 runs and between-process
 // intervals, paired knob effects in the report, the time split (each model's module
-// prepared once per compile setting and worker, reused by the other batch size), and a
-// resume that finds it done.
+// prepared once per compile setting and worker, reused by the other batch size), two
+// models of one thread setting in the same 3 worker processes, and a resume that finds
+// it done.
 func TestSweepWorkersEndToEnd(t *testing.T) {
-	conv := testutil.Fixture(t, "conv.pt")
+	conv, linear := testutil.Fixture(t, "conv.pt"), testutil.Fixture(t, "linear.pt")
 	dir := t.TempDir()
 	preset := filepath.Join(dir, "p.yaml")
-	doc := fmt.Sprintf("name: p\niters: 31\nwarmup: 2\nmax_seconds: 1\ngrid:\n  models: [%s]\n  inputs: ['float32[B,3,16,16]']\n  batch_size: [1, 2]\n  threads: [1]\n  compile: [off, on]\n", conv)
+	doc := fmt.Sprintf("name: p\niters: 31\nwarmup: 2\nmax_seconds: 1\ngrids:\n"+
+		"  - {models: [%s], inputs: ['float32[B,3,16,16]'], batch_size: [1, 2], threads: [1], compile: [off, on]}\n"+
+		"  - {models: [%s], inputs: ['float32[B,8]'], batch_size: [1], threads: [1], compile: [off]}\n", conv, linear)
 	if err := os.WriteFile(preset, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +39,23 @@ func TestSweepWorkersEndToEnd(t *testing.T) {
 		t.Fatalf("exit %d\nstderr: %s", r.code, r.stderr)
 	}
 	checkSplit(t, out, r.stderr, took)
-	if !strings.Contains(r.stderr, "3 worker processes per process-wide setting") || strings.Count(r.stderr, "4 configurations side by side") != 3 {
-		t.Errorf("progress does not show 3 workers of 4 configurations:\n%s", r.stderr)
+	if !strings.Contains(r.stderr, "3 worker processes per process-wide setting") || strings.Count(r.stderr, "5 configurations side by side") != 3 {
+		t.Errorf("progress does not show 3 workers of 5 configurations (both models):\n%s", r.stderr)
 	}
 	recs, err := record.ReadFile(out, nil)
-	if err != nil || len(recs) != 4 {
+	if err != nil || len(recs) != 5 {
 		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	workersOf := map[string]string{} // model -> its runs' workers
+	for _, rec := range recs {
+		var ids []string
+		for _, run := range rec.Runs {
+			ids = append(ids, run.Worker)
+		}
+		workersOf[rec.Model] = strings.Join(ids, ",")
+	}
+	if len(workersOf) != 2 || workersOf[conv] != workersOf[linear] {
+		t.Errorf("workers by model %v: want both models in the same 3 processes", workersOf)
 	}
 	for _, rec := range recs {
 		if !rec.OK() || len(rec.Runs) != 3 || rec.LatencyRunsCI["p95"].Hi == 0 || rec.LatencyNextPI["p50"].Hi == 0 || rec.Preset != "p" {
@@ -81,7 +95,7 @@ func TestSweepWorkersEndToEnd(t *testing.T) {
 		}
 	}
 	r = runPerflab(t, nil, "sweep", "--preset", preset, "--out", out, "--resume", "--progress", "none")
-	if r.code != 0 || !strings.Contains(r.stderr, "0 configurations to run (4 already in") {
+	if r.code != 0 || !strings.Contains(r.stderr, "0 configurations to run (5 already in") {
 		t.Errorf("resume: %d %s", r.code, r.stderr)
 	}
 	md := filepath.Join(dir, "rep.md")
@@ -95,7 +109,7 @@ func TestSweepWorkersEndToEnd(t *testing.T) {
 			Processes     int                       `json:"processes"`
 		} `json:"recommendations"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &j); err != nil || len(j.Recommendations) != 1 || j.Recommendations[0].LatencyRunsCI == nil || j.Recommendations[0].Processes != 3 {
+	if err := json.Unmarshal([]byte(r.stdout), &j); err != nil || len(j.Recommendations) != 2 || j.Recommendations[0].LatencyRunsCI == nil || j.Recommendations[0].Processes != 3 {
 		t.Errorf("report --json: %v\n%s", err, r.stdout)
 	}
 	b, _ := os.ReadFile(md)
