@@ -8,6 +8,7 @@ import (
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/testutil"
+	"github.com/perflab/perflab/internal/torch"
 	"github.com/perflab/perflab/internal/wire"
 )
 
@@ -100,5 +101,64 @@ func TestRunWorkerModels(t *testing.T) {
 	}
 	if times == nil || times.Prepared != 3 || times.Shared != 1 {
 		t.Errorf("times %+v, want 3 prepared (m-cl, c-on, m-off) and 1 shared", times)
+	}
+}
+
+// TestRunWorkerInductorModels: on libtorch 2.6, one worker holds two models' AOTInductor
+// packages next to their TorchScript configurations (a sweep's worker per thread
+// setting): each package is loaded for its own configuration (never shared between batch
+// sizes) and checked against its own model's twin. Before 2.6 the package
+// configurations fail as unsupported and the others are measured.
+func TestRunWorkerInductorModels(t *testing.T) {
+	t.Setenv("PERFLAB_MODELS_DIR", testutil.ModelsDir(t))
+	cfg := func(key, m string, batch int, compile string) wire.Config {
+		return wire.Config{Key: key, Knobs: knobs.Knobs{Model: m, BatchSize: batch, Compile: compile, Threads: 1, InteropThreads: 1}}
+	}
+	spec := wire.Spec{Worker: "w1", Process: knobs.Knobs{Threads: 1, InteropThreads: 1},
+		MinIters: 3, Iters: 6, TargetPercentile: "p95", Warmup: 10, WarmupSeconds: 0.001, BlockMs: 0.5, Seed: 3,
+		Configs: []wire.Config{
+			cfg("m-ind-1", "mobilenet_v3_small", 1, knobs.CompileInductor),
+			cfg("r-ind-1", "resnet18", 1, knobs.CompileInductor),
+			cfg("m-off-1", "mobilenet_v3_small", 1, knobs.CompileOff),
+			cfg("m-ind-4", "mobilenet_v3_small", 4, knobs.CompileInductor),
+			cfg("r-off-1", "resnet18", 1, knobs.CompileOff),
+		}}
+	recs := map[string]*record.Record{}
+	if err := bench.RunWorker(spec, func(m wire.Message) error {
+		if m.Record != nil {
+			recs[m.Key] = m.Record
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key, model string
+		inductor   bool
+	}{
+		{"m-ind-1", "mobilenet_v3_small", true}, {"r-ind-1", "resnet18", true}, {"m-ind-4", "mobilenet_v3_small", true},
+		{"m-off-1", "mobilenet_v3_small", false}, {"r-off-1", "resnet18", false},
+	} {
+		r := recs[tc.key]
+		switch {
+		case r == nil:
+			t.Errorf("%s: no record", tc.key)
+		case tc.inductor && !torch.AOTISupported():
+			if r.OK() || !strings.Contains(r.Error, "unsupported by this runtime") {
+				t.Errorf("%s on libtorch %s: status %s error %q, want unsupported", tc.key, torch.Version(), r.Status, r.Error)
+			}
+		case !r.OK():
+			t.Errorf("%s: %s", tc.key, r.Error)
+		case tc.inductor:
+			cr := r.Correctness
+			if !strings.HasSuffix(r.InductorPackage, tc.model+".pt2") || r.Runs[0].PreparedWith != "" ||
+				cr == nil || cr.Verdict != record.VerdictMatch || !strings.Contains(cr.Reference, tc.model+".pt") {
+				t.Errorf("%s: package %q, prepared with %q, guard %+v; want its own model's package, checked against its twin", tc.key, r.InductorPackage, r.Runs[0].PreparedWith, cr)
+			}
+		default:
+			if r.Model != tc.model || r.InductorPackage != "" || r.Iters < spec.MinIters {
+				t.Errorf("%s: model %s, package %q, %d iters", tc.key, r.Model, r.InductorPackage, r.Iters)
+			}
+		}
 	}
 }
