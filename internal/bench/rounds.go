@@ -157,17 +157,21 @@ func RunWorker(spec wire.Spec, send func(wire.Message) error) error {
 	}
 	// The reference workload right before and after the rounds (the worker's one thread
 	// setting), shared by the worker's configurations as the contention is.
+	t0 := time.Now()
 	refBefore, err := referenceBlocks(WorkerReferenceWindow)
 	if err != nil {
 		return err
 	}
+	times.ReferenceMs = ms(time.Since(t0))
 	cpu0 := env.SampleCPU()
 	runRounds(spec, live)
 	cpu1 := env.SampleCPU()
+	t0 = time.Now()
 	refAfter, err := referenceBlocks(WorkerReferenceWindow)
 	if err != nil {
 		return err
 	}
+	times.ReferenceMs += ms(time.Since(t0))
 	for _, rr := range live {
 		times.TimedMs += ms(time.Duration(rr.wall))
 	}

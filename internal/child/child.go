@@ -45,6 +45,7 @@ type Cmd struct {
 	Exe     string
 	Args    []string
 	Stdin   io.Reader     // nil = none
+	Env     []string      // the child's environment; nil = the parent's
 	Timeout time.Duration // 0 = none; the whole process group is killed at it
 	// Read consumes the result descriptor as the child writes it; nil keeps it (at most
 	// MaxResult bytes) in Result.Result.
@@ -81,6 +82,7 @@ func Run(ctx context.Context, c Cmd) Result {
 	if c.Stdin != nil {
 		cmd.Stdin = c.Stdin
 	}
+	cmd.Env = c.Env
 	stdout, stderr := &tail{max: MaxOutput}, &tail{max: MaxOutput}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.ExtraFiles = []*os.File{w} // ResultFD in the child

@@ -18,6 +18,8 @@ import (
 //   - Warmup: the warm-up calls;
 //   - Prepare: in each worker, from the spec read to the first round (model load, the
 //     plain model's reference outputs, compile, channels_last, the correctness guards);
+//   - Reference: the reference workload (the machine's speed) each worker runs right
+//     before and after its rounds;
 //   - Start: each worker process's time outside its own work (exec, Go and libtorch
 //     start-up, exit): the parent's clock around the process minus the worker's total;
 //   - Other: the rest of the wall time: the workers' bookkeeping (between blocks,
@@ -32,7 +34,9 @@ type Split struct {
 	WarmupMs  float64 `json:"warmup_ms"`
 	PrepareMs float64 `json:"prepare_ms"`
 	StartMs   float64 `json:"start_ms"`
-	OtherMs   float64 `json:"other_ms"`
+	// ReferenceMs is included in none of the others (absent from older splits: then in Other).
+	ReferenceMs float64 `json:"reference_ms"`
+	OtherMs     float64 `json:"other_ms"`
 	// Workers is the worker processes that reported their times; Prepared and Shared count
 	// their configurations prepared on their own and those that reused the module of
 	// another batch size (wire.Times).
@@ -46,6 +50,7 @@ func (s *Split) add(t wire.Times, startMs float64) {
 	s.WarmupMs += t.WarmupMs
 	s.PrepareMs += t.PrepareMs
 	s.StartMs += startMs
+	s.ReferenceMs += t.ReferenceMs
 	s.Workers++
 	s.Prepared += t.Prepared
 	s.Shared += t.Shared
@@ -53,7 +58,7 @@ func (s *Split) add(t wire.Times, startMs float64) {
 
 func (s *Split) finish(wall time.Duration) {
 	s.WallMs = ms(wall)
-	s.OtherMs = s.WallMs - s.TimedMs - s.WarmupMs - s.PrepareMs - s.StartMs
+	s.OtherMs = s.WallMs - s.TimedMs - s.WarmupMs - s.PrepareMs - s.StartMs - s.ReferenceMs
 }
 
 // Parts returns the split's parts in print order with their names.
@@ -64,7 +69,7 @@ func (s *Split) Parts() []struct {
 	return []struct {
 		Name string
 		Ms   float64
-	}{{"timed", s.TimedMs}, {"warm-up", s.WarmupMs}, {"prepare", s.PrepareMs}, {"start", s.StartMs}, {"other", s.OtherMs}}
+	}{{"timed", s.TimedMs}, {"warm-up", s.WarmupMs}, {"prepare", s.PrepareMs}, {"start", s.StartMs}, {"reference", s.ReferenceMs}, {"other", s.OtherMs}}
 }
 
 // TimedShare is the share of the wall time spent in timed forwards (0 when no time passed).

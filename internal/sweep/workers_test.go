@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"path/filepath"
+	"slices"
 
 	"github.com/perflab/perflab/internal/child"
 	"github.com/perflab/perflab/internal/knobs"
@@ -87,7 +88,7 @@ func fakeWorker() int {
 	}
 	time.Sleep(20 * time.Millisecond) // "timed"
 	total := float64(time.Since(began).Microseconds()) / 1e3
-	w.Send(wire.Message{Times: &wire.Times{TotalMs: total, TimedMs: 20, PrepareMs: total - 20, Prepared: len(spec.Configs)}})
+	w.Send(wire.Message{Times: &wire.Times{TotalMs: total, TimedMs: 20, ReferenceMs: 1, PrepareMs: total - 21, Prepared: len(spec.Configs)}})
 	return 0
 }
 
@@ -140,10 +141,10 @@ func TestWorkerSweep(t *testing.T) {
 	// The split: the 6 workers that ended normally reported their times (ok.pt's 3 and
 	// crashprep.pt's 3 reruns), the crashed ones' time is in other; the parts add up.
 	s := res.Split
-	if s == nil || s.Workers != 6 || s.TimedMs != 6*20 || s.StartMs <= 0 || s.OtherMs < 0 {
+	if s == nil || s.Workers != 6 || s.TimedMs != 6*20 || s.ReferenceMs != 6 || s.StartMs <= 0 || s.OtherMs < 0 {
 		t.Fatalf("split %+v", s)
 	}
-	if sum := s.TimedMs + s.WarmupMs + s.PrepareMs + s.StartMs + s.OtherMs; math.Abs(sum-s.WallMs) > 0.001 {
+	if sum := s.TimedMs + s.WarmupMs + s.PrepareMs + s.StartMs + s.ReferenceMs + s.OtherMs; math.Abs(sum-s.WallMs) > 0.001 {
 		t.Errorf("split parts add up to %g ms, wall %g ms", sum, s.WallMs)
 	}
 	if _, err := os.Stat(PartFile(out)); !errors.Is(err, os.ErrNotExist) {
@@ -451,5 +452,43 @@ func TestWorkerProgressCountsOnlyProcessesThatRun(t *testing.T) {
 	}
 	if len(events) != 3 {
 		t.Errorf("%d processes ran, want 3", len(events))
+	}
+}
+
+// TestWorkerEnv: a worker starts with the environment its CPU knobs need, so that it does
+// not re-execute itself to get it; a CPU list is left to the re-execution (it also sets
+// the affinity), and no knob leaves the parent's environment as it is.
+func TestWorkerEnv(t *testing.T) {
+	t.Setenv("OMP_WAIT_POLICY", "")
+	os.Unsetenv("OMP_WAIT_POLICY")
+	cases := []struct {
+		name string
+		k    knobs.Knobs
+		want []string // variables that must be set; nil = the parent's environment (nil)
+	}{
+		{"none", knobs.Knobs{}, nil},
+		{"passive", knobs.Knobs{OMPWait: "passive"}, []string{"OMP_WAIT_POLICY=PASSIVE", "GOMP_SPINCOUNT=0"}},
+		{"active", knobs.Knobs{OMPWait: "active"}, []string{"OMP_WAIT_POLICY=ACTIVE", "GOMP_SPINCOUNT=infinite"}},
+		{"cores", knobs.Knobs{Pin: "cores"}, []string{"OMP_PROC_BIND=close", "OMP_PLACES=cores"}},
+		{"cpu list", knobs.Knobs{Pin: "0"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := workerEnv(tc.k.AtStart())
+			if tc.want == nil {
+				if env != nil {
+					t.Fatalf("workerEnv = %d variables, want nil (the parent's environment)", len(env))
+				}
+				return
+			}
+			for _, kv := range tc.want {
+				if !slices.Contains(env, kv) {
+					t.Errorf("workerEnv lacks %s", kv)
+				}
+			}
+			if !slices.Contains(env, "PATH="+os.Getenv("PATH")) {
+				t.Errorf("workerEnv dropped the parent's PATH")
+			}
+		})
 	}
 }

@@ -106,6 +106,8 @@ type Times struct {
 	PrepareMs float64 `json:"prepare_ms"`
 	WarmupMs  float64 `json:"warmup_ms"`
 	TimedMs   float64 `json:"timed_ms"`
+	// ReferenceMs is the reference workload's (the machine's speed) before and after the rounds.
+	ReferenceMs float64 `json:"reference_ms,omitempty"`
 	// Prepared configurations were loaded and prepared on their own; Shared ones reused
 	// the module another configuration of the same model, compile, channels_last and
 	// quantize (another batch size) had prepared.
