@@ -48,7 +48,7 @@ func RunWorker(in io.Reader, out *os.File) error {
 		return fmt.Errorf("sweep-worker: read the worker spec on stdin: %v", err)
 	}
 	w := wire.NewWriter(out)
-	err := bench.RunWorker(spec, w.Send)
+	err := bench.RunWorkerExiting(spec, w.Send)
 	if cerr := out.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
