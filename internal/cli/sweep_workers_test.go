@@ -163,3 +163,31 @@ func checkSplit(t *testing.T, out, stderr string, took time.Duration) {
 		t.Errorf("split %+v: %d workers in the records, %d configurations x 3", s, len(starts), len(recs))
 	}
 }
+
+// TestSweepWorkerCPUKnobs: a worker with CPU knobs (OpenMP's passive waiting) runs with
+// them in place and its records say what the process had. The parent starts it with their
+// environment (sweep.workerEnv, checked in TestWorkerEnv); re-executing, the fallback,
+// would pass here too.
+func TestSweepWorkerCPUKnobs(t *testing.T) {
+	linear := testutil.Fixture(t, "linear.pt")
+	dir := t.TempDir()
+	preset := filepath.Join(dir, "p.yaml")
+	doc := fmt.Sprintf("name: p\niters: 9\nwarmup: 2\nmax_seconds: 1\ngrids:\n"+
+		"  - {models: [%s], inputs: ['float32[B,8]'], batch_size: [1], threads: [1], compile: [off], omp_wait: [passive]}\n", linear)
+	if err := os.WriteFile(preset, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "s.jsonl")
+	r := runPerflab(t, nil, "sweep", "--preset", preset, "--out", out, "--progress", "none")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	recs, err := record.ReadFile(out, nil)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	rec := recs[0]
+	if !rec.OK() || rec.OMPWait != "passive" || rec.Env == nil || rec.Env.OMP != "OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=0" || rec.Env.InheritedKnobs != "" {
+		t.Errorf("record: status %s (%s), omp_wait %q, env %+v", rec.Status, rec.Error, rec.OMPWait, rec.Env)
+	}
+}
