@@ -21,6 +21,7 @@ import (
 // prepared once per compile setting and worker, reused by the other batch size), and a
 // resume that finds it done.
 func TestSweepWorkersEndToEnd(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	conv := testutil.Fixture(t, "conv.pt")
 	dir := t.TempDir()
 	preset := filepath.Join(dir, "p.yaml")
