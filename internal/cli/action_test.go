@@ -286,6 +286,7 @@ const (
 )
 
 func TestActionEndToEnd(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	if testing.Short() {
 		t.Skip("runs perflab action and sweeps in child processes")
 	}

@@ -15,6 +15,7 @@ import (
 // the author reads why in the pull request's comment, in one line with the load error,
 // as well as in the log; no runner path anywhere.
 func TestActionBrokenPRModel(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	if testing.Short() {
 		t.Skip("runs perflab action and sweeps in child processes")
 	}
@@ -84,6 +85,7 @@ func mapValues(m map[string]string) []string {
 // not load. The A/B round fails, the probe (a real child loading each file) finds the base
 // at fault, and the check does not fail; the comment says the base's version does not load.
 func TestActionBrokenBaseModel(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	if testing.Short() {
 		t.Skip("runs perflab action, sweeps and A/B rounds in child processes")
 	}

@@ -541,6 +541,7 @@ func checkRecord(t *testing.T, r *record.Record, convPath string, threads, inter
 }
 
 func TestBenchAppendsRecords(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	conv := testutil.Fixture(t, "conv.pt")
 	out := filepath.Join(t.TempDir(), "a", "b", "runs.jsonl")
 	args := []string{"bench", "--model", conv, "--input", "float32[B,3,16,16]", "--iters", "30", "--warmup", "2",
@@ -587,6 +588,7 @@ func TestBenchAppendsRecords(t *testing.T) {
 // TestBenchThreadsPerProcess: a second process with other thread counts records them
 // (libtorch's inter-op count can be set only once per process).
 func TestBenchThreadsPerProcess(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	conv := testutil.Fixture(t, "conv.pt")
 	out := filepath.Join(t.TempDir(), "runs.jsonl")
 	for _, n := range []int{2, 1} {
@@ -613,6 +615,7 @@ func TestBenchThreadsPerProcess(t *testing.T) {
 }
 
 func TestBenchJSON(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	linear := testutil.Fixture(t, "linear.pt")
 	out := filepath.Join(t.TempDir(), "runs.jsonl")
 	r := runPerflab(t, nil, "bench", "--model", linear, "--input", "float32[B,8]", "--iters", "5", "--warmup", "1",
@@ -648,6 +651,7 @@ func TestBenchJSON(t *testing.T) {
 // OpenMP variables, the CPUs), keys them, and keeps the machine's fingerprint; settings
 // inherited from the environment instead go into the fingerprint, with a warning.
 func TestBenchKnobs(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	linear := testutil.Fixture(t, "linear.pt")
 	args := []string{"bench", "--model", linear, "--input", "float32[B,8]", "--iters", "5", "--warmup", "1", "--json"}
 	run := func(extraEnv []string, knobs ...string) *record.Record {
@@ -725,6 +729,7 @@ func TestBenchKnobs(t *testing.T) {
 }
 
 func TestBenchBuiltin(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	dir := testutil.ModelsDir(t)
 	r := runPerflab(t, []string{model.EnvModelsDir + "=" + dir},
 		"bench", "--model", "mobilenet_v3_small", "--iters", "10", "--warmup", "1", "--threads", "1", "--preprocess-iters", "3")

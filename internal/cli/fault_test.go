@@ -208,6 +208,7 @@ func TestNativeCrashReported(t *testing.T) {
 // TestModelPrintsDoNotCorruptSweep: a model that print()s in its forward is measured by a
 // sweep (its child writes the record on a file descriptor of its own).
 func TestModelPrintsDoNotCorruptSweep(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	dir := t.TempDir()
 	out := filepath.Join(dir, "s.jsonl")
 	res := runPerflab(t, nil, "sweep", "--preset", writePreset(t, dir, testutil.Hostile(t, "prints.pt"), 120), "--out", out, "--progress", "none")

@@ -330,6 +330,7 @@ func TestLoadOneDNNISA(t *testing.T) {
 // A load preset through perflab sweep: one child process per configuration, the record's
 // key equal to the planned one.
 func TestSweepLoadPreset(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	conv := testutil.Fixture(t, "conv.pt")
 	dir := t.TempDir()
 	preset := filepath.Join(dir, "serve.yaml")

@@ -22,6 +22,7 @@ import (
 // models of one thread setting in the same 3 worker processes, and a resume that finds
 // it done.
 func TestSweepWorkersEndToEnd(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	conv, linear := testutil.Fixture(t, "conv.pt"), testutil.Fixture(t, "linear.pt")
 	dir := t.TempDir()
 	preset := filepath.Join(dir, "p.yaml")
@@ -169,6 +170,7 @@ func checkSplit(t *testing.T, out, stderr string, took time.Duration) {
 // environment (sweep.workerEnv, checked in TestWorkerEnv); re-executing, the fallback,
 // would pass here too.
 func TestSweepWorkerCPUKnobs(t *testing.T) {
+	t.Parallel() // no timing asserted, processes and files of its own: runs beside the other parallel tests, after the timed ones
 	linear := testutil.Fixture(t, "linear.pt")
 	dir := t.TempDir()
 	preset := filepath.Join(dir, "p.yaml")

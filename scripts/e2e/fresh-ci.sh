@@ -32,10 +32,12 @@ git archive --format=tar HEAD |
     -v "$FRESH_WORK/var-tmp:/var/tmp" "debian:bookworm-slim" bash -c '
 set -euo pipefail
 mkdir -p /src && tar -x -C /src && cd /src
-# What a fresh machine of this kind has besides the minbase (not timed): the CA bundle (a
-# copy: the ca-certificates package rewrites it), make, git, procps (uptime).
-mkdir -p /etc/ssl/certs && cp /tmp/host-ca.crt /etc/ssl/certs/ca-certificates.crt
-apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends make git procps >/dev/null
+# What a fresh machine of this kind has besides the minbase (not timed): ca-certificates with
+# the CA bundle of this machine, make, git, procps (uptime).
+apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends ca-certificates make git procps >/dev/null
+# The bundle after the package: its postinst rebuilds the bundle from the Debian certificates, which
+# would drop a certificate this machine added to its own bundle (e.g. one of a proxy).
+cp /tmp/host-ca.crt /etc/ssl/certs/ca-certificates.crt
 rm -rf /var/lib/apt/lists/*
 git init -q && git add -A && git -c user.name=ci -c user.email=ci@example.com commit -q -m fresh
 t0=$(date +%s)

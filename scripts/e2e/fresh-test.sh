@@ -22,10 +22,12 @@ git archive --format=tar HEAD |
     "debian:$suite-slim" bash -c '
 set -euo pipefail
 mkdir -p /src && tar -x -C /src && cd /src
-# What a fresh machine of this kind has besides the minbase (not timed): the CA bundle (a
-# copy, not a mount: the ca-certificates package rewrites it), make, git.
-mkdir -p /etc/ssl/certs && cp /tmp/host-ca.crt /etc/ssl/certs/ca-certificates.crt
-apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends make git >/dev/null
+# What a fresh machine of this kind has besides the minbase (not timed): ca-certificates with
+# the CA bundle of this machine, make, git.
+apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends ca-certificates make git >/dev/null
+# The bundle after the package: its postinst rebuilds the bundle from the Debian certificates, which
+# would drop a certificate this machine added to its own bundle (e.g. one of a proxy).
+cp /tmp/host-ca.crt /etc/ssl/certs/ca-certificates.crt
 rm -rf /var/lib/apt/lists/*
 git init -q && git add -A && git -c user.name=ci -c user.email=ci@example.com commit -q -m fresh
 t0=$(date +%s)
