@@ -311,3 +311,57 @@ func TestStoredDriftCorrectedDecidesTheObvious(t *testing.T) {
 		})
 	}
 }
+
+// TestDriftCorrectedContention: the reference workload divides out the machine's mean
+// speed, so a drift-corrected throughput is compared whatever the contention, while a
+// drift-corrected percentile whose two sides differ by ContentionMargin or more CPUs of
+// other work is inconclusive in either direction (its tail moves by more than the mean).
+func TestDriftCorrectedContention(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	opts := Options{Alpha: 0.01, Threshold: 0.05}
+	tests := []struct {
+		name                string
+		metric              string
+		factor              float64 // the trial's model factor (the machine's speed is divided out)
+		curOther, baseOther *float64
+		want                string
+		reason              string
+	}{
+		{"p95 2x, busier now", "p95", 2, f(1.0), f(0.05), Inconclusive, "divides out the machine's mean speed, not the tail"},
+		{"p95 2x, as busy", "p95", 2, f(1.0), f(0.9), Regression, "significant"},
+		{"p95 2x, contention unknown", "p95", 2, f(1.0), nil, Regression, "significant"},
+		{"throughput 2x, busier now", "throughput", 2, f(1.0), f(0.05), Regression, "significant"},
+		{"p95 0.7x, busier baseline: not an improvement", "p95", 0.7, f(0.05), f(1.0), Inconclusive, "a percentile cannot be compared"},
+		{"p95 0.7x, busier now: not an improvement either", "p95", 0.7, f(1.0), f(0.05), Inconclusive, "a percentile cannot be compared"},
+		{"p95 unchanged, busier now: not no change", "p95", 1, f(1.0), f(0.05), Inconclusive, "a percentile cannot be compared"},
+		{"throughput unchanged, busier now", "throughput", 1, f(1.0), f(0.05), NoChange, "within"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			noPrior(t)
+			rng := rand.New(rand.NewPCG(9, 9))
+			// Runs of a model factor x machine speed, the reference timing the machine's speed.
+			mk := func(other *float64, factor float64, machines ...float64) []Run {
+				var rs []Run
+				for _, m := range machines {
+					r := lognormalRun(rng, 2000, 10*factor*m, 0.02)
+					r.OtherCPUs = other
+					r.Reference = &Reference{Ms: 2 * m, LogSE: 0.001, Workload: testWorkload}
+					rs = append(rs, r)
+				}
+				return rs
+			}
+			base := mk(tt.baseOther, 1, 1, 1.002, 0.998)
+			cur := mk(tt.curOther, tt.factor, 1.3) // the machine 1.3x slower now
+			cs := []Comparison{Compare(key("m"), tt.metric, cur, base, Pool{})}
+			Decide(cs, opts)
+			c := cs[0]
+			if !relClose(c.MachineFactor, 1.3, 1e-3) {
+				t.Fatalf("MachineFactor %g, want 1.3 (drift-corrected)", c.MachineFactor)
+			}
+			if c.Verdict != tt.want || !strings.Contains(c.Reason, tt.reason) {
+				t.Errorf("verdict %q (%s), want %q containing %q", c.Verdict, c.Reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
