@@ -22,9 +22,10 @@
 # Env: MODES (default "pr stored"), KEEP (stored mode: a folder to keep the baseline and
 # every trial's records in, to gate them again offline), MODEL (built-in vision model, default
 # mobilenet_v3_small), CH10 / CH30 / CH2X (channels of scripts/make_slow_model.py's extra
-# convolution: default 44, 64, 320: with compile off, 44 channels cost mobilenet_v3_small
-# ~8% here, 64 ~27%, 320 ~2-3x at p95 in single bench runs; not monotonic: 300 and 340-360
-# cost much less than 320 and 384, see docs/calibration.md), RUNS (stored baseline runs, default 3), ITERS (stored: a
+# convolution: default 44, 64, 192: with compile off, 44 channels cost mobilenet_v3_small
+# ~8% here, 64 ~27%, 192 ~2x (p95 +72..+163%, throughput -49..-59% in the stored
+# calibration); not monotonic: 300 and 340-360 cost much less than 320 and 384, see
+# docs/calibration.md), RUNS (stored baseline runs, default 3), ITERS (stored: a
 # sweep's timed iterations over its 3 workers; ab: per run; default 400), AB_ROUNDS (ab mode, default 6), PR_METRICS / PR_ITERS (the
 # Action's metrics and iters inputs in the pr flow: default p95,throughput and 200, the
 # sweep's and each A/B run's iterations), COMPILE (default off: on this
@@ -40,7 +41,7 @@ modes=${MODES:-pr stored}
 model=${MODEL:-mobilenet_v3_small}
 ch10=${CH10:-44}
 ch30=${CH30:-64}
-ch2x=${CH2X:-320}
+ch2x=${CH2X:-192}
 runs=${RUNS:-3}
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && KEEP=$(cd "$KEEP" && pwd); fi
 iters=${ITERS:-400}
