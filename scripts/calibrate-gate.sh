@@ -6,20 +6,27 @@
 #           pull_request event A/B-tests the PR's file against the base's (interleaved, with
 #           confirmation looks). Kinds: slow30 (~30% slower), slow10 (~10%), twin (same
 #           architecture, other weights: same speed). Counts failed checks and time per PR.
-#   stored  stored baselines of RUNS runs (default 3) of the unchanged model, then one run
-#           of each trial gated against them: slow2x, slow10, aa (the same model). Each
-#           line says the machine factor the gate divided out (the reference workload's
-#           time in the trial over the baseline's; "-" = not corrected).
+#   stored  the product's stored-baseline flow: a baseline refreshed RUNS times (default 3)
+#           from a sweep of the unchanged model, as the Action on main does (`perflab sweep`
+#           of a one-configuration preset, 3 worker processes, one record; `perflab baseline
+#           update` stores it as one run of the entry), then each trial is one such sweep of
+#           the trial's model gated against it with `perflab gate` (the Action's default
+#           metrics p95, p99, throughput): slow2x, slow10, aa (the same model). Each line
+#           says the machine factor the gate divided out (the reference workload's time in
+#           the trial over the baseline's; "-" = not corrected).
 #   ab      `perflab gate --ab` (interleaved in one process) on slow10 and aa.
 #
 # usage: scripts/calibrate-gate.sh [PR_TRIALS] [STORED_TRIALS]
 #   PR_TRIALS      pull requests of each kind (default 10: the full calibration)
 #   STORED_TRIALS  stored-baseline trials of each kind (default 10)
-# Env: MODES (default "pr stored"), MODEL (built-in vision model, default
+# Env: MODES (default "pr stored"), KEEP (stored mode: a folder to keep the baseline and
+# every trial's records in, to gate them again offline), MODEL (built-in vision model, default
 # mobilenet_v3_small), CH10 / CH30 / CH2X (channels of scripts/make_slow_model.py's extra
-# convolution: default 44, 64, 300: with compile off, 44 channels cost mobilenet_v3_small
-# ~8% here, 64 ~27%, 384 ~+200%), RUNS (stored baseline runs, default 3), ITERS (stored
-# and ab, default 400), AB_ROUNDS (ab mode, default 6), PR_METRICS / PR_ITERS (the
+# convolution: default 44, 64, 192: with compile off, 44 channels cost mobilenet_v3_small
+# ~8% here, 64 ~27%, 192 ~2x (p95 +72..+163%, throughput -49..-59% in the stored
+# calibration); not monotonic: 300 and 340-360 cost much less than 320 and 384, see
+# docs/calibration.md), RUNS (stored baseline runs, default 3), ITERS (stored: a
+# sweep's timed iterations over its 3 workers; ab: per run; default 400), AB_ROUNDS (ab mode, default 6), PR_METRICS / PR_ITERS (the
 # Action's metrics and iters inputs in the pr flow: default p95,throughput and 200, the
 # sweep's and each A/B run's iterations), COMPILE (default off: on this
 # machine's AVX-512 CPU, freeze + optimize_for_inference changes the seeded
@@ -34,8 +41,9 @@ modes=${MODES:-pr stored}
 model=${MODEL:-mobilenet_v3_small}
 ch10=${CH10:-44}
 ch30=${CH30:-64}
-ch2x=${CH2X:-300}
+ch2x=${CH2X:-192}
 runs=${RUNS:-3}
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && KEEP=$(cd "$KEEP" && pwd); fi
 iters=${ITERS:-400}
 ab_rounds=${AB_ROUNDS:-6}
 compile=${COMPILE:-off}
@@ -99,24 +107,46 @@ YAML
 fi
 
 if [[ " $modes " == *" stored "* ]]; then
-  bench() { # bench FILE -> one JSON record on stdout; the file is always $work/model.pt (one key)
-    cp "$1" "$work/model.pt"
-    "$P" bench --model "$work/model.pt" --input 'float32[B,3,224,224]' --compile "$compile" --threads 1 --interop-threads 1 \
-      --iters "$iters" --warmup 20 --preprocess-iters 0 --json
+  # One configuration, the PR flow's preset with the stored mode's iterations; the model is
+  # always $work/st/model.pt (one key for baseline and trials).
+  mkdir -p "$work/st"
+  cat > "$work/st/cal.yaml" <<YAML
+name: cal
+iters: $iters
+warmup: 20
+grid:
+  models: [model.pt]
+  inputs: ['float32[B,3,224,224]']
+  batch_size: [1]
+  threads: [1]
+  interop_threads: [1]
+  compile: ["$compile"]
+YAML
+  bench() { # bench FILE -> the sweep's one JSON record on stdout (3 worker processes, as the Action runs it)
+    cp "$1" "$work/st/model.pt"
+    rm -f "$work/st/out.jsonl"
+    (cd "$work/st" && "$P" sweep --preset cal.yaml --out out.jsonl --progress none >/dev/null 2>&1) || true
+    cat "$work/st/out.jsonl"
   }
   rm -f "$work/baseline.json"
   for k in $(seq 1 "$runs"); do
     bench "$work/a.pt" > "$work/base.jsonl"
     "$P" baseline update --results "$work/base.jsonl" --baseline "$work/baseline.json" --keep "$runs" --commit "main$k" >/dev/null
+    if [ -n "${KEEP:-}" ]; then cp "$work/base.jsonl" "$KEEP/base-$k.jsonl"; fi
   done
+  if [ -n "${KEEP:-}" ]; then cp "$work/baseline.json" "$KEEP/baseline.json"; fi
   for t in $(seq 1 "$stored_trials"); do
     for kind in slow2x slow10 aa; do
       case $kind in slow2x) f=$work/slow-$ch2x.pt;; slow10) f=$work/slow-$ch10.pt;; aa) f=$work/a.pt;; esac
+      t0=$(date +%s.%N)
       bench "$f" > "$work/trial.jsonl"
-      "$P" gate --results "$work/trial.jsonl" --baseline "$work/baseline.json" --json > "$work/verdict.json" 2>/dev/null || true
+      if [ -n "${KEEP:-}" ]; then cp "$work/trial.jsonl" "$KEEP/trial-$kind-$t.jsonl"; fi
+      code=0
+      "$P" gate --results "$work/trial.jsonl" --baseline "$work/baseline.json" --json > "$work/verdict.json" 2>/dev/null || code=$?
+      t1=$(date +%s.%N)
       mde=$(/usr/bin/python3 -c 'import json,sys; print("%.0f%%" % (100*json.load(open(sys.argv[1])).get("min_detectable",0)))' "$work/verdict.json")
       mf=$(/usr/bin/python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["comparisons"]; print("%.2f" % c[0]["machine_factor"] if c and c[0].get("machine_factor") else "-")' "$work/verdict.json")
-      echo "stored $kind $t exit=- $(changes "$work/verdict.json") machine=$mf detectable=$mde"
+      echo "stored $kind $t exit=$code $(changes "$work/verdict.json") machine=$mf detectable=$mde seconds=$(printf '%.0f' "$(echo "$t1 - $t0" | bc)")"
     done
   done
 fi
@@ -147,19 +177,22 @@ for (mode, kind), rs in sorted(by.items()):
     verdicts = collections.Counter(r[4] for r in rs)
     p95 = [float(m.group(1)) for r in rs for m in [re.search(r"p95:([-+0-9.]+)%", " ".join(r))] if m]
     line = f"{mode:6s} {kind:7s}: {len(rs)} trials, verdicts " + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()))
-    if mode in ("pr", "ab"):
+    if mode in ("pr", "ab", "stored"):
         failed = sum(1 for r in rs if r[3] == "exit=1")
         line += f"; check failed {failed}/{len(rs)}"
     if p95:
         line += f"; measured p95 change median {statistics.median(p95):+.1f}% (range {min(p95):+.1f}..{max(p95):+.1f}%)"
-    secs = [int(r[-1].split("=")[1]) for r in rs if r[-1].startswith("seconds=")]
+    tp = [float(m.group(1)) for r in rs for m in [re.search(r"throughput:([-+0-9.]+)%", " ".join(r))] if m]
+    if tp:
+        line += f", throughput median {statistics.median(tp):+.1f}% (range {min(tp):+.1f}..{max(tp):+.1f}%)"
+    secs = [int(x.split("=")[1]) for r in rs for x in r if x.startswith("seconds=")]
     if secs:
-        line += f"; time per PR median {statistics.median(secs):.0f} s (max {max(secs)} s)"
+        line += f"; time per {'PR' if mode == 'pr' else 'trial'} median {statistics.median(secs):.0f} s (max {max(secs)} s)"
     mf = [float(x.split("=")[1]) for r in rs for x in r if x.startswith("machine=") and x != "machine=-"]
     if mf:
         line += f"; reference workload vs the baseline's (machine factor divided out) median x{statistics.median(mf):.2f} (range {min(mf):.2f}..{max(mf):.2f})"
-    det = sorted(float(r[-1].split("=")[1].rstrip("%")) for r in rs if r[-1].startswith("detectable="))
+    det = sorted(float(x.split("=")[1].rstrip("%")) for r in rs for x in r if x.startswith("detectable="))
     if det:
-        line += f"; smallest detectable change (median) {statistics.median(det):.0f}%"
+        line += f"; smallest detectable change median {statistics.median(det):.0f}% (range {det[0]:.0f}..{det[-1]:.0f}%)"
     print(line)
 PY

@@ -20,6 +20,14 @@
 //     standard error (the percentile's order-statistic 95% CI; for throughput, the delta
 //     method on the mean latency) and at least this entry's own spread. The standard
 //     error of the log ratio is sigma*sqrt(1/K + 1/m).
+//   - Drift correction (both sides time the reference workload): each run's value is
+//     divided by its reference time. A corrected value carries its run's reference error
+//     (v = Reference.LogSE^2), so the spread of corrected values holds the runs' typical
+//     v already (Pool.RefVar; the prior is taken to hold none, so the moderated spread
+//     holds df/(nu0 + df) of it). Each side adds only its runs' v beyond that share:
+//     se^2 = sigma^2 (1/K + 1/m) + max(0, v_base - share)/K + max(0, v_cur - share)/m.
+//     A trial whose reference wavered widens its interval; one as steady as the
+//     baseline's does not count the reference error twice.
 //   - A/B mode (measured here, interleaved) pairs rounds instead: the log ratio is the
 //     mean over rounds of log(B_r/A_r), its standard error the rounds' spread / sqrt(R)
 //     (at least the within-run one), with R-1 degrees of freedom.
@@ -247,7 +255,8 @@ func meanSD(x []float64) (mean, sd float64) {
 type side struct {
 	n                int
 	mean, varBetween float64
-	varWithin        float64
+	varWithin        float64 // mean within-run variance, the reference's error included
+	varRef           float64 // the part of varWithin that is the reference's error (mean shiftSE^2)
 	value            float64
 	ok               bool
 	need             int
@@ -268,11 +277,13 @@ func summariseBy(runs []Run, metric string, quantile func([]float64, float64) fl
 		}
 		logs = append(logs, lv.v)
 		s.varWithin += lv.se * lv.se
+		s.varRef += r.shiftSE * r.shiftSE
 	}
 	if !s.ok {
 		return s
 	}
 	s.varWithin /= float64(len(logs))
+	s.varRef /= float64(len(logs))
 	s.mean, _ = meanSD(logs)
 	if len(logs) > 1 {
 		_, sd := meanSD(logs)
@@ -296,6 +307,11 @@ func estimate(s side, seLog, crit float64) Estimate {
 type Pool struct {
 	Var float64
 	DF  int
+	// RefVar, for a pool of drift-corrected values: the mean variance of the runs'
+	// reference errors (Reference.LogSE^2) that Var holds. A corrected value carries its
+	// run's reference error, so the spread of corrected values holds the typical reference
+	// error already; Compare adds only what a run's reference error has beyond it.
+	RefVar float64
 }
 
 // Prior is the between-run noise assumed before a baseline says anything: a 10% spread
@@ -305,13 +321,15 @@ type Pool struct {
 var Prior = Pool{Var: 0.10 * 0.10, DF: 4}
 
 // Moderate combines the pooled estimate with the prior: (nu0*s0^2 + df*s^2)/(nu0 + df)
-// with nu0 + df degrees of freedom.
+// with nu0 + df degrees of freedom. The reference error the result holds is the data's
+// share of it (df/(nu0 + df) x RefVar): the prior is taken to hold none.
 func (p Pool) Moderate(prior Pool) Pool {
 	df := p.DF + prior.DF
 	if df == 0 {
 		return Pool{}
 	}
-	return Pool{Var: (float64(prior.DF)*prior.Var + float64(p.DF)*p.Var) / float64(df), DF: df}
+	return Pool{Var: (float64(prior.DF)*prior.Var + float64(p.DF)*p.Var) / float64(df), DF: df,
+		RefVar: float64(p.DF) * p.RefVar / float64(df)}
 }
 
 // PoolBetween pools the between-run variance of the metric's log values over baseline
@@ -321,7 +339,7 @@ func (p Pool) Moderate(prior Pool) Pool {
 // spread of its drift-corrected values (Corrected); the others add their raw spread,
 // which includes drift and is never smaller in expectation.
 func PoolBetween(histories [][]Run, metric string, corrected ...bool) Pool {
-	var ss float64
+	var ss, ref float64
 	var df int
 	for _, runs := range histories {
 		if len(runs) < 2 {
@@ -337,12 +355,13 @@ func PoolBetween(histories [][]Run, metric string, corrected ...bool) Pool {
 			continue
 		}
 		ss += s.varBetween * float64(len(runs)-1)
+		ref += s.varRef * float64(len(runs)-1)
 		df += len(runs) - 1
 	}
 	if df == 0 {
 		return Pool{}
 	}
-	return Pool{Var: ss / float64(df), DF: df}
+	return Pool{Var: ss / float64(df), DF: df, RefVar: ref / float64(df)}
 }
 
 // workload is the reference workload all runs carry, "" when any lacks it or they differ.
@@ -441,11 +460,13 @@ func Compare(key, metric string, current, baseline []Run, pool Pool) Comparison 
 	}
 	data := pool
 	if data.DF == 0 && base.n >= 2 {
-		data = Pool{Var: base.varBetween, DF: base.n - 1} // no pool given: this entry's own history
+		data = Pool{Var: base.varBetween, DF: base.n - 1, RefVar: base.varRef} // no pool given: this entry's own history
 	}
 	if cur.n >= 2 {
 		// The current side's own spread is between-run information too.
-		data = Pool{Var: (float64(data.DF)*data.Var + float64(cur.n-1)*cur.varBetween) / float64(data.DF+cur.n-1), DF: data.DF + cur.n - 1}
+		df := data.DF + cur.n - 1
+		data = Pool{Var: (float64(data.DF)*data.Var + float64(cur.n-1)*cur.varBetween) / float64(df), DF: df,
+			RefVar: (float64(data.DF)*data.RefVar + float64(cur.n-1)*cur.varRef) / float64(df)}
 	}
 	mod := data.Moderate(Prior)
 	// A configuration noisier than the pool of the other configurations keeps its own
@@ -468,11 +489,17 @@ func Compare(key, metric string, current, baseline []Run, pool Pool) Comparison 
 	default:
 		c.Method = fmt.Sprintf("between-run: spread pooled over %d df of comparable runs%s: %d baseline run(s), %d current run(s), t with %d df", data.DF, prior, base.n, cur.n, mod.DF)
 	}
-	sigma2 := math.Max(between, math.Max(cur.varWithin, base.varWithin))
-	// The reference ratio is an estimate, not a constant: its error adds (refSE = 0 when
-	// not corrected). The between-run spread of corrected values holds the reference's
-	// typical error already; adding it again errs on the wide side, never the narrow one.
-	c.seLog = math.Sqrt(sigma2*(1/float64(base.n)+1/float64(cur.n)) + refSE*refSE)
+	// At least each side's own sampling error (the percentile's CI), the reference's part
+	// of it apart: that part is counted next.
+	sigma2 := math.Max(between, math.Max(cur.varWithin-cur.varRef, base.varWithin-base.varRef))
+	// The reference ratio is an estimate, not a constant (refSE = 0 when not corrected).
+	// A corrected value carries its run's reference error, so the between-run spread of
+	// corrected values (the data's share of the moderated one, mod.RefVar) holds the
+	// typical reference error already: each side adds only what its runs' reference errors
+	// have beyond it. A run whose reference disagreed before and after its loop widens the
+	// interval; one as steady as the baseline's does not count its error twice.
+	exCur, exBase := math.Max(0, cur.varRef-mod.RefVar), math.Max(0, base.varRef-mod.RefVar)
+	c.seLog = math.Sqrt(sigma2*(1/float64(base.n)+1/float64(cur.n)) + exBase/float64(base.n) + exCur/float64(cur.n))
 	if c.MachineFactor > 0 {
 		c.Method = fmt.Sprintf("drift-corrected (ratio / the reference workload's ratio %.3f, its log error %.1f%%): %s", c.MachineFactor, refSE*100, c.Method)
 	}
@@ -510,11 +537,26 @@ func meanOtherCPUs(runs []Run) *float64 {
 // apart. When the current runs were the busier, a slowdown cannot be told from
 // contention (slower says nothing); when the baseline's were, contention could hide a
 // slowdown (no change says nothing). "" when neither, or when either side does not know.
+//
+// A drift-corrected throughput is exempt: the reference workload measured the machine's
+// mean speed, which is what throughput is. A drift-corrected percentile is not, in either
+// direction: other work inflates the tail by more than the mean (on this machine a
+// neighbour's bursts put a run's samples in two modes, ~8 ms alone and ~15 ms shared, and
+// a p95 sits in the slow mode as soon as a few percent of the run was shared), so dividing
+// it by the mean speed's factor over- or under-corrects. Measured (the stored calibration
+// of 2026-12-07, trials busier than the baseline by ~1 CPU): A/A p95 corrected -31..+4%
+// (median -20%) while throughput was -11..+7% (median +1%).
 func (c *Comparison) contended(slower bool) string {
-	if c.Rounds > 0 || c.MachineFactor > 0 || c.CurrentOtherCPUs == nil || c.BaselineOtherCPUs == nil {
-		return "" // paired rounds, or drift-corrected: the reference measured the contention
+	if c.Rounds > 0 || c.CurrentOtherCPUs == nil || c.BaselineOtherCPUs == nil {
+		return "" // paired rounds share the machine's moments
 	}
 	cur, base := *c.CurrentOtherCPUs, *c.BaselineOtherCPUs
+	if c.MachineFactor > 0 {
+		if c.Metric == "throughput" || math.Abs(cur-base) < ContentionMargin {
+			return ""
+		}
+		return fmt.Sprintf("other processes kept %.2f CPUs busy during this run vs %.2f during the baseline's: the reference workload divides out the machine's mean speed, not the tail that other work inflates, so a percentile cannot be compared (throughput is)", cur, base)
+	}
 	switch {
 	case slower && cur-base >= ContentionMargin:
 		return fmt.Sprintf("other processes kept %.2f CPUs busy during this run vs %.2f during the baseline's, so a slowdown cannot be told from contention: rerun on a quiet runner, or gate model files A/B", cur, base)
