@@ -17,10 +17,11 @@ SUDO=""; if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 log() { printf 'e2e: %s\n' "$*" >&2; }
 die() { printf 'e2e: %s\n' "$*" >&2; exit 1; }
 
-# e2e_install installs docker.io and debootstrap when missing.
+# e2e_install installs docker.io, debootstrap and curl (run.sh talks to the fake API with it)
+# when missing.
 e2e_install() {
   local missing=()
-  for p in docker.io debootstrap; do
+  for p in docker.io debootstrap curl; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
