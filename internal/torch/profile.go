@@ -105,7 +105,7 @@ func parseNodeCounts(s string) ([]NodeCount, error) {
 	return out, nil
 }
 
-// parseEvents reads pl_profile's encoding (see profile.h) and makes start times relative
+// parseEvents reads pl_profile's encoding (see native/profile.h) and makes start times relative
 // to the earliest event.
 func parseEvents(s string) ([]OpEvent, error) {
 	if s == "" {

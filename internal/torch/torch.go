@@ -1,10 +1,13 @@
 // Package torch is perflab's cgo binding to libtorch on the CPU: Debian's libtorch 1.13
 // (bookworm) or 2.6 (trixie), or any libtorch 1.13 or later (make build LIBTORCH=...).
-// Version differences live in shim.cc only, as compile-time switches on TORCH_VERSION_*.
+// Version differences live in native/shim.cc only, as compile-time switches on
+// TORCH_VERSION_*.
 //
-// It is the only package in perflab that imports "C". It exposes TorchScript modules,
-// input tensors and forward outputs as Go handles with one owner each and an idempotent
-// Close; a finalizer only guards against leaks. Every libtorch failure comes back as an
+// It is, with its subpackage native (the C and C++ sources, compiled apart so that test
+// builds of this package do not compile them again), the only package in perflab that
+// imports "C". It exposes TorchScript modules, input tensors and forward outputs as Go
+// handles with one owner each and an idempotent Close; a finalizer only guards against
+// leaks. Every libtorch failure comes back as an
 // *Error (never a panic, never a C++ backtrace) whose ErrorKind callers test with
 // errors.Is (torch.ErrCheckpoint, torch.ErrNotArchive) rather than by reading its text.
 //
@@ -15,8 +18,7 @@
 package torch
 
 /*
-#cgo CXXFLAGS: -std=c++17 -O2 -I/usr/include/torch/csrc/api/include -Wno-deprecated-declarations
-#cgo LDFLAGS: -ltorch -ltorch_cpu -lc10 -ldl
+#cgo CFLAGS: -I${SRCDIR}/native
 #include <stdlib.h>
 #include "shim.h"
 */
@@ -31,6 +33,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	_ "github.com/perflab/perflab/internal/torch/native" // shim.cc, crash.c: linked in
 )
 
 func init() { C.pl_init() }
