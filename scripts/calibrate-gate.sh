@@ -63,24 +63,30 @@ echo "calibrating perflab gate: $model (compile $compile, 1 thread); slow10/slow
 changes() { /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["verdict"].replace(" ","_"), " ".join("%s:%+.1f%%" % (c["metric"], (c["ratio"]-1)*100) for c in r["comparisons"] if c.get("ratio")) or "-")' "$1"; }
 
 {
-if [[ " $modes " == *" pr "* ]]; then
-  # One pull request: a fresh repository whose base commit holds a.pt as models/m.pt and
-  # whose PR commit replaces it with $2; perflab action on its pull_request event.
-  pr() { # pr KIND FILE TRIAL
-    local repo=$work/repo-$1-$3
-    mkdir -p "$repo/models" "$repo/perf"
-    cat > "$repo/perf/cal.yaml" <<YAML
+# cal_preset MODEL ITERS: the one-configuration preset both modes measure (batch 1, one
+# thread, $compile), on stdout.
+cal_preset() {
+  cat <<YAML
 name: cal
-iters: $pr_iters
+iters: $2
 warmup: 20
 grid:
-  models: [models/m.pt]
+  models: [$1]
   inputs: ['float32[B,3,224,224]']
   batch_size: [1]
   threads: [1]
   interop_threads: [1]
   compile: ["$compile"]
 YAML
+}
+
+if [[ " $modes " == *" pr "* ]]; then
+  # One pull request: a fresh repository whose base commit holds a.pt as models/m.pt and
+  # whose PR commit replaces it with $2; perflab action on its pull_request event.
+  pr() { # pr KIND FILE TRIAL
+    local repo=$work/repo-$1-$3
+    mkdir -p "$repo/models" "$repo/perf"
+    cal_preset models/m.pt "$pr_iters" > "$repo/perf/cal.yaml"
     cp "$work/a.pt" "$repo/models/m.pt"
     git -C "$repo" init -q -b main && git -C "$repo" add -A
     git -C "$repo" -c user.email=cal@perflab -c user.name=cal commit -q -m base
@@ -110,18 +116,7 @@ if [[ " $modes " == *" stored "* ]]; then
   # One configuration, the PR flow's preset with the stored mode's iterations; the model is
   # always $work/st/model.pt (one key for baseline and trials).
   mkdir -p "$work/st"
-  cat > "$work/st/cal.yaml" <<YAML
-name: cal
-iters: $iters
-warmup: 20
-grid:
-  models: [model.pt]
-  inputs: ['float32[B,3,224,224]']
-  batch_size: [1]
-  threads: [1]
-  interop_threads: [1]
-  compile: ["$compile"]
-YAML
+  cal_preset model.pt "$iters" > "$work/st/cal.yaml"
   bench() { # bench FILE -> the sweep's one JSON record on stdout (3 worker processes, as the Action runs it)
     cp "$1" "$work/st/model.pt"
     rm -f "$work/st/out.jsonl"
