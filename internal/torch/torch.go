@@ -7,9 +7,9 @@
 // builds of this package do not compile them again), the only package in perflab that
 // imports "C". It exposes TorchScript modules, input tensors and forward outputs as Go
 // handles with one owner each and an idempotent Close; a finalizer only guards against
-// leaks. Every libtorch failure comes back as an
-// *Error (never a panic, never a C++ backtrace) whose ErrorKind callers test with
-// errors.Is (torch.ErrCheckpoint, torch.ErrNotArchive) rather than by reading its text.
+// leaks. Every libtorch failure comes back as an *Error (never a panic, never a C++
+// backtrace) whose ErrorKind callers test with errors.Is (torch.ErrCheckpoint,
+// torch.ErrNotArchive) rather than by reading its text.
 //
 // Threading: libtorch's intra-op thread count is per OS thread (OpenMP) and the inter-op
 // count may be set once per process, before any parallel work. Callers that measure must
