@@ -79,8 +79,10 @@ type AttributionConfig struct {
 	BaseTrace, HeadTrace string
 }
 
-// DefaultAttribution: 6 rounds of 8 forwards per side.
-var DefaultAttribution = AttributionConfig{Rounds: 6, Forwards: 8}
+// DefaultAttribution: 12 rounds of 5 forwards per side (the gate's 60 forwards in 12
+// rounds: enough rounds that a row's trimmed comparison can set aside the two fastest and
+// two slowest of each side, see profile.TrimFraction).
+var DefaultAttribution = AttributionConfig{Rounds: 12, Forwards: 5}
 
 // profilePair runs the attribution's interleaved profiled passes of a (base) and b (head)
 // after their timed loop and diffs them; timedA/timedB are the timed comparison's figures.

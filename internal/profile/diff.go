@@ -15,16 +15,20 @@ const (
 // DiffRow is one (operator, shapes) whose self time per forward changed beyond its own
 // run-to-run spread.
 type DiffRow struct {
-	Op        string  `json:"op"`
-	Shapes    string  `json:"shapes"`
-	Kind      string  `json:"kind"`
-	BaseMs    float64 `json:"base_ms"`   // self time per forward, mean over the base's rounds
-	HeadMs    float64 `json:"head_ms"`   // the same for head
-	ChangeMs  float64 `json:"change_ms"` // HeadMs - BaseMs
-	SpreadMs  float64 `json:"spread_ms"` // the standard error of ChangeMs from the rounds' spread
-	Share     float64 `json:"share"`     // ChangeMs / the total profiled change
-	BaseCalls float64 `json:"base_calls"`
-	HeadCalls float64 `json:"head_calls"`
+	Op       string  `json:"op"`
+	Shapes   string  `json:"shapes"`
+	Kind     string  `json:"kind"`
+	BaseMs   float64 `json:"base_ms"`   // self time per forward, mean over the base's rounds
+	HeadMs   float64 `json:"head_ms"`   // the same for head
+	ChangeMs float64 `json:"change_ms"` // HeadMs - BaseMs
+	// TrimmedChangeMs is the change of the rounds' trimmed means (TrimFraction of each
+	// side's rounds dropped at each end), SpreadMs its standard error (Yuen's, from the
+	// winsorized rounds): what decides whether the row is shown.
+	TrimmedChangeMs float64 `json:"trimmed_change_ms"`
+	SpreadMs        float64 `json:"spread_ms"`
+	Share           float64 `json:"share"` // ChangeMs / the total profiled change
+	BaseCalls       float64 `json:"base_calls"`
+	HeadCalls       float64 `json:"head_calls"`
 }
 
 // Attribution says where the time of a change went, per (operator, shapes).
@@ -48,13 +52,17 @@ type Attribution struct {
 	NoEvents bool `json:"no_events,omitempty"`
 }
 
-// Noise filter and agreement: a row is shown when |change| > SpreadK standard errors of
-// its own rounds and at least MinShareOfForward of the base's profiled forward; the
+// Noise filter and agreement: a row is shown when its trimmed-mean change is beyond
+// SpreadK standard errors of its own rounds (Yuen's trimmed-mean comparison: with 6 rounds
+// a side, each side's fastest and slowest round are set aside, so one round hit by other
+// work on the machine neither hides a row nor makes one), its mean change has the same sign
+// and is at least MinShareOfForward of the base's profiled forward; the
 // profiled and timed changes agree when their difference is within DisagreeFraction of
 // the larger of the two (and they have the same sign), or within AgreeFloor of the timed
 // base's forward.
 const (
 	SpreadK           = 3.0
+	TrimFraction      = 0.2
 	MinShareOfForward = 0.005
 	DisagreeFraction  = 0.5
 	AgreeFloor        = 0.02
@@ -112,10 +120,12 @@ func Diff(base, head []Table, timedBase, timedHead float64) Attribution {
 	floor := MinShareOfForward * a.BaseMs
 	for _, k := range order {
 		s := byKey[k]
-		mb, vb := meanVar(s.base)
-		mh, vh := meanVar(s.head)
+		mb, _ := meanVar(s.base)
+		mh, _ := meanVar(s.head)
+		tb, eb := trimmedMean(s.base)
+		th, eh := trimmedMean(s.head)
 		r := DiffRow{Op: s.op, Shapes: s.shapes, BaseMs: mb, HeadMs: mh, ChangeMs: mh - mb,
-			SpreadMs: math.Sqrt(vb/float64(len(s.base)) + vh/float64(len(s.head))), BaseCalls: s.bCall, HeadCalls: s.hCall}
+			TrimmedChangeMs: th - tb, SpreadMs: math.Sqrt(eb + eh), BaseCalls: s.bCall, HeadCalls: s.hCall}
 		switch {
 		case s.op == Between:
 			r.Kind = KindChanged
@@ -126,7 +136,8 @@ func Diff(base, head []Table, timedBase, timedHead float64) Attribution {
 		default:
 			r.Kind = KindChanged
 		}
-		if math.Abs(r.ChangeMs) > SpreadK*r.SpreadMs && math.Abs(r.ChangeMs) >= floor && r.ChangeMs != 0 {
+		beyond := math.Abs(r.TrimmedChangeMs) > SpreadK*r.SpreadMs && (r.TrimmedChangeMs > 0) == (r.ChangeMs > 0)
+		if beyond && math.Abs(r.ChangeMs) >= floor && r.ChangeMs != 0 {
 			a.Rows = append(a.Rows, r)
 		} else {
 			a.OtherMs += r.ChangeMs
@@ -173,6 +184,34 @@ func (a Attribution) ShownShare() float64 {
 		s += r.ChangeMs
 	}
 	return s / a.ChangeMs
+}
+
+// Trimmed is how many of n rounds a row's comparison sets aside at each end, per side.
+func Trimmed(n int) int { return int(TrimFraction * float64(n)) }
+
+// trimmedMean is the mean of xs without its TrimFraction smallest and largest values and
+// the squared standard error of that mean, from the winsorized values (Yuen 1974; Wilcox,
+// Introduction to Robust Estimation and Hypothesis Testing, 4.3): (n-1) s_w^2 / (h (h-1))
+// with h the values kept. Fewer than 5 values: nothing trimmed, the plain mean and s^2/n.
+func trimmedMean(xs []float64) (mean, se2 float64) {
+	n := len(xs)
+	if n == 0 {
+		return 0, 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	g := Trimmed(n)
+	h := n - 2*g
+	mean, _ = meanVar(s[g : n-g])
+	if h < 2 {
+		return mean, 0
+	}
+	w := make([]float64, n)
+	for i, x := range s {
+		w[i] = min(max(x, s[g]), s[n-g-1])
+	}
+	_, sw2 := meanVar(w)
+	return mean, float64(n-1) * sw2 / float64(h*(h-1))
 }
 
 func meanVar(xs []float64) (mean, variance float64) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"math"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -193,6 +194,75 @@ func TestDiff(t *testing.T) {
 	}
 }
 
+// TestDiffOneBurstRound: other work on the machine during one round inflates every operator
+// of that pass; the trimmed comparison sets that round aside, so a real change still shows
+// and an unchanged operator does not (the plain means' test hid the first: make e2e's
+// added convolution, 3 -> 4 calls, went unshown in a CI run).
+func TestDiffOneBurstRound(t *testing.T) {
+	base := map[string]float64{"aten::conv2d": 5, "aten::relu": 1, "aten::addmm": 2}
+	tests := []struct {
+		name       string
+		head       map[string]float64
+		burstSide  string // which side's round 4 ran 1.6x slower
+		wantRows   []string
+		wantHidden string // a row that must not be shown
+	}{
+		{name: "burst in a base round, conv 5 -> 6", head: with(base, "aten::conv2d", 6), burstSide: "base",
+			wantRows: []string{"aten::conv2d:changed"}},
+		{name: "burst in a head round, conv 5 -> 6", head: with(base, "aten::conv2d", 6), burstSide: "head",
+			wantRows: []string{"aten::conv2d:changed"}},
+		{name: "burst in a head round, nothing changed", head: base, burstSide: "head", wantHidden: "aten::conv2d"},
+	}
+	noise := map[string]float64{"aten::conv2d": 0.05, "aten::relu": 0.01, "aten::addmm": 0.02}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := rounds(6, 0.2, base, noise)
+			h := rounds(6, 0.2, tc.head, noise)
+			side := b
+			if tc.burstSide == "head" {
+				side = h
+			}
+			for i := range side[4].Rows {
+				side[4].Rows[i].SelfMs *= 1.6
+			}
+			side[4].OpsMs *= 1.6
+			a := Diff(b, h, 8, 9)
+			var got []string
+			for _, r := range a.Rows {
+				if r.Op == Between {
+					continue
+				}
+				got = append(got, r.Op+":"+r.Kind)
+				if r.Op == tc.wantHidden {
+					t.Errorf("%s shown (change %+.3f, trimmed %+.3f, spread %.3f)", r.Op, r.ChangeMs, r.TrimmedChangeMs, r.SpreadMs)
+				}
+			}
+			if tc.wantRows != nil && strings.Join(got, " ") != strings.Join(tc.wantRows, " ") {
+				t.Errorf("rows %v, want %v", got, tc.wantRows)
+			}
+		})
+	}
+}
+
+func TestTrimmedMean(t *testing.T) {
+	tests := []struct {
+		xs        []float64
+		mean, se2 float64
+	}{
+		{xs: []float64{1, 2, 3, 4}, mean: 2.5, se2: (5.0 / 3) / 4}, // under 5 values: mean, s^2/n
+		{xs: []float64{5, 5, 5, 5, 5, 8}, mean: 5, se2: 0},         // the 8 set aside
+		// sorted 1..6, trimmed 2..5 (mean 3.5), winsorized 2,2,3,4,5,5 (s_w^2 = 1.9): 5*1.9/(4*3)
+		{xs: []float64{6, 1, 5, 2, 4, 3}, mean: 3.5, se2: 5 * 1.9 / 12},
+		{xs: []float64{7}, mean: 7, se2: 0},
+	}
+	for _, tc := range tests {
+		m, se2 := trimmedMean(tc.xs)
+		if math.Abs(m-tc.mean) > 1e-12 || math.Abs(se2-tc.se2) > 1e-12 {
+			t.Errorf("trimmedMean(%v) = %g, %g; want %g, %g", tc.xs, m, se2, tc.mean, tc.se2)
+		}
+	}
+}
+
 func TestDiffNoEvents(t *testing.T) {
 	a := Diff([]Table{{Forwards: 4, BetweenMs: 2}, {Forwards: 4, BetweenMs: 2.1}}, []Table{{Forwards: 4, BetweenMs: 3}, {Forwards: 4, BetweenMs: 3.1}}, 2, 3)
 	if !a.NoEvents || !strings.Contains(a.Summary(), "no per-operator events") {
@@ -219,8 +289,8 @@ func without(m map[string]float64, op string) map[string]float64 {
 // record_function name in a scripted model): markdown, HTML, mentions, pipes, workflow
 // commands and newlines must come out inert.
 func hostile() Attribution {
-	b := rounds(4, 0.2, map[string]float64{"aten::conv2d": 5, "aten::relu": 1}, nil)
-	h := rounds(4, 0.25, map[string]float64{"aten::conv2d": 5, "aten::relu": 1, "aten::mkldnn_convolution": 2.5,
+	b := rounds(12, 0.2, map[string]float64{"aten::conv2d": 5, "aten::relu": 1}, nil)
+	h := rounds(12, 0.25, map[string]float64{"aten::conv2d": 5, "aten::relu": 1, "aten::mkldnn_convolution": 2.5,
 		"evil|`x`<img src=x>@admin\n::error::owned": 0.8, "aten::gelu": 0.3, "aten::a": 0.2, "aten::b": 0.2, "aten::c": 0.2,
 		"aten::d": 0.2, "aten::e": 0.2, "aten::f": 0.2}, nil)
 	return Diff(b, h, 6.1, 10.2)
@@ -310,6 +380,67 @@ func TestTableSaysMostlyBetween(t *testing.T) {
 		WriteTable(&b, tab, 0)
 		if got := strings.Contains(b.String(), "outside operators the profiler names"); got != tc.want {
 			t.Errorf("between %g of %g ms: note %v, want %v:\n%s", tc.between, tab.ForwardMs, got, tc.want, b.String())
+		}
+	}
+}
+
+// TestTrimmedRuleUnderBursts simulates the row test (12 rounds a side, 3% noise per round,
+// seeded) with and without bursts of other work (+20..80% on a round, each round with
+// probability 1/6): the trimmed comparison shows a real +20% or +33% change more often than
+// plain means and an unchanged operator rarely (docs/profile.md quotes these figures; go
+// test -v -run TrimmedRuleUnderBursts prints them).
+func TestTrimmedRuleUnderBursts(t *testing.T) {
+	const n, trials = 12, 4000
+	shown := func(burstP, effect float64, trim bool) float64 {
+		rng := rand.New(rand.NewSource(1))
+		k := 0
+		for range trials {
+			b, h := make([]float64, n), make([]float64, n)
+			for i := range n {
+				for _, side := range [][]float64{b, h} {
+					f := math.Exp(0.03 * rng.NormFloat64())
+					if rng.Float64() < burstP {
+						f *= 1.2 + 0.6*rng.Float64()
+					}
+					side[i] = f * (1 + 0.03*rng.NormFloat64())
+				}
+				h[i] *= 1 + effect
+			}
+			var d, se float64
+			if trim {
+				tb, eb := trimmedMean(b)
+				th, eh := trimmedMean(h)
+				d, se = th-tb, math.Sqrt(eb+eh)
+			} else {
+				mb, vb := meanVar(b)
+				mh, vh := meanVar(h)
+				d, se = mh-mb, math.Sqrt(vb/n+vh/n)
+			}
+			if math.Abs(d) > SpreadK*se {
+				k++
+			}
+		}
+		return float64(k) / trials
+	}
+	tests := []struct {
+		name           string
+		burstP, effect float64
+		atLeast        float64 // trimmed rule's share shown, at least
+		atMost         float64 // and at most
+		betterBy       float64 // more than plain means by at least
+	}{
+		{"no bursts, unchanged", 0, 0, 0, 0.02, -1},
+		{"no bursts, +10%", 0, 0.10, 0.95, 1, -1},
+		{"bursts, unchanged", 1.0 / 6, 0, 0, 0.01, -1},
+		{"bursts, +20%", 1.0 / 6, 0.20, 0.55, 1, 0.15},
+		{"bursts, +33%", 1.0 / 6, 0.33, 0.75, 1, 0.03},
+	}
+	for _, tc := range tests {
+		tr, pl := shown(tc.burstP, tc.effect, true), shown(tc.burstP, tc.effect, false)
+		t.Logf("%-22s trimmed %5.1f%%  plain means %5.1f%%", tc.name, 100*tr, 100*pl)
+		if tr < tc.atLeast || tr > tc.atMost || tr < pl+tc.betterBy {
+			t.Errorf("%s: trimmed rule shows %.1f%% (plain means %.1f%%), want %.0f-%.0f%% and %.0f points over plain means",
+				tc.name, 100*tr, 100*pl, 100*tc.atLeast, 100*tc.atMost, 100*tc.betterBy)
 		}
 	}
 }

@@ -117,8 +117,12 @@ func (a Attribution) Summary() string {
 // notes are the sentences under an attribution's rows.
 func (a Attribution) notes() []string {
 	var out []string
-	out = append(out, fmt.Sprintf("Self time per forward, %d profiled rounds of %s per side, interleaved; a row is shown when its change is beyond %g standard errors of its own rounds and at least %s of the base's forward.",
-		a.Rounds, textfmt.Count(a.Forwards, "forward"), SpreadK, pct(MinShareOfForward)))
+	trim := ""
+	if g := Trimmed(a.Rounds); g > 0 {
+		trim = fmt.Sprintf(" (each side's %d fastest and %d slowest set aside: other work during a round neither hides nor makes a row)", g, g)
+	}
+	out = append(out, fmt.Sprintf("Self time per forward, %d profiled rounds of %s per side, interleaved; a row is shown when its change is beyond %g standard errors of its own rounds%s and at least %s of the base's forward.",
+		a.Rounds, textfmt.Count(a.Forwards, "forward"), SpreadK, trim, pct(MinShareOfForward)))
 	line := fmt.Sprintf("Profiled forward: base %s ms, head %s ms (%s).", numfmt.Ms(a.BaseMs), numfmt.Ms(a.HeadMs), signedMs(a.ChangeMs))
 	if t := a.TimedChangeMs(); t != 0 {
 		line += fmt.Sprintf(" Timed: base %s ms, head %s ms (%s).", numfmt.Ms(a.TimedBaseMs), numfmt.Ms(a.TimedHeadMs), signedMs(t))
