@@ -183,6 +183,11 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 		// The marks are the report's own markdown (**recommended**); every other note may
 		// quote a name or an error, and is escaped (untrusted.Cell).
 		var notes []string
+		// The per-process knobs have no column: when set, they lead the notes, so that two
+		// rows differing only in them (e.g. OpenMP wait passive) can be told apart.
+		if k := strings.TrimPrefix(e.ProcessLabel(", oneDNN ", ", allocator ", ", OpenMP wait ", ", pinned "), ", "); k != "" {
+			notes = append(notes, k)
+		}
 		if e.Pareto {
 			notes = append(notes, "Pareto")
 		}

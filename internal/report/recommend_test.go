@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"math"
 	"slices"
 	"strings"
@@ -516,6 +517,31 @@ func TestRecommendProcessKnobEffects(t *testing.T) {
 		if e.Pin == "cores" && !strings.Contains(e.Label(), "pinned cores") {
 			t.Errorf("label %q does not name the pinning", e.Label())
 		}
+	}
+	// The table has no column for them: each row's notes name the ones set, so that the
+	// four rows (otherwise equal) can be told apart.
+	var md bytes.Buffer
+	if err := Markdown(&md, rep, RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]int{}
+	for _, l := range strings.Split(md.String(), "\n") {
+		if !strings.HasPrefix(l, "| a | 1 |") {
+			continue
+		}
+		cells := strings.Split(l, "|")
+		notes := cells[len(cells)-2]
+		for _, k := range []string{"allocator jemalloc", "OpenMP wait passive", "pinned cores"} {
+			if strings.Contains(notes, k) {
+				rows[k]++
+			}
+		}
+		if !strings.Contains(notes, "allocator") && !strings.Contains(notes, "OpenMP") && !strings.Contains(notes, "pinned") {
+			rows["default"]++
+		}
+	}
+	if rows["allocator jemalloc"] != 1 || rows["OpenMP wait passive"] != 1 || rows["pinned cores"] != 1 || rows["default"] != 1 {
+		t.Errorf("table rows by the knobs their notes name: %v, want one each\n%s", rows, md.String())
 	}
 }
 
