@@ -53,9 +53,9 @@ type Attribution struct {
 }
 
 // Noise filter and agreement: a row is shown when its trimmed-mean change is beyond
-// SpreadK standard errors of its own rounds (Yuen's trimmed-mean comparison: with 6 rounds
-// a side, each side's fastest and slowest round are set aside, so one round hit by other
-// work on the machine neither hides a row nor makes one), its mean change has the same sign
+// SpreadK standard errors of its own rounds (Yuen's trimmed-mean comparison: with the
+// default 12 rounds a side, each side's 2 fastest and 2 slowest are set aside, so a round
+// hit by other work on the machine neither hides a row nor makes one), its mean change has the same sign
 // and is at least MinShareOfForward of the base's profiled forward; the
 // profiled and timed changes agree when their difference is within DisagreeFraction of
 // the larger of the two (and they have the same sign), or within AgreeFloor of the timed
