@@ -67,19 +67,17 @@ RUN CGO_ENABLED=1 go build -trimpath \
 # really loads (ldd, with every symbolic link on the way, the BLAS pointed at OpenBLAS as
 # scripts/setup.sh does), the CA bundle and a few files (scripts/image-root.sh). Its own
 # stage, so that the build stage's layers and the models stage stay as they are.
-# libopenblas0-pthread: Debian's libtorch uses whatever libblas.so.3 resolves to, and the
-# reference BLAS is ~40x slower. The alternatives are named after the multiarch triplet of
-# the architecture (one per platform): found, not assumed. ca-certificates: HTTPS to the
+# libopenblas0-openmp: Debian's libtorch uses whatever libblas.so.3 and libopenblas.so.0
+# resolve to; the reference BLAS is ~40x slower, and OpenBLAS's pthread build (Debian's
+# default) keeps a second thread pool that competes with libtorch's OpenMP threads (2 threads
+# on 2 vCPUs up to ~20x slower): scripts/blas-openmp.sh points the alternatives at the OpenMP
+# build, for whatever multiarch triplet this platform has. ca-certificates: HTTPS to the
 # GitHub API.
 FROM build AS closure
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopenblas0-pthread ca-certificates \
- && for lib in libblas liblapack; do \
-      alt=$(ls /usr/lib/*-linux-gnu/openblas-pthread/$lib.so.3) \
-      && triplet=$(basename "$(dirname "$(dirname "$alt")")") \
-      && update-alternatives --set "$lib.so.3-$triplet" "$alt" || exit 1; \
-    done \
+ && apt-get install -y --no-install-recommends libopenblas0-openmp ca-certificates \
+ && bash scripts/blas-openmp.sh \
  && rm -rf /var/lib/apt/lists/*
 RUN bash scripts/image-root.sh /out/bin/perflab /out/root
 

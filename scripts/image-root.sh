@@ -6,10 +6,10 @@
 # loads: every library the dynamic loader resolves for it (ldd: NEEDED entries, recursively,
 # the loader itself included), each copied at its canonical path together with every
 # symbolic link on the way to it (so /lib/x86_64-linux-gnu/libblas.so.3 -> /etc/alternatives/
-# -> .../openblas-pthread/libblas.so.3 resolves as on the build system), the merged-/usr
+# -> .../openblas-openmp/libblas.so.3 resolves as on the build system), the merged-/usr
 # top-level links (/lib -> usr/lib, ...), an ld.so.cache made for ROOT (ldconfig -r), the CA
 # bundle, a root-only /etc/passwd and /etc/group, /root and /tmp. Nothing else: no shell,
-# no package manager. It fails when a library is not found or the BLAS is not OpenBLAS.
+# no package manager. It fails when a library is not found or the BLAS is not OpenBLAS's OpenMP build.
 # libtorch dlopens nothing perflab needs: the only dlopen seen running every built-in
 # (LD_DEBUG=files) is UCX's optional modules (libucs -> ucx/*.so, via Open MPI), which
 # fail to load even in the full image and are left out.
@@ -51,11 +51,17 @@ for lib in $libs; do
   n=$((n + 1))
 done
 
-blas=$(awk '$1 == "libblas.so.3" {print $3}' <<<"$ldd_out")
-case "$(readlink -f "${blas:-/nonexistent}")" in
-  *openblas-pthread*) ;;
-  *) echo "image-root: libblas.so.3 resolves to '$(readlink -f "${blas:-none}")', not OpenBLAS (pthread)" >&2; exit 1 ;;
-esac
+# The BLAS libtorch loads must be OpenBLAS's OpenMP build (scripts/blas-openmp.sh): the pthread
+# build's own thread pool competes with libtorch's.
+for name in libblas.so.3 libopenblas.so.0; do
+  lib=$(awk -v n="$name" '$1 == n {print $3}' <<<"$ldd_out")
+  [ -n "$lib" ] || [ "$name" != libblas.so.3 ] || { echo "image-root: $bin loads no libblas.so.3" >&2; exit 1; }
+  [ -n "$lib" ] || continue
+  case "$(readlink -f "$lib")" in
+    *openblas-openmp*) ;;
+    *) echo "image-root: $name resolves to '$(readlink -f "$lib")', not OpenBLAS's OpenMP build (run scripts/blas-openmp.sh)" >&2; exit 1 ;;
+  esac
+done
 
 mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/root" "$root/tmp"
 cp "$bin" "$root/usr/local/bin/perflab"

@@ -25,7 +25,7 @@ os="${ID:-unknown}:${VERSION_CODENAME:-}"
 packages=(
   g++                   # cgo builds internal/torch's C++ shim
   libtorch-dev          # libtorch headers and libraries (CPU): 1.13 on bookworm, 2.6 on trixie
-  libopenblas0-pthread  # fast BLAS for libtorch (the default reference BLAS is ~40x slower)
+  libopenblas0-openmp   # fast BLAS for libtorch (the reference BLAS is ~40x slower), on libtorch's OpenMP threads
   python3-torch         # only to export the built-in models to TorchScript
   python3-torchvision
   libjemalloc2          # --allocator jemalloc (LD_PRELOAD in the benchmark process)
@@ -44,7 +44,8 @@ and trixie (libtorch 2.6) only. Install instead, then build with LIBTORCH=:
   - a C++17 compiler (g++) and Go >= 1.26 (/usr/local/go/bin on PATH)
   - libtorch 1.13 or later for the CPU: the cxx11-ABI zip from https://pytorch.org (unzip it,
     LIBTORCH=.../libtorch) or a pip torch (LIBTORCH=\$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))'))
-  - OpenBLAS (pthread) if your libtorch uses the system BLAS; jemalloc and tcmalloc for --allocator
+  - OpenBLAS's OpenMP build if your libtorch uses the system BLAS (libopenblas0-openmp: the pthread
+    build's own threads compete with libtorch's, docs/runtimes.md); jemalloc and tcmalloc for --allocator
   - python3 with torch and torchvision, to export the built-in models (make models PYTHON=...)
   then: make build LIBTORCH=/path/to/libtorch   (docs/runtimes.md)
 MSG
@@ -57,7 +58,7 @@ if [ -n "${LIBTORCH:-}" ]; then
 fi
 case "$group" in
   compiler) packages=(g++) ;;
-  build) packages=(g++ libopenblas0-pthread)
+  build) packages=(g++ libopenblas0-openmp)
     if [ -z "${LIBTORCH:-}" ]; then packages+=(libtorch-dev); fi ;;
 esac
 # shellcheck disable=SC2206
@@ -93,16 +94,10 @@ if ((${#missing[@]})); then
 fi
 [ "$group" != compiler ] || exit 0
 
-# libtorch uses whatever libblas.so.3 resolves to: make sure it is OpenBLAS (pthread).
-blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || true)
-case "$blas" in
-  *openblas-pthread*) ;;
-  *)
-    echo "setup: pointing libblas.so.3 at OpenBLAS (pthread); was ${blas:-unset}"
-    sudo=""; if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-    $sudo update-alternatives --set libblas.so.3-x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3
-    ;;
-esac
+# libtorch uses whatever libblas.so.3 (and libopenblas.so.0) resolve to: make them OpenBLAS's
+# OpenMP build, which runs on libtorch's own threads.
+sudo=""; if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+$sudo bash "$(dirname "$0")/blas-openmp.sh" | sed 's/^blas-openmp/setup/'
 
 if ! command -v go >/dev/null 2>&1; then
   echo "setup: Go is not on PATH (need Go >= 1.26; /usr/local/go/bin on this machine kind)" >&2

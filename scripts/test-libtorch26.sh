@@ -34,7 +34,7 @@ GO_MODCACHE=$(go env GOMODCACHE)
 GOTESTFLAGS=${GOTESTFLAGS:--timeout 20m}
 
 packages=(
-  g++ libtorch-dev libopenblas0-pthread python3-torch python3-torchvision
+  g++ libtorch-dev libopenblas0-openmp python3-torch python3-torchvision
   libjemalloc2 libtcmalloc-minimal4 git ca-certificates
   # AOTInductor (torch._inductor.aoti_compile_and_package) imports setuptools and compiles
   # C++ with g++ against libtorch-dev's headers.
@@ -101,7 +101,7 @@ if [ ! -f "$ROOT/.perflab-debootstrap" ]; then
   echo "$m" >"$ROOT/.perflab-debootstrap"
 fi
 
-# 2. The packages (redone when the list changes), and libblas.so.3 -> OpenBLAS (pthread).
+# 2. The packages (redone when the list changes).
 # Redone only when a package is missing: one not in the stamp (the list last installed) and
 # not installed either (several trees share one root: a tree whose list is a superset of the
 # stamp's, or a subset, does not reinstall, so trees on either side of a list change never
@@ -125,7 +125,6 @@ if [ -n "$needed" ]; then
   {
     in_root apt-get update -q &&
       in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}" &&
-      in_root update-alternatives --set libblas.so.3-x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 &&
       in_root apt-get clean
   } >"$CACHE/apt.log" 2>&1 || { tail -20 "$CACHE/apt.log" >&2; echo "test-2.6: installing packages in the trixie root failed (log: $CACHE/apt.log)" >&2; exit 1; }
   cleanup
@@ -145,6 +144,9 @@ bind "$GO_MODCACHE" /gomod ro
 bind "$CACHE/gocache" /gocache
 bind "$MODELS" /models
 bind "$SRC" /src
+# libblas.so.3, liblapack.so.3, libopenblas.so.0 -> OpenBLAS's OpenMP build (each run: cheap,
+# and a root made by an older tree pointed them at the pthread build).
+in_root bash /src/scripts/blas-openmp.sh | sed 's/^blas-openmp/test-2.6/'
 
 # 4. The built-in models, exported with the root's torch 2.6.
 sum=$(sha256sum models/export.py | cut -d' ' -f1)

@@ -184,7 +184,7 @@ func TestDockerfile(t *testing.T) {
 	if slices.Contains(runtime, "USER") || slices.Contains(runtime, "WORKDIR") {
 		t.Errorf("the runtime stage sets USER or WORKDIR (%v): Docker actions run as root in the workspace", runtime)
 	}
-	for _, want := range []string{"ARG BASE_IMAGE=debian:trixie-slim", "FROM scratch AS runtime", "FROM --platform=$BUILDPLATFORM", "libtorch-dev", "libopenblas0-pthread", "/usr/local/share/perflab/models",
+	for _, want := range []string{"ARG BASE_IMAGE=debian:trixie-slim", "FROM scratch AS runtime", "FROM --platform=$BUILDPLATFORM", "libtorch-dev", "libopenblas0-openmp", "scripts/blas-openmp.sh", "/usr/local/share/perflab/models",
 		`ENTRYPOINT ["/usr/local/bin/perflab"]`, `CMD ["action"]`, "models/export.py", "scripts/image-root.sh"} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q", want)

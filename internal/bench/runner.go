@@ -58,6 +58,9 @@ func (r *runner) finish() error {
 		return err
 	}
 	rec.Env = CollectEnv(bi)
+	if w := env.TwoPoolsWarning(rec.Env, rec.Threads); w != "" {
+		rec.Warnings = append(rec.Warnings, w)
+	}
 	if other, ok := env.OtherCPUs(r.cpu[0], r.cpu[1]); ok {
 		rec.Env.OtherCPUs = &other
 		if other >= BusyOtherCPUs {

@@ -1122,9 +1122,14 @@ func TestBuild(t *testing.T) {
 	if !strings.Contains(bi.ParallelInfo, "ATen parallel backend") || !strings.Contains(bi.ParallelInfo, "at::get_num_threads()") {
 		t.Errorf("ParallelInfo = %q", bi.ParallelInfo)
 	}
-	// The design requires OpenBLAS (libopenblas0-pthread); the reference BLAS is 40x slower.
+	// The design requires OpenBLAS (the reference BLAS is 40x slower), and its OpenMP build
+	// beside libtorch's OpenMP threads (scripts/blas-openmp.sh): the pthread build's own pool
+	// competes with them.
 	if !strings.Contains(bi.BLASConfig, "OpenBLAS") {
 		t.Errorf("BLASConfig = %q: OpenBLAS is not the BLAS loaded", bi.BLASConfig)
+	}
+	if strings.Contains(bi.ParallelInfo, "parallel backend: OpenMP") && !strings.Contains(bi.BLASConfig, "USE_OPENMP") {
+		t.Errorf("BLASConfig = %q: OpenBLAS's pthread build beside libtorch's OpenMP threads (run scripts/setup.sh)", bi.BLASConfig)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/perflab/perflab/internal/bench"
+	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/load"
 	"github.com/perflab/perflab/internal/model"
@@ -203,6 +204,9 @@ func (s *Service) Record() (*record.Record, error) {
 		return nil, err
 	}
 	rec.Env = bench.CollectEnv(bi)
+	if w := env.TwoPoolsWarning(rec.Env, rec.Threads); w != "" {
+		rec.Warnings = append(rec.Warnings, w)
+	}
 	bench.InheritedKnobs(rec, c.AtStart())
 	return rec, nil
 }
