@@ -243,6 +243,17 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 	fmt.Fprintf(opts.IO.ErrOut, "sweep %s%s: %d configurations to run (%d already in %s)%s, order seed %d\n",
 		p.Name, quick, todo, len(plan.Configs)-todo, out, design, seed)
 	rn.Progress, rn.WorkerProgress = progressReporter(opts, todo, rn.Workers > 0)
+	// What every record measured in this set-up would repeat (OpenBLAS's own thread pool
+	// beside libtorch's) is said once, at the end.
+	var setup sweep.SetupWarnings
+	if progress := rn.Progress; progress != nil {
+		rn.Progress = func(i, n int, c sweep.Config, r *record.Record, took time.Duration) {
+			setup.Add(r)
+			progress(i, n, c, r, took)
+		}
+	} else {
+		rn.Progress = func(_, _ int, _ sweep.Config, r *record.Record, _ time.Duration) { setup.Add(r) }
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -260,6 +271,9 @@ func runSweep(ctx context.Context, opts *SweepOptions) (string, error) {
 		if err := sweep.WriteSplit(sweep.SplitFile(out), s); err != nil {
 			fmt.Fprintf(opts.IO.ErrOut, "warning: %v\n", err)
 		}
+	}
+	for _, w := range setup.List {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", w)
 	}
 	if res.Interrupted {
 		return out, &exitError{code: ExitInterrupted, err: fmt.Errorf("interrupted: %d configurations recorded in %s; continue with --out %s --resume", res.Done+res.Failed, out, out)}

@@ -7,6 +7,9 @@ import (
 	"github.com/perflab/perflab/internal/record"
 )
 
+// TwoPoolsPrefix starts TwoPoolsWarning's text.
+const TwoPoolsPrefix = "two thread pools:"
+
 // TwoPoolsWarning says when OpenBLAS's pthread build sits beside libtorch's OpenMP threads
 // in a process that runs more than one intra-op thread: OpenBLAS then keeps its own worker
 // threads, which spin after each BLAS call while OpenMP's workers spin between parallel
@@ -22,5 +25,5 @@ func TwoPoolsWarning(e *record.Env, threads int) string {
 	if !openmp || !pthreadBLAS {
 		return ""
 	}
-	return fmt.Sprintf("two thread pools: OpenBLAS's pthread build keeps its own workers beside libtorch's %d OpenMP threads and they compete for the cores (figures at more than 1 thread can be many times slower than the runtime can do); install libopenblas0-openmp and point libblas.so.3 and libopenblas.so.0 at it (docs/runtimes.md)", threads)
+	return fmt.Sprintf(TwoPoolsPrefix+" OpenBLAS's pthread build keeps its own workers beside libtorch's %d OpenMP threads and they compete for the cores (figures at more than 1 thread can be many times slower than the runtime can do); install libopenblas0-openmp and point libblas.so.3 and libopenblas.so.0 at it (docs/runtimes.md)", threads)
 }
