@@ -70,7 +70,7 @@ RUN CGO_ENABLED=1 go build -trimpath \
 # libopenblas0-openmp: Debian's libtorch uses whatever libblas.so.3 and libopenblas.so.0
 # resolve to; the reference BLAS is ~40x slower, and OpenBLAS's pthread build (Debian's
 # default) keeps a second thread pool that competes with libtorch's OpenMP threads (2 threads
-# on 2 vCPUs up to ~20x slower): scripts/blas-openmp.sh points the alternatives at the OpenMP
+# on 2 vCPUs up to ~25x slower): scripts/blas-openmp.sh points the alternatives at the OpenMP
 # build, for whatever multiarch triplet this platform has. ca-certificates: HTTPS to the
 # GitHub API.
 FROM build AS closure

@@ -3,7 +3,7 @@
 # (libopenblas0-openmp), which does its work on libtorch's own OpenMP threads. Debian's
 # default, the pthread build, keeps a second pool whose threads spin after each BLAS call
 # beside OpenMP's, and the two compete for the cores: on 2 vCPUs, 2 intra-op threads ran up
-# to ~20x slower than 1 (docs/runtimes.md, "BLAS and OpenMP: one thread pool").
+# to ~25x slower than with the OpenMP build (docs/runtimes.md, "BLAS and OpenMP: one thread pool").
 # Idempotent: changes only what points elsewhere, and says so. Needs root. Used by
 # scripts/setup.sh, scripts/test-libtorch26.sh (in the trixie root) and the Dockerfile.
 set -euo pipefail

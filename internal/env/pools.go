@@ -14,7 +14,7 @@ const TwoPoolsPrefix = "two thread pools:"
 // in a process that runs more than one intra-op thread: OpenBLAS then keeps its own worker
 // threads, which spin after each BLAS call while OpenMP's workers spin between parallel
 // regions, so the two pools compete for the same cores (on 2 vCPUs, 2 threads measured up to
-// ~20x slower than with OpenBLAS's OpenMP build, which shares libtorch's pool; see
+// ~25x slower than with OpenBLAS's OpenMP build, which shares libtorch's pool; see
 // docs/runtimes.md, "BLAS and OpenMP: one thread pool"). "" when that is not the case.
 func TwoPoolsWarning(e *record.Env, threads int) string {
 	if e == nil || threads < 2 {
