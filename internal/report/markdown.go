@@ -83,12 +83,7 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 	pf("\n## Environment\n\n")
 	pf("| fingerprint | CPU | CPUs available | libtorch | BLAS | records |\n|---|---|---:|---|---|---:|\n")
 	for _, g := range rep.Env {
-		fp := g.Fingerprint
-		if fp == "" {
-			fp = "(none: seed or older records)"
-		} else {
-			fp = "`" + fp + "`"
-		}
+		fp := envName(g)
 		cpus := "-"
 		if g.CPUsAvailable > 0 {
 			cpus = strconv.FormatFloat(g.CPUsAvailable, 'g', -1, 64)
@@ -100,6 +95,12 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 	}
 	if rep.MixedEnv() {
 		pf("\n> **Warning:** these records come from %d different environments (fingerprints). Measurements from different machines, CPU quotas, libtorch or BLAS builds are not comparable; compare configurations within one environment.\n", len(rep.Env))
+	}
+
+	for _, g := range rep.Env {
+		if g.TwoPools {
+			pf("\n> **Warning:** records of %s ran 2 or more intra-op threads with OpenBLAS's pthread build beside libtorch's OpenMP threads: two thread pools compete for the cores, and their multi-thread figures can be many times slower than this runtime can do. Install libopenblas0-openmp (`scripts/blas-openmp.sh` on Debian) and measure again (docs/runtimes.md, \"BLAS and OpenMP: one thread pool\").\n", envName(g))
+		}
 	}
 
 	if n := countNoisy(rep); n > 0 {
@@ -344,4 +345,12 @@ func compileCell(e *Entry) string {
 		return e.CompileLabel() + " (" + c + ")"
 	}
 	return e.CompileLabel()
+}
+
+// envName names an environment group by its fingerprint, as the Environment table shows it.
+func envName(g EnvGroup) string {
+	if g.Fingerprint == "" {
+		return "(none: seed or older records)"
+	}
+	return "`" + g.Fingerprint + "`"
 }

@@ -40,6 +40,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/perflab/perflab/internal/env"
 	"github.com/perflab/perflab/internal/knobs"
 	"github.com/perflab/perflab/internal/record"
 	"github.com/perflab/perflab/internal/stats"
@@ -218,6 +219,9 @@ type EnvGroup struct {
 	OS            string
 	Perflab       string
 	Records       int
+	// TwoPools: a record of this environment ran 2+ intra-op threads with OpenBLAS's pthread
+	// build beside libtorch's OpenMP threads (env.TwoPoolsWarning, judged from the record).
+	TwoPools bool
 }
 
 // Report is everything the renderers need.
@@ -507,6 +511,9 @@ func envGroups(recs []*record.Record) []EnvGroup {
 			gs = append(gs, g)
 		}
 		gs[i].Records++
+		if !gs[i].TwoPools && env.TwoPoolsWarning(r.Env, r.Threads) != "" {
+			gs[i].TwoPools = true
+		}
 	}
 	slices.SortStableFunc(gs, func(a, b EnvGroup) int {
 		return cmp.Or(-cmp.Compare(a.Records, b.Records), cmp.Compare(a.Fingerprint, b.Fingerprint))
