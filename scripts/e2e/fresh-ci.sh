@@ -18,6 +18,9 @@ cd "$(dirname "$0")/../.."
 source scripts/e2e/fresh-daemon.sh
 fresh_daemon bookworm
 mkdir -p "$FRESH_WORK/var-tmp"
+# The logs of .ci/run's background steps, kept on this machine after the run.
+FRESH_LOGS=${FRESH_LOGS:-/tmp/perflab-fresh-ci-logs.$$}
+mkdir -p "$FRESH_LOGS"
 name=perflab-fresh-ci-$$
 # A Docker daemon, chroot and mounts inside the container: what --privileged gives, but
 # --privileged fails here (this machine's capability bounding set lacks CAP_SYS_RESOURCE,
@@ -29,7 +32,7 @@ echo "load before: $(uptime)"
 git archive --format=tar HEAD |
   $DOCKER run --rm -i --name "$name" --network host "${dind[@]}" \
     -v /usr/local/go:/usr/local/go:ro -v /etc/ssl/certs/ca-certificates.crt:/tmp/host-ca.crt:ro \
-    -v "$FRESH_WORK/var-tmp:/var/tmp" "debian:bookworm-slim" bash -c '
+    -v "$FRESH_WORK/var-tmp:/var/tmp" -v "$FRESH_LOGS:/ci-logs" -e CI_LOGS=/ci-logs "debian:bookworm-slim" bash -c '
 set -euo pipefail
 mkdir -p /src && tar -x -C /src && cd /src
 # What a fresh machine of this kind has besides the minbase (not timed): ca-certificates with
@@ -45,3 +48,4 @@ t0=$(date +%s)
 t=$(( $(date +%s) - t0 ))
 echo "==> fresh .ci/run: $((t / 60)) min $((t % 60)) s"'
 echo "load after: $(uptime)"
+echo "background steps' logs: $FRESH_LOGS"
