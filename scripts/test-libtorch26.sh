@@ -19,6 +19,8 @@
 # mount and chroot. Arguments are passed to `go test` (default: ./...); --run CMD ARGS runs
 # CMD in this tree inside the root instead (e.g. --run go build -o /tmp/perflab ./cmd/perflab);
 # --prepare makes the root and exports the models, and runs nothing (.ci/run: beside make test).
+# PERFLAB_TRIXIE_MINBASE_TAR=FILE also saves the minbase root, right after debootstrap, as a
+# tarball there (when the root is made, and FILE is not there yet).
 set -euo pipefail
 { # read whole before running: editing this file while it runs cannot change what runs
 cd "$(dirname "$0")/.."
@@ -98,6 +100,14 @@ if [ ! -f "$ROOT/.perflab-debootstrap" ]; then
   mkdir -p "$CACHE"
   debootstrap --variant=minbase trixie "$ROOT" "$m" >"$CACHE/debootstrap.log" 2>&1 ||
     { tail -20 "$CACHE/debootstrap.log" >&2; echo "test-2.6: debootstrap failed (log: $CACHE/debootstrap.log)" >&2; exit 1; }
+  # The minbase as a tarball, before any package is added, when asked (.ci/run: make e2e's
+  # debian:trixie-slim base image, which would otherwise be debootstrapped again): without
+  # the downloaded packages and the package lists, as scripts/e2e/lib.sh makes its own.
+  if [ -n "${PERFLAB_TRIXIE_MINBASE_TAR:-}" ] && [ ! -s "$PERFLAB_TRIXIE_MINBASE_TAR" ]; then
+    tar -C "$ROOT" --exclude='./var/cache/apt/archives/*.deb' --exclude='./var/lib/apt/lists/*' \
+      -cf "$PERFLAB_TRIXIE_MINBASE_TAR.tmp" . && mv "$PERFLAB_TRIXIE_MINBASE_TAR.tmp" "$PERFLAB_TRIXIE_MINBASE_TAR"
+    log "the minbase root saved as $PERFLAB_TRIXIE_MINBASE_TAR"
+  fi
   echo "$m" >"$ROOT/.perflab-debootstrap"
 fi
 
