@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -135,13 +136,18 @@ func tempDirs() map[string]bool {
 }
 
 // removeLeftovers removes the folders a failed load left in /tmp: six-character folders
-// that were not there before and hold an unpacked package (data/aotinductor) or nothing.
+// that were not there before, hold an unpacked package (data/aotinductor) or nothing, and
+// are not another process's (InUseElsewhere: another perflab, or any libtorch program,
+// loading a package at the same time unpacks into /tmp too).
 func removeLeftovers(before map[string]bool) {
 	for name := range tempDirs() {
 		if before[name] {
 			continue
 		}
 		dir := filepath.Join(aotiTempRoot, name)
+		if InUseElsewhere(dir) {
+			continue
+		}
 		ents, err := os.ReadDir(dir)
 		if err != nil {
 			continue
@@ -150,4 +156,28 @@ func removeLeftovers(before map[string]bool) {
 			os.RemoveAll(dir)
 		}
 	}
+}
+
+// InUseElsewhere says whether another process maps a file under dir (a loaded package's
+// shared library) or holds one open (a loader still unpacking there), as far as /proc shows
+// this process (another user's processes are not readable without root: then false).
+func InUseElsewhere(dir string) bool {
+	prefix := filepath.Clean(dir) + "/"
+	self := strconv.Itoa(os.Getpid())
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		if filepath.Base(p) == self {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(p, "maps")); err == nil && strings.Contains(string(b), prefix) {
+			return true
+		}
+		fds, _ := os.ReadDir(filepath.Join(p, "fd"))
+		for _, fd := range fds {
+			if t, err := os.Readlink(filepath.Join(p, "fd", fd.Name())); err == nil && strings.HasPrefix(t, prefix) {
+				return true
+			}
+		}
+	}
+	return false
 }

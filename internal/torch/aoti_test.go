@@ -1,8 +1,10 @@
 package torch
 
 import (
+	"bufio"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,10 +30,13 @@ func aotiPackage(t *testing.T, name string) (pkg, twin string) {
 
 // leftovers returns the loader's folders in /tmp (six-character names holding an
 // unpacked package) that are not in before.
+// leftovers lists the unpacked packages in /tmp that were not there before and that no
+// other process uses: go test runs other packages' tests (which load packages too, into the
+// same hard-coded /tmp) beside this one.
 func leftovers(before map[string]bool) []string {
 	var out []string
 	for name := range tempDirs() {
-		if !before[name] {
+		if !before[name] && !InUseElsewhere(filepath.Join(aotiTempRoot, name)) {
 			if _, err := os.Stat(filepath.Join(aotiTempRoot, name, "data", "aotinductor")); err == nil {
 				out = append(out, name)
 			}
@@ -135,5 +140,47 @@ func TestAOTILoadErrors(t *testing.T) {
 		if l := leftovers(before); len(l) > 0 {
 			t.Errorf("%s: the failed load left %v in /tmp", filepath.Base(p), l)
 		}
+	}
+}
+
+// TestInUseElsewhere: a folder where another process holds a file open is in use; once that
+// process exits, or for a folder nobody uses (this process's own open files do not count),
+// it is not.
+func TestInUseElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "lib.so")
+	if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	own, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	if InUseElsewhere(dir) {
+		t.Fatalf("%s in use elsewhere with only this process holding a file open", dir)
+	}
+	cmd := exec.Command("sh", "-c", "exec 3<\"$1\"; echo ready; exec sleep 60", "sh", f)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if !InUseElsewhere(dir) {
+		t.Errorf("%s not in use elsewhere while process %d holds %s open", dir, cmd.Process.Pid, f)
+	}
+	if InUseElsewhere(dir + "-other") {
+		t.Errorf("a folder whose name only starts like %s counted as in use", dir)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if InUseElsewhere(dir) {
+		t.Errorf("%s still in use after process %d exited", dir, cmd.Process.Pid)
 	}
 }
