@@ -153,7 +153,8 @@ func TestSweepKilledTakesItsChild(t *testing.T) {
 // TestSweepHungChildTimesOut: a hanging configuration is killed at --timeout, with its
 // process group, and recorded as failed; the sweep exits 2 when nothing succeeded.
 func TestSweepHungChildTimesOut(t *testing.T) {
-	hang := testutil.Hostile(t, "hang.pt")
+	t.Parallel() // it mostly waits for the timeout; its own copy of the model keeps processesWith its own
+	hang := privateHostile(t, "hang.pt")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "s.jsonl")
 	res := runPerflab(t, nil, "sweep", "--preset", writePreset(t, dir, hang, 600), "--timeout", "3s", "--out", out, "--progress", "none")
@@ -168,6 +169,21 @@ func TestSweepHungChildTimesOut(t *testing.T) {
 		syscall.Kill(p, syscall.SIGKILL)
 		t.Errorf("process %d running %s outlived its timeout", p, hang)
 	}
+}
+
+// privateHostile copies hostile model name (testutil.Hostile) into the test's own folder:
+// a path no other test runs, so that processesWith finds only this test's processes.
+func privateHostile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(testutil.Hostile(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // processesWith returns the live processes whose command line contains s.
@@ -267,7 +283,8 @@ func TestSweepBadFlagsUpFront(t *testing.T) {
 // a message naming the models; a model that crashes libtorch gives exit 3; a model that
 // print()s is measured.
 func TestGateABTimeout(t *testing.T) {
-	lin, hang := testutil.Fixture(t, "linear.pt"), testutil.Hostile(t, "hang.pt")
+	t.Parallel() // as TestSweepHungChildTimesOut
+	lin, hang := testutil.Fixture(t, "linear.pt"), privateHostile(t, "hang.pt")
 	start := time.Now()
 	r := runPerflab(t, nil, "gate", "--ab", lin, "--ab", hang, "--input", "float32[B,8]", "--rounds", "3", "--iters", "20", "--warmup", "1", "--timeout", "3s")
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "timed out after 3s") || !strings.Contains(r.stderr, hang) {
