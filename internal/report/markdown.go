@@ -120,6 +120,10 @@ func Markdown(w io.Writer, rep *Report, ro RenderOptions) error {
 	if hasBetween(rep, p) {
 		pf("\nThe intervals are between-process 95%% CIs: each configuration was measured in several worker processes, and the interval comes from the processes' own %s values (a log-t interval), so it includes the run-to-run variation that the within-run order-statistic CI of the pooled samples (`latency_ci` in the records) leaves out. Throughputs whose between-process CIs overlap also count as indistinguishable.\n", p)
 	}
+	if n := countWithinRunOnly(rep, p); n > 0 {
+		pf("\n> **Note:** %d of %d configurations have only a within-run %s interval (measured in one process, e.g. by `perflab bench` or `perflab sweep --workers 1`). It comes from that process's own samples and leaves out how much the next process differs, which on a shared machine is usually more: in perflab's sweep calibrations such intervals held another sweep's value in 11-64%% of cases (docs/statistics.md, \"Where a sweep's time goes\"). Read their ties and differences as this run's; `perflab sweep` measures each configuration in 3 worker processes by default for intervals that include it.\n",
+			n, len(rep.Entries), p)
+	}
 	for _, r := range rep.Recommendations {
 		pf("\n### %s\n\n", untrusted.Text(r.Model))
 		if r.None {
@@ -248,6 +252,18 @@ func countNoisy(rep *Report) int {
 	n := 0
 	for _, e := range rep.Entries {
 		if e.Noisy() {
+			n++
+		}
+	}
+	return n
+}
+
+// countWithinRunOnly counts the entries whose interval at p is the within-run one (no
+// between-process interval: a single process measured them).
+func countWithinRunOnly(rep *Report, p string) int {
+	n := 0
+	for _, e := range rep.Entries {
+		if _, between, ok := e.Latency[p].Interval(); ok && !between {
 			n++
 		}
 	}
